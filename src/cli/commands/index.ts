@@ -1,0 +1,4 @@
+import type { CommandDef } from '../command.js';
+
+// Every command of the CLI, in the order `tsland --help` lists them. Each lives in its own file.
+export const commands: CommandDef[] = [];

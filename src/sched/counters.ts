@@ -1,0 +1,59 @@
+// The scheduler's counters live in one SharedArrayBuffer so that another thread (stats server, `tsland top`,
+// the guardian) can read them while the scheduler thread writes them, without touching that thread.
+//
+// Layout: one Float64 slot per counter, in the order of COUNTER_NAMES. Float64 holds integers exactly up to
+// 2^53 and an aligned 8-byte store is never torn on the platforms Node runs on, so readers need no lock.
+//
+//   byte 0        8        16              8*i             8*COUNTER_COUNT
+//        +--------+--------+-- ... --------+-------+--------+
+//        | nr_cpus|nr_runn.|               | slot i|        |
+//        +--------+--------+-- ... --------+-------+--------+
+//
+// The first eleven names are the ones scx_rustland reports, so its users feel at home.
+
+export const COUNTER_NAMES = [
+  'nr_cpus',
+  'nr_running',
+  'nr_queued',
+  'nr_scheduled',
+  'nr_user_dispatches',
+  'nr_kernel_dispatches',
+  'nr_cancel_dispatches',
+  'nr_bounce_dispatches',
+  'nr_failed_dispatches',
+  'nr_sched_congested',
+  'nr_page_faults',
+  'nr_gc_events',
+  'nr_tasks',
+  'nr_decisions',
+  'heartbeat_ns',
+] as const;
+
+export type CounterName = (typeof COUNTER_NAMES)[number];
+
+/** Slot index of each counter: `counters.f64[C.nr_queued]`. */
+export const C = Object.freeze(
+  Object.fromEntries(COUNTER_NAMES.map((name, i) => [name, i])) as { readonly [K in CounterName]: number },
+);
+
+export const COUNTER_COUNT = COUNTER_NAMES.length;
+export const COUNTERS_BYTES = COUNTER_COUNT * Float64Array.BYTES_PER_ELEMENT;
+
+export interface Counters {
+  readonly sab: SharedArrayBuffer;
+  readonly f64: Float64Array;
+}
+
+export function createCounters(sab: SharedArrayBuffer = new SharedArrayBuffer(COUNTERS_BYTES)): Counters {
+  if (sab.byteLength < COUNTERS_BYTES) {
+    throw new RangeError(`counters buffer has ${sab.byteLength} bytes, needs ${COUNTERS_BYTES}`);
+  }
+  return { sab, f64: new Float64Array(sab, 0, COUNTER_COUNT) };
+}
+
+/** A plain-object copy, for formatting off the hot path. */
+export function snapshotCounters(counters: Counters): Record<CounterName, number> {
+  const out = {} as Record<CounterName, number>;
+  for (let i = 0; i < COUNTER_COUNT; i++) out[COUNTER_NAMES[i]!] = counters.f64[i]!;
+  return out;
+}
