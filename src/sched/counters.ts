@@ -9,6 +9,7 @@
 //        | nr_cpus|nr_runn.|               | slot i|        |
 //        +--------+--------+-- ... --------+-------+--------+
 //
+// New counters are appended, never reordered: readers in other processes index by position.
 // The first eleven names are the ones scx_rustland reports, so its users feel at home.
 
 export const COUNTER_NAMES = [
@@ -27,6 +28,7 @@ export const COUNTER_NAMES = [
   'nr_tasks',
   'nr_decisions',
   'heartbeat_ns',
+  'arena_locked',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];
