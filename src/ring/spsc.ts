@@ -1,0 +1,116 @@
+// A single-producer single-consumer ring of fixed-size records in one SharedArrayBuffer: the queued-tasks
+// ring (backend -> scheduler) and the dispatch ring (scheduler -> backend), the user-space halves of
+// scx_rustland's BPF ring buffer and user ring buffer. Either side may live on another thread: it attaches to
+// the same buffer with `SpscRing.attach`.
+//
+// Layout (byte offsets from the start of the buffer):
+//
+//   0        4             64       68            128                 128 + R        128 + R*capacity
+//   +--------+-----//------+--------+-----//------+-------------------+--- ... -----+
+//   | head   |   (pad)     | tail   |   (pad)     | record 0          | record 1 ...|
+//   +--------+-----//------+--------+-----//------+-------------------+--- ... -----+
+//
+//   head  i32  records published so far by the producer (wraps at 2^32; only differences matter)
+//   tail  i32  records consumed so far by the consumer
+//   R     recordBytes, a multiple of 8 so every record can hold Float64 fields
+//
+// head and tail sit on separate 64-byte cache lines so the two sides do not bounce one line between cores.
+// The producer writes a record's fields, then publishes it with one Atomics.store of head; the consumer
+// reads head with Atomics.load before reading fields, so it never sees a half-written record.
+//
+// Nothing here allocates after construction: callers get a record's byte offset (a plain number) and read
+// or write fields through the shared `i32` / `f64` views at (offset + FIELD) >> 2 or >> 3.
+
+export const RING_HEAD_BYTE = 0;
+export const RING_TAIL_BYTE = 64;
+export const RING_HEADER_BYTES = 128;
+const HEAD_I32 = RING_HEAD_BYTE >> 2;
+const TAIL_I32 = RING_TAIL_BYTE >> 2;
+const RECORD_ALIGN_BYTES = 8;
+const MAX_CAPACITY = 1 << 24;
+
+/** Sentinel returned by `reserve` when full and by `peek` when empty. */
+export const RING_NONE = -1;
+
+export class RingError extends Error {
+  override name = 'RingError';
+}
+
+export function ringBytes(recordBytes: number, capacity: number): number {
+  return RING_HEADER_BYTES + recordBytes * capacity;
+}
+
+export class SpscRing {
+  readonly sab: SharedArrayBuffer;
+  readonly recordBytes: number;
+  readonly capacity: number;
+  readonly i32: Int32Array;
+  readonly f64: Float64Array;
+  private readonly mask: number;
+
+  /** A new, empty ring. `capacity` must be a power of two. */
+  static create(recordBytes: number, capacity: number): SpscRing {
+    checkShape(recordBytes, capacity);
+    return new SpscRing(new SharedArrayBuffer(ringBytes(recordBytes, capacity)), recordBytes, capacity);
+  }
+
+  /** The same ring seen from another thread (pass the `sab`, `recordBytes` and `capacity` it was made with). */
+  static attach(sab: SharedArrayBuffer, recordBytes: number, capacity: number): SpscRing {
+    checkShape(recordBytes, capacity);
+    if (sab.byteLength < ringBytes(recordBytes, capacity)) {
+      throw new RingError(`ring buffer has ${sab.byteLength} bytes, needs ${ringBytes(recordBytes, capacity)}`);
+    }
+    return new SpscRing(sab, recordBytes, capacity);
+  }
+
+  private constructor(sab: SharedArrayBuffer, recordBytes: number, capacity: number) {
+    this.sab = sab;
+    this.recordBytes = recordBytes;
+    this.capacity = capacity;
+    this.mask = capacity - 1;
+    this.i32 = new Int32Array(sab);
+    this.f64 = new Float64Array(sab);
+  }
+
+  /** Records published and not yet consumed. */
+  size(): number {
+    return (Atomics.load(this.i32, HEAD_I32) - Atomics.load(this.i32, TAIL_I32)) | 0;
+  }
+
+  // ---- producer side ----
+
+  /** Byte offset of the next free record, or RING_NONE when the ring is full. Fill it, then `publish()`. */
+  reserve(): number {
+    const head = this.i32[HEAD_I32]!;
+    if (((head - Atomics.load(this.i32, TAIL_I32)) | 0) >= this.capacity) return RING_NONE;
+    return RING_HEADER_BYTES + (head & this.mask) * this.recordBytes;
+  }
+
+  /** Makes the record returned by the last `reserve()` visible to the consumer. */
+  publish(): void {
+    Atomics.store(this.i32, HEAD_I32, (this.i32[HEAD_I32]! + 1) | 0);
+  }
+
+  // ---- consumer side ----
+
+  /** Byte offset of the oldest published record, or RING_NONE when empty. Read it, then `consume()`. */
+  peek(): number {
+    const tail = this.i32[TAIL_I32]!;
+    if (Atomics.load(this.i32, HEAD_I32) === tail) return RING_NONE;
+    return RING_HEADER_BYTES + (tail & this.mask) * this.recordBytes;
+  }
+
+  /** Frees the record returned by the last `peek()` for the producer to reuse. */
+  consume(): void {
+    Atomics.store(this.i32, TAIL_I32, (this.i32[TAIL_I32]! + 1) | 0);
+  }
+}
+
+function checkShape(recordBytes: number, capacity: number): void {
+  if (!Number.isInteger(recordBytes) || recordBytes <= 0 || recordBytes % RECORD_ALIGN_BYTES !== 0) {
+    throw new RingError(`recordBytes must be a positive multiple of ${RECORD_ALIGN_BYTES}, got ${recordBytes}`);
+  }
+  if (!Number.isInteger(capacity) || capacity < 1 || capacity > MAX_CAPACITY || (capacity & (capacity - 1)) !== 0) {
+    throw new RingError(`capacity must be a power of two in [1, ${MAX_CAPACITY}], got ${capacity}`);
+  }
+}

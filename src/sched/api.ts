@@ -1,0 +1,167 @@
+// The two contracts of the scheduler core: `Policy`, which an author implements, and `Scheduler`, which a
+// backend (the simulator, the real-process backend) drives. Kept small on purpose, after scx_rustland_core.
+//
+// ## The loop, from the backend's side
+//
+//   backend ──pushQueued──▶ [queued ring] ──▶ scheduler.schedule(nowNs) ──▶ [dispatch ring] ──peek──▶ backend
+//                                              drain · account · enqueue · pick · dispatch
+//
+//   1. Task creation (slow path, may allocate a task slab): `registerTask(pid, weight, cpu)` returns the
+//      task's slot. Register before the first event for that pid. A task that appears in the ring without
+//      being registered is registered on the spot if a free slot exists, otherwise bounced (DF_BOUNCE).
+//   2. Events: `pushQueued(sched.queued, EV_RUNNABLE | EV_STOPPED | EV_EXITED, ...)` from records.ts, with the
+//      cumulative CPU time of the task (`sumExecNs`); the scheduler charges the difference. When the ring is
+//      full, pushQueued returns false: run the task yourself and bump `counters.f64[C.nr_sched_congested]`.
+//   3. Idle CPUs: `setCpuIdle(cpu, true)` when a CPU has nothing to run (its task stopped, slept or exited).
+//      The scheduler marks a CPU busy itself when it dispatches there, and only ever dispatches to CPUs the
+//      backend reported idle: one dispatch per idle CPU, no more.
+//   4. `schedule(nowNs)`: synchronous, never blocks, never sleeps, allocates nothing after warm-up. Drains
+//      every queued record, lets the policy account and order the tasks, then writes one dispatch record
+//      per idle CPU while tasks are waiting. Returns the number of dispatch records written.
+//   5. Consume dispatch records (`sched.dispatched.peek()/consume()`, readers in records.ts) and enforce
+//      them: run `pid` on `cpu` for at most `sliceNs`, then report EV_STOPPED (with EVF_RUNNABLE if it was
+//      preempted). If the task vanished in between, count `nr_cancel_dispatches` (it was exiting) or
+//      `nr_failed_dispatches` (the dispatch failed), push EV_EXITED for it, and `setCpuIdle(cpu, true)`.
+//   How to wait between steps is the backend's business (Atomics.wait in bursts, a virtual clock, ...).
+//
+// ## Record layouts: see records.ts (queued: 48 bytes, dispatch: 32 bytes), drawn there with byte rulers.
+//
+// ## The task table (slabs of SharedArrayBuffer, readable from other threads: see reader.ts)
+//
+//   slot s lives in slab (s >> slabShift) at byte ((s & slabMask) * strideBytes):
+//
+//   0      4      8      12     16            24            32            40            48            56       64
+//   +------+------+------+------+-------------+-------------+-------------+-------------+-------------+--------+
+//   | pid  |state |weight| cpu  | vruntime    | sumExecNs   | deadline    | execRunNs   | enqTsNs     | nvcsw  |
+//   +------+------+------+------+-------------+-------------+-------------+-------------+-------------+--------+
+//   64 ... strideBytes: the policy's own fields (`Policy.fields`), 8 bytes each
+//
+//   state: TASK_FREE, TASK_SLEEPING (known, not runnable), TASK_QUEUED (in the run queue), TASK_RUNNING
+//   deadline: the run-queue key the policy returned; execRunNs: CPU time since the task last woke up.
+//
+// ## Policy contract
+//
+// Per-task state is reached through the slot number `t` and `ctx.tasks` / fields declared in
+// `Policy.fields`: plain numbers in, plain numbers out, no objects. Callbacks run on the hot path and must
+// not allocate (no closures, arrays, strings, template literals, exceptions) after `init`.
+//
+//   init(ctx)                      once, before any task; look up your fields here
+//   enqueue(t, nowNs, wokeUp)      task t wants the CPU (woke up if wokeUp, else preempted); return its
+//                                  run-queue key: the smallest key runs next (ties: enqueue time, then pid)
+//   selectCpu(t, prevCpu)          a CPU for t among the idle ones (ctx.isCpuIdle); -1: let the core choose
+//   sliceNs(t)                     how long t may run
+//   running(t, cpu, nowNs)         t was dispatched to cpu
+//   stopping(t, ranNs, nowNs)      t was charged ranNs of CPU time (it stopped, or its runtime grew)
+//   exiting(t)                     t is gone; its slot is reused after this returns
+
+export type FieldType = 'f64' | 'i32';
+
+/** A per-task number declared by a policy, read and written by slot without creating objects. */
+export interface TaskField {
+  get(t: number): number;
+  set(t: number, value: number): void;
+}
+
+/** What a policy may read and write about a task. */
+export interface TaskView {
+  pid(t: number): number;
+  weight(t: number): number;
+  /** CPU the task last ran on, -1 if never. */
+  prevCpu(t: number): number;
+  state(t: number): number;
+  vruntime(t: number): number;
+  setVruntime(t: number, vruntimeNs: number): void;
+  /** CPU time used since the task was created. */
+  sumExecNs(t: number): number;
+  /** CPU time used since the task last woke up (reset by the core on every wake-up). */
+  execRuntimeNs(t: number): number;
+  nvcsw(t: number): number;
+}
+
+export interface PolicyContext {
+  readonly tasks: TaskView;
+  readonly nrCpus: number;
+  /** The scheduler's base slice (SchedulerOptions.sliceNs). */
+  readonly baseSliceNs: number;
+  isCpuIdle(cpu: number): boolean;
+  /** A field this policy declared in `Policy.fields`; throws PolicyError for an undeclared name. */
+  field(name: string): TaskField;
+}
+
+export interface Policy {
+  readonly name: string;
+  /** Extra per-task fields, 8 bytes each, zeroed when a task is registered. */
+  readonly fields?: Readonly<Record<string, FieldType>>;
+  init?(ctx: PolicyContext): void;
+  enqueue(t: number, nowNs: number, wokeUp: boolean): number;
+  selectCpu?(t: number, prevCpu: number): number;
+  sliceNs(t: number): number;
+  running?(t: number, cpu: number, nowNs: number): void;
+  stopping?(t: number, ranNs: number, nowNs: number): void;
+  exiting?(t: number): void;
+}
+
+/** Where the task table lives, for a reader on another thread. Post it (SharedArrayBuffers share). */
+export interface TaskSlabsInfo {
+  strideBytes: number;
+  slabShift: number;
+  slabs: SharedArrayBuffer[];
+  policyFields: string[];
+}
+
+export interface SchedulerOptions {
+  nrCpus: number;
+  policy: Policy;
+  /** Base time slice; default 20 ms (scx_rustland's default). */
+  sliceNs?: number;
+  /** Queued ring records; power of two; default 4096. */
+  queuedCapacity?: number;
+  /** Dispatch ring records; power of two >= nrCpus; default max(64, next power of two of nrCpus). */
+  dispatchCapacity?: number;
+  /** Tasks per slab, a power of two; default 16384. */
+  slabTasks?: number;
+  /** Hard cap on live tasks; default 4,194,304. */
+  maxTasks?: number;
+  /** Shared counters to write; default a fresh block. */
+  counters?: import('./counters.js').Counters;
+  /** Lock each slab in RAM (mlock) as it is created; default true where the platform allows. */
+  lockMemory?: boolean;
+}
+
+export interface Scheduler {
+  readonly nrCpus: number;
+  readonly policy: Policy;
+  /** Backend -> scheduler events (records.ts: QUEUED_RECORD_BYTES). The backend is the only producer. */
+  readonly queued: import('../ring/spsc.js').SpscRing;
+  /** Scheduler -> backend decisions (records.ts: DISPATCH_RECORD_BYTES). The backend is the only consumer. */
+  readonly dispatched: import('../ring/spsc.js').SpscRing;
+  readonly counters: import('./counters.js').Counters;
+  /** Task creation path: returns the task's slot. Throws SchedulerError when maxTasks would be exceeded. */
+  registerTask(pid: number, weight: number, cpu: number): number;
+  /** Slot of a registered pid, or -1. */
+  slotOf(pid: number): number;
+  setCpuIdle(cpu: number, idle: boolean): void;
+  isCpuIdle(cpu: number): boolean;
+  /** One step: drain, account, enqueue, pick, dispatch. Returns dispatch records written. */
+  schedule(nowNs: number): number;
+  /** Tasks waiting in the run queue. */
+  readonly nrWaiting: number;
+  /** Live (registered, not exited) tasks. */
+  readonly nrTasks: number;
+  /** The task table for readers on other threads. */
+  taskSlabs(): TaskSlabsInfo;
+  /** Called on the creation path whenever a slab is added, to post it to readers. */
+  onSlab(listener: (sab: SharedArrayBuffer, index: number) => void): void;
+  /** Bytes of memory the scheduler holds per live-task capacity (slabs, map, run queue). */
+  memoryBytes(): number;
+  /** Releases locked memory. */
+  close(): void;
+}
+
+export class PolicyError extends Error {
+  override name = 'PolicyError';
+}
+
+export class SchedulerError extends Error {
+  override name = 'SchedulerError';
+}

@@ -1,0 +1,28 @@
+// The per-task record in a task slab, defined once for the scheduler (tasks.ts) and for readers on other
+// threads (reader.ts). The box diagram is in api.ts.
+
+export const T_PID = 0;
+export const T_STATE = 4;
+export const T_WEIGHT = 8;
+export const T_CPU = 12;
+export const T_VRUNTIME = 16;
+export const T_SUM_EXEC_NS = 24;
+export const T_DEADLINE = 32;
+export const T_EXEC_RUNTIME_NS = 40;
+export const T_ENQ_TS_NS = 48;
+export const T_NVCSW = 56;
+/** Bytes of the fields every task has; a policy's own fields follow, 8 bytes each. */
+export const TASK_BASE_BYTES = 64;
+export const TASK_FIELD_BYTES = 8;
+
+export const TASK_FREE = 0;
+export const TASK_SLEEPING = 1;
+export const TASK_QUEUED = 2;
+export const TASK_RUNNING = 3;
+
+export const TASK_STATE_NAMES = ['free', 'sleeping', 'queued', 'running'] as const;
+
+/** Stride of one task record with `policyFieldCount` extra fields. */
+export function taskStrideBytes(policyFieldCount: number): number {
+  return TASK_BASE_BYTES + policyFieldCount * TASK_FIELD_BYTES;
+}
