@@ -1,0 +1,63 @@
+// What each counter means, in one place: the socket's `stats_meta` reply, the OpenMetrics HELP/TYPE lines
+// and `tsland top` all read it. A counter appended to COUNTER_NAMES without an entry here is still served,
+// described as undocumented, so adding a counter never breaks a reader.
+
+import { COUNTER_NAMES, type CounterName } from '../sched/counters.js';
+
+/** `counter` only ever grows (rates are meaningful); `gauge` goes up and down. */
+export type FieldKind = 'counter' | 'gauge';
+
+export interface FieldMeta {
+  desc: string;
+  kind: FieldKind;
+  /** Unit suffix for exposition formats: '' for plain counts. */
+  unit: '' | 'ns' | 'bool';
+}
+
+const KNOWN: Partial<Record<CounterName, FieldMeta>> = {
+  nr_cpus: { desc: 'CPUs the scheduler may use', kind: 'gauge', unit: '' },
+  nr_running: { desc: 'managed tasks running on a CPU now', kind: 'gauge', unit: '' },
+  nr_queued: { desc: 'tasks waiting in the queued ring for the scheduler', kind: 'gauge', unit: '' },
+  nr_scheduled: { desc: 'tasks in the run queue, waiting to be dispatched', kind: 'gauge', unit: '' },
+  nr_user_dispatches: { desc: 'dispatches decided by the policy', kind: 'counter', unit: '' },
+  nr_kernel_dispatches: { desc: 'tasks the backend dispatched itself (scheduler bypassed)', kind: 'counter', unit: '' },
+  nr_cancel_dispatches: { desc: 'dispatches cancelled before they took effect', kind: 'counter', unit: '' },
+  nr_bounce_dispatches: { desc: 'dispatches sent back to the scheduler (target CPU unavailable)', kind: 'counter', unit: '' },
+  nr_failed_dispatches: { desc: 'dispatches that failed (task gone, ring full)', kind: 'counter', unit: '' },
+  nr_sched_congested: { desc: 'times the queued ring was full', kind: 'counter', unit: '' },
+  nr_page_faults: { desc: 'page faults taken by the scheduler thread', kind: 'counter', unit: '' },
+  nr_gc_events: { desc: 'garbage collections seen on the scheduler thread', kind: 'counter', unit: '' },
+  nr_tasks: { desc: 'managed tasks known to the task table', kind: 'gauge', unit: '' },
+  nr_decisions: { desc: 'scheduling decisions made (loop iterations that dispatched)', kind: 'counter', unit: '' },
+  heartbeat_ns: { desc: 'monotonic time of the scheduler loop\'s last iteration', kind: 'gauge', unit: 'ns' },
+  arena_locked: { desc: '1 when the arena is locked in RAM, 0 when running unlocked', kind: 'gauge', unit: 'bool' },
+};
+
+export function fieldMeta(name: string): FieldMeta {
+  return (KNOWN as Record<string, FieldMeta | undefined>)[name] ?? { desc: 'undocumented counter', kind: 'gauge', unit: '' };
+}
+
+export function allFieldMeta(): Record<string, FieldMeta> {
+  const out: Record<string, FieldMeta> = {};
+  for (const name of COUNTER_NAMES) out[name] = fieldMeta(name);
+  return out;
+}
+
+/** Fields of the health object in `stats` replies, described for `stats_meta`. */
+export const HEALTH_META: Record<string, string> = {
+  healthy: 'true when no page fault, GC, congestion or failed dispatch happened in the last interval',
+  reason: 'why not healthy; empty when healthy',
+  intervalMs: 'length of the interval the deltas cover',
+  locked: 'whether the arena is locked in RAM (running unlocked is an explicit choice)',
+};
+
+/** Fields of each row of a `tasks` reply. */
+export const TASK_META: Record<string, string> = {
+  pid: 'process id',
+  comm: 'command name',
+  weight: 'scheduling weight (100 at nice 0)',
+  vruntimeNs: 'virtual runtime charged by the policy, ns',
+  cpuTimeNs: 'CPU time consumed, ns',
+  state: 'R running on a CPU, Q queued, S sleeping, T stopped by the scheduler',
+  cpu: 'CPU the task runs on or last ran on; -1 when unknown',
+};

@@ -1,0 +1,101 @@
+// Samples the counters buffer at a fixed interval on the reading side (stats server, `tsland top`), keeps a
+// bounded history and derives the per-interval health the way scx_rustland judged it: page faults, GCs,
+// congestion and failed dispatches in the last interval must all be 0. The scheduler thread is never
+// touched: reading a Float64Array slot of a SharedArrayBuffer is all this does.
+
+import { C, COUNTER_COUNT, COUNTER_NAMES, type Counters } from '../sched/counters.js';
+
+export interface Sample {
+  /** Wall-clock time of the sample, ms since the epoch. */
+  atMs: number;
+  values: Float64Array;
+}
+
+export interface Health {
+  healthy: boolean;
+  reason: string;
+  intervalMs: number;
+  pageFaults: number;
+  gcEvents: number;
+  congested: number;
+  failedDispatches: number;
+  /** Running unlocked is an explicit choice: shown here, but not by itself unhealthy. */
+  locked: boolean;
+}
+
+export const DEFAULT_SAMPLE_INTERVAL_MS = 1000;
+export const DEFAULT_HISTORY_SAMPLES = 120;
+
+export class CounterSampler {
+  readonly history: Sample[] = [];
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly counters: Counters,
+    private readonly capacity = DEFAULT_HISTORY_SAMPLES,
+  ) {}
+
+  sample(atMs = Date.now()): Sample {
+    const values = new Float64Array(COUNTER_COUNT);
+    values.set(this.counters.f64.subarray(0, COUNTER_COUNT));
+    const s = { atMs, values };
+    this.history.push(s);
+    if (this.history.length > this.capacity) this.history.shift();
+    return s;
+  }
+
+  /** Samples every `intervalMs` until stop(); the timer never keeps the process alive. */
+  start(intervalMs = DEFAULT_SAMPLE_INTERVAL_MS): this {
+    if (this.history.length === 0) this.sample();
+    this.timer = setInterval(() => this.sample(), intervalMs);
+    this.timer.unref();
+    return this;
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Health over the last completed interval; before two samples exist, over everything counted so far. */
+  health(): Health {
+    const last = this.history.at(-1) ?? this.sample();
+    const prev = this.history.length >= 2 ? this.history.at(-2)! : undefined;
+    return healthBetween(prev, last);
+  }
+
+  /** Per-second rate of one counter over the history, for sparklines and charts. */
+  rates(name: (typeof COUNTER_NAMES)[number]): number[] {
+    const slot = C[name];
+    const out: number[] = [];
+    for (let i = 1; i < this.history.length; i++) {
+      const a = this.history[i - 1]!;
+      const b = this.history[i]!;
+      const dtS = (b.atMs - a.atMs) / 1000;
+      out.push(dtS > 0 ? (b.values[slot]! - a.values[slot]!) / dtS : 0);
+    }
+    return out;
+  }
+}
+
+export function healthBetween(prev: Sample | undefined, last: Sample): Health {
+  const delta = (slot: number) => last.values[slot]! - (prev ? prev.values[slot]! : 0);
+  const h: Health = {
+    healthy: true,
+    reason: '',
+    intervalMs: prev ? last.atMs - prev.atMs : 0,
+    pageFaults: delta(C.nr_page_faults),
+    gcEvents: delta(C.nr_gc_events),
+    congested: delta(C.nr_sched_congested),
+    failedDispatches: delta(C.nr_failed_dispatches),
+    locked: last.values[C.arena_locked] === 1,
+  };
+  const why: string[] = [];
+  if (h.pageFaults > 0) why.push(`${h.pageFaults} page faults`);
+  if (h.gcEvents > 0) why.push(`${h.gcEvents} GCs`);
+  if (h.congested > 0) why.push(`${h.congested} congested`);
+  if (h.failedDispatches > 0) why.push(`${h.failedDispatches} failed dispatches`);
+  h.healthy = why.length === 0;
+  h.reason = why.join(', ');
+  return h;
+}

@@ -1,0 +1,172 @@
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, statSync, existsSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { COUNTER_NAMES, C, createCounters } from '../src/sched/counters.js';
+import { startStatsServer, type StatsServer } from '../src/stats/server.js';
+import { connectStats, findInstances, requestStats } from '../src/stats/client.js';
+import type { TaskRow } from '../src/stats/protocol.js';
+import { healthBetween } from '../src/stats/sampler.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'tsland-stats-test-'));
+const socketPath = join(dir, 'run', `${process.pid}.sock`);
+const counters = createCounters(new SharedArrayBuffer(8 * COUNTER_NAMES.length));
+const controlSab = new SharedArrayBuffer(32);
+const ctl = new Int32Array(controlSab, 0, 2);
+const gaps = new Float64Array(controlSab, 8, 3);
+const rows: TaskRow[] = [
+  { pid: 101, comm: 'hog', weight: 100, vruntimeNs: 5e6, cpuTimeNs: 9e6, state: 'R', cpu: 0 },
+  { pid: 102, comm: 'probe', weight: 100, vruntimeNs: 1e6, cpuTimeNs: 2e5, state: 'S', cpu: 1 },
+];
+let worker: Worker;
+let server: StatsServer;
+
+before(async () => {
+  worker = new Worker(new URL('./fixtures/counter-writer.js', import.meta.url), { workerData: { countersSab: counters.sab, controlSab } });
+  server = await startStatsServer({ counters, socketPath, tasks: () => rows, idleTimeoutMs: 400, sampleIntervalMs: 100, info: () => ({ policy: 'test' }) });
+});
+
+after(async () => {
+  await server?.close();
+  Atomics.store(ctl, 0, 1);
+  await worker?.terminate();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Resolves once the counter-writing thread has done `n` more iterations: proof it kept dispatching. */
+async function workerAdvances(n = 20): Promise<void> {
+  const start = gaps[2]!;
+  const deadline = Date.now() + 10_000;
+  while (gaps[2]! < start + n) {
+    assert.ok(Date.now() < deadline, 'scheduler thread stopped advancing');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+test('socket is private to its owner', () => {
+  assert.equal(statSync(socketPath).mode & 0o777, 0o600);
+  assert.equal(statSync(join(dir, 'run')).mode & 0o777, 0o700);
+});
+
+test('stats returns every counter and the health', async () => {
+  await workerAdvances();
+  const resp = await requestStats<{ counters: Record<string, number>; health: { healthy: boolean; reason: string }; info: Record<string, unknown> }>(socketPath, 'stats');
+  assert.deepEqual(Object.keys(resp.counters), [...COUNTER_NAMES]);
+  assert.ok(resp.counters.nr_decisions! > 0);
+  assert.equal(resp.health.healthy, true, resp.health.reason);
+  assert.equal(resp.info.policy, 'test');
+  // Health judges one interval: faults, GCs, congestion or failed dispatches in it make it unhealthy.
+  const a = { atMs: 0, values: Float64Array.from(counters.f64) };
+  const b = { atMs: 1000, values: Float64Array.from(counters.f64) };
+  b.values[C.nr_page_faults]! += 3;
+  b.values[C.nr_failed_dispatches]! += 1;
+  const h = healthBetween(a, b);
+  assert.equal(h.healthy, false);
+  assert.equal(h.reason, '3 page faults, 1 failed dispatches');
+  assert.equal(healthBetween(b, { atMs: 2000, values: b.values }).healthy, true);
+});
+
+test('stats_meta describes every counter; tasks lists the rows; history has samples', async () => {
+  const meta = await requestStats<{ counters: Record<string, { desc: string; kind: string }> }>(socketPath, 'stats_meta');
+  for (const name of COUNTER_NAMES) assert.ok(meta.counters[name]?.desc, name);
+  assert.equal(meta.counters.nr_user_dispatches!.kind, 'counter');
+  const tasks = await requestStats<{ tasks: TaskRow[] }>(socketPath, 'tasks');
+  assert.deepEqual(tasks.tasks, rows);
+  const hist = await requestStats<{ names: string[]; samples: { values: number[] }[] }>(socketPath, 'history');
+  assert.ok(hist.samples.length >= 1);
+  assert.equal(hist.samples[0]!.values.length, hist.names.length);
+});
+
+function rawExchange(lines: string): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const s = createConnection(socketPath);
+    let text = '';
+    const want = lines.split('\n').filter((l) => l.trim()).length;
+    s.setEncoding('utf8');
+    s.on('data', (d: string) => {
+      text += d;
+      if (text.split('\n').length - 1 >= want) {
+        s.destroy();
+        resolve(text.trim().split('\n'));
+      }
+    });
+    s.on('error', reject);
+    s.write(lines);
+  });
+}
+
+test('malformed and unknown requests get a JSON error and the connection stays up', async () => {
+  const replies = (await rawExchange('{nope\n[1,2]\n{"req":"reboot"}\n{"x":1}\n{"req":"stats"}\n')).map((l) => JSON.parse(l));
+  assert.equal(replies.length, 5);
+  assert.equal(replies[0].errno, 22);
+  assert.match(replies[0].args.resp.error, /malformed JSON/);
+  assert.equal(replies[1].errno, 22);
+  assert.equal(replies[2].errno, 2);
+  assert.match(replies[2].args.resp.error, /unknown request 'reboot'/);
+  assert.equal(replies[3].errno, 22);
+  assert.equal(replies[4].errno, 0, 'the same connection still serves stats');
+});
+
+test('a 10 MiB line drops that connection only; a silent client is dropped; the scheduler keeps going', async () => {
+  const before = gaps[2]!;
+  const silent = createConnection(socketPath);
+  const silentClosed = new Promise<void>((r) => silent.once('close', () => r()));
+  silent.on('error', () => {});
+  const big = createConnection(socketPath);
+  big.on('error', () => {});
+  const bigClosed = new Promise<string>((resolve) => {
+    let got = '';
+    big.setEncoding('utf8');
+    big.on('data', (d: string) => (got += d));
+    big.once('close', () => resolve(got));
+  });
+  big.write(Buffer.alloc(10 * 1024 * 1024, 0x61));
+  const got = await bigClosed;
+  if (got) assert.match(JSON.parse(got.split('\n')[0]!).args.resp.error, /longer than/);
+  // Meanwhile others are served.
+  const ok = await requestStats<{ counters: Record<string, number> }>(socketPath, 'stats');
+  assert.ok(ok.counters.nr_decisions! > 0);
+  await silentClosed; // idle timeout (400 ms here) closed it
+  await workerAdvances();
+  assert.ok(gaps[2]! > before);
+});
+
+test('100 concurrent clients are all answered while the scheduler dispatches', async () => {
+  const before = counters.f64[C.nr_decisions]!;
+  const conns = await Promise.all(Array.from({ length: 100 }, () => connectStats(socketPath, 20_000)));
+  try {
+    const replies = await Promise.all(conns.flatMap((c) => [c.request<{ counters: Record<string, number> }>('stats'), c.request<{ tasks: TaskRow[] }>('tasks')]));
+    assert.equal(replies.length, 200);
+    for (let i = 0; i < replies.length; i += 2) {
+      assert.ok((replies[i] as { counters: Record<string, number> }).counters.nr_cpus === 2);
+      assert.equal((replies[i + 1] as { tasks: TaskRow[] }).tasks.length, 2);
+    }
+  } finally {
+    for (const c of conns) c.close();
+  }
+  await workerAdvances();
+  assert.ok(counters.f64[C.nr_decisions]! > before);
+  // Generous bound: a busy 2-core machine may deschedule the thread, but never for seconds.
+  assert.ok(gaps[1]! < 2e9, `longest scheduler-thread gap ${gaps[1]! / 1e6} ms`);
+});
+
+test('discovery finds the live instance and skips stale sockets', async () => {
+  const runDir = join(dir, 'run');
+  writeFileSync(join(runDir, '999999999.sock'), ''); // pid that cannot exist
+  writeFileSync(join(runDir, '1.sock'), ''); // pid alive (init) but not a socket
+  const found = await findInstances([runDir]);
+  assert.deepEqual(found, [{ pid: process.pid, socketPath }]);
+});
+
+test('a second server on a live socket is refused; a stale file is replaced; close removes the file', async () => {
+  await assert.rejects(startStatsServer({ counters, socketPath }), /another instance/);
+  const stalePath = join(dir, 'run', 'stale.sock');
+  writeFileSync(stalePath, '');
+  const s2 = await startStatsServer({ counters, socketPath: stalePath });
+  assert.equal((await requestStats<{ counters: object }>(stalePath, 'stats')).counters !== undefined, true);
+  await s2.close();
+  assert.equal(existsSync(stalePath), false);
+});
