@@ -1,0 +1,544 @@
+/**
+ * Two-level segregated fit (Masmano, Ripoll, Crespo, Real: "TLSF: a new dynamic memory allocator for
+ * real-time systems", ECRTS 2004). Free blocks sit in size classes: a first level of power-of-two ranges,
+ * each split linearly into SL_SIZE second-level classes. One bitmap word per level says which classes hold
+ * a block, so finding a fitting class is two find-first-set operations (Math.clz32) and alloc and free are
+ * O(1) whatever the number of live blocks. Free neighbours merge at once, so no two free blocks touch.
+ *
+ * Buffer layout (offsets in bytes from the start of the buffer):
+ *
+ *    0          64     68                    168                            3368
+ *    +----------+------+---------------------+------------------------------+----------------+-------
+ *    |  header  | flMap| slMap[FL_SIZE] u32  | heads[FL_SIZE * SL_SIZE] u32 | live bitmap    | heap ...
+ *    | header.ts|      |                     | (header offset or 0)         | 1 bit / 8 B    |
+ *    +----------+------+---------------------+------------------------------+----------------+-------
+ *
+ * The live bitmap has one bit for every 8-byte position of the buffer, set exactly when a live block's
+ * payload starts there. free/realloc/usableSize test that bit, so a double free, an interior pointer or a
+ * pointer the arena never returned is caught in O(1), and bytes a caller writes into its own block can never
+ * pass for a block header.
+ *
+ * A block, as seen from its header offset h (h % 8 == 4, so the payload h + 4 is 8-byte aligned):
+ *
+ *    h       h+4     h+8     h+12           h+size-4  h+size
+ *    +-------+-------+-------+---- ... -----+---------+
+ *    | size|F| next  | prev  |              | back=h  |   free block (size >= MIN_BLOCK_BYTES)
+ *    +-------+-------+-------+---- ... -----+---------+
+ *    | size|F| payload: usable size - 4 bytes          |   used block: every byte after the header
+ *    +-------+-----------------------------------------+
+ *
+ *   size   u32  the whole block, header included, a multiple of 8; the low 3 bits carry flags
+ *   F      FLAG_FREE: this block is free; FLAG_LEFT_FREE: the block just before it is free, and its
+ *          header offset is in the u32 just before h (the free block's back reference)
+ *   next, prev  header offsets in the same free list, 0 at the ends
+ *
+ * The heap ends with a zero-size used sentinel header so coalescing never walks past the last block.
+ */
+
+import { ArenaError } from './errors.js';
+import {
+  ALLOCS_F64, FAILED_F64, FREES_F64, HEADER_END, HEAP_START_U32, LIVE_BLOCKS_F64, MAGIC, MAGIC_U32, MAX_ALIGN,
+  SIZE_U32, STRATEGY_TLSF, STRATEGY_U32, USED_BYTES_F64,
+} from './header.js';
+import type { Arena, ArenaStats } from './types.js';
+import { makeViews, throwBadAlign, throwBadPointer, throwBadSize, type ArenaViews } from './views.js';
+
+// Granularity: every block size and payload offset is a multiple of GRAIN_BYTES.
+const GRAIN_LOG2 = 3;
+const GRAIN_BYTES = 1 << GRAIN_LOG2;
+const GRAIN_MASK = GRAIN_BYTES - 1;
+
+const HEADER_BYTES = 4;
+const NEXT_FREE_BYTES = 4;
+const PREV_FREE_BYTES = 4;
+const BACK_REF_BYTES = 4;
+const MIN_BLOCK_BYTES = HEADER_BYTES + NEXT_FREE_BYTES + PREV_FREE_BYTES + BACK_REF_BYTES;
+
+const FLAG_FREE = 1;
+const FLAG_LEFT_FREE = 2;
+const FLAGS_MASK = GRAIN_MASK;
+
+// Size classes. Blocks smaller than SMALL_BYTES map linearly, one class per grain, all in first level 0;
+// larger blocks map to first level (log2(size) - SMALL_LOG2 + 1) and SL_SIZE linear classes inside it.
+const SL_BITS = 5;
+const SL_SIZE = 1 << SL_BITS;
+const SMALL_LOG2 = SL_BITS + GRAIN_LOG2;
+const SMALL_BYTES = 1 << SMALL_LOG2;
+const FL_SIZE = 32 - SMALL_LOG2 + 1;
+const CLASS_COUNT = FL_SIZE * SL_SIZE;
+const MAX_U32 = 0xffff_ffff;
+
+// Metadata offsets, derived so that changing SL_BITS moves everything after it.
+const FL_MAP_START = HEADER_END;
+const SL_MAP_START = FL_MAP_START + 4;
+const HEADS_START = SL_MAP_START + FL_SIZE * 4;
+const LIVE_MAP_START = HEADS_START + CLASS_COUNT * 4;
+const LIVE_BITS_PER_WORD_LOG2 = 5;
+const LIVE_WORD_SPAN_LOG2 = LIVE_BITS_PER_WORD_LOG2 + GRAIN_LOG2; // bytes of buffer one bitmap word covers
+
+const FL_MAP_U32 = FL_MAP_START >>> 2;
+const SL_MAP_U32 = SL_MAP_START >>> 2;
+const HEADS_U32 = HEADS_START >>> 2;
+const LIVE_MAP_U32 = LIVE_MAP_START >>> 2;
+
+/** Smallest arena that still has room for the metadata and one minimum block. */
+export const TLSF_METADATA_BYTES = LIVE_MAP_START;
+
+/** Size class of a block of `sizeBytes` (for inserting it): fl * SL_SIZE + sl. */
+function classOf(sizeBytes: number): number {
+  if (sizeBytes < SMALL_BYTES) return sizeBytes >>> GRAIN_LOG2;
+  const msb = 31 - Math.clz32(sizeBytes);
+  return ((msb - SMALL_LOG2 + 1) << SL_BITS) + ((sizeBytes >>> (msb - SL_BITS)) - SL_SIZE);
+}
+
+/** First class all of whose blocks hold `sizeBytes` (for searching): round up to the next class start. */
+function classAtLeast(sizeBytes: number): number {
+  if (sizeBytes < SMALL_BYTES) return sizeBytes >>> GRAIN_LOG2;
+  let rounded = sizeBytes + (1 << (31 - Math.clz32(sizeBytes) - SL_BITS)) - 1;
+  if (rounded > MAX_U32) rounded = MAX_U32;
+  return classOf(rounded);
+}
+
+/** Lowest set bit's index of a non-zero 32-bit word. */
+function ctz(word: number): number {
+  return 31 - Math.clz32(word & -word);
+}
+
+export class TlsfArena implements Arena {
+  readonly strategy = 'tlsf' as const;
+  readonly sizeBytes: number;
+  readonly buffer: ArrayBuffer | SharedArrayBuffer;
+  readonly u8: Uint8Array;
+  readonly u16: Uint16Array;
+  readonly u32: Uint32Array;
+  readonly i32: Int32Array;
+  readonly f32: Float32Array;
+  readonly f64: Float64Array;
+  readonly view: DataView;
+
+  /** Header offset of the first block. */
+  private readonly firstBlock: number;
+  /** Header offset of the zero-size sentinel that ends the heap. */
+  private readonly tail: number;
+
+  constructor(views: ArenaViews) {
+    this.buffer = views.buffer;
+    this.u8 = views.u8;
+    this.u16 = views.u16;
+    this.u32 = views.u32;
+    this.i32 = views.i32;
+    this.f32 = views.f32;
+    this.f64 = views.f64;
+    this.view = views.view;
+    this.sizeBytes = views.buffer.byteLength;
+
+    const liveWords = Math.ceil(this.sizeBytes / (1 << LIVE_WORD_SPAN_LOG2));
+    const liveMapEnd = LIVE_MAP_START + liveWords * 4;
+    // First header at 4 mod 8, so its payload is 8-byte aligned.
+    this.firstBlock = liveMapEnd + GRAIN_MASK - ((liveMapEnd + GRAIN_MASK) & GRAIN_MASK) + HEADER_BYTES;
+    // The sentinel header (4 bytes) must end inside the buffer and sit at 4 mod 8 like every header.
+    let tail = this.sizeBytes - HEADER_BYTES;
+    tail -= (tail - HEADER_BYTES) & GRAIN_MASK;
+    this.tail = tail;
+    if (this.tail - this.firstBlock < MIN_BLOCK_BYTES) {
+      throw new ArenaError(`a tlsf arena of ${this.sizeBytes} bytes leaves no room after its ${liveMapEnd} bytes of metadata`);
+    }
+    this.reset();
+  }
+
+  /** Write a fresh header and one free block spanning the whole heap. */
+  private reset(): void {
+    const u32 = this.u32;
+    u32.fill(0, 0, (this.firstBlock >>> 2) + 1);
+    u32[MAGIC_U32] = MAGIC;
+    u32[STRATEGY_U32] = STRATEGY_TLSF;
+    u32[SIZE_U32] = this.sizeBytes;
+    u32[HEAP_START_U32] = this.firstBlock;
+    const size = this.tail - this.firstBlock;
+    u32[this.firstBlock >>> 2] = size | FLAG_FREE;
+    u32[(this.firstBlock + size - BACK_REF_BYTES) >>> 2] = this.firstBlock;
+    u32[this.tail >>> 2] = FLAG_LEFT_FREE;
+    this.insertFree(this.firstBlock, size);
+  }
+
+  // ---- free lists -------------------------------------------------------------------------------------
+
+  private insertFree(h: number, size: number): void {
+    const u32 = this.u32;
+    const cls = classOf(size);
+    const head = u32[HEADS_U32 + cls]!;
+    u32[(h + HEADER_BYTES) >>> 2] = head;
+    u32[(h + HEADER_BYTES + NEXT_FREE_BYTES) >>> 2] = 0;
+    if (head !== 0) u32[(head + HEADER_BYTES + NEXT_FREE_BYTES) >>> 2] = h;
+    u32[HEADS_U32 + cls] = h;
+    const fl = cls >>> SL_BITS;
+    u32[SL_MAP_U32 + fl] = u32[SL_MAP_U32 + fl]! | (1 << (cls & (SL_SIZE - 1)));
+    u32[FL_MAP_U32] = u32[FL_MAP_U32]! | (1 << fl);
+  }
+
+  private removeFree(h: number, size: number): void {
+    const u32 = this.u32;
+    const next = u32[(h + HEADER_BYTES) >>> 2]!;
+    const prev = u32[(h + HEADER_BYTES + NEXT_FREE_BYTES) >>> 2]!;
+    if (next !== 0) u32[(next + HEADER_BYTES + NEXT_FREE_BYTES) >>> 2] = prev;
+    if (prev !== 0) {
+      u32[(prev + HEADER_BYTES) >>> 2] = next;
+      return;
+    }
+    const cls = classOf(size);
+    u32[HEADS_U32 + cls] = next;
+    if (next !== 0) return;
+    const fl = cls >>> SL_BITS;
+    const slMap = u32[SL_MAP_U32 + fl]! & ~(1 << (cls & (SL_SIZE - 1)));
+    u32[SL_MAP_U32 + fl] = slMap;
+    if (slMap === 0) u32[FL_MAP_U32] = u32[FL_MAP_U32]! & ~(1 << fl);
+  }
+
+  /** Unlink and return the header of a free block of at least `size` bytes, or 0. */
+  private takeFree(size: number): number {
+    const u32 = this.u32;
+    const cls = classAtLeast(size);
+    let fl = cls >>> SL_BITS;
+    let slMap = u32[SL_MAP_U32 + fl]! & (~0 << (cls & (SL_SIZE - 1)));
+    if (slMap === 0) {
+      const flMap = u32[FL_MAP_U32]! & (~0 << (fl + 1));
+      if (flMap === 0) return this.takeExactFit(size);
+      fl = ctz(flMap);
+      slMap = u32[SL_MAP_U32 + fl]!;
+    }
+    const h = u32[HEADS_U32 + (fl << SL_BITS) + ctz(slMap)]!;
+    const hdr = u32[h >>> 2]!;
+    this.removeFree(h, hdr - (hdr & FLAGS_MASK));
+    return h;
+  }
+
+  /**
+   * Good fit found nothing: before failing, try the head of the class `size` itself belongs to, whose blocks
+   * may or may not be large enough. Still O(1); it lets an almost-full arena serve a request that fits.
+   */
+  private takeExactFit(size: number): number {
+    const u32 = this.u32;
+    const h = u32[HEADS_U32 + classOf(size > MAX_U32 ? MAX_U32 : size)]!;
+    if (h === 0) return 0;
+    const hdr = u32[h >>> 2]!;
+    const blockSize = hdr - (hdr & FLAGS_MASK);
+    if (blockSize < size) return 0;
+    this.removeFree(h, blockSize);
+    return h;
+  }
+
+  // ---- validation ---------------------------------------------------------------------------------------
+
+  private isLive(ptr: number): boolean {
+    return ptr === ptr >>> 0 && ptr > this.firstBlock && ptr < this.tail && (ptr & GRAIN_MASK) === 0 &&
+      (this.u32[LIVE_MAP_U32 + (ptr >>> LIVE_WORD_SPAN_LOG2)]! & (1 << ((ptr >>> GRAIN_LOG2) & 31))) !== 0;
+  }
+
+  private markLive(ptr: number): void {
+    const i = LIVE_MAP_U32 + (ptr >>> LIVE_WORD_SPAN_LOG2);
+    this.u32[i] = this.u32[i]! | (1 << ((ptr >>> GRAIN_LOG2) & 31));
+  }
+
+  private clearLive(ptr: number): void {
+    const i = LIVE_MAP_U32 + (ptr >>> LIVE_WORD_SPAN_LOG2);
+    this.u32[i] = this.u32[i]! & ~(1 << ((ptr >>> GRAIN_LOG2) & 31));
+  }
+
+  // ---- public API ---------------------------------------------------------------------------------------
+
+  alloc(size: number, align = 8): number {
+    if (!(size >= 0 && size <= MAX_U32) || size !== Math.floor(size)) throwBadSize('alloc', size);
+    if (!(align >= 1 && align <= MAX_ALIGN) || (align & (align - 1)) !== 0 || align !== Math.floor(align)) {
+      throwBadAlign('alloc', align);
+    }
+    return this.allocBlock(size, align);
+  }
+
+  calloc(size: number, align = 8): number {
+    const ptr = this.alloc(size, align);
+    if (ptr !== 0) this.u8.fill(0, ptr, ptr + size);
+    return ptr;
+  }
+
+  /** Whole block size (header included) that serves a request of `size` payload bytes. */
+  private blockSizeFor(size: number): number {
+    let need = size + HEADER_BYTES + GRAIN_MASK;
+    need -= need & GRAIN_MASK;
+    return need < MIN_BLOCK_BYTES ? MIN_BLOCK_BYTES : need;
+  }
+
+  private allocBlock(size: number, align: number): number {
+    const need = this.blockSizeFor(size);
+    // Room for an alignment gap too: the gap is 0 or a whole free block, so at most align + GRAIN_BYTES.
+    const search = align <= GRAIN_BYTES ? need : need + align + GRAIN_BYTES;
+    let h = search >= this.tail ? 0 : this.takeFree(search);
+    if (h === 0) {
+      this.f64[FAILED_F64]!++;
+      return 0;
+    }
+    const u32 = this.u32;
+    let hdr = u32[h >>> 2]!;
+    let blockSize = hdr - (hdr & FLAGS_MASK);
+
+    if (align > GRAIN_BYTES) {
+      const payload = h + HEADER_BYTES;
+      let aligned = payload + align - 1;
+      aligned -= aligned & (align - 1);
+      if (aligned !== payload && aligned - payload < MIN_BLOCK_BYTES) aligned += align;
+      const gap = aligned - payload;
+      if (gap !== 0) {
+        // The gap becomes a free block. Its left neighbour is used: h was free, and free blocks never touch.
+        u32[h >>> 2] = gap | FLAG_FREE;
+        u32[(h + gap - BACK_REF_BYTES) >>> 2] = h;
+        this.insertFree(h, gap);
+        h += gap;
+        blockSize -= gap;
+        hdr = FLAG_LEFT_FREE;
+      }
+    }
+
+    const rest = blockSize - need;
+    if (rest >= MIN_BLOCK_BYTES) {
+      u32[h >>> 2] = need | (hdr & FLAG_LEFT_FREE);
+      const r = h + need;
+      u32[r >>> 2] = rest | FLAG_FREE;
+      u32[(r + rest - BACK_REF_BYTES) >>> 2] = r;
+      this.insertFree(r, rest);
+      blockSize = need;
+    } else {
+      u32[h >>> 2] = blockSize | (hdr & FLAG_LEFT_FREE);
+      const right = h + blockSize;
+      u32[right >>> 2] = u32[right >>> 2]! & ~FLAG_LEFT_FREE;
+    }
+
+    const ptr = h + HEADER_BYTES;
+    this.markLive(ptr);
+    const f64 = this.f64;
+    f64[ALLOCS_F64]!++;
+    f64[USED_BYTES_F64]! += blockSize;
+    f64[LIVE_BLOCKS_F64]!++;
+    return ptr;
+  }
+
+  free(ptr: number): void {
+    if (ptr === 0) return;
+    if (!this.isLive(ptr)) throwBadPointer('free', ptr);
+    this.clearLive(ptr);
+    const u32 = this.u32;
+    let h = ptr - HEADER_BYTES;
+    let hdr = u32[h >>> 2]!;
+    const usedSize = hdr - (hdr & FLAGS_MASK);
+    let size = usedSize;
+
+    const right = h + size;
+    const rightHdr = u32[right >>> 2]!;
+    if ((rightHdr & FLAG_FREE) !== 0) {
+      const rightSize = rightHdr - (rightHdr & FLAGS_MASK);
+      this.removeFree(right, rightSize);
+      size += rightSize;
+    }
+    if ((hdr & FLAG_LEFT_FREE) !== 0) {
+      const left = u32[(h - BACK_REF_BYTES) >>> 2]!;
+      const leftHdr = u32[left >>> 2]!;
+      const leftSize = leftHdr - (leftHdr & FLAGS_MASK);
+      this.removeFree(left, leftSize);
+      size += leftSize;
+      h = left;
+      hdr = leftHdr;
+    }
+    u32[h >>> 2] = size | FLAG_FREE | (hdr & FLAG_LEFT_FREE);
+    u32[(h + size - BACK_REF_BYTES) >>> 2] = h;
+    const after = h + size;
+    u32[after >>> 2] = u32[after >>> 2]! | FLAG_LEFT_FREE;
+    this.insertFree(h, size);
+
+    const f64 = this.f64;
+    f64[FREES_F64]!++;
+    f64[USED_BYTES_F64]! -= usedSize;
+    f64[LIVE_BLOCKS_F64]!--;
+  }
+
+  realloc(ptr: number, size: number, align = 0): number {
+    if (ptr === 0) return this.alloc(size, align === 0 ? 8 : align);
+    if (!this.isLive(ptr)) throwBadPointer('realloc', ptr);
+    if (!(size >= 0 && size <= MAX_U32) || size !== Math.floor(size)) throwBadSize('realloc', size);
+    if (align !== 0 && (!(align >= 1 && align <= MAX_ALIGN) || (align & (align - 1)) !== 0 || align !== Math.floor(align))) {
+      throwBadAlign('realloc', align);
+    }
+    const u32 = this.u32;
+    const h = ptr - HEADER_BYTES;
+    const hdr = u32[h >>> 2]!;
+    const oldSize = hdr - (hdr & FLAGS_MASK);
+    const need = this.blockSizeFor(size);
+    const alignOk = align === 0 || (ptr & (align - 1)) === 0;
+
+    if (alignOk) {
+      let have = oldSize;
+      const right = h + oldSize;
+      const rightHdr = u32[right >>> 2]!;
+      if (need > oldSize && (rightHdr & FLAG_FREE) !== 0 && oldSize + rightHdr - (rightHdr & FLAGS_MASK) >= need) {
+        const rightSize = rightHdr - (rightHdr & FLAGS_MASK);
+        this.removeFree(right, rightSize);
+        have += rightSize;
+        // The block after the absorbed free one now has a used left neighbour.
+        const after = h + have;
+        u32[after >>> 2] = u32[after >>> 2]! & ~FLAG_LEFT_FREE;
+      }
+      if (need <= have) {
+        this.shrinkInPlace(h, hdr & FLAG_LEFT_FREE, have, need);
+        this.f64[USED_BYTES_F64]! += u32[h >>> 2]! - (u32[h >>> 2]! & FLAGS_MASK) - oldSize;
+        return ptr;
+      }
+    }
+
+    let moveAlign = align;
+    if (moveAlign === 0) {
+      const lowBit = (ptr & -ptr) >>> 0;
+      moveAlign = lowBit > MAX_ALIGN ? MAX_ALIGN : lowBit;
+    }
+    const moved = this.allocBlock(size, moveAlign);
+    if (moved === 0) return 0;
+    const keep = oldSize - HEADER_BYTES < size ? oldSize - HEADER_BYTES : size;
+    this.u8.copyWithin(moved, ptr, ptr + keep);
+    this.free(ptr);
+    return moved;
+  }
+
+  /** Make the used block at h exactly `need` bytes when the rest can stand as a free block. */
+  private shrinkInPlace(h: number, leftFlag: number, have: number, need: number): void {
+    const u32 = this.u32;
+    const rest = have - need;
+    if (rest < MIN_BLOCK_BYTES) {
+      u32[h >>> 2] = have | leftFlag;
+      return;
+    }
+    u32[h >>> 2] = need | leftFlag;
+    const r = h + need;
+    let restSize = rest;
+    const right = h + have;
+    const rightHdr = u32[right >>> 2]!;
+    if ((rightHdr & FLAG_FREE) !== 0) {
+      const rightSize = rightHdr - (rightHdr & FLAGS_MASK);
+      this.removeFree(right, rightSize);
+      restSize += rightSize;
+    }
+    u32[r >>> 2] = restSize | FLAG_FREE;
+    u32[(r + restSize - BACK_REF_BYTES) >>> 2] = r;
+    const after = r + restSize;
+    u32[after >>> 2] = u32[after >>> 2]! | FLAG_LEFT_FREE;
+    this.insertFree(r, restSize);
+  }
+
+  usableSize(ptr: number): number {
+    if (!this.isLive(ptr)) throwBadPointer('usableSize', ptr);
+    const hdr = this.u32[(ptr - HEADER_BYTES) >>> 2]!;
+    return hdr - (hdr & FLAGS_MASK) - HEADER_BYTES;
+  }
+
+  stats(): ArenaStats {
+    const f64 = this.f64;
+    const usedBytes = f64[USED_BYTES_F64]!;
+    const largest = this.largestFreeBlock();
+    return {
+      sizeBytes: this.sizeBytes,
+      usedBytes,
+      freeBytes: this.tail - this.firstBlock - usedBytes,
+      largestFreeBytes: largest === 0 ? 0 : largest - HEADER_BYTES,
+      liveBlocks: f64[LIVE_BLOCKS_F64]!,
+      allocs: f64[ALLOCS_F64]!,
+      frees: f64[FREES_F64]!,
+      failedAllocs: f64[FAILED_F64]!,
+    };
+  }
+
+  /** Size of the largest free block: the longest block in the highest non-empty class. */
+  private largestFreeBlock(): number {
+    const u32 = this.u32;
+    const flMap = u32[FL_MAP_U32]!;
+    if (flMap === 0) return 0;
+    const fl = 31 - Math.clz32(flMap);
+    const sl = 31 - Math.clz32(u32[SL_MAP_U32 + fl]!);
+    let best = 0;
+    for (let h = u32[HEADS_U32 + (fl << SL_BITS) + sl]!; h !== 0; h = u32[(h + HEADER_BYTES) >>> 2]!) {
+      const hdr = u32[h >>> 2]!;
+      const size = hdr - (hdr & FLAGS_MASK);
+      if (size > best) best = size;
+    }
+    return best;
+  }
+
+  check(): void {
+    checkTlsf(this.u32, this.f64, this.firstBlock, this.tail);
+  }
+}
+
+function broken(what: string, offset: number): never {
+  throw new ArenaError(`tlsf check: ${what} at offset ${offset}`, offset);
+}
+
+/** Walk the heap, every free list and the live bitmap; each must agree with the others and the counters. */
+function checkTlsf(u32: Uint32Array, f64: Float64Array, firstBlock: number, tail: number): void {
+  if (u32[MAGIC_U32] !== MAGIC || u32[STRATEGY_U32] !== STRATEGY_TLSF) broken('bad magic or strategy', 0);
+  let h = firstBlock;
+  let leftFree = false;
+  let usedBytes = 0;
+  let live = 0;
+  let freeBlocks = 0;
+  const liveWords = new Uint32Array(Math.ceil(u32.length * 4 / (1 << LIVE_WORD_SPAN_LOG2)) + 1);
+  while (h < tail) {
+    const hdr = u32[h >>> 2]!;
+    const size = hdr - (hdr & FLAGS_MASK);
+    if (size < MIN_BLOCK_BYTES || h + size > tail) broken(`block size ${size} out of range`, h);
+    if (((hdr & FLAG_LEFT_FREE) !== 0) !== leftFree) broken('left-free flag disagrees with the left block', h);
+    const isFree = (hdr & FLAG_FREE) !== 0;
+    if (isFree) {
+      if (leftFree) broken('two free blocks touch', h);
+      if (u32[(h + size - BACK_REF_BYTES) >>> 2] !== h) broken('free block back reference is wrong', h);
+      freeBlocks++;
+    } else {
+      usedBytes += size;
+      live++;
+      const ptr = h + HEADER_BYTES;
+      liveWords[ptr >>> LIVE_WORD_SPAN_LOG2] = liveWords[ptr >>> LIVE_WORD_SPAN_LOG2]! | (1 << ((ptr >>> GRAIN_LOG2) & 31));
+    }
+    leftFree = isFree;
+    h += size;
+  }
+  if (h !== tail) broken('blocks overrun the sentinel', h);
+  const tailHdr = u32[tail >>> 2]!;
+  if ((tailHdr & FLAG_FREE) !== 0 || tailHdr - (tailHdr & FLAGS_MASK) !== 0) broken('sentinel header damaged', tail);
+  if (((tailHdr & FLAG_LEFT_FREE) !== 0) !== leftFree) broken('sentinel left-free flag is wrong', tail);
+  for (let w = 0; w < liveWords.length - 1; w++) {
+    if ((u32[LIVE_MAP_U32 + w]! >>> 0) !== liveWords[w]) broken('live bitmap disagrees with the blocks', w << LIVE_WORD_SPAN_LOG2);
+  }
+
+  let listed = 0;
+  let flExpect = 0;
+  for (let fl = 0; fl < FL_SIZE; fl++) {
+    let slExpect = 0;
+    for (let sl = 0; sl < SL_SIZE; sl++) {
+      const cls = (fl << SL_BITS) + sl;
+      let prev = 0;
+      for (let b = u32[HEADS_U32 + cls]!; b !== 0; b = u32[(b + HEADER_BYTES) >>> 2]!) {
+        if (b < firstBlock || b >= tail) broken('free list points outside the heap', b);
+        const hdr = u32[b >>> 2]!;
+        if ((hdr & FLAG_FREE) === 0) broken('used block on a free list', b);
+        if (classOf(hdr - (hdr & FLAGS_MASK)) !== cls) broken('free block in the wrong size class', b);
+        if (u32[(b + HEADER_BYTES + NEXT_FREE_BYTES) >>> 2] !== prev) broken('free list prev link is wrong', b);
+        prev = b;
+        if (++listed > freeBlocks) broken('free lists hold more blocks than the heap (cycle?)', b);
+      }
+      if (prev !== 0) slExpect |= 1 << sl;
+    }
+    if ((u32[SL_MAP_U32 + fl]! | 0) !== slExpect) broken(`second-level bitmap ${fl} is wrong`, SL_MAP_START + fl * 4);
+    if (slExpect !== 0) flExpect |= 1 << fl;
+  }
+  if ((u32[FL_MAP_U32]! | 0) !== flExpect) broken('first-level bitmap is wrong', FL_MAP_START);
+  if (listed !== freeBlocks) broken(`${freeBlocks - listed} free blocks missing from the free lists`, 0);
+  if (f64[USED_BYTES_F64] !== usedBytes) broken(`usedBytes counter ${f64[USED_BYTES_F64]} but blocks hold ${usedBytes}`, 0);
+  if (f64[LIVE_BLOCKS_F64] !== live) broken(`liveBlocks counter ${f64[LIVE_BLOCKS_F64]} but ${live} blocks are used`, 0);
+}
+
+export function createTlsfArena(buffer: ArrayBuffer | SharedArrayBuffer): TlsfArena {
+  return new TlsfArena(makeViews(buffer));
+}
