@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createArena, ArenaError, type Arena, type ArenaStrategy } from '../src/arena/index.js';
 
-const STRATEGIES: ArenaStrategy[] = ['tlsf'];
+const STRATEGIES: ArenaStrategy[] = ['tlsf', 'block'];
 const MIB = 2 ** 20;
 
 function snapshot(a: Arena): string {
@@ -108,7 +108,7 @@ test('createArena validates its options', () => {
   assert.throws(() => createArena({ sizeBytes: 4096.5 }), /sizeBytes/);
   assert.throws(() => createArena({ sizeBytes: MIB, strategy: 'buddy' as ArenaStrategy }), /strategy/);
   assert.throws(() => createArena({ sizeBytes: MIB, blockSize: 64 }), /blockSize/);
-  // block strategy options: see below once it lands
+  assert.throws(() => createArena({ sizeBytes: MIB, strategy: 'block', blockSize: 48 }), /blockSize/);
   const shared = createArena({ sizeBytes: MIB, shared: true });
   assert.ok(shared.buffer instanceof SharedArrayBuffer);
   assert.equal(shared.strategy, 'tlsf');

@@ -1,3 +1,4 @@
+import { createBlockArena, DEFAULT_BLOCK_BYTES, validateBlockBytes } from './block.js';
 import { ArenaError } from './errors.js';
 import { createTlsfArena } from './tlsf.js';
 import type { Arena, ArenaOptions } from './types.js';
@@ -16,7 +17,8 @@ export function createArena(options: ArenaOptions): Arena {
   if (strategy === 'tlsf' && options.blockSize !== undefined) {
     throw new ArenaError('createArena: blockSize applies to the block strategy only');
   }
+  const blockBytes = options.blockSize ?? DEFAULT_BLOCK_BYTES;
+  if (strategy === 'block') validateBlockBytes(blockBytes);
   const buffer = allocateBuffer(options.sizeBytes, options.shared ?? false);
-  if (strategy === 'tlsf') return createTlsfArena(buffer);
-  throw new ArenaError('createArena: the block strategy is not available in this build');
+  return strategy === 'tlsf' ? createTlsfArena(buffer) : createBlockArena(buffer, blockBytes);
 }
