@@ -1,0 +1,167 @@
+// measureHotPath: proves that a function, once warm, allocates nothing on the JS heap and takes no page
+// fault. It calls the function `iterations` times inside a measured window and reports, for that window
+// alone, the page faults of the calling thread, the GC events and the growth of the used heap.
+//
+// How the harness stays out of its own figures:
+//  - inside the window there is only a counted loop calling fn; everything the harness allocates (heap
+//    statistics, the GC profile) happens before or after it;
+//  - heap growth is read from the spaces where new objects are born (see ALLOCATION_SPACES);
+//  - what those readings themselves add to the heap is measured by an identical window of 0 iterations
+//    (twice; the second is kept, once every first-call cost is paid) and subtracted;
+//  - GC events come from v8.GCProfiler, which V8 fills synchronously in C++ during the window, cross-checked
+//    with PerformanceObserver entries whose start time falls inside it (those arrive late, so they are
+//    awaited after the window closes; see ./gc.ts);
+//  - the heap is collected and the event loop turned before the window, so no collection the warm-up
+//    started can finish inside it.
+// A loop that allocates shows up either as heap growth or, once it has allocated enough, as GC events.
+
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { PerformanceObserver } from 'node:perf_hooks';
+import { FaultCounter } from './faults.js';
+import { settleGcEntries } from './gc.js';
+import { getSys } from './sys.js';
+
+export interface MeasureOptions {
+  /** Calls inside the measured window. */
+  iterations: number;
+  /** Calls before it, so that the function is compiled and its feedback allocated (default 10,000). */
+  warmup?: number;
+}
+
+export interface HotPathReport {
+  /** Page faults (minor + major) on the calling thread during the measured calls; NaN where uncountable. */
+  pageFaults: number;
+  /** GC events of any kind during the measured calls. */
+  gcEvents: number;
+  /**
+   * Bytes the measured calls left allocated in the spaces new objects go to (young generation and large
+   * objects), harness excluded; negative when a GC inside the window freed more than was allocated.
+   */
+  heapGrowthBytes: number;
+  iterations: number;
+  /** Mean wall time per measured call, in nanoseconds (harness loop included). */
+  nsPerIteration: number;
+}
+
+const DEFAULT_WARMUP = 10_000;
+const NSEC_PER_MSEC = 1e6;
+
+// Slots of the one Float64Array the window writes into, so that no number is boxed inside it.
+const M_FAULTS_BEFORE = 0;
+const M_FAULTS_AFTER = 1;
+const M_HEAP_BEFORE = 2;
+const M_HEAP_AFTER = 3;
+const M_TIME_BEFORE_MS = 4;
+const M_TIME_AFTER_MS = 5;
+const M_SLOTS = 6;
+
+interface Window {
+  faults: number;
+  gcProfiled: number;
+  heapBytes: number;
+  startMs: number;
+  endMs: number;
+}
+
+export async function measureHotPath(fn: () => unknown, opts: MeasureOptions): Promise<HotPathReport> {
+  if (typeof fn !== 'function') throw new TypeError('measureHotPath: fn must be a function');
+  const iterations = opts?.iterations;
+  const warmup = opts?.warmup ?? DEFAULT_WARMUP;
+  if (!Number.isSafeInteger(iterations) || iterations < 1) {
+    throw new RangeError(`measureHotPath: iterations must be a positive integer, got ${String(iterations)}`);
+  }
+  if (!Number.isSafeInteger(warmup) || warmup < 0) {
+    throw new RangeError(`measureHotPath: warmup must be a non-negative integer, got ${String(warmup)}`);
+  }
+
+  const faults = getSys() ? new FaultCounter({ scope: 'thread' }) : null;
+  const gcStarts: number[] = [];
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) gcStarts.push(entry.startTime);
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  const m = new Float64Array(M_SLOTS);
+  try {
+    runLoop(fn, warmup);
+    await settle();
+    runWindow(fn, 0, faults, m);
+    runWindow(fn, 0, faults, m);
+    const harness = runWindow(fn, 0, faults, m);
+    const measured = runWindow(fn, iterations, faults, m);
+    await settleGcEntries();
+    let observed = 0;
+    for (const t of gcStarts) if (t >= measured.startMs && t <= measured.endMs) observed++;
+    return {
+      pageFaults: faults ? measured.faults : NaN,
+      gcEvents: Math.max(measured.gcProfiled, observed),
+      heapGrowthBytes: measured.heapBytes - harness.heapBytes,
+      iterations,
+      nsPerIteration: ((measured.endMs - measured.startMs) * NSEC_PER_MSEC) / iterations,
+    };
+  } finally {
+    observer.disconnect();
+    faults?.close();
+  }
+}
+
+function runLoop(fn: () => unknown, n: number): void {
+  for (let i = 0; i < n; i++) fn();
+}
+
+function runWindow(fn: () => unknown, n: number, faults: FaultCounter | null, m: Float64Array): Window {
+  const profiler = new v8.GCProfiler();
+  m[M_HEAP_BEFORE] = allocatedHeapBytes();
+  m[M_TIME_BEFORE_MS] = performance.now();
+  m[M_FAULTS_BEFORE] = faults ? faults.sample() : 0;
+  profiler.start();
+  // ---- the measured window: nothing but the calls ----
+  runLoop(fn, n);
+  // ----
+  m[M_FAULTS_AFTER] = faults ? faults.sample() : 0;
+  const profile = profiler.stop();
+  m[M_TIME_AFTER_MS] = performance.now();
+  m[M_HEAP_AFTER] = allocatedHeapBytes();
+  return {
+    faults: m[M_FAULTS_AFTER]! - m[M_FAULTS_BEFORE]!,
+    gcProfiled: profile?.statistics.length ?? 0,
+    heapBytes: m[M_HEAP_AFTER]! - m[M_HEAP_BEFORE]!,
+    startMs: m[M_TIME_BEFORE_MS]!,
+    endMs: m[M_TIME_AFTER_MS]!,
+  };
+}
+
+// New objects land in the young generation, big ones in a large-object space; V8 moves old space and code
+// space on its own (concurrent sweeping finishing, optimized code being installed), which would be noise.
+const ALLOCATION_SPACES = new Set(['new_space', 'new_large_object_space', 'large_object_space']);
+
+function allocatedHeapBytes(): number {
+  let bytes = 0;
+  for (const space of v8.getHeapSpaceStatistics()) {
+    if (ALLOCATION_SPACES.has(space.space_name)) bytes += space.space_used_size;
+  }
+  return bytes;
+}
+
+let collect: (() => void) | null | undefined;
+
+/** A full collection, then event-loop turns so pending GC work and entries are done before a window. */
+async function settle(): Promise<void> {
+  const gc = fullGc();
+  if (gc) gc();
+  await settleGcEntries();
+}
+
+function fullGc(): (() => void) | null {
+  if (collect !== undefined) return collect;
+  const exposed = (globalThis as { gc?: () => void }).gc;
+  if (typeof exposed === 'function') return (collect = exposed);
+  try {
+    // The usual way to reach gc() without --expose-gc: the flag applies to contexts created afterwards.
+    v8.setFlagsFromString('--expose-gc');
+    collect = vm.runInNewContext('gc') as () => void;
+  } catch {
+    collect = null;
+  }
+  return collect;
+}
