@@ -102,6 +102,34 @@ for (const strategy of STRATEGIES) {
   });
 }
 
+test('tlsf: realloc that swallows a free neighbour whole keeps the neighbour flags right', () => {
+  const a = createArena({ sizeBytes: 64 * 1024 });
+  const p = a.alloc(100);
+  const q = a.alloc(100);
+  const r = a.alloc(100);
+  a.free(q);
+  // The merged block is p's block plus q's block (header included): ask for all of it.
+  const whole = a.usableSize(p) + (q - p);
+  assert.equal(a.realloc(p, whole - (q - p) + (r - q)), p);
+  a.check();
+  a.free(r);
+  a.check();
+  a.free(p);
+  a.check();
+});
+
+test('tlsf: an alignment gap too small for a free block skips to the next aligned offset', () => {
+  const a = createArena({ sizeBytes: 64 * 1024 });
+  for (let i = 0; i < 64; i++) {
+    const pad = a.alloc(8 * (i % 8));
+    const p = a.alloc(24, 16 << (i % 4));
+    assert.equal(p % (16 << (i % 4)), 0);
+    a.check();
+    a.free(pad);
+  }
+  a.check();
+});
+
 test('createArena validates its options', () => {
   assert.throws(() => createArena({ sizeBytes: 1000 }), /sizeBytes/);
   assert.throws(() => createArena({ sizeBytes: 2 ** 32 }), /sizeBytes/);
