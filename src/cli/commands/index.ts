@@ -1,4 +1,5 @@
 import type { CommandDef } from '../command.js';
+import { statsCommand } from './stats.js';
 
 // Every command of the CLI, in the order `tsland --help` lists them. Each lives in its own file.
-export const commands: CommandDef[] = [];
+export const commands: CommandDef[] = [statsCommand];
