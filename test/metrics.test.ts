@@ -131,7 +131,7 @@ test('formatted counters parse as OpenMetrics with the counters\' values', () =>
   counters.f64[C.heartbeat_ns] = 1.5e15;
   const text = formatOpenMetrics({
     counters,
-    health: () => ({ healthy: false, reason: 'x', intervalMs: 1000, pageFaults: 1, gcEvents: 0, congested: 0, failedDispatches: 0, locked: true }),
+    health: () => ({ healthy: false, reason: 'x', status: 'WARNING: x', intervalMs: 1000, pageFaults: 1, gcEvents: 0, congested: 0, failedDispatches: 0, locked: true }),
     info: () => ({ version: '0.1.0', policy: 'rust"land\\\n' }),
   });
   const parsed = parseOpenMetrics(text);

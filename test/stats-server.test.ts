@@ -65,7 +65,7 @@ test('stats returns every counter and the health', async () => {
   b.values[C.nr_failed_dispatches]! += 1;
   const h = healthBetween(a, b);
   assert.equal(h.healthy, false);
-  assert.equal(h.reason, '3 page faults, 1 failed dispatches');
+  assert.equal(h.reason, '3 page faults, 1 failed dispatch');
   assert.equal(healthBetween(b, { atMs: 2000, values: b.values }).healthy, true);
 });
 

@@ -10,8 +10,7 @@ export type CounterSnapshot = Record<string, number>;
 const n = (s: CounterSnapshot, k: string) => s[k] ?? 0;
 
 export function healthText(h: Health): string {
-  const lock = h.locked ? '' : ' (arena unlocked)';
-  return (h.healthy ? 'OK' : `WARNING: ${h.reason}`) + lock;
+  return h.status;
 }
 
 /** `[tsland] tasks=.. r=.. q=.. s=.. | user=.. kernel=.. cancel=.. bounce=.. fail=.. cong=.. | pf=.. gc=.. | OK` */

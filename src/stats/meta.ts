@@ -47,6 +47,7 @@ export function allFieldMeta(): Record<string, FieldMeta> {
 export const HEALTH_META: Record<string, string> = {
   healthy: 'true when no page fault, GC, congestion or failed dispatch happened in the last interval',
   reason: 'why not healthy; empty when healthy',
+  status: 'one line for humans: OK, or WARNING with the reason; notes an unlocked arena',
   intervalMs: 'length of the interval the deltas cover',
   locked: 'whether the arena is locked in RAM (running unlocked is an explicit choice)',
 };

@@ -1,8 +1,8 @@
 // Samples the counters buffer at a fixed interval on the reading side (stats server, `tsland top`), keeps a
-// bounded history and derives the per-interval health the way scx_rustland judged it: page faults, GCs,
-// congestion and failed dispatches in the last interval must all be 0. The scheduler thread is never
-// touched: reading a Float64Array slot of a SharedArrayBuffer is all this does.
+// bounded history and judges each interval with the memory part's health rule (mem/health.ts: page faults,
+// GCs, congestion and failed dispatches must all be 0). The scheduler thread is never touched: reading a Float64Array slot of a SharedArrayBuffer is all this does.
 
+import { evaluateHealth, type MemHealth } from '../mem/health.js';
 import { C, COUNTER_COUNT, COUNTER_NAMES, type Counters } from '../sched/counters.js';
 
 export interface Sample {
@@ -11,16 +11,9 @@ export interface Sample {
   values: Float64Array;
 }
 
-export interface Health {
-  healthy: boolean;
-  reason: string;
+/** The memory part's health rule over one interval, plus how long that interval was. */
+export interface Health extends MemHealth {
   intervalMs: number;
-  pageFaults: number;
-  gcEvents: number;
-  congested: number;
-  failedDispatches: number;
-  /** Running unlocked is an explicit choice: shown here, but not by itself unhealthy. */
-  locked: boolean;
 }
 
 export const DEFAULT_SAMPLE_INTERVAL_MS = 1000;
@@ -79,23 +72,5 @@ export class CounterSampler {
 }
 
 export function healthBetween(prev: Sample | undefined, last: Sample): Health {
-  const delta = (slot: number) => last.values[slot]! - (prev ? prev.values[slot]! : 0);
-  const h: Health = {
-    healthy: true,
-    reason: '',
-    intervalMs: prev ? last.atMs - prev.atMs : 0,
-    pageFaults: delta(C.nr_page_faults),
-    gcEvents: delta(C.nr_gc_events),
-    congested: delta(C.nr_sched_congested),
-    failedDispatches: delta(C.nr_failed_dispatches),
-    locked: last.values[C.arena_locked] === 1,
-  };
-  const why: string[] = [];
-  if (h.pageFaults > 0) why.push(`${h.pageFaults} page faults`);
-  if (h.gcEvents > 0) why.push(`${h.gcEvents} GCs`);
-  if (h.congested > 0) why.push(`${h.congested} congested`);
-  if (h.failedDispatches > 0) why.push(`${h.failedDispatches} failed dispatches`);
-  h.healthy = why.length === 0;
-  h.reason = why.join(', ');
-  return h;
+  return { ...evaluateHealth(prev ? prev.values : null, last.values), intervalMs: prev ? last.atMs - prev.atMs : 0 };
 }
