@@ -29,6 +29,10 @@ export const COUNTER_NAMES = [
   'nr_decisions',
   'heartbeat_ns',
   'arena_locked',
+  // Wake-up latency: time from a task's wake-up to its dispatch, summed, and how many such dispatches;
+  // readers divide the deltas of the two for the mean over an interval (tsland top, metrics).
+  'wake_latency_total_ns',
+  'nr_wake_dispatches',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

@@ -31,6 +31,8 @@ const KNOWN: Partial<Record<CounterName, FieldMeta>> = {
   nr_decisions: { desc: 'scheduling decisions made (loop iterations that dispatched)', kind: 'counter', unit: '' },
   heartbeat_ns: { desc: 'monotonic time of the scheduler loop\'s last iteration', kind: 'gauge', unit: 'ns' },
   arena_locked: { desc: '1 when the arena is locked in RAM, 0 when running unlocked', kind: 'gauge', unit: 'bool' },
+  wake_latency_total_ns: { desc: 'sum over dispatches of woken tasks of the time from wake-up to dispatch', kind: 'counter', unit: 'ns' },
+  nr_wake_dispatches: { desc: 'dispatches of tasks that had just woken up (divides wake_latency_total_ns)', kind: 'counter', unit: '' },
 };
 
 export function fieldMeta(name: string): FieldMeta {
