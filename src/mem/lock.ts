@@ -7,6 +7,7 @@
 // Prefaulting first means an unlocked run (allowUnlocked) still starts with every page present, and the
 // mlock then finds the pages already there.
 
+import { readFileSync } from 'node:fs';
 import { formatBytes, memlockLimit, raiseMemlockLimit, type MemlockLimit } from './limits.js';
 import { holdCompactUnevictable, releaseCompactUnevictable } from './sysctl.js';
 import {
@@ -71,6 +72,7 @@ interface LockRecord {
   compactHeld: number;
 }
 
+const KIB = 1024;
 const records = new Map<ArrayBuffer | SharedArrayBuffer, LockRecord>();
 let lockedBytesTotal = 0;
 let exitHookInstalled = false;
@@ -89,7 +91,16 @@ export function lockBuffer(buffer: ArrayBuffer | SharedArrayBuffer, opts: LockOp
   validateOptions(opts);
   const sizeBytes = buffer.byteLength;
   const sys = getSys();
-  if (!sys) return unlockedHandle(sizeBytes, `memory locking unavailable: ${sysUnavailableReason()}`, [], 0, 'none');
+  if (!sys) {
+    const reason = `memory locking unavailable: ${sysUnavailableReason()}`;
+    // Off Linux there is nothing to lock with, and that is documented; on Linux a broken FFI must not
+    // quietly turn into an unlocked run.
+    if (process.platform === 'linux' && !opts.allowUnlocked) {
+      throw new MemLockError(`cannot lock ${formatBytes(sizeBytes)} of arena memory: ${reason}. To run anyway: ` +
+        'pass --no-lock (lockArena option allowUnlocked: true).', sizeBytes, null, 0);
+    }
+    return unlockedHandle(sizeBytes, reason, [], 0, 'none');
+  }
   if (sizeBytes === 0) return unlockedHandle(0, 'empty buffer: nothing to lock', [], 0, 'none');
 
   const existing = records.get(buffer);
@@ -103,7 +114,10 @@ export function lockBuffer(buffer: ArrayBuffer | SharedArrayBuffer, opts: LockOp
   if (opts.hugePages) adviseHugePages(sys, address, sizeBytes, warnings);
   const prefaultMethod = opts.prefault === false ? 'none' : prefault(sys, view, address);
 
-  const limitAfterRaise = raiseMemlockLimit(sizeBytes, lockedBytesTotal, sys.pageSizeBytes);
+  // The kernel locks whole pages, and malloc'd storage rarely starts on a page boundary.
+  const page = sys.pageSizeBytes;
+  const spanBytes = Math.ceil((address + sizeBytes) / page) * page - Math.floor(address / page) * page;
+  const limitAfterRaise = raiseMemlockLimit(spanBytes, processLockedBytes(), page);
   if (sys.mlock(address, sizeBytes) !== 0) {
     const code = sys.errno();
     const lockMs = performance.now() - startMs;
@@ -122,6 +136,17 @@ export function lockBuffer(buffer: ArrayBuffer | SharedArrayBuffer, opts: LockOp
 
 /** Bytes currently locked by this module (all buffers). */
 export function lockedBytes(): number {
+  return lockedBytesTotal;
+}
+
+/** VmLck of this process: what counts against RLIMIT_MEMLOCK now, whoever locked it. */
+function processLockedBytes(): number {
+  try {
+    const m = /^VmLck:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]) * KIB;
+  } catch {
+    // No procfs: fall back to what this module itself locked.
+  }
   return lockedBytesTotal;
 }
 
