@@ -1,0 +1,59 @@
+// The data behind `tsland top`: successive stats replies from the socket, turned into the per-interval
+// series the view draws (dispatch rate, mean wake-up latency, page faults) and the per-CPU view of tasks.
+
+import type { CounterSnapshot } from './format.js';
+import type { TaskRow } from './protocol.js';
+import type { Health } from './sampler.js';
+
+export interface StatsReply {
+  atMs: number;
+  counters: CounterSnapshot;
+  health: Health;
+  info: Record<string, unknown>;
+}
+
+export const NSEC_PER_USEC = 1000;
+const MS_PER_S = 1000;
+export const TOP_HISTORY_SAMPLES = 240;
+
+export class TopModel {
+  readonly dispatchRate: number[] = [];
+  readonly wakeLatencyUs: number[] = [];
+  readonly pageFaults: number[] = [];
+  latest: StatsReply | undefined;
+  tasks: TaskRow[] = [];
+  updates = 0;
+
+  push(reply: StatsReply, tasks: TaskRow[]): void {
+    const prev = this.latest;
+    this.latest = reply;
+    this.tasks = tasks;
+    this.updates++;
+    if (!prev) return;
+    const dtS = (reply.atMs - prev.atMs) / MS_PER_S;
+    const d = (k: string) => (reply.counters[k] ?? 0) - (prev.counters[k] ?? 0);
+    const dispatches = d('nr_user_dispatches') + d('nr_kernel_dispatches');
+    this.append(this.dispatchRate, dtS > 0 ? dispatches / dtS : 0);
+    const wakes = d('nr_wake_dispatches');
+    this.append(this.wakeLatencyUs, wakes > 0 ? d('wake_latency_total_ns') / wakes / NSEC_PER_USEC : NaN);
+    this.append(this.pageFaults, d('nr_page_faults'));
+  }
+
+  private append(series: number[], v: number): void {
+    series.push(v);
+    if (series.length > TOP_HISTORY_SAMPLES) series.shift();
+  }
+
+  /** Tasks ordered as a fair scheduler sees them: smallest vruntime (next to run) first. */
+  byVruntime(): TaskRow[] {
+    return [...this.tasks].sort((a, b) => a.vruntimeNs - b.vruntimeNs || a.pid - b.pid);
+  }
+
+  /** The task on each CPU (state R), or undefined when the CPU is idle for tsland. */
+  perCpu(): (TaskRow | undefined)[] {
+    const nrCpus = Math.max(0, this.latest?.counters.nr_cpus ?? 0, ...this.tasks.map((t) => t.cpu + 1));
+    const out: (TaskRow | undefined)[] = new Array(nrCpus).fill(undefined);
+    for (const t of this.tasks) if (t.state === 'R' && t.cpu >= 0 && t.cpu < nrCpus && !out[t.cpu]) out[t.cpu] = t;
+    return out;
+  }
+}
