@@ -1,0 +1,140 @@
+// The final checks, from what the run left behind: the ledger (every component started and reaped, with
+// its status), the churn counts (every short-lived process started and reaped), the samples (page faults
+// and RSS of each scheduler instance after its warm-up) and the guardian's log (watchdog trips).
+
+import { readReleaseRecords } from '../src/backends/proc/state.js';
+import type { Soak } from './harness.js';
+import { components, readChurnCounts, readLedger } from './ledger.js';
+import type { Accounting, InstanceSummary, SoakSummary } from './record.js';
+
+/** RSS drift is judged only over spans this long: shorter ones still grow from warm-up. */
+export const MIN_DRIFT_SPAN_S = 120;
+export const MAX_RSS_DRIFT_KIB = 1024;
+
+/** Whether a fault aimed at this instance was one its guardian is meant to answer. */
+function guardianFault(soak: Soak, instance: number): boolean {
+  return soak.faults.some((f) => f.instance === instance && (f.kind === 'stop-scheduler' || f.kind === 'kill-scheduler'));
+}
+
+export function account(soak: Soak): Accounting {
+  const events = readLedger(soak.ledgerPath);
+  const comps = components(events);
+  const acc: Accounting = {
+    componentsStarted: comps.length,
+    componentsExited: comps.filter((c) => c.exit).length,
+    stormStarted: 0,
+    stormReaped: 0,
+    stormFailed: 0,
+    burstStarted: 0,
+    burstReaped: 0,
+    burstFailed: 0,
+    builds: 0,
+    buildsFailed: 0,
+    leftAtEnd: soak.leftAtEnd,
+    orphansSeen: soak.orphansSeen.size,
+    lost: 0,
+  };
+  for (const c of comps) {
+    if (!c.exit) {
+      soak.violate('accounting', `${c.id} (pid ${c.pid}) started and never reaped`);
+      continue;
+    }
+    const status = c.exit.code ?? c.exit.signal;
+    if (c.kind === 'build') {
+      acc.builds++;
+      if (!c.exit.stoppedByUs && c.exit.code !== 0) {
+        acc.buildsFailed++;
+        soak.violate('build', `${c.id} failed with ${status}`);
+      }
+    } else if (!c.exit.stoppedByUs && (c.kind === 'cpu' || c.kind === 'vm' || c.kind === 'storm')) {
+      soak.violate('accounting', `${c.id} ended by itself with ${status} before the run ended`);
+    }
+    const counts = c.countsFile ? readChurnCounts(c.countsFile) : undefined;
+    if (c.kind === 'storm' || c.kind === 'burst') {
+      if (!counts) {
+        soak.violate('accounting', `${c.id} left no counts`);
+        continue;
+      }
+      if (c.kind === 'storm') {
+        acc.stormStarted += counts.started;
+        acc.stormReaped += counts.reaped;
+        acc.stormFailed += counts.failed;
+      } else {
+        acc.burstStarted += counts.started;
+        acc.burstReaped += counts.reaped;
+        acc.burstFailed += counts.failed;
+      }
+      if (counts.started !== counts.reaped || counts.failed > 0) {
+        soak.violate('accounting', `${c.id}: ${counts.started} started, ${counts.reaped} reaped, ${counts.failed} failed`);
+      }
+    }
+  }
+  if (!events.some((e) => e.ev === 'done')) soak.violate('accounting', 'the workload root never finished its shutdown');
+  acc.lost =
+    acc.componentsStarted - acc.componentsExited + (acc.stormStarted - acc.stormReaped) + (acc.burstStarted - acc.burstReaped) + acc.leftAtEnd + acc.orphansSeen;
+  return acc;
+}
+
+export function summarizeInstances(soak: Soak): InstanceSummary[] {
+  const trips = readReleaseRecords(soak.stateDir).filter((r) => r.releasedBy === 'guardian');
+  return soak.instances.map((inst) => {
+    const startS = soak.tS(inst.startedMs);
+    const mine = soak.samples.filter((s) => s.instance === inst.index);
+    const warm = mine.filter((s) => s.tS >= startS + soak.opts.warmupS);
+    const rss = warm.map((s) => s.rssKiB).filter((v): v is number => v !== null);
+    const pf = warm.map((s) => s.pageFaults).filter((v): v is number => v !== null);
+    const gc = warm.map((s) => s.gcEvents).filter((v): v is number => v !== null);
+    const hb = mine.filter((s) => !s.inFault).map((s) => s.heartbeatAgeMaxMs).filter((v): v is number => v !== null);
+    const summary: InstanceSummary = {
+      index: inst.index,
+      mode: inst.mode,
+      pid: inst.pid,
+      startS,
+      endS: inst.exit ? soak.tS(inst.exit.atMs) : null,
+      exitCode: inst.exit?.code ?? null,
+      exitSignal: inst.exit?.signal ?? null,
+      exitExpected: inst.exitExpected,
+      measuredS: warm.length > 1 ? warm[warm.length - 1]!.tS - warm[0]!.tS : 0,
+      rssAfterWarmupKiB: rss[0] ?? null,
+      rssLastKiB: rss.length ? rss[rss.length - 1]! : null,
+      rssDriftKiB: rss.length ? rss[rss.length - 1]! - rss[0]! : null,
+      rssMinKiB: rss.length ? Math.min(...rss) : null,
+      rssMaxKiB: rss.length ? Math.max(...rss) : null,
+      pageFaultsAfterWarmup: pf.length ? pf[pf.length - 1]! - pf[0]! : null,
+      gcEventsAfterWarmup: gc.length ? gc[gc.length - 1]! - gc[0]! : null,
+      maxHeartbeatAgeMs: hb.length ? Math.max(...hb) : null,
+      watchdogTrips: trips.filter((r) => r.schedulerPid === inst.pid).length,
+    };
+    if (inst.mode !== 'baseline' && summary.measuredS >= soak.opts.warmupS && pf.length === 0) {
+      soak.violate('measurement', `no stats from tsland #${inst.index} after its warm-up: its page faults could not be checked`);
+    }
+    if (summary.measuredS >= MIN_DRIFT_SPAN_S && summary.rssDriftKiB !== null && Math.abs(summary.rssDriftKiB) > MAX_RSS_DRIFT_KIB) {
+      soak.violate('rss-drift', `tsland #${inst.index} RSS moved ${(summary.rssDriftKiB / 1024).toFixed(2)} MiB over ${summary.measuredS.toFixed(0)} s (limit 1 MiB)`);
+    }
+    if (summary.watchdogTrips > 0 && !guardianFault(soak, inst.index)) {
+      soak.violate('watchdog', `the guardian of tsland #${inst.index} released its tasks ${summary.watchdogTrips} time(s) with no fault injected`);
+    }
+    return summary;
+  });
+}
+
+export function summarize(soak: Soak, instances: InstanceSummary[], acc: Accounting): SoakSummary {
+  const drifts = instances.filter((i) => i.rssDriftKiB !== null && i.measuredS > 0);
+  const longest = drifts.reduce<InstanceSummary | undefined>((a, b) => (!a || b.measuredS > a.measuredS ? b : a), undefined);
+  const releases = soak.faults.map((f) => f.releaseMs).filter((v): v is number => v !== undefined);
+  return {
+    passed: soak.violations.length === 0,
+    violations: soak.violations.length,
+    pageFaultsAfterWarmup: instances.reduce((n, i) => n + (i.pageFaultsAfterWarmup ?? 0), 0),
+    maxRssDriftKiB: longest?.rssDriftKiB ?? null,
+    longestMeasuredS: longest?.measuredS ?? 0,
+    watchdogTripsWithoutFault: instances.filter((i) => !guardianFault(soak, i.index)).reduce((n, i) => n + i.watchdogTrips, 0),
+    faultsInjected: soak.faults.length,
+    faultsRecovered: soak.faults.filter((f) => f.ok).length,
+    maxReleaseMs: releases.length ? Math.max(...releases) : null,
+    maxSteadyStopMs: soak.streaks.maxStreakMs,
+    maxSteadyHeartbeatAgeMs: soak.maxSteadyHeartbeatAgeMs,
+    tasksLost: acc.lost,
+    oomKills: soak.oomKillsDuringRun(),
+  };
+}

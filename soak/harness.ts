@@ -1,0 +1,436 @@
+// The soak run itself: sets up the load, starts tsland over it, samples every second, injects the planned
+// faults, ends the workload, checks that nothing was lost and cleans up every process it started, whatever
+// happened. The faults live in faults.ts, the final accounting in checks.ts, the report in report.ts.
+
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { GUARDIAN_LOG } from '../src/backends/proc/state.js';
+import { CensusTaker, StopStreaks, type Census, type CensusEntry } from './census.js';
+import { HeartbeatWatch } from './heartbeat.js';
+import { Instance, type InstanceConfig } from './instance.js';
+import { readLedger } from './ledger.js';
+import { memAvailableMiB, oomKills, planMemory, type MemoryPlan } from './meminfo.js';
+import type { SoakOptions } from './options.js';
+import { isStopped, readStat, sameProcess, signalIfSame, statusKiB } from './procfs.js';
+import { generateProject } from './project.js';
+import type { FaultRecord, SoakSample, Violation } from './record.js';
+import { planFaults, type SchedulePlan } from './schedule.js';
+import { markEntry, type WorkloadSpec } from './spec.js';
+import { fetchStats } from './stats-client.js';
+
+export const SAMPLE_MS = 1000;
+/** How often known workload processes are checked for being stopped, between full scans. */
+export const STOP_POLL_MS = 200;
+/** A workload process stopped this long while a scheduler runs counts as left stopped. */
+export const STUCK_LIMIT_MS = 10_000;
+const ROOT_START_TIMEOUT_MS = 60_000;
+const STATS_UP_TIMEOUT_MS = 30_000;
+const END_TIMEOUT_MS = 60_000;
+
+const WORKLOAD_JS = fileURLToPath(new URL('./workload.js', import.meta.url));
+const CHURN_C = fileURLToPath(new URL('../../soak/native/churn.c', import.meta.url));
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function stamp(d = new Date()): string {
+  return d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+}
+
+export class Soak {
+  readonly t0Ms = Date.now();
+  readonly startedAt = new Date().toISOString();
+  readonly runId = `${stamp()}-${process.pid}`;
+  readonly outDir: string;
+  readonly runDir: string;
+  readonly workDir: string;
+  readonly stateDir: string;
+  readonly ledgerPath: string;
+  readonly mark: string;
+  readonly memory: MemoryPlan;
+  readonly plan: SchedulePlan;
+  readonly oomAtStart = oomKills();
+
+  rootPid = -1;
+  rootStartTicks = -1;
+  instances: Instance[] = [];
+  current: Instance | undefined;
+  heartbeat: HeartbeatWatch | undefined;
+  readonly census: CensusTaker;
+  readonly streaks = new StopStreaks();
+  lastCensus: Census | undefined;
+  readonly samples: SoakSample[] = [];
+  readonly violations: Violation[] = [];
+  readonly faults: FaultRecord[] = [];
+  /** Non-zero while a fault is in flight: stops and lateness then belong to the fault. */
+  inFault = 0;
+  maxSteadyHeartbeatAgeMs: number | null = null;
+  readonly orphansSeen = new Set<string>();
+  private readonly stuckReported = new Set<string>();
+  private readonly reported = new Set<string>();
+  private readonly warm = new Map<number, { pageFaults: number | null; gcEvents: number | null }>();
+  private prevDispatch: { instance: number; atMs: number; total: number } | undefined;
+  private sampleTimer: NodeJS.Timeout | undefined;
+  private stopTimer: NodeJS.Timeout | undefined;
+  private progressTimer: NodeJS.Timeout | undefined;
+  private sampling = false;
+  private recovering = false;
+  readonly abort = new AbortController();
+
+  constructor(
+    readonly opts: SoakOptions,
+    readonly log: (line: string) => void,
+  ) {
+    this.outDir = resolve(opts.outDir);
+    this.runDir = join(this.outDir, `soak-${this.runId}`);
+    this.workDir = join(tmpdir(), `tsland-soak-${this.runId}`);
+    // tmpfs: the scheduler's heartbeat writes must never wait for a disk.
+    this.stateDir = existsSync('/dev/shm') ? `/dev/shm/tsland-soak-${this.runId}` : join(this.workDir, 'state');
+    this.ledgerPath = join(this.runDir, 'ledger.jsonl');
+    this.mark = markEntry(this.runId);
+    this.memory = planMemory(memAvailableMiB(), opts.memHeadroomMiB, opts.vmMiB);
+    this.plan = planFaults(opts.durationS, opts.warmupS, opts.faults, opts.faultIntervalS);
+    this.census = new CensusTaker(this.mark, -1);
+  }
+
+  tS(atMs = Date.now()): number {
+    return Math.round((atMs - this.t0Ms) / 100) / 10;
+  }
+
+  violate(check: string, detail: string, onceKey?: string): void {
+    if (onceKey !== undefined) {
+      if (this.reported.has(onceKey)) return;
+      this.reported.add(onceKey);
+    }
+    const v = { tS: this.tS(), check, detail };
+    this.violations.push(v);
+    this.log(`VIOLATION [${v.tS}s] ${check}: ${detail}`);
+  }
+
+  instanceConfig(): InstanceConfig {
+    return {
+      policy: this.opts.policy,
+      watchdogMs: this.opts.watchdogMs,
+      logPath: join(this.runDir, `tsland-${this.instances.length}.log`),
+      stateDir: this.stateDir,
+    };
+  }
+
+  // ---- set-up ----
+
+  prepare(): WorkloadSpec {
+    mkdirSync(this.runDir, { recursive: true });
+    mkdirSync(this.workDir, { recursive: true });
+    mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
+    const churnPath = join(this.workDir, 'churn');
+    const cc = spawnSync('gcc', ['-O2', '-o', churnPath, CHURN_C], { encoding: 'utf8' });
+    if (cc.status !== 0) throw new Error(`could not compile the process churn program: ${cc.stderr.trim()}`);
+    const buildDir = generateProject(join(this.workDir, 'project'), this.opts.buildFiles);
+    const vmWorkers = this.memory.steadyMiB <= 0 ? 0 : this.opts.load === 'light' ? 1 : 2;
+    const spec: WorkloadSpec = {
+      runId: this.runId,
+      runDir: this.runDir,
+      ledgerPath: this.ledgerPath,
+      deadlineMs: this.t0Ms + (this.opts.durationS + 600) * 1000,
+      cpuWorkers: this.opts.cpuWorkers,
+      vmWorkers,
+      vmMiBPerWorker: vmWorkers > 0 ? Math.floor(this.memory.steadyMiB / vmWorkers) : 0,
+      jumpMiB: this.memory.jumpMiB,
+      jumpS: this.opts.load === 'light' ? 6 : 20,
+      buildDir,
+      buildJobs: this.opts.buildJobs,
+      forkRatePerS: this.opts.forkRatePerS,
+      forkMaxLive: Math.max(4, Math.ceil(this.opts.forkRatePerS / 10)),
+      burstCount: this.opts.burstCount,
+      churnPath,
+    };
+    writeFileSync(join(this.runDir, 'workload.json'), JSON.stringify(spec, null, 2));
+    return spec;
+  }
+
+  async start(): Promise<void> {
+    this.prepare();
+    const rootArgv = ['env', this.mark, process.execPath, WORKLOAD_JS, join(this.runDir, 'workload.json')];
+    const inst = this.opts.baseline ? Instance.baseline(this.instanceConfig(), rootArgv) : Instance.run(0, this.instanceConfig(), rootArgv);
+    this.adopt(inst);
+    const deadline = Date.now() + ROOT_START_TIMEOUT_MS;
+    while (this.rootPid < 0) {
+      const root = readLedger(this.ledgerPath).find((e) => e.ev === 'root');
+      if (root && root.ev === 'root') {
+        this.rootPid = root.pid;
+        this.rootStartTicks = readStat(root.pid)?.startTicks ?? -1;
+      } else if (inst.exit || Date.now() > deadline) {
+        throw new Error(`the workload did not start (tsland ${inst.exit ? `exited with ${inst.exit.code ?? inst.exit.signal}` : 'timed out'}); see ${join(this.runDir, 'tsland-0.log')}`);
+      } else {
+        await sleep(100);
+      }
+    }
+    this.census.rootPid = this.rootPid;
+    this.census.rootStartTicks = this.rootStartTicks;
+    this.lastCensus = this.census.take();
+    if (!this.opts.baseline && !(await this.waitStatsUp(inst))) {
+      this.violate('scheduler-start', `tsland run did not answer on its stats socket within ${STATS_UP_TIMEOUT_MS / 1000} s`);
+    }
+    inst.guardian(this.rootPid);
+    this.sampleTimer = setInterval(() => void this.sampleOnce(), SAMPLE_MS);
+    this.stopTimer = setInterval(() => this.pollStops(), STOP_POLL_MS);
+    this.progressTimer = setInterval(() => this.progress(), this.opts.progressEveryS * 1000);
+  }
+
+  adopt(inst: Instance): void {
+    this.instances.push(inst);
+    this.current = inst;
+    this.heartbeat?.stop();
+    this.heartbeat = inst.mode === 'baseline' ? undefined : new HeartbeatWatch(this.stateDir, inst.pid).start();
+  }
+
+  /** Resolves true once the instance serves stats, false when it exits or the time is up. */
+  async waitStatsUp(inst: Instance, timeoutMs = STATS_UP_TIMEOUT_MS): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline && !inst.exit) {
+      if (await fetchStats(inst.socketPath, 500)) return true;
+      await sleep(200);
+    }
+    return false;
+  }
+
+  get rootAlive(): boolean {
+    return this.rootPid > 0 && sameProcess(this.rootPid, this.rootStartTicks);
+  }
+
+  /** Starts `tsland attach` over the workload root; resolves with it once it serves stats. */
+  async attach(): Promise<Instance | undefined> {
+    if (!this.rootAlive) return undefined;
+    const inst = Instance.attach(this.instances.length, this.instanceConfig(), this.rootPid);
+    this.adopt(inst);
+    if (!(await this.waitStatsUp(inst))) return undefined;
+    inst.guardian(this.rootPid);
+    return inst;
+  }
+
+  // ---- sampling ----
+
+  private pollStops(): void {
+    const known = this.lastCensus?.marked;
+    if (!known) return;
+    const stopped: CensusEntry[] = [];
+    for (const e of known) {
+      const st = readStat(e.pid);
+      if (st && st.startTicks === e.startTicks && isStopped(st.state)) stopped.push({ ...e, state: st.state });
+    }
+    if (this.inFault > 0) {
+      this.streaks.reset();
+      return;
+    }
+    this.streaks.update({ atMs: Date.now(), marked: known, stopped, orphans: [], rootAlive: true });
+    if (this.current && this.current.mode !== 'baseline' && this.current.alive) {
+      for (const s of this.streaks.stuck(STUCK_LIMIT_MS)) {
+        const key = `${s.pid}`;
+        if (this.stuckReported.has(key)) continue;
+        this.stuckReported.add(key);
+        this.violate('left-stopped', `pid ${s.pid} (${s.comm}) stopped for ${(s.stoppedMs / 1000).toFixed(1)} s while the scheduler ran`);
+      }
+    }
+  }
+
+  async sampleOnce(): Promise<void> {
+    if (this.sampling) return;
+    this.sampling = true;
+    try {
+      await this.sampleInner();
+    } finally {
+      this.sampling = false;
+    }
+  }
+
+  private async sampleInner(): Promise<void> {
+    const census = this.census.take();
+    this.lastCensus = census;
+    const inst = this.current;
+    const live = inst && inst.mode !== 'baseline' && inst.alive ? inst : undefined;
+    const stats = live ? await fetchStats(live.socketPath, 800) : undefined;
+    const atMs = Date.now();
+    const c = stats?.counters;
+    let dispatchPerS: number | null = null;
+    if (c && live) {
+      const total = (c.nr_user_dispatches ?? 0) + (c.nr_kernel_dispatches ?? 0);
+      const prev = this.prevDispatch;
+      if (prev && prev.instance === live.index && atMs > prev.atMs) dispatchPerS = ((total - prev.total) * 1000) / (atMs - prev.atMs);
+      this.prevDispatch = { instance: live.index, atMs, total };
+    }
+    const hbAge = this.heartbeat?.take();
+    const inFault = this.inFault > 0;
+    if (hbAge !== undefined && !inFault && live) {
+      if (this.maxSteadyHeartbeatAgeMs === null || hbAge > this.maxSteadyHeartbeatAgeMs) this.maxSteadyHeartbeatAgeMs = hbAge;
+    }
+    const sample: SoakSample = {
+      tS: this.tS(atMs),
+      instance: live ? live.index : -1,
+      rssKiB: live ? (statusKiB(live.pid, 'VmRSS') ?? null) : null,
+      memAvailableMiB: memAvailableMiB(),
+      pageFaults: c?.nr_page_faults ?? null,
+      gcEvents: c?.nr_gc_events ?? null,
+      failedDispatches: c?.nr_failed_dispatches ?? null,
+      congested: c?.nr_sched_congested ?? null,
+      dispatchPerS,
+      nrTasks: c?.nr_tasks ?? null,
+      healthy: stats ? stats.health.healthy : null,
+      healthReason: stats ? stats.health.reason : null,
+      heartbeatAgeMaxMs: hbAge ?? null,
+      workloadProcs: census.marked.length,
+      stoppedProcs: census.stopped.length,
+      orphanProcs: census.orphans.length,
+      inFault,
+    };
+    this.samples.push(sample);
+    this.checkSample(sample, census, live);
+  }
+
+  private checkSample(sample: SoakSample, census: Census, live: Instance | undefined): void {
+    for (const o of census.orphans) {
+      const key = `${o.pid}:${o.startTicks}`;
+      if (this.orphansSeen.has(key)) continue;
+      this.orphansSeen.add(key);
+      this.violate('orphaned', `pid ${o.pid} (${o.comm}) left the workload tree (parent ${o.ppid})`);
+    }
+    if (sample.memAvailableMiB < this.opts.memHeadroomMiB * 0.75) {
+      this.violate('memory-headroom', `MemAvailable fell to ${sample.memAvailableMiB} MiB (bound keeps ${this.opts.memHeadroomMiB} MiB)`, `mem-${Math.floor(sample.tS / 60)}`);
+      this.shedMemoryJump();
+    }
+    if (live && sample.tS >= this.tS(live.startedMs) + this.opts.warmupS) {
+      const base = this.warm.get(live.index);
+      if (!base) {
+        this.warm.set(live.index, { pageFaults: sample.pageFaults, gcEvents: sample.gcEvents });
+      } else if (base.pageFaults !== null && sample.pageFaults !== null && sample.pageFaults > base.pageFaults) {
+        this.violate('page-faults', `scheduler #${live.index} took ${sample.pageFaults - base.pageFaults} page fault(s) after warm-up (by ${sample.tS} s)`);
+        base.pageFaults = sample.pageFaults;
+      } else if (base.pageFaults === null) {
+        base.pageFaults = sample.pageFaults;
+      }
+    }
+    const inst = this.current;
+    if (inst && inst.mode !== 'baseline' && inst.exit && !inst.exitExpected && !this.recovering && this.inFault === 0) {
+      inst.exitExpected = true;
+      this.violate('scheduler-exit', `tsland #${inst.index} (${inst.mode}) exited by itself with ${inst.exit.code ?? inst.exit.signal} and no fault injected`);
+      void this.recoverFromSurprise();
+    }
+  }
+
+  private async recoverFromSurprise(): Promise<void> {
+    if (this.abort.signal.aborted || !this.rootAlive) return;
+    this.recovering = true;
+    try {
+      if (!(await this.attach())) this.violate('recovery', 'tsland attach over the workload did not come up after an unexpected exit');
+    } finally {
+      this.recovering = false;
+    }
+  }
+
+  /** Ends a running memory jump at once: the machine matters more than the fault. */
+  private shedMemoryJump(): void {
+    for (const e of readLedger(this.ledgerPath)) {
+      if (e.ev === 'start' && e.kind === 'memory-jump' && sameProcess(e.pid, readStat(e.pid)?.startTicks ?? -2)) {
+        try {
+          process.kill(-e.pid, 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
+      }
+    }
+  }
+
+  private progress(): void {
+    const s = this.samples[this.samples.length - 1];
+    if (!s) return;
+    const mmss = (t: number) => `${Math.floor(t / 60)}:${String(Math.floor(t % 60)).padStart(2, '0')}`;
+    const parts = [`soak ${mmss(s.tS)}/${mmss(this.opts.durationS)}`];
+    if (s.instance >= 0) {
+      parts.push(
+        `tsland#${s.instance} rss ${s.rssKiB === null ? '-' : (s.rssKiB / 1024).toFixed(1)} MiB`,
+        `pf ${s.pageFaults ?? '-'}`,
+        `gc ${s.gcEvents ?? '-'}`,
+        `hb ${s.heartbeatAgeMaxMs === null ? '-' : s.heartbeatAgeMaxMs.toFixed(0)} ms`,
+        `disp ${s.dispatchPerS === null ? '-' : s.dispatchPerS.toFixed(0)}/s`,
+        s.healthy === null ? 'health -' : s.healthy ? 'healthy' : `unhealthy(${s.healthReason})`,
+      );
+    } else {
+      parts.push(this.opts.baseline ? 'baseline (no tsland)' : 'no scheduler');
+    }
+    parts.push(`procs ${s.workloadProcs} (${s.stoppedProcs} stopped)`, `mem ${(s.memAvailableMiB / 1024).toFixed(1)} GiB avail`);
+    parts.push(`faults ${this.faults.length}/${this.plan.faults.length}`, `violations ${this.violations.length}`);
+    this.log(parts.join('  '));
+  }
+
+  // ---- the end ----
+
+  /** Stops the workload the normal way and checks that everything ended. */
+  async end(): Promise<void> {
+    this.log('ending the workload');
+    this.inFault++;
+    if (this.current) this.current.exitExpected = true;
+    if (this.rootAlive) {
+      signalIfSame(this.rootPid, this.rootStartTicks, 'SIGTERM');
+      const deadline = Date.now() + END_TIMEOUT_MS;
+      while (this.rootAlive && Date.now() < deadline) await sleep(200);
+      if (this.rootAlive) this.violate('end', `the workload root (pid ${this.rootPid}) did not finish within ${END_TIMEOUT_MS / 1000} s of SIGTERM`);
+    }
+    const inst = this.current;
+    if (inst && inst.mode !== 'baseline') {
+      const exit = await inst.waitExit(20_000);
+      if (!exit) {
+        this.violate('end', `tsland #${inst.index} (${inst.mode}) did not exit within 20 s after its workload ended`);
+      } else if (inst.mode === 'run' && exit.code !== 0) {
+        this.violate('end', `tsland run exited with ${exit.code ?? exit.signal}, not the workload's status 0`);
+      }
+      const guardian = inst.guardian(this.rootPid);
+      await sleep(1000);
+      if (guardian && sameProcess(guardian.pid, guardian.startTicks)) {
+        this.violate('end', `the guardian (pid ${guardian.pid}) was still running after tsland exited`);
+      }
+    } else if (inst) {
+      await inst.waitExit(10_000);
+    }
+    await sleep(1000);
+    const left = this.census.take().marked.filter((e) => e.state !== 'Z');
+    if (left.length > 0) {
+      this.violate('end', `${left.length} workload process(es) still running after the end: ${left.slice(0, 10).map((e) => `${e.pid}(${e.comm},${e.state})`).join(' ')}`);
+    }
+    this.leftAtEnd = left.length;
+  }
+
+  leftAtEnd = 0;
+
+  oomKillsDuringRun(): number {
+    const now = oomKills();
+    return now < 0 || this.oomAtStart < 0 ? 0 : now - this.oomAtStart;
+  }
+
+  /** Always runs: no process of ours survives the soak, no temp file either. */
+  cleanup(): void {
+    for (const t of [this.sampleTimer, this.stopTimer, this.progressTimer]) if (t) clearInterval(t);
+    this.heartbeat?.stop();
+    // Everything carrying our mark: continue it first so a stopped process can die at once.
+    for (const e of this.census.take().marked) {
+      signalIfSame(e.pid, e.startTicks, 'SIGCONT');
+      signalIfSame(e.pid, e.startTicks, 'SIGKILL');
+    }
+    for (const inst of this.instances) {
+      const guardian = inst.guardian(this.rootPid);
+      if (inst.alive) inst.signal('SIGKILL');
+      if (guardian) signalIfSame(guardian.pid, guardian.startTicks, 'SIGKILL');
+    }
+    try {
+      if (existsSync(join(this.stateDir, GUARDIAN_LOG))) copyFileSync(join(this.stateDir, GUARDIAN_LOG), join(this.runDir, GUARDIAN_LOG));
+    } catch {
+      // The run directory may not exist when set-up failed early.
+    }
+    rmSync(this.workDir, { recursive: true, force: true });
+    rmSync(this.stateDir, { recursive: true, force: true });
+  }
+}
+
+export const MACHINE_CPUS = availableParallelism();

@@ -1,0 +1,123 @@
+// The soak's record: everything it measured, written as JSON next to the HTML report. Times are seconds
+// since the soak started (tS) unless the name says otherwise.
+
+import type { MemoryPlan } from './meminfo.js';
+import type { FaultKind, SoakOptions } from './options.js';
+import type { InstanceMode } from './instance.js';
+
+export interface SoakSample {
+  tS: number;
+  /** Index of the tsland instance sampled, -1 when none was running. */
+  instance: number;
+  rssKiB: number | null;
+  memAvailableMiB: number;
+  /** Cumulative counters of the running instance, null when its stats did not answer. */
+  pageFaults: number | null;
+  gcEvents: number | null;
+  failedDispatches: number | null;
+  congested: number | null;
+  dispatchPerS: number | null;
+  nrTasks: number | null;
+  healthy: boolean | null;
+  healthReason: string | null;
+  /** Oldest heartbeat seen in this second, ms (polled every 50 ms). */
+  heartbeatAgeMaxMs: number | null;
+  workloadProcs: number;
+  stoppedProcs: number;
+  orphanProcs: number;
+  /** Inside a fault window: lateness and stops there are the fault's, not the scheduler's. */
+  inFault: boolean;
+}
+
+export interface Violation {
+  tS: number;
+  check: string;
+  detail: string;
+}
+
+export interface FaultRecord {
+  kind: FaultKind;
+  plannedS: number;
+  atS: number;
+  ok: boolean;
+  /** The tsland instance a scheduler fault was aimed at. */
+  instance?: number;
+  /** Time from the injection until no workload process was stopped, ms. */
+  releaseMs?: number;
+  /** Time from the injection until a new scheduler answered with its stats, ms. */
+  recoveredMs?: number;
+  durationMs?: number;
+  notes: string[];
+}
+
+export interface InstanceSummary {
+  index: number;
+  mode: InstanceMode;
+  pid: number;
+  startS: number;
+  endS: number | null;
+  exitCode: number | null;
+  exitSignal: string | null;
+  exitExpected: boolean;
+  /** From the first sample after warm-up to the last sample. */
+  measuredS: number;
+  rssAfterWarmupKiB: number | null;
+  rssLastKiB: number | null;
+  rssDriftKiB: number | null;
+  rssMinKiB: number | null;
+  rssMaxKiB: number | null;
+  pageFaultsAfterWarmup: number | null;
+  gcEventsAfterWarmup: number | null;
+  maxHeartbeatAgeMs: number | null;
+  watchdogTrips: number;
+}
+
+export interface Accounting {
+  componentsStarted: number;
+  componentsExited: number;
+  stormStarted: number;
+  stormReaped: number;
+  stormFailed: number;
+  burstStarted: number;
+  burstReaped: number;
+  burstFailed: number;
+  builds: number;
+  buildsFailed: number;
+  leftAtEnd: number;
+  orphansSeen: number;
+  lost: number;
+}
+
+export interface SoakSummary {
+  passed: boolean;
+  violations: number;
+  pageFaultsAfterWarmup: number;
+  maxRssDriftKiB: number | null;
+  longestMeasuredS: number;
+  watchdogTripsWithoutFault: number;
+  faultsInjected: number;
+  faultsRecovered: number;
+  maxReleaseMs: number | null;
+  maxSteadyStopMs: number;
+  maxSteadyHeartbeatAgeMs: number | null;
+  tasksLost: number;
+  oomKills: number;
+}
+
+export interface SoakRecord {
+  kind: 'tsland-soak';
+  version: 1;
+  startedAt: string;
+  finishedAt: string;
+  machine: { cpus: number; memTotalMiB: number; kernel: string; node: string };
+  options: SoakOptions;
+  memory: MemoryPlan;
+  plan: { quietUntilS: number; tailFromS: number; faults: { kind: FaultKind; atS: number }[] };
+  samples: SoakSample[];
+  faults: FaultRecord[];
+  instances: InstanceSummary[];
+  accounting: Accounting;
+  summary: SoakSummary;
+  violations: Violation[];
+  files: { json: string; html: string; logs: string };
+}
