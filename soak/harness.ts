@@ -44,7 +44,7 @@ function stamp(d = new Date()): string {
 export class Soak {
   readonly t0Ms = Date.now();
   readonly startedAt = new Date().toISOString();
-  readonly runId = `${stamp()}-${process.pid}`;
+  readonly runId: string;
   readonly outDir: string;
   readonly runDir: string;
   readonly workDir: string;
@@ -85,6 +85,7 @@ export class Soak {
     readonly opts: SoakOptions,
     readonly log: (line: string) => void,
   ) {
+    this.runId = opts.runId ?? `${stamp()}-${process.pid}`;
     this.outDir = resolve(opts.outDir);
     this.runDir = join(this.outDir, `soak-${this.runId}`);
     this.workDir = join(tmpdir(), `tsland-soak-${this.runId}`);
@@ -135,7 +136,7 @@ export class Soak {
       runId: this.runId,
       runDir: this.runDir,
       ledgerPath: this.ledgerPath,
-      deadlineMs: this.t0Ms + (this.opts.durationS + 600) * 1000,
+      deadlineMs: this.t0Ms + (this.opts.durationS + 120) * 1000,
       cpuWorkers: this.opts.cpuWorkers,
       vmWorkers,
       vmMiBPerWorker: vmWorkers > 0 ? Math.floor(this.memory.steadyMiB / vmWorkers) : 0,

@@ -110,7 +110,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     ensureTools(opts.install, log);
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`soak: ${err.message}\n`);
+      // The shared parser names the command as `tsland soak`; this one is started through npm.
+      process.stderr.write(`soak: ${err.message.replaceAll('tsland soak', 'npm run soak --')}\n`);
       return 2;
     }
     if (err instanceof MissingToolsError) {

@@ -31,6 +31,7 @@ export interface SoakOptions {
   burstCount: number;
   install: boolean;
   progressEveryS: number;
+  runId: string | undefined;
 }
 
 /** At least this much memory stays available, whatever the flags say: the OOM killer must never run. */
@@ -66,6 +67,7 @@ export const soakCommand: CommandDef = {
     { name: 'fork-rate', type: 'number', valueName: 'PER_S', integer: true, min: 0, max: 100000, help: 'Processes the fork storm starts per second. Default: 100 (light: 10).' },
     { name: 'burst', type: 'number', valueName: 'N', integer: true, min: 1, max: 100000, default: 1000, help: 'Short-lived processes in the burst fault.' },
     { name: 'install', type: 'boolean', default: true, help: 'Install missing stress-ng, gcc, make with apt-get when root (--no-install to refuse).' },
+    { name: 'run-id', type: 'string', valueName: 'NAME', help: 'Name of the run, carried by every workload process as TSLAND_SOAK_RUN=NAME. Default: time stamp and pid.' },
     { name: 'progress-s', type: 'number', valueName: 'S', min: 1, max: 3600, default: 10, help: 'Seconds between progress lines.' },
   ],
   examples: ['npm run soak -- --minutes 10', 'npm run soak -- --minutes 1 --load light', 'npm run soak -- --minutes 5 --faults burst,kill-scheduler'],
@@ -87,6 +89,13 @@ function parseFaults(raw: unknown): FaultKind[] {
     }
   }
   return list as FaultKind[];
+}
+
+function runIdFlag(raw: unknown): string | undefined {
+  if (raw === undefined) return undefined;
+  const id = raw as string;
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(id)) throw new UsageError(`--run-id takes 1-64 letters, digits, '.', '_' or '-'; got '${id}'`);
+  return id;
 }
 
 /** Turns parsed flags into options, filling load-dependent defaults; throws UsageError on bad combinations. */
@@ -120,5 +129,6 @@ export function resolveOptions(flags: FlagValues, cpus = availableParallelism())
     burstCount: flags.burst as number,
     install: flags.install !== false,
     progressEveryS: flags['progress-s'] as number,
+    runId: runIdFlag(flags['run-id']),
   };
 }

@@ -1,0 +1,155 @@
+// The soak harness's parts that need no scheduler: flag validation, the fault plan, the memory bound,
+// /proc parsing, the workload census (marked processes, orphans, stops) and the ledger accounting.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, UsageError } from '../src/cli/command.js';
+import { resolveOptions, soakCommand, FAULT_KINDS, MIN_HEADROOM_MIB } from '../soak/options.js';
+import { planFaults } from '../soak/schedule.js';
+import { planMemory } from '../soak/meminfo.js';
+import { parseStat, readStat } from '../soak/procfs.js';
+import { CensusTaker, StopStreaks } from '../soak/census.js';
+import { components, readChurnCounts, readLedger, appendLedger } from '../soak/ledger.js';
+
+const MAIN = fileURLToPath(new URL('../soak/main.js', import.meta.url));
+
+function resolve(argv: string[]) {
+  return resolveOptions(parseArgs(soakCommand, argv).flags, 2);
+}
+
+test('bad flags: one line on stderr, exit 2, no stack trace', () => {
+  for (const argv of [['--minutes', '0'], ['--minutes', 'x'], ['--load', 'heavy'], ['--faults', 'burst,nope'], ['--mem-headroom-mib', '100'], ['--bogus'], ['--run-id', 'a/b']]) {
+    const flag = argv[0]!;
+    const r = spawnSync(process.execPath, [MAIN, ...argv], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.status, 2, argv.join(' '));
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, r.stderr);
+    assert.ok(lines[0]!.startsWith('soak: ') && lines[0]!.includes(flag), lines[0]);
+    assert.doesNotMatch(lines[0]!, /tsland soak/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+  }
+});
+
+test('--help names every flag and exits 0', () => {
+  const r = spawnSync(process.execPath, [MAIN, '--help'], { encoding: 'utf8', timeout: 20_000 });
+  assert.equal(r.status, 0);
+  assert.match(r.stdout, /^Usage: npm run soak --/);
+  for (const f of soakCommand.flags) assert.match(r.stdout, new RegExp(`--${f.name}\\b`));
+});
+
+test('options: light load scales down, baseline keeps only load faults, warm-up must leave time', () => {
+  const light = resolve(['--minutes', '1', '--load', 'light']);
+  assert.equal(light.durationS, 60);
+  assert.equal(light.cpuWorkers, 1);
+  assert.equal(light.vmMiB, 256);
+  assert.deepEqual(light.faults, [...FAULT_KINDS]);
+  assert.deepEqual(resolve(['--baseline']).faults, ['burst', 'memory-jump']);
+  assert.deepEqual(resolve(['--faults', 'none']).faults, []);
+  assert.deepEqual(resolve(['--faults', 'kill-scheduler,burst']).faults, ['kill-scheduler', 'burst']);
+  assert.throws(() => resolve(['--minutes', '1', '--warmup-s', '30']), UsageError);
+});
+
+test('fault plan: after the quiet stretch, before the tail, in the order given', () => {
+  for (const [durationS, warmupS] of [[60, 8], [600, 20], [36000, 20]] as const) {
+    const plan = planFaults(durationS, warmupS, FAULT_KINDS);
+    assert.equal(plan.faults.length, FAULT_KINDS.length);
+    assert.deepEqual(plan.faults.map((f) => f.kind), [...FAULT_KINDS]);
+    assert.ok(plan.quietUntilS >= 2 * warmupS);
+    for (const f of plan.faults) assert.ok(f.atS >= plan.quietUntilS && f.atS < plan.tailFromS, JSON.stringify(f));
+    for (let i = 1; i < plan.faults.length; i++) assert.ok(plan.faults[i]!.atS > plan.faults[i - 1]!.atS);
+  }
+  const every = planFaults(600, 20, ['burst', 'kill-scheduler'], 30);
+  assert.ok(every.faults.length > 10);
+  assert.equal(every.faults[1]!.atS - every.faults[0]!.atS, 30);
+  assert.deepEqual(planFaults(60, 8, []).faults, []);
+});
+
+test('memory plan never takes the headroom, whatever is asked', () => {
+  for (const avail of [1000, 2048, 3000, 24000]) {
+    for (const vm of [undefined, 16, 256, 100_000]) {
+      const p = planMemory(avail, MIN_HEADROOM_MIB, vm);
+      assert.ok(p.steadyMiB >= 0 && p.jumpMiB >= 0);
+      assert.ok(p.steadyMiB + p.jumpMiB <= Math.max(0, avail - MIN_HEADROOM_MIB), JSON.stringify(p));
+    }
+  }
+  const full = planMemory(24000, 2048);
+  assert.equal(full.steadyMiB + full.jumpMiB, full.boundMiB);
+});
+
+test('stat parsing survives spaces and parentheses in the command name', () => {
+  const st = parseStat('4242 (a) b (c)) T 17 4242 4242 0 -1 4194560 1 0 0 0 5 6 0 0 20 0 1 0 987654 1 2 3');
+  assert.ok(st);
+  assert.equal(st.comm, 'a) b (c)');
+  assert.equal(st.state, 'T');
+  assert.equal(st.ppid, 17);
+  assert.equal(st.startTicks, 987654);
+  assert.equal(parseStat('garbage'), undefined);
+  assert.equal(readStat(process.pid)?.ppid, process.ppid);
+});
+
+test('census: marked processes are found, stops seen, escapees reported as orphans', async () => {
+  const mark = `TSLAND_SOAK_RUN=unit-${process.pid}`;
+  const env = { ...process.env, TSLAND_SOAK_RUN: `unit-${process.pid}` };
+  // A marked root with a marked child, and a marked process outside the root's tree.
+  const root = spawn('sh', ['-c', 'sleep 30 & wait'], { env, detached: true, stdio: 'ignore' });
+  const stray = spawn('sleep', ['30'], { env, detached: true, stdio: 'ignore' });
+  try {
+    const taker = new CensusTaker(mark, root.pid!);
+    let census = taker.take();
+    for (let i = 0; i < 50 && census.marked.length < 3; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      census = taker.take();
+    }
+    const pids = census.marked.map((e) => e.pid);
+    assert.ok(pids.includes(root.pid!) && pids.includes(stray.pid!), JSON.stringify(census.marked));
+    assert.equal(census.marked.length, 3);
+    assert.deepEqual(census.orphans.map((e) => e.pid), [stray.pid]);
+    assert.ok(!pids.includes(process.pid), 'the unmarked test process is not counted');
+    process.kill(stray.pid!, 'SIGSTOP');
+    await new Promise((r) => setTimeout(r, 50));
+    census = taker.take();
+    assert.deepEqual(census.stopped.map((e) => e.pid), [stray.pid]);
+    const streaks = new StopStreaks();
+    streaks.update({ ...census, atMs: 1000 });
+    streaks.update({ ...census, atMs: 3500 });
+    assert.deepEqual(streaks.stuck(2000).map((s) => s.pid), [stray.pid]);
+    streaks.update({ ...census, stopped: [], atMs: 4000 });
+    assert.equal(streaks.maxStreakMs, 2500);
+    assert.deepEqual(streaks.stuck(0), []);
+  } finally {
+    for (const p of [root, stray]) {
+      try {
+        process.kill(-p.pid!, 'SIGCONT');
+        process.kill(-p.pid!, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+  }
+});
+
+test('ledger: components fold start and exit; churn counts parse; torn lines are skipped', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'soak-ledger-'));
+  try {
+    const path = join(dir, 'ledger.jsonl');
+    appendLedger(path, { ev: 'start', atMs: 1, id: 'burst#1', kind: 'burst', pid: 10, argv: ['churn'], countsFile: join(dir, 'c.txt') });
+    appendLedger(path, { ev: 'start', atMs: 2, id: 'build#1', kind: 'build', pid: 11, argv: ['make'] });
+    appendLedger(path, { ev: 'exit', atMs: 3, id: 'burst#1', kind: 'burst', pid: 10, code: 0, signal: null, stoppedByUs: false });
+    writeFileSync(path, '{"ev":"exit","id":"bui', { flag: 'a' });
+    const comps = components(readLedger(path));
+    assert.equal(comps.length, 2);
+    assert.equal(comps.find((c) => c.id === 'burst#1')?.exit?.code, 0);
+    assert.equal(comps.find((c) => c.id === 'build#1')?.exit, undefined);
+    writeFileSync(join(dir, 'c.txt'), '1000 999 998 1\n');
+    assert.deepEqual(readChurnCounts(join(dir, 'c.txt')), { started: 1000, reaped: 999, ok: 998, failed: 1 });
+    writeFileSync(join(dir, 'bad.txt'), 'x\n');
+    assert.equal(readChurnCounts(join(dir, 'bad.txt')), undefined);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
