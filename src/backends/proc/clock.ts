@@ -1,0 +1,56 @@
+// CLOCK_MONOTONIC read through libc into a preallocated timespec: the same clock in every process and
+// thread (the guardian compares the scheduler's heartbeat against its own reading), and no allocation
+// (process.hrtime.bigint() creates a BigInt per call).
+
+import { libc } from '../../mem/libc.js';
+import { ProcUnavailableError } from './sys.js';
+
+const CLOCK_MONOTONIC = 1;
+export const NSEC_PER_MSEC = 1e6;
+export const NSEC_PER_USEC = 1e3;
+export const MSEC_PER_SEC = 1e3;
+const NSEC_PER_SEC = 1e9;
+
+// struct timespec { long tv_sec; long tv_nsec; } on x86-64 and arm64: two little-endian 64-bit words whose
+// values fit in 32 bits (seconds since boot, nanoseconds below 1e9), so the low halves are enough.
+const timespec = new Int32Array(4);
+let clockGettime: ((clock: number, ts: Int32Array) => number) | null = null;
+let baseSec = -1;
+
+function read(): void {
+  if (!clockGettime) {
+    const lib = libc();
+    if (!lib) throw new ProcUnavailableError('clock_gettime needs libc');
+    clockGettime = lib.func('clock_gettime', 'int', ['int', 'void *']) as unknown as (c: number, ts: Int32Array) => number;
+  }
+  clockGettime(CLOCK_MONOTONIC, timespec);
+}
+
+/** Monotonic milliseconds since boot, with a fraction: comparable between processes. */
+export function monotonicMs(): number {
+  read();
+  return timespec[0]! * MSEC_PER_SEC + timespec[2]! / NSEC_PER_MSEC;
+}
+
+/**
+ * Monotonic nanoseconds since this module first ran in this thread: small enough that a double holds them
+ * exactly for 104 days, unlike nanoseconds since boot on a long-running machine.
+ */
+export function monotonicNs(): number {
+  read();
+  if (baseSec < 0) baseSec = timespec[0]!;
+  return (timespec[0]! - baseSec) * NSEC_PER_SEC + timespec[2]!;
+}
+
+/** monotonicNs() written into out[index]: a double returned from a call is boxed, one stored in place is not. */
+export function readMonotonicNs(out: Float64Array, index: number): void {
+  read();
+  if (baseSec < 0) baseSec = timespec[0]!;
+  out[index] = (timespec[0]! - baseSec) * NSEC_PER_SEC + timespec[2]!;
+}
+
+/** monotonicMs() written into out[index], allocation-free. */
+export function readMonotonicMs(out: Float64Array, index: number): void {
+  read();
+  out[index] = timespec[0]! * MSEC_PER_SEC + timespec[2]! / NSEC_PER_MSEC;
+}

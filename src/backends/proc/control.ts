@@ -1,0 +1,54 @@
+// What the main thread and the scheduler thread share besides the counters: a few Int32 control words in
+// one SharedArrayBuffer, and the messages the worker posts. The worker sleeps with Atomics.wait on
+// CTL_WAKE (which stays 0), so the main thread interrupts a sleep with Atomics.notify and never waits for
+// the worker's event loop.
+//
+//   byte 0        4          8          12         16
+//        +--------+----------+----------+----------+
+//        | stop   | signal   | adoptPid | wake     |
+//        +--------+----------+----------+----------+
+//   stop      i32  1: release every task and end the loop
+//   signal    i32  with stop: a signal to send to every task of the tree first (forwarded Ctrl-C, SIGTERM)
+//   adoptPid  i32  a root process to adopt (the command, once spawned); the worker zeroes it when done
+//   wake      i32  always 0: the futex word the worker sleeps on
+
+import type { TaskSlabsInfo } from '../../sched/api.js';
+
+export const CTL_STOP = 0;
+export const CTL_SIGNAL = 1;
+export const CTL_ADOPT_PID = 2;
+export const CTL_WAKE = 3;
+export const CTL_WORDS = 4;
+export const CTL_BYTES = CTL_WORDS * Int32Array.BYTES_PER_ELEMENT;
+
+export interface WorkerConfig {
+  countersSab: SharedArrayBuffer;
+  ctlSab: SharedArrayBuffer;
+  /** A built-in policy name, or the absolute path of a module exporting one. */
+  policy: string;
+  cpuIds: number[];
+  allCpus: number[];
+  sliceNs: number;
+  graceNs: number;
+  lookNs: number;
+  freeLookMinNs: number;
+  freeLookMaxNs: number;
+  maxTasks: number;
+  lock: boolean;
+  tasksFile: string;
+  heartbeatFile: string;
+  heartbeatNs: number;
+  roots: number[];
+  excludePids: number[];
+  noReapPids: number[];
+  subreaperPid: number;
+  guardianPid: number;
+  guardianStartTicks: number;
+  /** End the loop when every managed task has exited (attach). */
+  endWhenEmpty: boolean;
+}
+
+export type WorkerMessage =
+  | { type: 'ready'; slabs: TaskSlabsInfo; policy: string; locked: boolean; adopted: number }
+  | { type: 'slab'; sab: SharedArrayBuffer; index: number }
+  | { type: 'done'; reason: 'stopped' | 'guardian-lost' | 'empty'; released: number };

@@ -1,0 +1,148 @@
+// Hand parsers for the /proc files the scheduling path reads. They take the bytes pread() left in a
+// preallocated buffer and write numbers into preallocated typed arrays: no string, no split, no regexp, so
+// reading a task's state costs a few microseconds and creates nothing on the JS heap.
+//
+// /proc/<pid>/stat:  "1234 (comm with ) maybe) R 1 1234 ... utime stime ... nice num_threads 0 starttime ..."
+//                    the command name may hold spaces and parentheses, so fields count from the LAST ')'.
+//                    Field numbers below are the 1-based ones of proc(5).
+
+/** Kernel clock ticks per second for utime/stime/starttime (USER_HZ is 100 on every Linux ABI Node runs on). */
+export const USER_HZ = 100;
+export const NSEC_PER_SEC = 1e9;
+export const NSEC_PER_TICK = NSEC_PER_SEC / USER_HZ;
+
+const SPACE = 0x20;
+const NEWLINE = 0x0a;
+const CLOSE_PAREN = 0x29;
+const DIGIT_0 = 0x30;
+const DIGIT_9 = 0x39;
+const MINUS = 0x2d;
+
+// proc(5) field numbers, and where each lands in the parsed-stat array.
+const FIELD_STATE = 3;
+const FIELD_UTIME = 14;
+const FIELD_STIME = 15;
+const FIELD_NICE = 19;
+const FIELD_NUM_THREADS = 20;
+const FIELD_STARTTIME = 22;
+const FIELD_LAST_NEEDED = FIELD_STARTTIME;
+
+export const STAT_STATE = 0; // the state letter as a char code: R, S, D, T, t, Z, X, I ...
+export const STAT_CPU_TICKS = 1; // utime + stime, summed over every thread of the process
+export const STAT_NICE = 2;
+export const STAT_THREADS = 3;
+export const STAT_START_TICKS = 4; // start time since boot: with the pid, names one process for ever
+export const STAT_FIELDS = 5;
+
+export const STATE_RUNNING = 0x52; // 'R'
+export const STATE_STOPPED = 0x54; // 'T'
+export const STATE_TRACED = 0x74; // 't'
+export const STATE_ZOMBIE = 0x5a; // 'Z'
+export const STATE_DEAD = 0x58; // 'X'
+
+/**
+ * Parses /proc/<pid>/stat bytes into `out` (STAT_* slots). Returns false when the bytes are not a stat line
+ * (truncated read, a task that vanished mid-read).
+ */
+export function parseStat(buf: Uint8Array, len: number, out: Float64Array): boolean {
+  let i = len - 1;
+  while (i >= 0 && buf[i] !== CLOSE_PAREN) i--;
+  if (i < 0) return false;
+  i += 2; // skip ") "
+  let field = FIELD_STATE;
+  if (i >= len) return false;
+  out[STAT_STATE] = buf[i]!;
+  let utime = 0;
+  while (field < FIELD_LAST_NEEDED) {
+    while (i < len && buf[i] !== SPACE) i++;
+    i++;
+    field++;
+    if (i >= len) return false;
+    if (field === FIELD_UTIME || field === FIELD_STIME || field === FIELD_NICE || field === FIELD_NUM_THREADS || field === FIELD_STARTTIME) {
+      let negative = false;
+      if (buf[i] === MINUS) {
+        negative = true;
+        i++;
+      }
+      let value = 0;
+      while (i < len) {
+        const c = buf[i]!;
+        if (c < DIGIT_0 || c > DIGIT_9) break;
+        value = value * 10 + (c - DIGIT_0);
+        i++;
+      }
+      if (negative) value = -value;
+      if (field === FIELD_UTIME) utime = value;
+      else if (field === FIELD_STIME) out[STAT_CPU_TICKS] = utime + value;
+      else if (field === FIELD_NICE) out[STAT_NICE] = value;
+      else if (field === FIELD_NUM_THREADS) out[STAT_THREADS] = value;
+      else out[STAT_START_TICKS] = value;
+    }
+  }
+  return true;
+}
+
+/**
+ * First number of /proc/<pid>/schedstat (nanoseconds the thread has run) into out[index]. Returns false
+ * when the bytes hold no number. Written in place because the value is past the small-integer range and
+ * V8 would box it on return.
+ */
+export function parseSchedstatRuntimeNs(buf: Uint8Array, len: number, out: Float64Array, index: number): boolean {
+  let value = 0;
+  let i = 0;
+  for (; i < len; i++) {
+    const c = buf[i]!;
+    if (c < DIGIT_0 || c > DIGIT_9) break;
+    value = value * 10 + (c - DIGIT_0);
+  }
+  if (i === 0) return false;
+  out[index] = value;
+  return true;
+}
+
+// "voluntary_ctxt_switches:\t123\n" near the end of /proc/<pid>/status; the line after it starts "non".
+const VOLUNTARY = Uint8Array.of(0x76, 0x6f, 0x6c, 0x75, 0x6e, 0x74, 0x61, 0x72, 0x79, 0x5f); // "voluntary_"
+
+/** voluntary_ctxt_switches from /proc/<pid>/status bytes, or -1 when absent. */
+export function parseVoluntarySwitches(buf: Uint8Array, len: number): number {
+  // Walk lines from the end: the line is the second to last, so this touches a few dozen bytes.
+  let lineEnd = len > 0 && buf[len - 1] === NEWLINE ? len - 1 : len;
+  while (lineEnd > 0) {
+    let lineStart = lineEnd;
+    while (lineStart > 0 && buf[lineStart - 1] !== NEWLINE) lineStart--;
+    let match = lineEnd - lineStart > VOLUNTARY.length;
+    for (let k = 0; match && k < VOLUNTARY.length; k++) match = buf[lineStart + k] === VOLUNTARY[k];
+    if (match) {
+      let i = lineStart + VOLUNTARY.length;
+      while (i < lineEnd && (buf[i]! < DIGIT_0 || buf[i]! > DIGIT_9)) i++;
+      let value = 0;
+      while (i < lineEnd && buf[i]! >= DIGIT_0 && buf[i]! <= DIGIT_9) value = value * 10 + (buf[i++]! - DIGIT_0);
+      return value;
+    }
+    lineEnd = lineStart - 1;
+  }
+  return -1;
+}
+
+/**
+ * Space-separated pids of /proc/<pid>/task/<tid>/children into `out`, from index `at`.
+ * Returns the new count; pids past the end of `out` are dropped (the caller sizes it and re-reads later).
+ */
+export function parsePidList(buf: Uint8Array, len: number, out: Int32Array, at: number): number {
+  let count = at;
+  let value = 0;
+  let inNumber = false;
+  for (let i = 0; i < len; i++) {
+    const c = buf[i]!;
+    if (c >= DIGIT_0 && c <= DIGIT_9) {
+      value = value * 10 + (c - DIGIT_0);
+      inNumber = true;
+    } else if (inNumber) {
+      if (count < out.length) out[count++] = value;
+      value = 0;
+      inNumber = false;
+    }
+  }
+  if (inNumber && count < out.length) out[count++] = value;
+  return count;
+}
