@@ -1,0 +1,116 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createArena } from '../src/arena/index.js';
+import { lockArena, lockBuffer, lockedBytes, MemLockError, threadFaultCounter } from '../src/mem/index.js';
+
+const MIB = 1024 * 1024;
+const KIB = 1024;
+const PAGE_BYTES = 4096;
+const isRoot = process.getuid?.() === 0;
+
+function vmLckBytes(): number {
+  const m = /VmLck:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+  return m ? Number(m[1]) * KIB : NaN;
+}
+
+test('lockArena locks the arena: VmLck grows by its size, and unlock gives it back', { skip: !isRoot && 'needs root' }, () => {
+  const arena = createArena({ sizeBytes: 16 * MIB });
+  const before = vmLckBytes();
+  const lock = lockArena(arena);
+  try {
+    assert.equal(lock.locked, true);
+    assert.equal(lock.reason, '');
+    assert.equal(lock.sizeBytes, 16 * MIB);
+    const grown = vmLckBytes() - before;
+    assert.ok(grown >= 16 * MIB && grown <= 16 * MIB + 2 * PAGE_BYTES, `VmLck grew by ${grown} bytes`);
+    assert.equal(lockedBytes(), 16 * MIB);
+  } finally {
+    lock.unlock();
+  }
+  assert.equal(vmLckBytes(), before);
+  assert.equal(lockedBytes(), 0);
+  lock.unlock(); // a second unlock is harmless
+  assert.equal(vmLckBytes(), before);
+});
+
+test('a SharedArrayBuffer arena locks too', { skip: !isRoot && 'needs root' }, () => {
+  const arena = createArena({ sizeBytes: 4 * MIB, shared: true });
+  const before = vmLckBytes();
+  const lock = lockArena(arena, { hugePages: true });
+  try {
+    assert.equal(lock.locked, true);
+    assert.ok(vmLckBytes() - before >= 4 * MIB);
+  } finally {
+    lock.unlock();
+  }
+});
+
+test('two locks on one buffer: the pages stay locked until the last one lets go', { skip: !isRoot && 'needs root' }, () => {
+  const buffer = new ArrayBuffer(2 * MIB);
+  const before = vmLckBytes();
+  const a = lockBuffer(buffer);
+  const b = lockBuffer(buffer);
+  assert.ok(a.locked && b.locked);
+  a.unlock();
+  assert.ok(vmLckBytes() - before >= 2 * MIB, 'still locked while b holds it');
+  b.unlock();
+  assert.equal(vmLckBytes(), before);
+});
+
+test('after the lock, touching every page takes no page fault; an unlocked buffer faults', { skip: !isRoot && 'needs root' }, () => {
+  const locked = new Uint8Array(8 * MIB);
+  const fresh = new Uint8Array(8 * MIB);
+  const touch = (u8: Uint8Array): void => {
+    for (let i = 0; i < u8.length; i += PAGE_BYTES) u8[i] = (u8[i]! + 1) & 0xff;
+  };
+  touch(new Uint8Array(64 * KIB)); // warm the loop itself on a scratch buffer
+  touch(new Uint8Array(64 * KIB));
+  const lock = lockBuffer(locked.buffer);
+  const faults = threadFaultCounter();
+  try {
+    const f0 = faults.sample();
+    touch(locked);
+    const lockedFaults = faults.sample() - f0;
+    const f1 = faults.sample();
+    touch(fresh);
+    const freshFaults = faults.sample() - f1;
+    assert.equal(lockedFaults, 0);
+    assert.ok(freshFaults >= (8 * MIB) / PAGE_BYTES / 2, `only ${freshFaults} faults on ${8 * MIB / PAGE_BYTES} fresh pages`);
+  } finally {
+    faults.close();
+    lock.unlock();
+  }
+});
+
+test('locking keeps the buffer contents', { skip: !isRoot && 'needs root' }, () => {
+  const u8 = new Uint8Array(1 * MIB);
+  for (let i = 0; i < u8.length; i += 997) u8[i] = i & 0xff;
+  const copy = u8.slice();
+  const lock = lockBuffer(u8.buffer);
+  try {
+    assert.deepEqual(u8, copy);
+  } finally {
+    lock.unlock();
+  }
+});
+
+test('bad arguments throw named errors', () => {
+  assert.throws(() => lockArena({} as never), TypeError);
+  assert.throws(() => lockBuffer(new Uint8Array(8) as never), TypeError);
+  assert.throws(() => lockBuffer(new ArrayBuffer(8), { hugePages: 'yes' } as never), /hugePages must be a boolean/);
+});
+
+test('MemLockError carries what was asked and the limit', () => {
+  const err = new MemLockError('m', 123, { softBytes: 1, hardBytes: 2 }, 12);
+  assert.equal(err.name, 'MemLockError');
+  assert.equal(err.askedBytes, 123);
+  assert.equal(err.limit?.hardBytes, 2);
+  assert.ok(err instanceof Error);
+});
+
+test('an empty buffer is reported, not locked', () => {
+  const lock = lockBuffer(new ArrayBuffer(0));
+  assert.equal(lock.locked, false);
+  assert.match(lock.reason, /empty/);
+});

@@ -1,0 +1,107 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createArena, defineStruct } from '../src/arena/index.js';
+import { FaultCounter, lockArena, measureHotPath } from '../src/mem/index.js';
+
+const MIB = 1024 * 1024;
+const PAGE_BYTES = 4096;
+const isRoot = process.getuid?.() === 0;
+
+// Module-level sinks so that the allocating loops cannot be optimized into allocating nothing.
+let sink: unknown = null;
+let counter = 0;
+
+test('a warmed-up typed-array loop over a locked arena: no faults, no GC, no heap growth', { skip: !isRoot && 'needs root' }, async () => {
+  const arena = createArena({ sizeBytes: 8 * MIB });
+  const lock = lockArena(arena);
+  try {
+    const f64 = arena.f64;
+    const mask = f64.length - 1;
+    let i = 0;
+    const report = await measureHotPath(() => {
+      f64[i & mask] = f64[(i + 1) & mask]! + 1;
+      i += 4099;
+    }, { iterations: 200_000, warmup: 20_000 });
+    assert.equal(report.pageFaults, 0);
+    assert.equal(report.gcEvents, 0);
+    assert.equal(report.heapGrowthBytes, 0);
+    assert.equal(report.iterations, 200_000);
+  } finally {
+    lock.unlock();
+  }
+});
+
+test('arena alloc/free with struct writes on a locked arena: clean', { skip: !isRoot && 'needs root' }, async () => {
+  const arena = createArena({ sizeBytes: 8 * MIB });
+  const lock = lockArena(arena);
+  try {
+    const Task = defineStruct({ pid: 'u32', vruntimeNs: 'f64', weight: 'u16' });
+    const task = Task.bind(arena);
+    const ring = new Uint32Array(256);
+    let n = 0;
+    const report = await measureHotPath(() => {
+      const slot = n & 255;
+      if (ring[slot] !== 0) arena.free(ring[slot]!);
+      const p = arena.alloc(Task.sizeBytes + (n & 63));
+      task.set.pid(p, n);
+      task.set.vruntimeNs(p, n * 1000);
+      task.set.weight(p, 100);
+      ring[slot] = p;
+      n++;
+    }, { iterations: 200_000, warmup: 50_000 });
+    assert.deepEqual([report.pageFaults, report.gcEvents, report.heapGrowthBytes], [0, 0, 0]);
+  } finally {
+    lock.unlock();
+  }
+});
+
+test('a closure per iteration is caught', async () => {
+  const report = await measureHotPath(() => {
+    const n = counter++;
+    sink = () => n;
+  }, { iterations: 2_000, warmup: 2_000 });
+  assert.ok(report.heapGrowthBytes > 0 || report.gcEvents > 0, JSON.stringify(report));
+  assert.ok(report.heapGrowthBytes >= 2_000 * 16 || report.gcEvents > 0, `only ${report.heapGrowthBytes} bytes`);
+});
+
+test('a string per iteration is caught, small or long-running', async () => {
+  const small = await measureHotPath(() => { sink = `task-${counter++}`; }, { iterations: 1_000, warmup: 1_000 });
+  assert.ok(small.heapGrowthBytes > 0 || small.gcEvents > 0, JSON.stringify(small));
+  const long = await measureHotPath(() => { sink = `task-${counter++}`; }, { iterations: 300_000, warmup: 1_000 });
+  assert.ok(long.gcEvents > 0, JSON.stringify(long));
+});
+
+test('a loop that touches fresh pages is caught as page faults', async () => {
+  const fresh = new Uint8Array(64 * MIB); // room for every window the harness may run
+  let offset = 0;
+  const report = await measureHotPath(() => {
+    fresh[offset] = 1;
+    offset += PAGE_BYTES;
+  }, { iterations: 2_000, warmup: 100 });
+  assert.ok(report.pageFaults >= 1_000, JSON.stringify(report));
+});
+
+test('the harness reports nothing for an empty function', async () => {
+  const report = await measureHotPath(() => {}, { iterations: 10_000 });
+  assert.deepEqual([report.pageFaults, report.gcEvents, report.heapGrowthBytes], [0, 0, 0]);
+});
+
+test('reading the thread fault counter is itself clean', async () => {
+  const c = new FaultCounter({ scope: 'thread' });
+  const p = new FaultCounter({ scope: 'thread', method: 'procfs' });
+  try {
+    for (const counterUnderTest of [c, p]) {
+      const report = await measureHotPath(() => { counterUnderTest.sample(); }, { iterations: 5_000, warmup: 5_000 });
+      assert.deepEqual([report.pageFaults, report.gcEvents, report.heapGrowthBytes], [0, 0, 0], counterUnderTest.method);
+    }
+  } finally {
+    c.close();
+    p.close();
+  }
+});
+
+test('bad options throw', async () => {
+  await assert.rejects(measureHotPath(() => {}, { iterations: 0 }), RangeError);
+  await assert.rejects(measureHotPath(() => {}, { iterations: 10, warmup: -1 }), RangeError);
+  await assert.rejects(measureHotPath(null as never, { iterations: 10 }), TypeError);
+});
