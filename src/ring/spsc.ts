@@ -47,6 +47,9 @@ export class SpscRing {
   readonly i32: Int32Array;
   readonly f64: Float64Array;
   private readonly mask: number;
+  // The producer's last view of the consumer's index: a lower bound on free space, refreshed only when it
+  // says full, so most reserves cost no atomic load.
+  private cachedTail = 0;
 
   /** A new, empty ring. `capacity` must be a power of two. */
   static create(recordBytes: number, capacity: number): SpscRing {
@@ -70,6 +73,7 @@ export class SpscRing {
     this.mask = capacity - 1;
     this.i32 = new Int32Array(sab);
     this.f64 = new Float64Array(sab);
+    this.cachedTail = this.i32[TAIL_I32]!;
   }
 
   /** Records published and not yet consumed. */
@@ -78,31 +82,66 @@ export class SpscRing {
   }
 
   // ---- producer side ----
+  // Batch use: `n = room()`, fill `slot(0) .. slot(n-1)`, then `commit(k)` publishes the first k (one atomic
+  // store for the whole batch). Atomics cost tens of ns each in V8, so the hot path pays them per batch.
 
-  /** Byte offset of the next free record, or RING_NONE when the ring is full. Fill it, then `publish()`. */
-  reserve(): number {
+  /** Free records the producer may fill now. Re-reads the consumer's index only when the cached one says full. */
+  room(): number {
     const head = this.i32[HEAD_I32]!;
-    if (((head - Atomics.load(this.i32, TAIL_I32)) | 0) >= this.capacity) return RING_NONE;
-    return RING_HEADER_BYTES + (head & this.mask) * this.recordBytes;
+    let free = this.capacity - ((head - this.cachedTail) | 0);
+    if (free === 0) {
+      this.cachedTail = Atomics.load(this.i32, TAIL_I32);
+      free = this.capacity - ((head - this.cachedTail) | 0);
+    }
+    return free;
   }
 
-  /** Makes the record returned by the last `reserve()` visible to the consumer. */
+  /** Byte offset of the i-th free record (0 <= i < room()). */
+  slot(i: number): number {
+    return RING_HEADER_BYTES + ((this.i32[HEAD_I32]! + i) & this.mask) * this.recordBytes;
+  }
+
+  /** Publishes the first `n` free records to the consumer. */
+  commit(n: number): void {
+    Atomics.store(this.i32, HEAD_I32, (this.i32[HEAD_I32]! + n) | 0);
+  }
+
+  /** One record: its byte offset, or RING_NONE when full. Fill it, then `commit(1)`. */
+  reserve(): number {
+    return this.room() > 0 ? this.slot(0) : RING_NONE;
+  }
+
+  /** Same as commit(1). */
   publish(): void {
-    Atomics.store(this.i32, HEAD_I32, (this.i32[HEAD_I32]! + 1) | 0);
+    this.commit(1);
   }
 
   // ---- consumer side ----
+  // Batch use: `n = available()`, read `record(0) .. record(n-1)`, then `release(n)` (one atomic store).
 
-  /** Byte offset of the oldest published record, or RING_NONE when empty. Read it, then `consume()`. */
-  peek(): number {
-    const tail = this.i32[TAIL_I32]!;
-    if (Atomics.load(this.i32, HEAD_I32) === tail) return RING_NONE;
-    return RING_HEADER_BYTES + (tail & this.mask) * this.recordBytes;
+  /** Published records not yet released. Reads the producer's index once (one atomic load). */
+  available(): number {
+    return (Atomics.load(this.i32, HEAD_I32) - this.i32[TAIL_I32]!) | 0;
   }
 
-  /** Frees the record returned by the last `peek()` for the producer to reuse. */
+  /** Byte offset of the i-th unreleased record (0 <= i < available()). */
+  record(i: number): number {
+    return RING_HEADER_BYTES + ((this.i32[TAIL_I32]! + i) & this.mask) * this.recordBytes;
+  }
+
+  /** Gives the first `n` unreleased records back to the producer. */
+  release(n: number): void {
+    Atomics.store(this.i32, TAIL_I32, (this.i32[TAIL_I32]! + n) | 0);
+  }
+
+  /** The oldest record's byte offset, or RING_NONE when empty. Read it, then `consume()`. */
+  peek(): number {
+    return this.available() > 0 ? this.record(0) : RING_NONE;
+  }
+
+  /** Same as release(1). */
   consume(): void {
-    Atomics.store(this.i32, TAIL_I32, (this.i32[TAIL_I32]! + 1) | 0);
+    this.release(1);
   }
 }
 

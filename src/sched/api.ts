@@ -3,7 +3,7 @@
 //
 // ## The loop, from the backend's side
 //
-//   backend ──pushQueued──▶ [queued ring] ──▶ scheduler.schedule(nowNs) ──▶ [dispatch ring] ──peek──▶ backend
+//   backend ──pushQueued──▶ [queued ring] ──▶ scheduler.schedule() ──▶ [dispatch ring] ──record(i)──▶ backend
 //                                              drain · account · enqueue · pick · dispatch
 //
 //   1. Task creation (slow path, may allocate a task slab): `registerTask(pid, weight, cpu)` returns the
@@ -15,10 +15,13 @@
 //   3. Idle CPUs: `setCpuIdle(cpu, true)` when a CPU has nothing to run (its task stopped, slept or exited).
 //      The scheduler marks a CPU busy itself when it dispatches there, and only ever dispatches to CPUs the
 //      backend reported idle: one dispatch per idle CPU, no more.
-//   4. `schedule(nowNs)`: synchronous, never blocks, never sleeps, allocates nothing after warm-up. Drains
-//      every queued record, lets the policy account and order the tasks, then writes one dispatch record
-//      per idle CPU while tasks are waiting. Returns the number of dispatch records written.
-//   5. Consume dispatch records (`sched.dispatched.peek()/consume()`, readers in records.ts) and enforce
+//   4. `sched.clock[CLOCK_NOW_NS] = nowNs; sched.schedule()`: synchronous, never blocks, never sleeps,
+//      allocates nothing after warm-up. Drains every queued record, lets the policy account and order the
+//      tasks, then writes one dispatch record per idle CPU while tasks are waiting. Returns the number of
+//      dispatch records written. (The time goes through a Float64Array, not an argument: V8 allocates a
+//      box for a fractional number passed to a call it does not inline.)
+//   5. Consume dispatch records (`n = sched.dispatched.available()`, `record(i)`, `release(n)`; readers in
+//      records.ts) and enforce
 //      them: run `pid` on `cpu` for at most `sliceNs`, then report EV_STOPPED (with EVF_RUNNABLE if it was
 //      preempted). If the task vanished in between, count `nr_cancel_dispatches` (it was exiting) or
 //      `nr_failed_dispatches` (the dispatch failed), push EV_EXITED for it, and `setCpuIdle(cpu, true)`.
@@ -30,31 +33,45 @@
 //
 //   slot s lives in slab (s >> slabShift) at byte ((s & slabMask) * strideBytes):
 //
-//   0      4      8      12     16            24            32            40            48            56       64
-//   +------+------+------+------+-------------+-------------+-------------+-------------+-------------+--------+
-//   | pid  |state |weight| cpu  | vruntime    | sumExecNs   | deadline    | execRunNs   | enqTsNs     | nvcsw  |
-//   +------+------+------+------+-------------+-------------+-------------+-------------+-------------+--------+
-//   64 ... strideBytes: the policy's own fields (`Policy.fields`), 8 bytes each
+//   0      4      8      12     16            24            32            40
+//   +------+------+------+------+-------------+-------------+-------------+
+//   | pid  |state |weight| cpu  | vruntime    | sumExecNs   | deadline    |
+//   +------+------+------+------+-------------+-------------+-------------+
+//   40            48            56            64            72            80
+//   +-------------+-------------+-------------+-------------+-------------+
+//   | execRunNs   | enqTsNs     | nvcsw       | lastRanNs   | sliceNs     |  then the policy's own fields
+//   +-------------+-------------+-------------+-------------+-------------+  (`Policy.fields`), 8 bytes each
 //
-//   state: TASK_FREE, TASK_SLEEPING (known, not runnable), TASK_QUEUED (in the run queue), TASK_RUNNING
-//   deadline: the run-queue key the policy returned; execRunNs: CPU time since the task last woke up.
+//   state      TASK_FREE, TASK_SLEEPING (known, not runnable), TASK_QUEUED (in the run queue), TASK_RUNNING
+//   deadline   the run-queue key the policy set; smallest runs first
+//   execRunNs  CPU time since the task last woke up; lastRanNs: the CPU time charged by the last event
+//   sliceNs    the slice of the task's last dispatch
 //
 // ## Policy contract
 //
 // Per-task state is reached through the slot number `t` and `ctx.tasks` / fields declared in
 // `Policy.fields`: plain numbers in, plain numbers out, no objects. Callbacks run on the hot path and must
-// not allocate (no closures, arrays, strings, template literals, exceptions) after `init`.
+// not allocate (no closures, arrays, strings, template literals, exceptions) after `init`. They take slots
+// and small integers only and return nothing fractional: times and keys travel through the task record
+// (V8 boxes a fractional number that crosses a call it does not inline, and a box is an allocation).
 //
-//   init(ctx)                      once, before any task; look up your fields here
-//   enqueue(t, nowNs, wokeUp)      task t wants the CPU (woke up if wokeUp, else preempted); return its
-//                                  run-queue key: the smallest key runs next (ties: enqueue time, then pid)
-//   selectCpu(t, prevCpu)          a CPU for t among the idle ones (ctx.isCpuIdle); -1: let the core choose
-//   sliceNs(t)                     how long t may run
-//   running(t, cpu, nowNs)         t was dispatched to cpu
-//   stopping(t, ranNs, nowNs)      t was charged ranNs of CPU time (it stopped, or its runtime grew)
-//   exiting(t)                     t is gone; its slot is reused after this returns
+//   init(ctx)                 once, before any task; look up your fields here
+//   stopping(t)               t was charged tasks.lastRanNs(t) of CPU time (it stopped, or its time grew)
+//   enqueue(t, wokeUp)        t wants the CPU (woke up from sleep, or was preempted): set its run-queue key
+//                             with tasks.setDeadline(t, key). Smallest key runs next; ties: enqueue time, pid
+//   selectCpu(t, prevCpu)     a CPU for t among the idle ones (ctx.isCpuIdle), or -1: the core picks one
+//                             (the previous CPU if idle, else any idle CPU)
+//   slice(t)                  set tasks.setSliceNs(t, ns); the core has set ctx.baseSliceNs before the call
+//   running(t, cpu)           t was dispatched to cpu
+//   exiting(t)                t is gone; its slot is reused after this returns
+//   ctx.nowNs()               the time of the current step
+//
+// Only `name` and `enqueue` are required.
 
 export type FieldType = 'f64' | 'i32';
+
+/** Index of the current time (ns) in `Scheduler.clock`. */
+export const CLOCK_NOW_NS = 0;
 
 /** A per-task number declared by a policy, read and written by slot without creating objects. */
 export interface TaskField {
@@ -62,9 +79,20 @@ export interface TaskField {
   set(t: number, value: number): void;
 }
 
-/** What a policy may read and write about a task. */
+/**
+ * What a policy may read and write about a task. Two ways in: the accessors (`vruntime(t)`...), or the
+ * slab views (`f64Of(t)[f64Index(t) + F64_VRUNTIME]`, word offsets in task-layout.ts). The views are what
+ * the built-in policies use: only objects and small integers cross those calls, so nothing is boxed even
+ * when V8 runs out of inlining budget in a large caller; accessors returning fractional numbers rely on
+ * being inlined. measureHotPath tells which you need.
+ */
 export interface TaskView {
+  f64Of(t: number): Float64Array;
+  f64Index(t: number): number;
+  i32Of(t: number): Int32Array;
+  i32Index(t: number): number;
   pid(t: number): number;
+  /** 100 at nice 0 (weights.ts). */
   weight(t: number): number;
   /** CPU the task last ran on, -1 if never. */
   prevCpu(t: number): number;
@@ -75,6 +103,14 @@ export interface TaskView {
   sumExecNs(t: number): number;
   /** CPU time used since the task last woke up (reset by the core on every wake-up). */
   execRuntimeNs(t: number): number;
+  /** CPU time charged by the latest event (valid in `stopping`). */
+  lastRanNs(t: number): number;
+  deadline(t: number): number;
+  /** The run-queue key; set it in `enqueue`. */
+  setDeadline(t: number, key: number): void;
+  sliceNs(t: number): number;
+  /** The slice of this dispatch; set it in `slice`. */
+  setSliceNs(t: number, sliceNs: number): void;
   nvcsw(t: number): number;
 }
 
@@ -83,6 +119,8 @@ export interface PolicyContext {
   readonly nrCpus: number;
   /** The scheduler's base slice (SchedulerOptions.sliceNs). */
   readonly baseSliceNs: number;
+  /** Time of the current step (what the backend put in `clock`). */
+  nowNs(): number;
   isCpuIdle(cpu: number): boolean;
   /** A field this policy declared in `Policy.fields`; throws PolicyError for an undeclared name. */
   field(name: string): TaskField;
@@ -93,11 +131,11 @@ export interface Policy {
   /** Extra per-task fields, 8 bytes each, zeroed when a task is registered. */
   readonly fields?: Readonly<Record<string, FieldType>>;
   init?(ctx: PolicyContext): void;
-  enqueue(t: number, nowNs: number, wokeUp: boolean): number;
+  enqueue(t: number, wokeUp: boolean): void;
   selectCpu?(t: number, prevCpu: number): number;
-  sliceNs(t: number): number;
-  running?(t: number, cpu: number, nowNs: number): void;
-  stopping?(t: number, ranNs: number, nowNs: number): void;
+  slice?(t: number): void;
+  running?(t: number, cpu: number): void;
+  stopping?(t: number): void;
   exiting?(t: number): void;
 }
 
@@ -136,14 +174,16 @@ export interface Scheduler {
   /** Scheduler -> backend decisions (records.ts: DISPATCH_RECORD_BYTES). The backend is the only consumer. */
   readonly dispatched: import('../ring/spsc.js').SpscRing;
   readonly counters: import('./counters.js').Counters;
+  /** The backend's clock: write `clock[CLOCK_NOW_NS]` (ns) before each `schedule()`. */
+  readonly clock: Float64Array;
   /** Task creation path: returns the task's slot. Throws SchedulerError when maxTasks would be exceeded. */
   registerTask(pid: number, weight: number, cpu: number): number;
   /** Slot of a registered pid, or -1. */
   slotOf(pid: number): number;
   setCpuIdle(cpu: number, idle: boolean): void;
   isCpuIdle(cpu: number): boolean;
-  /** One step: drain, account, enqueue, pick, dispatch. Returns dispatch records written. */
-  schedule(nowNs: number): number;
+  /** One step at time clock[CLOCK_NOW_NS]: drain, account, enqueue, pick, dispatch. Returns dispatch records written. */
+  schedule(): number;
   /** Tasks waiting in the run queue. */
   readonly nrWaiting: number;
   /** Live (registered, not exited) tasks. */

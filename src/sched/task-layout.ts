@@ -11,9 +11,25 @@ export const T_DEADLINE = 32;
 export const T_EXEC_RUNTIME_NS = 40;
 export const T_ENQ_TS_NS = 48;
 export const T_NVCSW = 56;
+export const T_LAST_RAN_NS = 64;
+export const T_SLICE_NS = 72;
 /** Bytes of the fields every task has; a policy's own fields follow, 8 bytes each. */
-export const TASK_BASE_BYTES = 64;
+export const TASK_BASE_BYTES = 80;
 export const TASK_FIELD_BYTES = 8;
+
+// Word indexes of the same fields, for code that indexes a slab's Int32Array / Float64Array directly.
+export const I32_PID = T_PID >> 2;
+export const I32_STATE = T_STATE >> 2;
+export const I32_WEIGHT = T_WEIGHT >> 2;
+export const I32_CPU = T_CPU >> 2;
+export const F64_VRUNTIME = T_VRUNTIME >> 3;
+export const F64_SUM_EXEC_NS = T_SUM_EXEC_NS >> 3;
+export const F64_DEADLINE = T_DEADLINE >> 3;
+export const F64_EXEC_RUNTIME_NS = T_EXEC_RUNTIME_NS >> 3;
+export const F64_ENQ_TS_NS = T_ENQ_TS_NS >> 3;
+export const F64_NVCSW = T_NVCSW >> 3;
+export const F64_LAST_RAN_NS = T_LAST_RAN_NS >> 3;
+export const F64_SLICE_NS = T_SLICE_NS >> 3;
 
 export const TASK_FREE = 0;
 export const TASK_SLEEPING = 1;

@@ -1,0 +1,125 @@
+// A minimal backend that keeps N CPU hogs cycling through the scheduler: each iteration one CPU's task uses
+// up its slice, is reported stopped-and-runnable, and the scheduler picks the next task for that CPU.
+// One iteration = one scheduling decision. Used by the benchmark and by the hot-path test.
+// Like any backend on a hot path it writes records field by field: fractional numbers passed as arguments
+// to a call V8 does not inline are boxed (allocated).
+
+import { CLOCK_NOW_NS, type Policy, type Scheduler } from '../../src/sched/api.js';
+import { createScheduler } from '../../src/sched/scheduler.js';
+import { rustland } from '../../src/sched/policies/rustland.js';
+import {
+  D_CPU, D_PID, D_SLICE_NS, EV_RUNNABLE, EV_STOPPED, EVF_RUNNABLE, Q_CPU, Q_FLAGS, Q_KIND, Q_NVCSW, Q_PID, Q_RSV,
+  Q_SUM_EXEC_NS, Q_TS_NS, Q_WEIGHT,
+} from '../../src/sched/records.js';
+
+export interface HogLoop {
+  sched: Scheduler;
+  /** Runs `iterations` decisions; returns the number of dispatches seen (== iterations when healthy). */
+  run(iterations: number): number;
+  /** Time spent inside `schedule()` alone during the last `run`, in ms (when timed). */
+  readonly timing: Float64Array;
+}
+
+const FIRST_PID = 1000;
+export const TIMING_SCHED_MS = 0;
+
+export interface HogLoopOptions {
+  tasks: number;
+  cpus: number;
+  policy?: Policy;
+  slabTasks?: number;
+  lockMemory?: boolean;
+}
+
+export function hogWeight(i: number): number {
+  return 50 + (i % 7) * 25;
+}
+
+export function createHogLoop(opts: HogLoopOptions): HogLoop {
+  const { tasks, cpus } = opts;
+  const sched = createScheduler({
+    nrCpus: cpus,
+    policy: opts.policy ?? rustland(),
+    slabTasks: opts.slabTasks ?? 16384,
+    lockMemory: opts.lockMemory ?? false,
+    queuedCapacity: 4096,
+  });
+  const q = sched.queued;
+  const qi = q.i32;
+  const qf = q.f64;
+  const d = sched.dispatched;
+  const clock = sched.clock;
+  const sumExec = new Float64Array(tasks);
+  const running = new Int32Array(cpus).fill(-1);
+  const runningSlice = new Float64Array(cpus);
+  const timing = new Float64Array(1);
+
+  for (let i = 0; i < tasks; i++) sched.registerTask(FIRST_PID + i, hogWeight(i), i % cpus);
+  for (let c = 0; c < cpus; c++) sched.setCpuIdle(c, true);
+
+  // Fills the next queued record with everything but the two times (set by the caller field by field).
+  const pushInts = (kind: number, task: number, cpu: number, flags: number, weight: number): number => {
+    if (q.room() === 0) {
+      sched.schedule();
+      consume();
+    }
+    const at = q.slot(0);
+    qi[(at + Q_PID) >> 2] = FIRST_PID + task;
+    qi[(at + Q_CPU) >> 2] = cpu;
+    qi[(at + Q_KIND) >> 2] = kind;
+    qi[(at + Q_FLAGS) >> 2] = flags;
+    qi[(at + Q_WEIGHT) >> 2] = weight;
+    qi[(at + Q_RSV) >> 2] = 0;
+    qf[(at + Q_NVCSW) >> 3] = 0;
+    qf[(at + Q_TS_NS) >> 3] = clock[CLOCK_NOW_NS]!;
+    qf[(at + Q_SUM_EXEC_NS) >> 3] = sumExec[task]!;
+    return at;
+  };
+  const consume = (): number => {
+    const n = d.available();
+    for (let i = 0; i < n; i++) {
+      const at = d.record(i);
+      const cpu = d.i32[(at + D_CPU) >> 2]!;
+      running[cpu] = d.i32[(at + D_PID) >> 2]! - FIRST_PID;
+      runningSlice[cpu] = d.f64[(at + D_SLICE_NS) >> 3]!;
+    }
+    if (n > 0) d.release(n);
+    return n;
+  };
+
+  clock[CLOCK_NOW_NS] = 0;
+  for (let i = 0; i < tasks; i++) {
+    pushInts(EV_RUNNABLE, i, i % cpus, 0, hogWeight(i));
+    q.commit(1);
+  }
+  sched.schedule();
+  consume();
+
+  let nextCpu = 0;
+  const run = (iterations: number, timed = false): number => {
+    let seen = 0;
+    let inSchedMs = 0;
+    for (let i = 0; i < iterations; i++) {
+      const cpu = nextCpu;
+      nextCpu = nextCpu + 1 === cpus ? 0 : nextCpu + 1;
+      const task = running[cpu]!;
+      if (task < 0) continue;
+      clock[CLOCK_NOW_NS] = clock[CLOCK_NOW_NS]! + runningSlice[cpu]! / cpus;
+      sumExec[task] = sumExec[task]! + runningSlice[cpu]!;
+      pushInts(EV_STOPPED, task, cpu, EVF_RUNNABLE, 0);
+      q.commit(1);
+      sched.setCpuIdle(cpu, true);
+      if (timed) {
+        const t0 = performance.now();
+        sched.schedule();
+        inSchedMs += performance.now() - t0;
+      } else {
+        sched.schedule();
+      }
+      seen += consume();
+    }
+    timing[TIMING_SCHED_MS] = inSchedMs;
+    return seen;
+  };
+  return { sched, run, timing };
+}

@@ -1,0 +1,93 @@
+// rustland: the policy of scx_rustland, in tsland's policy API.
+//
+//   on stop after running ranNs:   vruntime   += ranNs * 100 / weight
+//                                  execRunNs  += ranNs            (the core resets it on every wake-up)
+//   on wake-up:                    vruntime    = max(vruntime, vruntimeNow - baseSliceNs)
+//                                  (a sleeper's credit is capped at one slice)
+//   run-queue key:                 deadline    = vruntime + min(execRunNs, 100 * baseSliceNs)
+//   slice:                         sliceNs     = baseSliceNs * weight / 100
+//   CPU:                           the previous CPU if idle, else any idle CPU
+//
+//   vruntimeNow is the largest vruntime of a dispatched task: it only moves forward. weight is 100 at
+//   nice 0 (the kernel's sched_prio_to_weight scaled 1024 -> 100, see weights.ts).
+//
+// The execRunNs term favours tasks that sleep often (interactive) over CPU hogs; once a hog has run for
+// 100 slices without sleeping the term is a constant and hogs share by weight alone.
+
+import type { Policy, PolicyContext, TaskView } from '../api.js';
+import {
+  F64_DEADLINE, F64_EXEC_RUNTIME_NS, F64_LAST_RAN_NS, F64_SLICE_NS, F64_VRUNTIME, I32_WEIGHT,
+} from '../task-layout.js';
+import { WEIGHT_NICE_0 } from '../weights.js';
+
+const EXEC_RUNTIME_CAP_SLICES = 100;
+// Policy-wide numbers live in a Float64Array: a fractional class field that changes is re-boxed by V8.
+const S_VRUNTIME_NOW = 0;
+const S_BASE_SLICE_NS = 1;
+
+export class RustlandPolicy implements Policy {
+  readonly name = 'rustland';
+  private tasks!: TaskView;
+  private ctx!: PolicyContext;
+  private readonly state = new Float64Array(2);
+
+  init(ctx: PolicyContext): void {
+    this.ctx = ctx;
+    this.tasks = ctx.tasks;
+    this.state[S_BASE_SLICE_NS] = ctx.baseSliceNs;
+  }
+
+  // Fields are read through the slab views (tasks.f64Of / f64Index): only objects and small integers cross
+  // those calls, so nothing is boxed even when the optimizer inlines this policy into a large caller and
+  // runs out of inlining budget for the accessors.
+
+  stopping(t: number): void {
+    const tasks = this.tasks;
+    const f = tasks.f64Of(t);
+    const i = tasks.f64Index(t);
+    const weight = tasks.i32Of(t)[tasks.i32Index(t) + I32_WEIGHT]!;
+    f[i + F64_VRUNTIME] = f[i + F64_VRUNTIME]! + (f[i + F64_LAST_RAN_NS]! * WEIGHT_NICE_0) / weight;
+  }
+
+  enqueue(t: number, wokeUp: boolean): void {
+    const tasks = this.tasks;
+    const f = tasks.f64Of(t);
+    const i = tasks.f64Index(t);
+    const baseSliceNs = this.state[S_BASE_SLICE_NS]!;
+    let vruntime = f[i + F64_VRUNTIME]!;
+    if (wokeUp) {
+      const floor = this.state[S_VRUNTIME_NOW]! - baseSliceNs;
+      if (vruntime < floor) {
+        vruntime = floor;
+        f[i + F64_VRUNTIME] = vruntime;
+      }
+    }
+    const execCapNs = EXEC_RUNTIME_CAP_SLICES * baseSliceNs;
+    const execNs = f[i + F64_EXEC_RUNTIME_NS]!;
+    f[i + F64_DEADLINE] = vruntime + (execNs < execCapNs ? execNs : execCapNs);
+  }
+
+  selectCpu(_t: number, prevCpu: number): number {
+    return this.ctx.isCpuIdle(prevCpu) ? prevCpu : -1;
+  }
+
+  slice(t: number): void {
+    const tasks = this.tasks;
+    const weight = tasks.i32Of(t)[tasks.i32Index(t) + I32_WEIGHT]!;
+    tasks.f64Of(t)[tasks.f64Index(t) + F64_SLICE_NS] = (this.state[S_BASE_SLICE_NS]! * weight) / WEIGHT_NICE_0;
+  }
+
+  running(t: number): void {
+    const v = this.tasks.f64Of(t)[this.tasks.f64Index(t) + F64_VRUNTIME]!;
+    if (v > this.state[S_VRUNTIME_NOW]!) this.state[S_VRUNTIME_NOW] = v;
+  }
+
+  /** The policy's current vruntime (slow paths and tests). */
+  get currentVruntime(): number {
+    return this.state[S_VRUNTIME_NOW]!;
+  }
+}
+
+export function rustland(): RustlandPolicy {
+  return new RustlandPolicy();
+}

@@ -1,0 +1,394 @@
+// The scheduler core: drain the queued ring, let the policy account and order tasks, dispatch one task per
+// idle CPU. The contract with backends and policies is documented in api.ts; this file keeps to it.
+// Everything `schedule()` touches was allocated before: slots, slabs, the run queue and the pid map only
+// grow in `registerTask` (the task-creation path).
+
+import { SpscRing } from '../ring/spsc.js';
+import {
+  CLOCK_NOW_NS, PolicyError, SchedulerError, type Policy, type PolicyContext, type Scheduler, type SchedulerOptions, type TaskField,
+  type TaskSlabsInfo,
+} from './api.js';
+import { C, createCounters, type Counters } from './counters.js';
+import {
+  D_CPU, D_FLAGS, D_PID, D_RSV, D_SLICE_NS, D_VRUNTIME, DF_BOUNCE, DISPATCH_RECORD_BYTES, EV_EXITED, EV_RUNNABLE,
+  EV_STOPPED, EVF_RUNNABLE, Q_CPU, Q_FLAGS, Q_KIND, Q_NVCSW, Q_PID, Q_SUM_EXEC_NS, Q_WEIGHT, QUEUED_RECORD_BYTES,
+} from './records.js';
+import { PENDING_KEY, PENDING_TS_NS, RunQueue } from './runqueue.js';
+import {
+  F64_DEADLINE, F64_ENQ_TS_NS, F64_EXEC_RUNTIME_NS, F64_LAST_RAN_NS, F64_NVCSW, F64_SLICE_NS, F64_SUM_EXEC_NS, F64_VRUNTIME,
+  I32_CPU, I32_PID, I32_STATE, I32_WEIGHT, TASK_QUEUED, TASK_RUNNING, TASK_SLEEPING,
+} from './task-layout.js';
+import { TaskMap } from './taskmap.js';
+import { TaskTable } from './tasks.js';
+import { clampWeight, WEIGHT_NICE_0 } from './weights.js';
+import { slabLocker } from './lock.js';
+
+export const NSEC_PER_USEC = 1_000;
+export const NSEC_PER_MSEC = 1_000_000;
+export const NSEC_PER_SEC = 1_000_000_000;
+export const DEFAULT_SLICE_NS = 20 * NSEC_PER_MSEC;
+export const DEFAULT_QUEUED_CAPACITY = 4096;
+export const DEFAULT_SLAB_TASKS = 16384;
+export const DEFAULT_MAX_TASKS = 1 << 22;
+const MIN_DISPATCH_CAPACITY = 64;
+const N_BASE_SLICE_NS = 0;
+const MAX_CPUS = 4096;
+
+export function createScheduler(opts: SchedulerOptions): Scheduler {
+  return new CoreScheduler(opts);
+}
+
+class CoreScheduler implements Scheduler {
+  readonly nrCpus: number;
+  readonly policy: Policy;
+  readonly queued: SpscRing;
+  readonly dispatched: SpscRing;
+  readonly counters: Counters;
+  readonly clock = new Float64Array(1);
+  // Fractional numbers the hot path reads, kept unboxed.
+  private readonly num = new Float64Array(1);
+  private readonly cnt: Float64Array;
+  private readonly tasks: TaskTable;
+  private readonly map: TaskMap;
+  private readonly rq: RunQueue;
+  private readonly baseSliceNs: number;
+  // Idle CPUs: a flag per CPU plus a dense list with back-pointers, so "any idle CPU" and marking busy are O(1).
+  private readonly idle: Uint8Array;
+  private readonly idleList: Int32Array;
+  private readonly idlePos: Int32Array;
+  private nIdle = 0;
+  // Dispatch records filled during the current step (bounces and decisions), published together at its end.
+  private filled = 0;
+  private room = 0;
+  // Which optional callbacks the policy has. Calls go straight to the policy object (no bound functions or
+  // wrappers) so the optimizer can inline them and numbers returned stay unboxed.
+  private readonly p: Policy;
+  private readonly hasSelectCpu: boolean;
+  private readonly hasSlice: boolean;
+  private readonly hasRunning: boolean;
+  private readonly hasStopping: boolean;
+  private readonly hasExiting: boolean;
+  private readonly unlockSlabs: () => void;
+
+  constructor(opts: SchedulerOptions) {
+    const nrCpus = opts.nrCpus;
+    if (!Number.isInteger(nrCpus) || nrCpus < 1 || nrCpus > MAX_CPUS) {
+      throw new SchedulerError(`nrCpus must be a whole number in [1, ${MAX_CPUS}], got ${nrCpus}`);
+    }
+    const policy = opts.policy;
+    validatePolicy(policy);
+    this.nrCpus = nrCpus;
+    this.policy = policy;
+    this.baseSliceNs = opts.sliceNs ?? DEFAULT_SLICE_NS;
+    if (!(this.baseSliceNs > 0) || !Number.isFinite(this.baseSliceNs)) throw new SchedulerError(`sliceNs must be positive, got ${this.baseSliceNs}`);
+    let dispatchCapacity = MIN_DISPATCH_CAPACITY;
+    while (dispatchCapacity < nrCpus) dispatchCapacity *= 2;
+    this.queued = SpscRing.create(QUEUED_RECORD_BYTES, opts.queuedCapacity ?? DEFAULT_QUEUED_CAPACITY);
+    this.dispatched = SpscRing.create(DISPATCH_RECORD_BYTES, opts.dispatchCapacity ?? dispatchCapacity);
+    if (this.dispatched.capacity < nrCpus) throw new SchedulerError(`dispatchCapacity must be at least nrCpus (${nrCpus})`);
+    this.counters = opts.counters ?? createCounters();
+    this.cnt = this.counters.f64;
+    const locker = slabLocker(opts.lockMemory ?? true);
+    this.unlockSlabs = locker.unlockAll;
+    this.tasks = new TaskTable({
+      slabTasks: opts.slabTasks ?? DEFAULT_SLAB_TASKS,
+      maxTasks: opts.maxTasks ?? DEFAULT_MAX_TASKS,
+      fields: policy.fields ?? {},
+      lockSlab: locker.lock,
+    });
+    this.map = new TaskMap();
+    this.rq = new RunQueue();
+    this.idle = new Uint8Array(nrCpus);
+    this.idleList = new Int32Array(nrCpus);
+    this.idlePos = new Int32Array(nrCpus).fill(-1);
+    this.cnt[C.nr_cpus] = nrCpus;
+    this.num[N_BASE_SLICE_NS] = this.baseSliceNs;
+
+    this.p = policy;
+    this.hasSelectCpu = typeof policy.selectCpu === 'function';
+    this.hasSlice = typeof policy.slice === 'function';
+    this.hasRunning = typeof policy.running === 'function';
+    this.hasStopping = typeof policy.stopping === 'function';
+    this.hasExiting = typeof policy.exiting === 'function';
+
+    const tasks = this.tasks;
+    const ctx: PolicyContext = {
+      tasks,
+      nrCpus,
+      baseSliceNs: this.baseSliceNs,
+      nowNs: () => this.clock[CLOCK_NOW_NS]!,
+      isCpuIdle: (cpu: number) => this.isCpuIdle(cpu),
+      field: (name: string): TaskField => tasks.field(name),
+    };
+    policy.init?.(ctx);
+  }
+
+  get nrWaiting(): number {
+    return this.rq.size;
+  }
+
+  get nrTasks(): number {
+    return this.tasks.nrLive;
+  }
+
+  // ---- creation path ----
+
+  registerTask(pid: number, weight: number, cpu: number): number {
+    if (!Number.isInteger(pid) || pid < 0 || pid > 0x7fffffff) throw new SchedulerError(`pid must be a non-negative int32, got ${pid}`);
+    if (!Number.isInteger(cpu) || cpu < -1 || cpu >= this.nrCpus) throw new SchedulerError(`cpu must be -1 or in [0, ${this.nrCpus}), got ${cpu}`);
+    // A reused pid whose exit we have not seen yet: the old task is gone, start afresh.
+    const old = this.map.get(pid);
+    if (old >= 0) this.exit(old, pid);
+    const t = this.tasks.alloc();
+    this.rq.ensureSlots(this.tasks.capacity);
+    this.map.set(pid, t);
+    this.tasks.init(t, pid, clampWeight(weight), cpu);
+    this.cnt[C.nr_tasks] = this.tasks.nrLive;
+    return t;
+  }
+
+  slotOf(pid: number): number {
+    return this.map.get(pid);
+  }
+
+  // ---- idle CPUs ----
+
+  setCpuIdle(cpu: number, idle: boolean): void {
+    if (!(cpu >= 0 && cpu < this.nrCpus)) throw new SchedulerError(`cpu must be in [0, ${this.nrCpus}), got ${cpu}`);
+    if (idle) this.markIdle(cpu);
+    else this.markBusy(cpu);
+  }
+
+  isCpuIdle(cpu: number): boolean {
+    return cpu >= 0 && cpu < this.nrCpus && this.idle[cpu] === 1;
+  }
+
+  private markIdle(cpu: number): void {
+    if (this.idle[cpu] === 1) return;
+    this.idle[cpu] = 1;
+    this.idleList[this.nIdle] = cpu;
+    this.idlePos[cpu] = this.nIdle++;
+  }
+
+  private markBusy(cpu: number): void {
+    if (this.idle[cpu] === 0) return;
+    this.idle[cpu] = 0;
+    const at = this.idlePos[cpu]!;
+    const last = this.idleList[--this.nIdle]!;
+    this.idleList[at] = last;
+    this.idlePos[last] = at;
+    this.idlePos[cpu] = -1;
+  }
+
+  // ---- the hot path ----
+
+  schedule(): number {
+    const q = this.queued;
+    const cnt = this.cnt;
+    this.filled = 0;
+    this.room = this.dispatched.room();
+    const n = q.available();
+    cnt[C.nr_queued] = n;
+    for (let i = 0; i < n; i++) this.handle(q.record(i));
+    if (n > 0) q.release(n);
+    cnt[C.nr_queued] = 0;
+    const dispatched = this.dispatch();
+    if (this.filled > 0) this.dispatched.commit(this.filled);
+    cnt[C.nr_user_dispatches] += dispatched;
+    cnt[C.nr_decisions] += dispatched;
+    cnt[C.nr_scheduled] = this.rq.size;
+    cnt[C.nr_running] = this.nrCpus - this.nIdle;
+    cnt[C.nr_tasks] = this.tasks.nrLive;
+    cnt[C.heartbeat_ns] = this.clock[CLOCK_NOW_NS]!;
+    return this.filled;
+  }
+
+  private handle(at: number): void {
+    const i32 = this.queued.i32;
+    const f64 = this.queued.f64;
+    const pid = i32[(at + Q_PID) >> 2]!;
+    const kind = i32[(at + Q_KIND) >> 2]!;
+    const cpu = i32[(at + Q_CPU) >> 2]!;
+    const weight = i32[(at + Q_WEIGHT) >> 2]!;
+    const tasks = this.tasks;
+    let t = this.map.get(pid);
+    if (t < 0) {
+      if (kind === EV_EXITED) return;
+      t = this.registerInPlace(pid, weight, cpu);
+      if (t < 0) {
+        this.bounce(pid, cpu);
+        return;
+      }
+    }
+    if (kind === EV_EXITED) {
+      this.exit(t, pid);
+      return;
+    }
+    const ti = tasks.i32Of(t);
+    const ii = tasks.i32Index(t);
+    const tf = tasks.f64Of(t);
+    const fi = tasks.f64Index(t);
+    if (weight > 0) ti[ii + I32_WEIGHT] = clampWeight(weight);
+    if (cpu >= 0 && cpu < this.nrCpus) ti[ii + I32_CPU] = cpu;
+    tf[fi + F64_NVCSW] = f64[(at + Q_NVCSW) >> 3]!;
+    const sumExecNs = f64[(at + Q_SUM_EXEC_NS) >> 3]!;
+    const ranNs = sumExecNs - tf[fi + F64_SUM_EXEC_NS]!;
+    if (ranNs > 0) {
+      tf[fi + F64_SUM_EXEC_NS] = sumExecNs;
+      tf[fi + F64_EXEC_RUNTIME_NS] = tf[fi + F64_EXEC_RUNTIME_NS]! + ranNs;
+      tf[fi + F64_LAST_RAN_NS] = ranNs;
+      if (this.hasStopping) this.p.stopping!(t);
+    }
+    const state = ti[ii + I32_STATE]!;
+    if (kind === EV_RUNNABLE) {
+      if (state === TASK_QUEUED) return;
+      const wokeUp = state === TASK_SLEEPING;
+      if (wokeUp) tf[fi + F64_EXEC_RUNTIME_NS] = 0;
+      this.enqueue(t, pid, wokeUp);
+    } else if (kind === EV_STOPPED) {
+      if (state === TASK_QUEUED) return;
+      if ((i32[(at + Q_FLAGS) >> 2]! & EVF_RUNNABLE) !== 0) this.enqueue(t, pid, false);
+      else ti[ii + I32_STATE] = TASK_SLEEPING;
+    }
+  }
+
+  private enqueue(t: number, pid: number, wokeUp: boolean): void {
+    this.p.enqueue(t, wokeUp);
+    const tasks = this.tasks;
+    const tf = tasks.f64Of(t);
+    const fi = tasks.f64Index(t);
+    // NaN would break the heap's order for every other task; treat it as "last".
+    let key = tf[fi + F64_DEADLINE]!;
+    if (key !== key) {
+      key = Infinity;
+      tf[fi + F64_DEADLINE] = key;
+    }
+    const nowNs = this.clock[CLOCK_NOW_NS]!;
+    tf[fi + F64_ENQ_TS_NS] = nowNs;
+    tasks.i32Of(t)[tasks.i32Index(t) + I32_STATE] = TASK_QUEUED;
+    const rq = this.rq;
+    rq.pending[PENDING_KEY] = key;
+    rq.pending[PENDING_TS_NS] = nowNs;
+    rq.push(t, pid);
+  }
+
+  private exit(t: number, pid: number): void {
+    if (this.tasks.i32Of(t)[this.tasks.i32Index(t) + I32_STATE] === TASK_QUEUED) this.rq.remove(t);
+    if (this.hasExiting) this.p.exiting!(t);
+    this.map.delete(pid);
+    this.tasks.release(t);
+  }
+
+  // An unknown pid in the ring: take a free slot if one is there without growing anything.
+  private registerInPlace(pid: number, weight: number, cpu: number): number {
+    if (pid < 0 || !this.map.hasRoom()) return -1;
+    const t = this.tasks.tryAlloc();
+    if (t < 0) return -1;
+    this.map.set(pid, t);
+    this.tasks.init(t, pid, clampWeight(weight > 0 ? weight : WEIGHT_NICE_0), cpu >= 0 && cpu < this.nrCpus ? cpu : -1);
+    return t;
+  }
+
+  // No room for the task: send it back to its CPU so it is not lost.
+  private bounce(pid: number, cpu: number): void {
+    if (this.filled >= this.room) {
+      this.cnt[C.nr_failed_dispatches]++;
+      return;
+    }
+    const ring = this.dispatched;
+    const d = ring.slot(this.filled++);
+    writeDispatchInts(ring.i32, d, pid, cpu, DF_BOUNCE);
+    ring.f64[(d + D_SLICE_NS) >> 3] = this.num[N_BASE_SLICE_NS]!;
+    ring.f64[(d + D_VRUNTIME) >> 3] = 0;
+    this.cnt[C.nr_bounce_dispatches]++;
+  }
+
+  private dispatch(): number {
+    const rq = this.rq;
+    const ring = this.dispatched;
+    const tasks = this.tasks;
+    const nrCpus = this.nrCpus;
+    let written = 0;
+    while (this.nIdle > 0 && rq.size > 0 && this.filled < this.room) {
+      const d = ring.slot(this.filled++);
+      const t = rq.pop();
+      const ti = tasks.i32Of(t);
+      const ii = tasks.i32Index(t);
+      const tf = tasks.f64Of(t);
+      const fi = tasks.f64Index(t);
+      const prev = ti[ii + I32_CPU]!;
+      let cpu = this.hasSelectCpu ? this.p.selectCpu!(t, prev) : -1;
+      if (!(cpu >= 0 && cpu < nrCpus && this.idle[cpu] === 1)) {
+        cpu = prev >= 0 && this.idle[prev] === 1 ? prev : this.idleList[this.nIdle - 1]!;
+      }
+      this.markBusy(cpu);
+      const baseSliceNs = this.num[N_BASE_SLICE_NS]!;
+      tf[fi + F64_SLICE_NS] = baseSliceNs;
+      if (this.hasSlice) this.p.slice!(t);
+      let sliceNs = tf[fi + F64_SLICE_NS]!;
+      if (!(sliceNs > 0)) sliceNs = baseSliceNs;
+      ti[ii + I32_STATE] = TASK_RUNNING;
+      ti[ii + I32_CPU] = cpu;
+      writeDispatchInts(ring.i32, d, ti[ii + I32_PID]!, cpu, 0);
+      ring.f64[(d + D_SLICE_NS) >> 3] = sliceNs;
+      ring.f64[(d + D_VRUNTIME) >> 3] = tf[fi + F64_VRUNTIME]!;
+      if (this.hasRunning) this.p.running!(t, cpu);
+      written++;
+    }
+    return written;
+  }
+
+  // ---- readers, memory ----
+
+  taskSlabs(): TaskSlabsInfo {
+    return {
+      strideBytes: this.tasks.strideBytes,
+      slabShift: this.tasks.slabShift,
+      slabs: this.tasks.slabs.slice(),
+      policyFields: this.tasks.fieldNames.slice(),
+    };
+  }
+
+  onSlab(listener: (sab: SharedArrayBuffer, index: number) => void): void {
+    this.tasks.onSlab(listener);
+  }
+
+  memoryBytes(): number {
+    return this.tasks.memoryBytes + this.map.memoryBytes + this.rq.memoryBytes + this.queued.sab.byteLength + this.dispatched.sab.byteLength;
+  }
+
+  /** Task-table slabs that could not be locked in RAM (RLIMIT_MEMLOCK, no libc). */
+  get unlockedSlabs(): number {
+    return this.tasks.unlockedSlabs;
+  }
+
+  close(): void {
+    this.unlockSlabs();
+  }
+}
+
+function writeDispatchInts(i32: Int32Array, d: number, pid: number, cpu: number, flags: number): void {
+  i32[(d + D_PID) >> 2] = pid;
+  i32[(d + D_CPU) >> 2] = cpu;
+  i32[(d + D_FLAGS) >> 2] = flags;
+  i32[(d + D_RSV) >> 2] = 0;
+}
+
+/** Checks a policy's shape where it enters (a user's file may export anything). */
+export function validatePolicy(p: unknown): asserts p is Policy {
+  if (typeof p !== 'object' || p === null) throw new PolicyError(`a policy must be an object, got ${p === null ? 'null' : typeof p}`);
+  const o = p as Record<string, unknown>;
+  if (typeof o.name !== 'string' || o.name === '') throw new PolicyError(`a policy needs a non-empty string 'name'`);
+  if (typeof o.enqueue !== 'function') throw new PolicyError(`policy '${o.name}' has no enqueue() function`);
+  for (const optional of ['init', 'selectCpu', 'slice', 'running', 'stopping', 'exiting'] as const) {
+    if (o[optional] !== undefined && typeof o[optional] !== 'function') {
+      throw new PolicyError(`policy '${o.name}': ${optional} must be a function, got ${typeof o[optional]}`);
+    }
+  }
+  if (o.fields !== undefined) {
+    if (typeof o.fields !== 'object' || o.fields === null) throw new PolicyError(`policy '${o.name}': fields must be an object`);
+    for (const [k, v] of Object.entries(o.fields)) {
+      if (v !== 'f64' && v !== 'i32') throw new PolicyError(`policy '${o.name}': field '${k}' must be 'f64' or 'i32', got ${JSON.stringify(v)}`);
+    }
+  }
+}
