@@ -1,4 +1,4 @@
 // The package root re-exports each part; `tsland/arena`, `tsland/mem` and `tsland/sched` import one part alone.
-export * from './sched/counters.js';
+export * from './sched/index.js';
 export * from './arena/index.js';
 export * from './mem/index.js';

@@ -68,7 +68,7 @@
 //
 // Only `name` and `enqueue` are required.
 
-export type FieldType = 'f64' | 'i32';
+export type TaskFieldType = 'f64' | 'i32';
 
 /** Index of the current time (ns) in `Scheduler.clock`. */
 export const CLOCK_NOW_NS = 0;
@@ -129,7 +129,7 @@ export interface PolicyContext {
 export interface Policy {
   readonly name: string;
   /** Extra per-task fields, 8 bytes each, zeroed when a task is registered. */
-  readonly fields?: Readonly<Record<string, FieldType>>;
+  readonly fields?: Readonly<Record<string, TaskFieldType>>;
   init?(ctx: PolicyContext): void;
   enqueue(t: number, wokeUp: boolean): void;
   selectCpu?(t: number, prevCpu: number): number;

@@ -3,7 +3,7 @@
 // writes existing records through the views kept here and never grows anything. A slot is a plain number;
 // slot s lives in slab s >> slabShift.
 
-import { PolicyError, SchedulerError, type FieldType, type TaskField, type TaskView } from './api.js';
+import { PolicyError, SchedulerError, type TaskFieldType, type TaskField, type TaskView } from './api.js';
 import {
   F64_DEADLINE as F64_DEADLINE_, F64_ENQ_TS_NS as F64_ENQ_TS, F64_EXEC_RUNTIME_NS as F64_EXEC_RUNTIME, F64_LAST_RAN_NS as F64_LAST_RAN,
   F64_NVCSW, F64_SLICE_NS as F64_SLICE, F64_SUM_EXEC_NS as F64_SUM_EXEC, F64_VRUNTIME, I32_CPU, I32_PID, I32_STATE, I32_WEIGHT,
@@ -15,7 +15,7 @@ const F64_DEADLINE = F64_DEADLINE_;
 export interface TaskTableOptions {
   slabTasks: number;
   maxTasks: number;
-  fields: Readonly<Record<string, FieldType>>;
+  fields: Readonly<Record<string, TaskFieldType>>;
   /** Called with each new slab (to mlock it); returns whether it was locked. */
   lockSlab?: (sab: SharedArrayBuffer) => boolean;
 }
@@ -34,7 +34,7 @@ export class TaskTable implements TaskView {
   private readonly strideF64: number;
   private readonly i32s: Int32Array[] = [];
   private readonly f64s: Float64Array[] = [];
-  private readonly fieldTypes: Readonly<Record<string, FieldType>>;
+  private readonly fieldTypes: Readonly<Record<string, TaskFieldType>>;
   private readonly lockSlab: ((sab: SharedArrayBuffer) => boolean) | undefined;
   private readonly slabListeners: ((sab: SharedArrayBuffer, index: number) => void)[] = [];
   private free: Int32Array = new Int32Array(0);
