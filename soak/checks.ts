@@ -2,7 +2,7 @@
 // its status), the churn counts (every short-lived process started and reaped), the samples (page faults
 // and RSS of each scheduler instance after its warm-up) and the guardian's log (watchdog trips).
 
-import { readReleaseRecords } from '../src/backends/proc/state.js';
+import { readReleaseRecords, type ReleaseRecord } from '../src/backends/proc/state.js';
 import type { Soak } from './harness.js';
 import { components, readChurnCounts, readLedger } from './ledger.js';
 import type { Accounting, InstanceSummary, SoakSummary } from './record.js';
@@ -10,6 +10,11 @@ import type { Accounting, InstanceSummary, SoakSummary } from './record.js';
 /** RSS drift is judged only over spans this long: shorter ones still grow from warm-up. */
 export const MIN_DRIFT_SPAN_S = 120;
 export const MAX_RSS_DRIFT_KIB = 1024;
+
+/** A guardian release for a late heartbeat or a dead scheduler; not its goodbye after a clean finish. */
+export function isTrip(r: ReleaseRecord): boolean {
+  return r.releasedBy === 'guardian' && !/finished/i.test(r.reason);
+}
 
 /** Whether a fault aimed at this instance was one its guardian is meant to answer. */
 function guardianFault(soak: Soak, instance: number): boolean {
@@ -76,7 +81,7 @@ export function account(soak: Soak): Accounting {
 }
 
 export function summarizeInstances(soak: Soak): InstanceSummary[] {
-  const trips = readReleaseRecords(soak.stateDir).filter((r) => r.releasedBy === 'guardian');
+  const trips = readReleaseRecords(soak.stateDir).filter(isTrip);
   return soak.instances.map((inst) => {
     const startS = soak.tS(inst.startedMs);
     const mine = soak.samples.filter((s) => s.instance === inst.index);
@@ -105,6 +110,9 @@ export function summarizeInstances(soak: Soak): InstanceSummary[] {
       maxHeartbeatAgeMs: hb.length ? Math.max(...hb) : null,
       watchdogTrips: trips.filter((r) => r.schedulerPid === inst.pid).length,
     };
+    if (summary.pageFaultsAfterWarmup !== null && summary.pageFaultsAfterWarmup > 0) {
+      soak.violate('page-faults', `tsland #${inst.index} took ${summary.pageFaultsAfterWarmup} page fault(s) on its scheduler thread over ${summary.measuredS.toFixed(0)} s after warm-up`);
+    }
     if (inst.mode !== 'baseline' && summary.measuredS >= soak.opts.warmupS && pf.length === 0) {
       soak.violate('measurement', `no stats from tsland #${inst.index} after its warm-up: its page faults could not be checked`);
     }

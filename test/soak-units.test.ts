@@ -45,7 +45,7 @@ test('--help names every flag and exits 0', () => {
 test('options: light load scales down, baseline keeps only load faults, warm-up must leave time', () => {
   const light = resolve(['--minutes', '1', '--load', 'light']);
   assert.equal(light.durationS, 60);
-  assert.equal(light.cpuWorkers, 1);
+  assert.equal(light.cpuWorkers, 3);
   assert.equal(light.vmMiB, 256);
   assert.deepEqual(light.faults, [...FAULT_KINDS]);
   assert.deepEqual(resolve(['--baseline']).faults, ['burst', 'memory-jump']);
