@@ -30,7 +30,8 @@
  *   size   u32  the whole block, header included, a multiple of 8; the low 3 bits carry flags
  *   F      FLAG_FREE: this block is free; FLAG_LEFT_FREE: the block just before it is free, and its
  *          header offset is in the u32 just before h (the free block's back reference)
- *   next, prev  header offsets in the same free list, 0 at the ends
+ *   next, prev  header offsets in the same free list; next is 0 at the end; prev is meaningless at the
+ *          head (see insertFree)
  *
  * The heap ends with a zero-size used sentinel header so coalescing never walks past the last block.
  */
@@ -163,12 +164,15 @@ export class TlsfArena implements Arena {
 
   // ---- free lists -------------------------------------------------------------------------------------
 
+  // A list head's prev link is left stale: popping the head then only reads the head itself, never the
+  // block after it, which at a million live blocks is a cache miss saved on nearly every alloc. Every
+  // other member's prev link is exact.
+
   private insertFree(h: number, size: number): void {
     const u32 = this.u32;
     const cls = classOf(size);
     const head = u32[HEADS_U32 + cls]!;
     u32[(h + HEADER_BYTES) >>> 2] = head;
-    u32[(h + HEADER_BYTES + NEXT_FREE_BYTES) >>> 2] = 0;
     if (head !== 0) u32[(head + HEADER_BYTES + NEXT_FREE_BYTES) >>> 2] = h;
     u32[HEADS_U32 + cls] = h;
     const fl = cls >>> SL_BITS;
@@ -178,14 +182,14 @@ export class TlsfArena implements Arena {
 
   private removeFree(h: number, size: number): void {
     const u32 = this.u32;
+    const cls = classOf(size);
     const next = u32[(h + HEADER_BYTES) >>> 2]!;
-    const prev = u32[(h + HEADER_BYTES + NEXT_FREE_BYTES) >>> 2]!;
-    if (next !== 0) u32[(next + HEADER_BYTES + NEXT_FREE_BYTES) >>> 2] = prev;
-    if (prev !== 0) {
+    if (u32[HEADS_U32 + cls] !== h) {
+      const prev = u32[(h + HEADER_BYTES + NEXT_FREE_BYTES) >>> 2]!;
       u32[(prev + HEADER_BYTES) >>> 2] = next;
+      if (next !== 0) u32[(next + HEADER_BYTES + NEXT_FREE_BYTES) >>> 2] = prev;
       return;
     }
-    const cls = classOf(size);
     u32[HEADS_U32 + cls] = next;
     if (next !== 0) return;
     const fl = cls >>> SL_BITS;
@@ -519,12 +523,13 @@ function checkTlsf(u32: Uint32Array, f64: Float64Array, firstBlock: number, tail
     for (let sl = 0; sl < SL_SIZE; sl++) {
       const cls = (fl << SL_BITS) + sl;
       let prev = 0;
-      for (let b = u32[HEADS_U32 + cls]!; b !== 0; b = u32[(b + HEADER_BYTES) >>> 2]!) {
+      const head = u32[HEADS_U32 + cls]!;
+      for (let b = head; b !== 0; b = u32[(b + HEADER_BYTES) >>> 2]!) {
         if (b < firstBlock || b >= tail) broken('free list points outside the heap', b);
         const hdr = u32[b >>> 2]!;
         if ((hdr & FLAG_FREE) === 0) broken('used block on a free list', b);
         if (classOf(hdr - (hdr & FLAGS_MASK)) !== cls) broken('free block in the wrong size class', b);
-        if (u32[(b + HEADER_BYTES + NEXT_FREE_BYTES) >>> 2] !== prev) broken('free list prev link is wrong', b);
+        if (b !== head && u32[(b + HEADER_BYTES + NEXT_FREE_BYTES) >>> 2] !== prev) broken('free list prev link is wrong', b);
         prev = b;
         if (++listed > freeBlocks) broken('free lists hold more blocks than the heap (cycle?)', b);
       }
