@@ -89,7 +89,7 @@ export function summarizeInstances(soak: Soak): InstanceSummary[] {
     const rss = warm.map((s) => s.rssKiB).filter((v): v is number => v !== null);
     const pf = warm.map((s) => s.pageFaults).filter((v): v is number => v !== null);
     const gc = warm.map((s) => s.gcEvents).filter((v): v is number => v !== null);
-    const hb = mine.filter((s) => !s.inFault).map((s) => s.heartbeatAgeMaxMs).filter((v): v is number => v !== null);
+    const hb = warm.filter((s) => !s.inFault).map((s) => s.heartbeatAgeMaxMs).filter((v): v is number => v !== null);
     const summary: InstanceSummary = {
       index: inst.index,
       mode: inst.mode,
@@ -126,6 +126,11 @@ export function summarizeInstances(soak: Soak): InstanceSummary[] {
   });
 }
 
+function maxOf(values: readonly (number | null)[]): number | null {
+  const v = values.filter((x): x is number => x !== null);
+  return v.length ? Math.max(...v) : null;
+}
+
 export function summarize(soak: Soak, instances: InstanceSummary[], acc: Accounting): SoakSummary {
   const drifts = instances.filter((i) => i.rssDriftKiB !== null && i.measuredS > 0);
   const longest = drifts.reduce<InstanceSummary | undefined>((a, b) => (!a || b.measuredS > a.measuredS ? b : a), undefined);
@@ -141,7 +146,7 @@ export function summarize(soak: Soak, instances: InstanceSummary[], acc: Account
     faultsRecovered: soak.faults.filter((f) => f.ok).length,
     maxReleaseMs: releases.length ? Math.max(...releases) : null,
     maxSteadyStopMs: soak.streaks.maxStreakMs,
-    maxSteadyHeartbeatAgeMs: soak.maxSteadyHeartbeatAgeMs,
+    maxSteadyHeartbeatAgeMs: maxOf(instances.map((i) => i.maxHeartbeatAgeMs)),
     tasksLost: acc.lost,
     oomKills: soak.oomKillsDuringRun(),
   };

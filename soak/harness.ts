@@ -69,7 +69,6 @@ export class Soak {
   readonly faults: FaultRecord[] = [];
   /** Non-zero while a fault is in flight: stops and lateness then belong to the fault. */
   inFault = 0;
-  maxSteadyHeartbeatAgeMs: number | null = null;
   readonly orphansSeen = new Set<string>();
   private readonly stuckReported = new Set<string>();
   private readonly reported = new Set<string>();
@@ -267,9 +266,6 @@ export class Soak {
     }
     const hbAge = this.heartbeat?.take();
     const inFault = this.inFault > 0;
-    if (hbAge !== undefined && !inFault && live) {
-      if (this.maxSteadyHeartbeatAgeMs === null || hbAge > this.maxSteadyHeartbeatAgeMs) this.maxSteadyHeartbeatAgeMs = hbAge;
-    }
     const sample: SoakSample = {
       tS: this.tS(atMs),
       instance: live ? live.index : -1,

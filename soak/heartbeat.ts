@@ -6,6 +6,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { HB_BEAT_MS, HB_DONE, HB_FLAGS, HEARTBEAT_BYTES, runPaths } from '../src/backends/proc/state.js';
 
 export const POLL_MS = 50;
+const READ_NOISE_MS = 2;
 const NSEC_PER_MSEC = 1e6;
 
 export function monotonicNowMs(): number {
@@ -18,7 +19,6 @@ export class HeartbeatWatch {
   private timer: NodeJS.Timeout | undefined;
   /** Largest age seen since the last take(); -1 when no beat was readable. */
   private windowMaxMs = -1;
-  maxAgeMs = 0;
 
   constructor(
     private readonly stateDir: string,
@@ -40,10 +40,15 @@ export class HeartbeatWatch {
         return undefined;
       }
     }
+    const beforeMs = monotonicNowMs();
     if (readSync(this.fd, this.buf, 0, HEARTBEAT_BYTES, 0) < HEARTBEAT_BYTES) return undefined;
+    const afterMs = monotonicNowMs();
+    // On a loaded machine this process can lose the CPU between the read and the clock: such a reading
+    // would blame the scheduler for our own delay, so it is dropped.
+    if (afterMs - beforeMs > READ_NOISE_MS) return undefined;
     const beatMs = this.buf.readDoubleLE(HB_BEAT_MS);
     if (beatMs <= 0 || this.buf.readDoubleLE(HB_FLAGS) === HB_DONE) return undefined;
-    return Math.max(0, monotonicNowMs() - beatMs);
+    return Math.max(0, afterMs - beatMs);
   }
 
   private poll(): void {
@@ -57,11 +62,6 @@ export class HeartbeatWatch {
     const v = this.windowMaxMs;
     this.windowMaxMs = -1;
     return v < 0 ? undefined : v;
-  }
-
-  /** Counts the window into the run's maximum: only called for windows with no fault in flight. */
-  noteSteady(ageMs: number): void {
-    if (ageMs > this.maxAgeMs) this.maxAgeMs = ageMs;
   }
 
   stop(): void {
