@@ -108,10 +108,13 @@ test('unprivileged, allowUnlocked: runs unlocked and says why', { skip: !(isRoot
   try {
     const r = await asNobody('65536:65536', script, ['lock', '8', 'allow-unlocked']);
     assert.equal(r.code, 0, r.stderr);
-    const out = JSON.parse(r.stdout.trim()) as { locked: boolean; reason: string; vmLckKb: number };
+    const out = JSON.parse(r.stdout.trim()) as { locked: boolean; reason: string; vmLckKb: number; prefault: string; touchFaults: number };
     assert.equal(out.locked, false);
     assert.match(out.reason, /RLIMIT_MEMLOCK is 64 KiB/);
     assert.equal(out.vmLckKb, 0);
+    assert.ok(out.prefault === 'madvise' || out.prefault === 'touch', `prefault ${out.prefault}`);
+    // 2048 pages: a few faults from the touch loop's own first run are tolerated, not one per page.
+    assert.ok(out.touchFaults < 64, `${out.touchFaults} faults touching a prefaulted arena`);
   } finally {
     cleanup();
   }
@@ -123,9 +126,10 @@ test('unprivileged with room under the hard limit: the soft limit is raised and 
     // Hard limit 8 MiB: within what root here may set even without CAP_SYS_RESOURCE to raise it.
     const r = await asNobody('65536:8388608', script, ['lock', '4']);
     assert.equal(r.code, 0, r.stderr);
-    const out = JSON.parse(r.stdout.trim()) as { locked: boolean; vmLckKb: number };
+    const out = JSON.parse(r.stdout.trim()) as { locked: boolean; vmLckKb: number; touchFaults: number };
     assert.equal(out.locked, true);
     assert.ok(out.vmLckKb >= 4096, `VmLck ${out.vmLckKb} kB`);
+    assert.ok(out.touchFaults < 64, `${out.touchFaults} faults touching a locked arena`);
   } finally {
     cleanup();
   }

@@ -114,3 +114,27 @@ test('an empty buffer is reported, not locked', () => {
   assert.equal(lock.locked, false);
   assert.match(lock.reason, /empty/);
 });
+
+test('every prefault method leaves no page to fault in', { skip: !isRoot && 'needs root' }, () => {
+  const touch = (u8: Uint8Array): void => {
+    for (let i = 0; i < u8.length; i += PAGE_BYTES) u8[i] = u8[i]!;
+  };
+  touch(new Uint8Array(64 * KIB));
+  const faults = threadFaultCounter();
+  try {
+    for (const [prefault, expected] of [[undefined, 'mlock'], ['madvise', 'madvise'], ['touch', 'touch']] as const) {
+      const u8 = new Uint8Array(4 * MIB);
+      const lock = lockBuffer(u8.buffer, prefault === undefined ? {} : { prefault });
+      try {
+        assert.equal(lock.prefaultMethod, expected);
+        const before = faults.sample();
+        touch(u8);
+        assert.equal(faults.sample() - before, 0, `prefault ${expected}`);
+      } finally {
+        lock.unlock();
+      }
+    }
+  } finally {
+    faults.close();
+  }
+});

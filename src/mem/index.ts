@@ -1,7 +1,7 @@
 // tsland/mem: the operating-system side of the arena. Lock and prefault what tsland owns, count page faults
 // and GCs without allocating, judge health, and prove a hot path clean with measureHotPath.
 export { lockArena, lockBuffer, lockedBytes, MemLockError, REMEDIES } from './lock.js';
-export type { HasBuffer, LockHandle, LockOptions } from './lock.js';
+export type { HasBuffer, LockHandle, LockOptions, PrefaultMethod } from './lock.js';
 export { memlockLimit } from './limits.js';
 export type { MemlockLimit } from './limits.js';
 export { FaultCounter, FaultCounterError, processFaultCounter, threadFaultCounter } from './faults.js';

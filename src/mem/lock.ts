@@ -3,9 +3,11 @@
 // growth or after a GC shrinks the heap. An ArrayBuffer's backing store is malloc'd by Node, never part of a
 // V8 heap page, so locking it leaves V8's own bookkeeping untouched.
 //
-// Order of work: (hugepage advice) -> prefault writable -> raise RLIMIT_MEMLOCK -> mlock.
-// Prefaulting first means an unlocked run (allowUnlocked) still starts with every page present, and the
-// mlock then finds the pages already there.
+// Order of work: (hugepage advice) -> raise RLIMIT_MEMLOCK -> mlock -> prefault only if mlock was refused.
+// mlock itself faults every page in before it returns, writable on a private mapping (which is what
+// Node's ArrayBuffer storage is), so a separate prefault pass would walk 64 MiB twice for nothing; the
+// benchmark has both side by side. When the lock is refused and the caller allowed an unlocked run, the
+// pages are still prefaulted, so that run at least starts with every page present.
 
 import { readFileSync } from 'node:fs';
 import { formatBytes, memlockLimit, raiseMemlockLimit, type MemlockLimit } from './limits.js';
@@ -21,9 +23,15 @@ export interface LockOptions {
   hugePages?: boolean;
   /** Hold vm.compact_unevictable_allowed=0 while locked, so kcompactd leaves locked pages alone. */
   compactUnevictable?: boolean;
-  /** Touch every page before locking (default true). */
-  prefault?: boolean;
+  /**
+   * How pages are faulted in. Default (true): by mlock itself, or, when running unlocked, by
+   * MADV_POPULATE_WRITE (a write per page on kernels before 5.14). 'madvise' or 'touch': that method,
+   * before mlock. false: never outside mlock.
+   */
+  prefault?: boolean | 'madvise' | 'touch';
 }
+
+export type PrefaultMethod = 'mlock' | 'madvise' | 'touch' | 'none';
 
 export interface LockHandle {
   /** True when every page of the buffer is resident and locked. */
@@ -33,10 +41,10 @@ export interface LockHandle {
   /** Problems with optional features (huge pages, sysctl) that did not stop the lock. */
   readonly warnings: readonly string[];
   readonly sizeBytes: number;
-  /** Wall time of prefault plus mlock, in milliseconds. */
+  /** Wall time of faulting in and locking, in milliseconds. */
   readonly lockMs: number;
-  /** How pages were prefaulted: 'madvise' (MADV_POPULATE_WRITE), 'touch' (a write per page), or 'none'. */
-  readonly prefaultMethod: 'madvise' | 'touch' | 'none';
+  /** How pages were faulted in: 'mlock', 'madvise' (MADV_POPULATE_WRITE), 'touch' (a write per page), 'none'. */
+  readonly prefaultMethod: PrefaultMethod;
   /** Releases this handle's lock; the pages are unlocked when the last handle on the buffer lets go. */
   unlock(): void;
 }
@@ -112,7 +120,10 @@ export function lockBuffer(buffer: ArrayBuffer | SharedArrayBuffer, opts: LockOp
   const address = sys.addressOf(view);
 
   if (opts.hugePages) adviseHugePages(sys, address, sizeBytes, warnings);
-  const prefaultMethod = opts.prefault === false ? 'none' : prefault(sys, view, address);
+  let prefaultMethod: PrefaultMethod = 'mlock';
+  if (opts.prefault === 'madvise' || opts.prefault === 'touch') {
+    prefaultMethod = prefault(sys, view, address, opts.prefault === 'touch');
+  }
 
   // The kernel locks whole pages, and malloc'd storage rarely starts on a page boundary.
   const page = sys.pageSizeBytes;
@@ -120,10 +131,10 @@ export function lockBuffer(buffer: ArrayBuffer | SharedArrayBuffer, opts: LockOp
   const limitAfterRaise = raiseMemlockLimit(spanBytes, processLockedBytes(), page);
   if (sys.mlock(address, sizeBytes) !== 0) {
     const code = sys.errno();
-    const lockMs = performance.now() - startMs;
     const message = refusalMessage(sizeBytes, limitAfterRaise ?? memlockLimit(), code);
     if (!opts.allowUnlocked) throw new MemLockError(message, sizeBytes, limitAfterRaise, code);
-    return unlockedHandle(sizeBytes, message, warnings, lockMs, prefaultMethod);
+    if (prefaultMethod === 'mlock') prefaultMethod = opts.prefault === false ? 'none' : prefault(sys, view, address, false);
+    return unlockedHandle(sizeBytes, message, warnings, performance.now() - startMs, prefaultMethod);
   }
 
   const record: LockRecord = { buffer, view, sizeBytes, handles: 0, compactHeld: 0 };
@@ -152,7 +163,11 @@ function processLockedBytes(): number {
 
 function validateOptions(opts: LockOptions): void {
   if (opts === null || typeof opts !== 'object') throw new TypeError('lock options must be an object');
-  for (const key of ['allowUnlocked', 'hugePages', 'compactUnevictable', 'prefault'] as const) {
+  const p = opts.prefault;
+  if (p !== undefined && typeof p !== 'boolean' && p !== 'madvise' && p !== 'touch') {
+    throw new TypeError(`lock option prefault must be a boolean, 'madvise' or 'touch', got ${String(p)}`);
+  }
+  for (const key of ['allowUnlocked', 'hugePages', 'compactUnevictable'] as const) {
     const v = opts[key];
     if (v !== undefined && typeof v !== 'boolean') throw new TypeError(`lock option ${key} must be a boolean`);
   }
@@ -167,7 +182,7 @@ function newHandle(
   opts: LockOptions,
   warnings: string[],
   lockMs: number,
-  prefaultMethod: LockHandle['prefaultMethod'],
+  prefaultMethod: PrefaultMethod,
 ): LockHandle {
   record.handles++;
   let holdsCompact = false;
@@ -206,7 +221,7 @@ function unlockedHandle(
   reason: string,
   warnings: string[],
   lockMs: number,
-  prefaultMethod: LockHandle['prefaultMethod'],
+  prefaultMethod: PrefaultMethod,
 ): LockHandle {
   return { locked: false, reason, warnings, sizeBytes, lockMs, prefaultMethod, unlock() {} };
 }
@@ -243,11 +258,11 @@ function adviseHugePages(sys: Sys, address: number, sizeBytes: number, warnings:
   }
 }
 
-function prefault(sys: Sys, view: Uint8Array, address: number): 'madvise' | 'touch' {
+function prefault(sys: Sys, view: Uint8Array, address: number, forceTouch: boolean): 'madvise' | 'touch' {
   const page = sys.pageSizeBytes;
   const start = Math.floor(address / page) * page;
   const end = Math.ceil((address + view.byteLength) / page) * page;
-  if (sys.madvise(start, end - start, MADV_POPULATE_WRITE) === 0) return 'madvise';
+  if (!forceTouch && sys.madvise(start, end - start, MADV_POPULATE_WRITE) === 0) return 'madvise';
   // Older kernels: write each page's first byte back to itself, which faults it in writable without
   // changing the contents another thread of a SharedArrayBuffer may already rely on.
   const firstPageStart = (page - (address % page)) % page;
