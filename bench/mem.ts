@@ -15,6 +15,7 @@ import { createCounters } from '../src/sched/counters.js';
 
 const MIB = 1024 * 1024;
 const NSEC_PER_MSEC = 1e6;
+const USEC_PER_MSEC = 1e3;
 const ARENA_BYTES = 64 * MIB;
 const LOCK_REPS = 5;
 const READS_PER_ROUND = 100_000;
@@ -29,7 +30,16 @@ const RECORD_SIZE_SPAN = 128;
 
 // ---------------------------------------------------------------- 1. lock + prefault
 
-interface LockRow { method: string; medianMs: number; minMs: number; maxMs: number; prefault: string; locked: boolean }
+interface LockRow {
+  method: string;
+  medianMs: number;
+  minMs: number;
+  maxMs: number;
+  /** CPU time (user + system) the process spent, median: what the work costs, whatever the load. */
+  medianCpuMs: number;
+  prefault: string;
+  locked: boolean;
+}
 
 const LOCK_VARIANTS: { method: string; opts: LockOptions }[] = [
   { method: 'mlock alone, it faults the pages in (default)', opts: {} },
@@ -45,14 +55,18 @@ function median(xs: number[]): number {
 
 function benchLock(): LockRow[] {
   const times = LOCK_VARIANTS.map(() => [] as number[]);
+  const cpuTimes = LOCK_VARIANTS.map(() => [] as number[]);
   const prefault = LOCK_VARIANTS.map(() => '');
   const locked = LOCK_VARIANTS.map(() => true);
   for (let rep = 0; rep < LOCK_REPS; rep++) {
     for (let v = 0; v < LOCK_VARIANTS.length; v++) {
       const arena = createArena({ sizeBytes: ARENA_BYTES });
+      const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       const lock = lockArena(arena, { ...LOCK_VARIANTS[v]!.opts, allowUnlocked: true });
       times[v]!.push(performance.now() - t0);
+      const cpu = process.cpuUsage(cpu0);
+      cpuTimes[v]!.push((cpu.user + cpu.system) / USEC_PER_MSEC);
       prefault[v] = lock.prefaultMethod;
       locked[v] = locked[v]! && lock.locked;
       lock.unlock();
@@ -63,6 +77,7 @@ function benchLock(): LockRow[] {
     medianMs: median(times[v]!),
     minMs: Math.min(...times[v]!),
     maxMs: Math.max(...times[v]!),
+    medianCpuMs: median(cpuTimes[v]!),
     prefault: prefault[v]!,
     locked: locked[v]!,
   }));
@@ -220,8 +235,9 @@ async function main(): Promise<void> {
 
   const lock = benchLock();
   console.log(`Lock + prefault of a ${ARENA_BYTES / MIB} MiB arena (${LOCK_REPS} interleaved repetitions; aim < 50 ms)`);
-  console.log(table(['method', 'median ms', 'min ms', 'max ms', 'locked'],
-    lock.map((r) => [r.method, r.medianMs.toFixed(1), r.minMs.toFixed(1), r.maxMs.toFixed(1), String(r.locked)])));
+  console.log(table(['method', 'median ms', 'min ms', 'max ms', 'CPU ms (median)', 'locked'],
+    lock.map((r) => [r.method, r.medianMs.toFixed(1), r.minMs.toFixed(1), r.maxMs.toFixed(1), r.medianCpuMs.toFixed(1),
+      String(r.locked)])));
 
   const reads = await benchReads();
   console.log(`\nOne page-fault counter read (median of ${READ_ROUNDS} rounds of ${READS_PER_ROUND}; aim < 2 us, no allocation)`);
