@@ -98,6 +98,24 @@ test('GC counter counts collections after they are delivered', async () => {
   }
 });
 
+test('a GC in a synchronous burst is counted within two setImmediate yields', async () => {
+  const gc = new GcCounter();
+  const yieldOnce = () => new Promise<void>((resolve) => setImmediate(resolve));
+  try {
+    await yieldOnce();
+    const before = gc.total;
+    let keep: object[] = [];
+    for (let i = 0; i < 400_000; i++) keep.push({ i }); // a burst that must scavenge
+    keep = [];
+    await yieldOnce(); // the next burst would run here
+    await yieldOnce(); // and the one after: by now the entry has been delivered
+    assert.ok(gc.total > before, `no GC counted after two yields (total ${gc.total})`);
+    assert.equal(keep.length, 0);
+  } finally {
+    gc.close();
+  }
+});
+
 test('GC counter sorts entries by kind and sums their pauses', () => {
   const gc = new GcCounter();
   gc.close();
