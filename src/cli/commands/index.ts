@@ -1,6 +1,10 @@
 import type { CommandDef } from '../command.js';
+import { attachCommand } from './attach.js';
+import { runCommand } from './run.js';
 import { statsCommand } from './stats.js';
 import { topCommand } from './top.js';
+import { demoCommand } from './demo.js';
+import { simCommand } from './sim.js';
 
 // Every command of the CLI, in the order `tsland --help` lists them. Each lives in its own file.
-export const commands: CommandDef[] = [topCommand, statsCommand];
+export const commands: CommandDef[] = [runCommand, attachCommand, topCommand, statsCommand, simCommand, demoCommand];
