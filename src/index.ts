@@ -2,3 +2,4 @@
 export * from './sched/index.js';
 export * from './arena/index.js';
 export * from './mem/index.js';
+export * from './stats/index.js';

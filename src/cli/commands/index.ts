@@ -4,7 +4,8 @@ import { runCommand } from './run.js';
 import { statsCommand } from './stats.js';
 import { topCommand } from './top.js';
 import { demoCommand } from './demo.js';
+import { benchCommand } from './bench.js';
 import { simCommand } from './sim.js';
 
 // Every command of the CLI, in the order `tsland --help` lists them. Each lives in its own file.
-export const commands: CommandDef[] = [runCommand, attachCommand, topCommand, statsCommand, simCommand, demoCommand];
+export const commands: CommandDef[] = [runCommand, attachCommand, topCommand, statsCommand, simCommand, benchCommand, demoCommand];
