@@ -24,6 +24,23 @@ export function initHeartbeat(stateDir: string, schedulerPid: number): void {
   closeSync(fd);
 }
 
+/**
+ * Beats from the main thread while the scheduler thread starts (loading modules can take longer than the
+ * watchdog on a busy machine); the returned function stops it once the worker beats itself.
+ */
+export function beatWhileStarting(stateDir: string, schedulerPid: number, periodMs: number): () => void {
+  const fd = openSync(runPaths(stateDir, schedulerPid).heartbeat, 'r+');
+  const beat = new Float64Array(1);
+  const timer = setInterval(() => {
+    beat[0] = monotonicMs();
+    writeSync(fd, new Uint8Array(beat.buffer), 0, 8, HB_BEAT_MS);
+  }, periodMs);
+  return () => {
+    clearInterval(timer);
+    closeSync(fd);
+  };
+}
+
 /** Marks the run finished (everything released): the guardian then releases once more and leaves. */
 export function markHeartbeatDone(stateDir: string, schedulerPid: number): void {
   try {

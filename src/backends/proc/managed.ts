@@ -1,0 +1,338 @@
+// The programmatic face of the real-process backend: `runManaged` starts a command and schedules its whole
+// tree, `attachManaged` schedules trees that already run. Both return a handle with the live counters, a
+// task reader, `stop()` and an `exited` promise; `tsland run`, `tsland attach` and the demo are thin layers
+// over these two calls.
+//
+// Order of start-up, each step there before the next can need it:
+//   1. resume what an earlier, dead run left stopped (its state files)
+//   2. heartbeat file, empty tasks file, then the guardian (it watches both from its first look)
+//   3. the scheduler thread (worker), which adopts the roots and starts beating
+//   4. for `run`: the command, with a parent-death signal of SIGCONT, handed to the worker to adopt
+// Shutdown runs the other way, and whatever ends the run, every task is released before the promise
+// resolves: by the worker, then once more from the tasks file by this thread (harmless twice, and it
+// covers a worker that died).
+
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { C, createCounters, type Counters } from '../../sched/counters.js';
+import type { TaskSlabsInfo } from '../../sched/api.js';
+import type { TaskRow } from '../../stats/protocol.js';
+import { CTL_ADOPT_PID, CTL_BYTES, CTL_SIGNAL, CTL_STOP, CTL_WAKE, type WorkerConfig, type WorkerMessage } from './control.js';
+import { beatWhileStarting, type GuardianHandle, initHeartbeat, markHeartbeatDone, startGuardian } from './guardian-process.js';
+import { readStartTicks } from './identity.js';
+import { resolveOptions, type ManagedOptions, type ResolvedOptions } from './options.js';
+import {
+  ensureStateDir, readTaskRecords, recoverDeadRuns, releaseTasks, runPaths, stateDir as defaultStateDir, writeRunRecord,
+  type ReleaseRecord,
+} from './state.js';
+import { NSEC_PER_MSEC } from './clock.js';
+import { cpuMask, sys } from './sys.js';
+import { readTaskRows } from './task-rows.js';
+
+export interface RunOptions extends ManagedOptions {
+  command: string;
+  args?: string[];
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Default 'inherit'. */
+  stdio?: StdioOptions;
+}
+
+export interface AttachOptions extends ManagedOptions {
+  pids: number[];
+}
+
+export type ExitReason = 'exited' | 'stopped' | 'all-exited' | 'guardian-lost' | 'scheduler-error';
+
+export interface ManagedExit {
+  /** Exit status for the process: the command's (128+signal if killed), 0 after attach, 1 on failure. */
+  code: number;
+  reason: ExitReason;
+  /** One line for the user when the run ended abnormally. */
+  message?: string;
+}
+
+export interface ManagedHandle {
+  /** The command's pid for `run`, -1 for `attach`. */
+  readonly pid: number;
+  readonly child: ChildProcess | null;
+  readonly guardianPid: number;
+  readonly counters: Counters;
+  readonly policy: string;
+  readonly locked: boolean;
+  readonly stateDir: string;
+  /** Releases of earlier, dead runs done at start-up. */
+  readonly recovered: ReleaseRecord[];
+  /** The managed tasks as the stats server and `tsland top` show them. */
+  tasks(): TaskRow[];
+  /** Resolves once everything is released and the run is over. */
+  readonly exited: Promise<ManagedExit>;
+  /**
+   * Ends the run: every task is released; with a signal, the signal is sent to every task of the tree
+   * first. `run` then waits for the command to exit; `attach` leaves the tasks running and resolves.
+   */
+  stop(signal?: NodeJS.Signals): Promise<ManagedExit>;
+}
+
+/** A managed run could not start (the kernel refused, the guardian did not come up). */
+export class ManagedStartError extends Error {
+  override name = 'ManagedStartError';
+}
+
+const WORKER_SCRIPT = new URL('./worker.js', import.meta.url);
+const GUARDIAN_EXIT_WAIT_MS = 2000;
+const PDEATHSIG_TOOL = '/usr/bin/setpriv';
+
+function signalNumber(signal: NodeJS.Signals): number {
+  return osConstants.signals[signal] ?? 0;
+}
+
+function exitCode(code: number | null, signal: NodeJS.Signals | null): number {
+  if (code !== null) return code;
+  return 128 + (signal ? signalNumber(signal) : 0);
+}
+
+export async function runManaged(opts: RunOptions): Promise<ManagedHandle> {
+  if (!opts.command) throw new ManagedStartError('no command to run');
+  return start(opts, { kind: 'run', run: opts });
+}
+
+export async function attachManaged(opts: AttachOptions): Promise<ManagedHandle> {
+  if (opts.pids.length === 0) throw new ManagedStartError('no pid to attach to');
+  for (const pid of opts.pids) {
+    if (!Number.isInteger(pid) || pid <= 0) throw new ManagedStartError(`not a pid: ${pid}`);
+    if (pid === 1) throw new ManagedStartError('refusing to manage PID 1');
+    if (pid === process.pid) throw new ManagedStartError('refusing to manage tsland itself');
+    if (readStartTicks(pid) < 0) throw new ManagedStartError(`no process ${pid}`);
+  }
+  return start(opts, { kind: 'attach', pids: opts.pids });
+}
+
+type Target = { kind: 'run'; run: RunOptions } | { kind: 'attach'; pids: number[] };
+
+async function start(opts: ManagedOptions, target: Target): Promise<ManagedHandle> {
+  const r: ResolvedOptions = resolveOptions(opts);
+  const s = sys();
+  const dir = defaultStateDir(opts.stateDir);
+  ensureStateDir(dir);
+  const allMask = cpuMask(r.allCpus);
+  const recovered = recoverDeadRuns(dir, allMask, process.pid);
+  const paths = runPaths(dir, process.pid);
+  writeFileSync(paths.tasks, '');
+  initHeartbeat(dir, process.pid);
+  const schedulerStartTicks = readStartTicks(process.pid);
+  const guardian: GuardianHandle = await startGuardian({
+    stateDir: dir,
+    schedulerPid: process.pid,
+    schedulerStartTicks,
+    watchdogMs: r.watchdogMs,
+    cpus: r.allCpus,
+  });
+  writeRunRecord(dir, {
+    schedulerPid: process.pid,
+    schedulerStartTicks,
+    guardianPid: guardian.pid,
+    guardianStartTicks: guardian.startTicks,
+    watchdogMs: r.watchdogMs,
+    startedAt: new Date().toISOString(),
+  });
+  if (target.kind === 'run') {
+    // Orphans of the tree come to us instead of init, so they stay visible (and get reaped by us).
+    s.setChildSubreaper();
+  }
+
+  const counters = createCounters();
+  const ctl = new Int32Array(new SharedArrayBuffer(CTL_BYTES));
+  const config: WorkerConfig = {
+    countersSab: counters.sab,
+    ctlSab: ctl.buffer as SharedArrayBuffer,
+    policy: r.policy,
+    cpuIds: r.cpuIds,
+    allCpus: r.allCpus,
+    sliceNs: r.sliceNs,
+    graceNs: r.graceNs,
+    lookNs: r.lookNs,
+    freeLookMinNs: r.freeLookMinNs,
+    freeLookMaxNs: r.freeLookMaxNs,
+    maxTasks: r.maxTasks,
+    lock: r.lock,
+    tasksFile: paths.tasks,
+    heartbeatFile: paths.heartbeat,
+    heartbeatNs: r.heartbeatNs,
+    roots: target.kind === 'attach' ? target.pids : [],
+    excludePids: [1, process.pid, guardian.pid],
+    noReapPids: [],
+    subreaperPid: target.kind === 'run' ? process.pid : -1,
+    guardianPid: guardian.pid,
+    guardianStartTicks: guardian.startTicks,
+    endWhenEmpty: target.kind === 'attach',
+  };
+  const stopStartupBeat = beatWhileStarting(dir, process.pid, r.heartbeatNs / NSEC_PER_MSEC);
+  const worker = new Worker(WORKER_SCRIPT, { workerData: config });
+  let slabs: TaskSlabsInfo | null = null;
+  let policyName = r.policy;
+  let locked = false;
+
+  let resolveDone!: (m: Extract<WorkerMessage, { type: 'done' }> | { type: 'error'; message: string }) => void;
+  const workerDone = new Promise<Extract<WorkerMessage, { type: 'done' }> | { type: 'error'; message: string }>((res) => (resolveDone = res));
+  let onReady!: () => void;
+  let onReadyFail!: (err: Error) => void;
+  const ready = new Promise<void>((res, rej) => {
+    onReady = res;
+    onReadyFail = rej;
+  });
+  worker.on('message', (m: WorkerMessage) => {
+    if (m.type === 'ready') {
+      slabs = m.slabs;
+      policyName = m.policy;
+      locked = m.locked;
+      onReady();
+    } else if (m.type === 'slab' && slabs) {
+      slabs.slabs[m.index] = m.sab;
+    } else if (m.type === 'done') {
+      resolveDone(m);
+    }
+  });
+  worker.on('error', (err) => {
+    resolveDone({ type: 'error', message: err.message });
+    onReadyFail(err);
+  });
+  worker.on('exit', () => resolveDone({ type: 'error', message: 'scheduler thread exited' }));
+
+  const releaseFromFile = (): number => releaseTasks(readTaskRecords(paths.tasks), allMask);
+  const finishGuardian = async (): Promise<void> => {
+    markHeartbeatDone(dir, process.pid);
+    await Promise.race([guardian.exited, new Promise((res) => setTimeout(res, GUARDIAN_EXIT_WAIT_MS).unref())]);
+    guardian.child.unref();
+  };
+  const stopWorker = async (signal: number): Promise<void> => {
+    Atomics.store(ctl, CTL_SIGNAL, signal);
+    Atomics.store(ctl, CTL_STOP, 1);
+    Atomics.notify(ctl, CTL_WAKE);
+    await workerDone;
+    await worker.terminate();
+    releaseFromFile();
+  };
+
+  try {
+    await ready;
+    stopStartupBeat();
+  } catch (err) {
+    stopStartupBeat();
+    releaseFromFile();
+    guardian.child.kill('SIGKILL');
+    throw new ManagedStartError(`the scheduler thread failed to start: ${(err as Error).message}`);
+  }
+
+  let child: ChildProcess | null = null;
+  let childExit: Promise<number> | null = null;
+  if (target.kind === 'run') {
+    const run = target.run;
+    const args = run.args ?? [];
+    // The parent-death signal reaches the command even if tsland and the guardian both die at once.
+    const usePdeathsig = existsSync(PDEATHSIG_TOOL);
+    const file = usePdeathsig ? PDEATHSIG_TOOL : run.command;
+    const argv = usePdeathsig ? ['--pdeathsig', 'CONT', '--', run.command, ...args] : args;
+    child = spawn(file, argv, { stdio: run.stdio ?? 'inherit', cwd: run.cwd, env: run.env });
+    childExit = new Promise<number>((res) => {
+      child!.once('exit', (code, signal) => res(exitCode(code, signal)));
+      child!.once('error', () => res(127));
+    });
+    if (child.pid) {
+      Atomics.store(ctl, CTL_ADOPT_PID, child.pid);
+      Atomics.notify(ctl, CTL_WAKE);
+    }
+  }
+
+  let stopping: Promise<ManagedExit> | null = null;
+  let resolveExit!: (e: ManagedExit) => void;
+  const exited = new Promise<ManagedExit>((res) => (resolveExit = res));
+  const finish = async (exit: ManagedExit, signal = 0): Promise<ManagedExit> => {
+    await stopWorker(signal);
+    if (exit.reason !== 'guardian-lost') await finishGuardian();
+    // Ended before the command (lost guardian, failed scheduler): it runs on, released, without holding
+    // this process open.
+    if (exit.reason !== 'exited') child?.unref();
+    resolveExit(exit);
+    return exit;
+  };
+  const end = (make: () => Promise<ManagedExit>): Promise<ManagedExit> => {
+    if (!stopping) stopping = make();
+    return stopping;
+  };
+
+  // Whatever comes first ends the run.
+  void guardian.exited.then((how) =>
+    end(() =>
+      finish({
+        code: 1,
+        reason: 'guardian-lost',
+        message: `the guardian ${how}; every task was released and tsland will not run unguarded`,
+      }),
+    ),
+  );
+  void workerDone.then((m) => {
+    if (m.type === 'error') {
+      return end(() => finish({ code: 1, reason: 'scheduler-error', message: `scheduler failed: ${m.message}; every task was released` }));
+    }
+    if (m.reason === 'guardian-lost') {
+      return end(() => finish({ code: 1, reason: 'guardian-lost', message: 'the guardian exited; every task was released and tsland will not run unguarded' }));
+    }
+    if (m.reason === 'empty') return end(() => finish({ code: 0, reason: 'all-exited' }));
+    return undefined;
+  });
+  if (childExit) void childExit.then((code) => end(() => finish({ code, reason: 'exited' })));
+
+  const handle: ManagedHandle = {
+    pid: child?.pid ?? -1,
+    child,
+    guardianPid: guardian.pid,
+    counters,
+    get policy() {
+      return policyName;
+    },
+    get locked() {
+      return locked;
+    },
+    stateDir: dir,
+    recovered,
+    tasks: () => (slabs ? readTaskRows(slabs) : []),
+    exited,
+    stop(signal?: NodeJS.Signals) {
+      const signum = signal ? signalNumber(signal) : 0;
+      if (childExit) {
+        // Release (and forward the signal), then the run ends when the command does.
+        const code = childExit;
+        return end(async () => {
+          await stopWorker(signum);
+          const status = await code;
+          await finishGuardian();
+          const exit: ManagedExit = { code: status, reason: 'exited' };
+          resolveExit(exit);
+          return exit;
+        });
+      }
+      return end(() => finish({ code: 0, reason: 'stopped' }, signum));
+    },
+  };
+  // Keep the counters honest for readers that start before the first schedule().
+  counters.f64[C.nr_cpus] = r.cpuIds.length;
+  return handle;
+}
+
+/** For tests and tools: the run files of a scheduler pid, read back. */
+export function readRunTasks(dir: string, schedulerPid: number): number[] {
+  return readTaskRecords(runPaths(dir, schedulerPid).tasks).map((t) => t.pid);
+}
+
+/** True while a run's state files exist (the guardian removes them when it releases). */
+export function runFilesExist(dir: string, schedulerPid: number): boolean {
+  try {
+    readFileSync(runPaths(dir, schedulerPid).run);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,143 @@
+// The guardian and the failure paths of a scheduler that stops tasks: whatever happens to tsland, no task of
+// the tree stays stopped. Every test kills what it started in `finally`.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { exitedWithin, guardianPidOf, HOG, managedPids, sleep, startTsland, stateOf, waitFor, CLI } from './fixtures/proc-util.js';
+
+const WATCHDOG_MS = 500;
+
+interface ReleaseLine {
+  reason: string;
+  schedulerPid: number;
+  releasedBy: string;
+  tasksContinued: number;
+  lastBeatMs?: number;
+  releasedMs?: number;
+}
+
+function releaseLines(stateDir: string): ReleaseLine[] {
+  try {
+    return readFileSync(join(stateDir, 'guardian.log'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as ReleaseLine);
+  } catch {
+    return [];
+  }
+}
+
+/** tsland over four hogs on two CPUs, returned once some hog is held stopped. */
+async function stoppedHogs() {
+  const script = `for i in 1 2 3 4; do sh -c '${HOG}' & echo $!; done; wait`;
+  const t = startTsland(['run', '--cpus', '0-1', '--watchdog-ms', String(WATCHDOG_MS), '--', 'sh', '-c', script]);
+  const hogs = await waitFor('four managed hogs, one stopped', () => {
+    const printed = t.stdout().split('\n').filter(Boolean).map(Number);
+    if (printed.length < 4) return null;
+    const managed = new Set(managedPids(t.stateDir, t.pid));
+    if (!printed.every((p) => managed.has(p))) return null;
+    return printed.some((p) => stateOf(p) === 'T') ? printed : null;
+  });
+  const guardian = await waitFor('the guardian pid', () => {
+    const g = guardianPidOf(t.stateDir, t.pid);
+    return g > 0 ? g : null;
+  });
+  return { t, hogs, guardian };
+}
+
+test('guardian: SIGKILL of the scheduler leaves no task stopped one second later', { timeout: 60_000 }, async () => {
+  const { t, hogs } = await stoppedHogs();
+  try {
+    process.kill(t.pid, 'SIGKILL');
+    await sleep(1000);
+    const stopped = hogs.filter((p) => stateOf(p) === 'T');
+    assert.deepEqual(stopped, [], 'no hog in state T');
+    const line = releaseLines(t.stateDir).find((l) => l.schedulerPid === t.pid);
+    assert.ok(line, 'the guardian recorded the release');
+    assert.equal(line.releasedBy, 'guardian');
+    assert.match(line.reason, /died/);
+  } finally {
+    await t.cleanup(hogs);
+  }
+});
+
+test('guardian: a scheduler stopped for 2 s has its tasks released within the timeout + 100 ms', { timeout: 60_000 }, async () => {
+  const { t, hogs } = await stoppedHogs();
+  try {
+    process.kill(t.pid, 'SIGSTOP');
+    await sleep(2000);
+    const stopped = hogs.filter((p) => stateOf(p) === 'T');
+    assert.deepEqual(stopped, [], 'no hog in state T while the scheduler is stopped');
+    const line = releaseLines(t.stateDir).find((l) => l.schedulerPid === t.pid);
+    assert.ok(line && line.lastBeatMs !== undefined && line.releasedMs !== undefined, 'release recorded with times');
+    assert.match(line.reason, /heartbeat/);
+    // The scheduler stopped after its last beat, so this over-estimates the delay, never under.
+    const delayMs = line.releasedMs - line.lastBeatMs;
+    assert.ok(delayMs <= WATCHDOG_MS + 100, `released ${delayMs.toFixed(1)} ms after the last heartbeat`);
+    process.kill(t.pid, 'SIGCONT');
+    const code = await exitedWithin(t);
+    assert.notEqual(code, 0, 'a scheduler that lost its guardian exits non-zero');
+    assert.match(t.stderr(), /guardian/);
+    assert.deepEqual(hogs.filter((p) => stateOf(p) === 'T'), [], 'nothing stopped again after resuming');
+  } finally {
+    await t.cleanup(hogs);
+  }
+});
+
+test('guardian: SIGKILL of the guardian makes the scheduler release everything and exit non-zero', { timeout: 60_000 }, async () => {
+  const { t, hogs, guardian } = await stoppedHogs();
+  try {
+    process.kill(guardian, 'SIGKILL');
+    const code = await exitedWithin(t);
+    assert.notEqual(code, -1, 'tsland exited');
+    assert.notEqual(code, 0);
+    assert.match(t.stderr(), /guardian/);
+    assert.deepEqual(hogs.filter((p) => stateOf(p) === 'T'), [], 'no hog in state T');
+    assert.ok(hogs.every((p) => stateOf(p) !== ''), 'the hogs were released, not killed');
+  } finally {
+    await t.cleanup(hogs);
+  }
+});
+
+test('recovery: a new run resumes tasks that a dead run left stopped', { timeout: 60_000 }, async () => {
+  const stateDir = mkdtempSync(join(tmpdir(), 'tsland-recover-'));
+  const victim = spawn('sleep', ['30'], { stdio: 'ignore', detached: true });
+  let run: ReturnType<typeof spawn> | null = null;
+  try {
+    mkdirSync(stateDir, { recursive: true });
+    await waitFor('sleep to start', () => stateOf(victim.pid!) !== '');
+    process.kill(victim.pid!, 'SIGSTOP');
+    await waitFor('sleep stopped', () => stateOf(victim.pid!) === 'T');
+    const stat = readFileSync(`/proc/${victim.pid}/stat`, 'utf8');
+    const startTicks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+    // A scheduler pid that is surely dead: a child we already reaped.
+    const dead = spawn('true');
+    await new Promise((r) => dead.once('exit', r));
+    const record = Buffer.alloc(16);
+    record.writeInt32LE(victim.pid!, 0);
+    record.writeDoubleLE(startTicks, 8);
+    writeFileSync(join(stateDir, `${dead.pid}.tasks`), record);
+    writeFileSync(
+      join(stateDir, `${dead.pid}.run.json`),
+      JSON.stringify({ schedulerPid: dead.pid, schedulerStartTicks: 1, guardianPid: dead.pid, guardianStartTicks: 1, watchdogMs: 500 }),
+    );
+    run = spawn(process.execPath, [CLI, 'run', '--', 'true'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, TSLAND_STATE_DIR: stateDir, TSLAND_STATS_DIR: stateDir },
+    });
+    let err = '';
+    run.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+    const exit = new Promise<number | null>((r) => run!.once('exit', r));
+    const code = await Promise.race([exit, sleep(20_000).then(() => -1)]);
+    assert.equal(code, 0, err);
+    assert.notEqual(stateOf(victim.pid!), 'T', 'the stopped task was resumed');
+    assert.match(err, /resumed 1 task/);
+    const line = releaseLines(stateDir).find((l) => l.schedulerPid === dead.pid);
+    assert.equal(line?.releasedBy, 'recovery');
+  } finally {
+    run?.kill('SIGKILL');
+    victim.kill('SIGKILL');
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+});
