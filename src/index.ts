@@ -3,3 +3,4 @@ export * from './sched/index.js';
 export * from './arena/index.js';
 export * from './mem/index.js';
 export * from './stats/index.js';
+export * from './backends/proc/index.js';
