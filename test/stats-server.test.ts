@@ -10,6 +10,8 @@ import { startStatsServer, type StatsServer } from '../src/stats/server.js';
 import { connectStats, findInstances, requestStats } from '../src/stats/client.js';
 import type { TaskRow } from '../src/stats/protocol.js';
 import { healthBetween } from '../src/stats/sampler.js';
+import { TaskTableReader } from '../src/sched/reader.js';
+import type { TaskSlabsInfo } from '../src/sched/api.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsland-stats-test-'));
 const socketPath = join(dir, 'run', `${process.pid}.sock`);
@@ -17,16 +19,29 @@ const counters = createCounters(new SharedArrayBuffer(8 * COUNTER_NAMES.length))
 const controlSab = new SharedArrayBuffer(32);
 const ctl = new Int32Array(controlSab, 0, 2);
 const gaps = new Float64Array(controlSab, 8, 3);
-const rows: TaskRow[] = [
-  { pid: 101, comm: 'hog', weight: 100, vruntimeNs: 5e6, cpuTimeNs: 9e6, state: 'R', cpu: 0 },
-  { pid: 102, comm: 'probe', weight: 100, vruntimeNs: 1e6, cpuTimeNs: 2e5, state: 'S', cpu: 1 },
-];
 let worker: Worker;
 let server: StatsServer;
+let reader: TaskTableReader | undefined;
+
+/** The real task table of the scheduler stepping in the worker, as the stats server serves it. */
+function liveTasks(): TaskRow[] {
+  return (reader?.list() ?? []).map((r) => ({
+    pid: r.pid,
+    comm: `task-${r.pid}`,
+    weight: r.weight,
+    vruntimeNs: r.vruntime,
+    cpuTimeNs: r.cpuTimeNs,
+    state: r.state.slice(0, 1).toUpperCase(),
+    cpu: r.lastCpu,
+  }));
+}
 
 before(async () => {
-  worker = new Worker(new URL('./fixtures/counter-writer.js', import.meta.url), { workerData: { countersSab: counters.sab, controlSab } });
-  server = await startStatsServer({ counters, socketPath, tasks: () => rows, idleTimeoutMs: 400, sampleIntervalMs: 100, info: () => ({ policy: 'test' }) });
+  // A real scheduler core (rustland policy) stepping in a worker, as under `tsland run`.
+  worker = new Worker(new URL('./fixtures/sched-stepper.js', import.meta.url), { workerData: { countersSab: counters.sab, controlSab } });
+  const slabs = await new Promise<TaskSlabsInfo>((resolve) => worker.once('message', (m: { info: TaskSlabsInfo }) => resolve(m.info)));
+  reader = new TaskTableReader(slabs);
+  server = await startStatsServer({ counters, socketPath, tasks: liveTasks, idleTimeoutMs: 400, sampleIntervalMs: 100, info: () => ({ policy: 'test' }) });
 });
 
 after(async () => {
@@ -55,7 +70,7 @@ test('stats returns every counter and the health', async () => {
   await workerAdvances();
   const resp = await requestStats<{ counters: Record<string, number>; health: { healthy: boolean; reason: string }; info: Record<string, unknown> }>(socketPath, 'stats');
   assert.deepEqual(Object.keys(resp.counters), [...COUNTER_NAMES]);
-  assert.ok(resp.counters.nr_decisions! > 0);
+  assert.ok(resp.counters.nr_user_dispatches! > 0, 'the scheduler dispatched');
   assert.equal(resp.health.healthy, true, resp.health.reason);
   assert.equal(resp.info.policy, 'test');
   // Health judges one interval: faults, GCs, congestion or failed dispatches in it make it unhealthy.
@@ -74,7 +89,9 @@ test('stats_meta describes every counter; tasks lists the rows; history has samp
   for (const name of COUNTER_NAMES) assert.ok(meta.counters[name]?.desc, name);
   assert.equal(meta.counters.nr_user_dispatches!.kind, 'counter');
   const tasks = await requestStats<{ tasks: TaskRow[] }>(socketPath, 'tasks');
-  assert.deepEqual(tasks.tasks, rows);
+  assert.deepEqual(tasks.tasks.map((t) => t.pid).sort(), [1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007]);
+  assert.ok(tasks.tasks.some((t) => t.cpuTimeNs > 0), 'tasks ran');
+  assert.ok(tasks.tasks.every((t) => Number.isFinite(t.vruntimeNs) && 'RQS'.includes(t.state)), JSON.stringify(tasks.tasks[0]));
   const hist = await requestStats<{ names: string[]; samples: { values: number[] }[] }>(socketPath, 'history');
   assert.ok(hist.samples.length >= 1);
   assert.equal(hist.samples[0]!.values.length, hist.names.length);
@@ -128,27 +145,27 @@ test('a 10 MiB line drops that connection only; a silent client is dropped; the 
   if (got) assert.match(JSON.parse(got.split('\n')[0]!).args.resp.error, /longer than/);
   // Meanwhile others are served.
   const ok = await requestStats<{ counters: Record<string, number> }>(socketPath, 'stats');
-  assert.ok(ok.counters.nr_decisions! > 0);
+  assert.ok(ok.counters.nr_user_dispatches! > 0);
   await silentClosed; // idle timeout (400 ms here) closed it
   await workerAdvances();
   assert.ok(gaps[2]! > before);
 });
 
 test('100 concurrent clients are all answered while the scheduler dispatches', async () => {
-  const before = counters.f64[C.nr_decisions]!;
+  const before = counters.f64[C.nr_user_dispatches]!;
   const conns = await Promise.all(Array.from({ length: 100 }, () => connectStats(socketPath, 20_000)));
   try {
     const replies = await Promise.all(conns.flatMap((c) => [c.request<{ counters: Record<string, number> }>('stats'), c.request<{ tasks: TaskRow[] }>('tasks')]));
     assert.equal(replies.length, 200);
     for (let i = 0; i < replies.length; i += 2) {
       assert.ok((replies[i] as { counters: Record<string, number> }).counters.nr_cpus === 2);
-      assert.equal((replies[i + 1] as { tasks: TaskRow[] }).tasks.length, 2);
+      assert.equal((replies[i + 1] as { tasks: TaskRow[] }).tasks.length, 8);
     }
   } finally {
     for (const c of conns) c.close();
   }
   await workerAdvances();
-  assert.ok(counters.f64[C.nr_decisions]! > before);
+  assert.ok(counters.f64[C.nr_user_dispatches]! > before, 'the scheduler kept dispatching');
   // Generous bound: a busy 2-core machine may deschedule the thread, but never for seconds.
   assert.ok(gaps[1]! < 2e9, `longest scheduler-thread gap ${gaps[1]! / 1e6} ms`);
 });
