@@ -85,7 +85,10 @@ export class SpscRing {
   // Batch use: `n = room()`, fill `slot(0) .. slot(n-1)`, then `commit(k)` publishes the first k (one atomic
   // store for the whole batch). Atomics cost tens of ns each in V8, so the hot path pays them per batch.
 
-  /** Free records the producer may fill now. Re-reads the consumer's index only when the cached one says full. */
+  /**
+   * Free records the producer may fill now: a lower bound, since the consumer's index is re-read only when
+   * the cached one says full. Never 0 while space is left.
+   */
   room(): number {
     const head = this.i32[HEAD_I32]!;
     let free = this.capacity - ((head - this.cachedTail) | 0);

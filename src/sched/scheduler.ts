@@ -60,6 +60,8 @@ class CoreScheduler implements Scheduler {
   // Dispatch records filled during the current step (bounces and decisions), published together at its end.
   private filled = 0;
   private room = 0;
+  // Tasks dispatched whose stop or exit has not been reported yet.
+  private nrRunning = 0;
   // Which optional callbacks the policy has. Calls go straight to the policy object (no bound functions or
   // wrappers) so the optimizer can inline them and numbers returned stay unboxed.
   private readonly p: Policy;
@@ -197,7 +199,7 @@ class CoreScheduler implements Scheduler {
     cnt[C.nr_user_dispatches] += dispatched;
     cnt[C.nr_decisions] += dispatched;
     cnt[C.nr_scheduled] = this.rq.size;
-    cnt[C.nr_running] = this.nrCpus - this.nIdle;
+    cnt[C.nr_running] = this.nrRunning;
     cnt[C.nr_tasks] = this.tasks.nrLive;
     cnt[C.heartbeat_ns] = this.clock[CLOCK_NOW_NS]!;
     return this.filled;
@@ -240,6 +242,7 @@ class CoreScheduler implements Scheduler {
       if (this.hasStopping) this.p.stopping!(t);
     }
     const state = ti[ii + I32_STATE]!;
+    if (state === TASK_RUNNING) this.nrRunning--;
     if (kind === EV_RUNNABLE) {
       if (state === TASK_QUEUED) return;
       const wokeUp = state === TASK_SLEEPING;
@@ -273,6 +276,7 @@ class CoreScheduler implements Scheduler {
   }
 
   private exit(t: number, pid: number): void {
+    if (this.tasks.i32Of(t)[this.tasks.i32Index(t) + I32_STATE] === TASK_RUNNING) this.nrRunning--;
     if (this.tasks.i32Of(t)[this.tasks.i32Index(t) + I32_STATE] === TASK_QUEUED) this.rq.remove(t);
     if (this.hasExiting) this.p.exiting!(t);
     this.map.delete(pid);
@@ -329,6 +333,7 @@ class CoreScheduler implements Scheduler {
       if (!(sliceNs > 0)) sliceNs = baseSliceNs;
       ti[ii + I32_STATE] = TASK_RUNNING;
       ti[ii + I32_CPU] = cpu;
+      this.nrRunning++;
       writeDispatchInts(ring.i32, d, ti[ii + I32_PID]!, cpu, 0);
       ring.f64[(d + D_SLICE_NS) >> 3] = sliceNs;
       ring.f64[(d + D_VRUNTIME) >> 3] = tf[fi + F64_VRUNTIME]!;

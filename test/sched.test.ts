@@ -1,0 +1,143 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Worker } from 'node:worker_threads';
+import { measureHotPath } from '../src/mem/index.js';
+import { createHogLoop } from '../bench/sched/driver.js';
+import {
+  C, CLOCK_NOW_NS, createScheduler, DF_BOUNCE, dispatchCpu, dispatchFlags, dispatchPid, dispatchSliceNs, EV_EXITED,
+  EV_RUNNABLE, EV_STOPPED, EVF_RUNNABLE, fifo, pushQueued, rustland, SchedulerError, TaskTableReader, type Policy,
+  type Scheduler,
+} from '../src/sched/index.js';
+
+function drain(s: Scheduler): { pid: number; cpu: number; flags: number; sliceNs: number }[] {
+  const d = s.dispatched;
+  const n = d.available();
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const at = d.record(i);
+    out.push({ pid: dispatchPid(d, at), cpu: dispatchCpu(d, at), flags: dispatchFlags(d, at), sliceNs: dispatchSliceNs(d, at) });
+  }
+  d.release(n);
+  return out;
+}
+
+test('one dispatch per idle CPU, previous CPU preferred, never a busy CPU', () => {
+  const s = createScheduler({ nrCpus: 4, policy: rustland(), lockMemory: false });
+  for (let pid = 1; pid <= 6; pid++) s.registerTask(pid, 100, pid % 4);
+  for (let pid = 1; pid <= 6; pid++) pushQueued(s.queued, EV_RUNNABLE, pid, pid % 4, 0, 100, 0, 0, 0);
+  s.setCpuIdle(1, true);
+  s.setCpuIdle(3, true);
+  const first = drain((s.schedule(), s));
+  // Equal keys: pid order. pid 1 ran on CPU 1 (idle): stays there; pid 2's CPU 2 is busy: the other idle one.
+  assert.deepEqual(first.map((d) => [d.pid, d.cpu]), [[1, 1], [2, 3]]);
+  assert.equal(s.nrWaiting, 4);
+  assert.equal(s.schedule(), 0, 'no idle CPU, no dispatch');
+  assert.equal(s.counters.f64[C.nr_scheduled], 4);
+  assert.equal(s.counters.f64[C.nr_running], 2);
+});
+
+test('an exiting task leaves no trace: map, run queue, table, reader', () => {
+  const s = createScheduler({ nrCpus: 1, policy: rustland(), lockMemory: false, slabTasks: 16 });
+  s.registerTask(42, 100, 0);
+  s.registerTask(43, 100, 0);
+  pushQueued(s.queued, EV_RUNNABLE, 42, 0, 0, 100, 0, 0, 0);
+  pushQueued(s.queued, EV_RUNNABLE, 43, 0, 0, 100, 0, 0, 0);
+  s.schedule();
+  assert.equal(s.nrWaiting, 2);
+  pushQueued(s.queued, EV_EXITED, 42, 0, 0, 100, 0, 0, 0);
+  s.schedule();
+  assert.equal(s.slotOf(42), -1);
+  assert.equal(s.nrWaiting, 1);
+  assert.equal(s.nrTasks, 1);
+  const reader = new TaskTableReader(s.taskSlabs());
+  assert.deepEqual(reader.list().map((r) => r.pid), [43]);
+  s.setCpuIdle(0, true);
+  s.schedule();
+  assert.deepEqual(drain(s).map((d) => d.pid), [43]);
+  // The freed slot is reused by the next task.
+  const slot = s.registerTask(44, 100, 0);
+  assert.ok(slot <= 1);
+});
+
+test('unknown pids are taken in place when a slot is free, bounced when the table is full', () => {
+  const s = createScheduler({ nrCpus: 2, policy: fifo(), lockMemory: false, slabTasks: 2, maxTasks: 2 });
+  s.registerTask(1, 100, 0);
+  pushQueued(s.queued, EV_RUNNABLE, 7, 1, 0, 100, 0, 0, 0); // not registered, slot free
+  pushQueued(s.queued, EV_RUNNABLE, 8, 0, 0, 100, 0, 0, 0); // not registered, table full
+  s.schedule();
+  assert.notEqual(s.slotOf(7), -1);
+  assert.equal(s.slotOf(8), -1);
+  const out = drain(s);
+  assert.deepEqual(out.map((d) => [d.pid, d.flags & DF_BOUNCE]), [[8, DF_BOUNCE]]);
+  assert.equal(s.counters.f64[C.nr_bounce_dispatches], 1);
+  assert.throws(() => s.registerTask(9, 100, 0), SchedulerError);
+});
+
+test('a reused pid starts afresh; a NaN key from a policy does not break the queue', () => {
+  const nanPolicy: Policy = { name: 'nan', enqueue: (t) => ctxTasks!.setDeadline(t, t === 0 ? NaN : 1), init: (c) => { ctxTasks = c.tasks; } };
+  let ctxTasks: import('../src/sched/api.js').TaskView | undefined;
+  const s = createScheduler({ nrCpus: 1, policy: nanPolicy, lockMemory: false });
+  s.registerTask(5, 100, 0);
+  s.registerTask(6, 100, 0);
+  pushQueued(s.queued, EV_RUNNABLE, 5, 0, 0, 100, 0, 0, 0);
+  pushQueued(s.queued, EV_RUNNABLE, 6, 0, 0, 100, 0, 0, 0);
+  s.setCpuIdle(0, true);
+  s.schedule();
+  assert.deepEqual(drain(s).map((d) => d.pid), [6], 'the NaN-keyed task sorts last');
+  s.registerTask(5, 100, 0); // pid 5 reused before its exit was seen
+  assert.equal(s.nrWaiting, 0);
+  assert.equal(s.nrTasks, 2);
+});
+
+test('cumulative CPU time is charged as deltas; slices follow the weight (rustland)', () => {
+  const s = createScheduler({ nrCpus: 1, policy: rustland(), lockMemory: false, sliceNs: 1e6 });
+  s.registerTask(1, 200, 0);
+  pushQueued(s.queued, EV_RUNNABLE, 1, 0, 0, 200, 0, 0, 0);
+  s.setCpuIdle(0, true);
+  s.schedule();
+  assert.equal(drain(s)[0]!.sliceNs, 2e6);
+  pushQueued(s.queued, EV_STOPPED, 1, 0, EVF_RUNNABLE, 200, 3e6, 0, 3e6);
+  s.setCpuIdle(0, true);
+  s.clock[CLOCK_NOW_NS] = 3e6;
+  s.schedule();
+  drain(s);
+  const row = new TaskTableReader(s.taskSlabs()).list()[0]!;
+  assert.equal(row.cpuTimeNs, 3e6);
+  assert.equal(row.vruntime, 1.5e6, 'vruntime += ran * 100 / weight');
+});
+
+test('task slabs are readable from another thread', async () => {
+  const s = createScheduler({ nrCpus: 2, policy: rustland(), lockMemory: false, slabTasks: 4 });
+  for (let pid = 100; pid < 110; pid++) s.registerTask(pid, 100 + pid, 1);
+  const info = s.taskSlabs();
+  assert.equal(info.slabs.length, 3);
+  const src = `
+    const { workerData, parentPort } = require('node:worker_threads');
+    import(workerData.reader).then(({ TaskTableReader }) => {
+      const r = new TaskTableReader(workerData.info);
+      parentPort.postMessage(r.list().map((t) => [t.pid, t.weight, t.state, t.lastCpu]));
+    });
+  `;
+  const worker = new Worker(src, { eval: true, workerData: { info, reader: new URL('../src/sched/reader.js', import.meta.url).href } });
+  try {
+    const rows = await new Promise<unknown[]>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    assert.equal(rows.length, 10);
+    assert.deepEqual(rows[0], [100, 200, 'sleeping', 1]);
+  } finally {
+    await worker.terminate();
+  }
+});
+
+test('hot path: 1,000,000 scheduling decisions after warm-up, 0 GC events and 0 page faults', async () => {
+  for (const policy of [rustland(), fifo()]) {
+    const loop = createHogLoop({ tasks: 10_000, cpus: 8, policy });
+    const report = await measureHotPath(() => loop.run(1), { iterations: 1_000_000, warmup: 200_000 });
+    assert.equal(report.gcEvents, 0, `${policy.name}: GC events ${JSON.stringify(report)}`);
+    assert.equal(report.pageFaults, 0, `${policy.name}: page faults ${JSON.stringify(report)}`);
+    assert.ok(report.heapGrowthBytes <= 0, `${policy.name}: heap grew ${report.heapGrowthBytes} bytes`);
+    assert.equal(loop.sched.counters.f64[C.nr_failed_dispatches], 0);
+  }
+});
