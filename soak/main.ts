@@ -5,7 +5,7 @@ import { availableParallelism, release } from 'node:os';
 import { relative } from 'node:path';
 import { helpText, parseArgs, UsageError } from '../src/cli/command.js';
 import { account, summarize, summarizeInstances } from './checks.js';
-import { injectFault } from './faults.js';
+import { checkManaged, injectFault } from './faults.js';
 import { Soak } from './harness.js';
 import { meminfoKiB } from './meminfo.js';
 import { resolveOptions, soakCommand, type SoakOptions } from './options.js';
@@ -45,6 +45,12 @@ export async function runSoak(opts: SoakOptions): Promise<SoakRecord> {
   );
   try {
     await soak.start();
+    // Once warmed up, the first scheduler must have found every process of the workload.
+    await sleepUntil(soak.t0Ms + opts.warmupS * 1000, soak.abort.signal);
+    const first = soak.current;
+    if (first && first.mode !== 'baseline' && first.alive && !soak.abort.signal.aborted) {
+      await checkManaged(soak, first, (check, detail) => soak.violate(check, detail));
+    }
     for (const planned of soak.plan.faults) {
       await sleepUntil(soak.t0Ms + planned.atS * 1000, soak.abort.signal);
       if (soak.abort.signal.aborted) break;

@@ -3,6 +3,9 @@
 // it, records every component it starts and reaps in the ledger, and on SIGTERM (or its own deadline)
 // stops everything, reaps it all and exits 0 when nothing went wrong.
 //
+// vm workers populate their mapping inside mmap: the pressure arrives at once, in the kernel, however
+// little CPU the scheduler gives the worker afterwards.
+//
 // Each component runs in its own process group so it can be stopped whole, and it is sent SIGCONT after
 // SIGTERM: a task the scheduler holds stopped must still be able to act on the signal.
 
@@ -62,7 +65,7 @@ function startCpu(): void {
 
 function startVm(): void {
   if (spec.vmWorkers > 0 && spec.vmMiBPerWorker > 0) {
-    start('vm', ['stress-ng', '--vm', String(spec.vmWorkers), '--vm-bytes', `${spec.vmMiBPerWorker}m`, '--vm-keep', '--timeout', safetyS, '-q']);
+    start('vm', ['stress-ng', '--vm', String(spec.vmWorkers), '--vm-bytes', `${spec.vmMiBPerWorker}m`, '--vm-keep', '--vm-populate', '--timeout', safetyS, '-q']);
   }
 }
 
@@ -88,7 +91,7 @@ function startBurst(): void {
 
 function startMemoryJump(): void {
   if (stopping || spec.jumpMiB <= 0) return;
-  start('memory-jump', ['stress-ng', '--vm', '1', '--vm-bytes', `${spec.jumpMiB}m`, '--vm-keep', '--timeout', `${spec.jumpS}s`, '-q']);
+  start('memory-jump', ['stress-ng', '--vm', '1', '--vm-bytes', `${spec.jumpMiB}m`, '--vm-keep', '--vm-populate', '--timeout', `${spec.jumpS}s`, '-q']);
 }
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {
