@@ -158,3 +158,16 @@ test('the compact_unevictable setting is restored when the process is killed by 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('off Linux: importing and using tsland/mem does not crash, and locking says it is unavailable', async () => {
+  const r = await run(process.execPath, [join(here, 'fixtures', 'mem-nonlinux.js')]);
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout.trim()) as Record<string, unknown>;
+  assert.equal(out.locked, false);
+  assert.match(String(out.reason), /not Linux/);
+  assert.equal(out.arenaLocked, 0);
+  assert.match(String(out.status), /arena unlocked/);
+  assert.equal(out.counterError, 'FaultCounterError');
+  assert.equal(out.pageFaults, 'NaN');
+  assert.equal(out.gcEvents, 0);
+});
