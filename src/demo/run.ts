@@ -1,12 +1,13 @@
 // Runs the demo: the embedded workload under the kernel's scheduler, then under tsland, then the table and
 // the report. Both halves run the same command and measure the same window (see workload.ts).
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, release, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import { C, type Counters } from '../sched/counters.js';
+import { runManaged } from '../backends/proc/index.js';
+import { C } from '../sched/counters.js';
 import { CounterSampler } from '../stats/sampler.js';
 import { startObservability, type Observability } from '../stats/observe.js';
 import { analyse, type RunFigures } from './analysis.js';
@@ -32,20 +33,6 @@ export interface DemoOutcome {
   data: DemoData;
   table: string;
   reportPath: string;
-}
-
-/** What the demo needs from the real-process backend; loaded lazily so the kernel half never depends on it. */
-interface ManagedHandleLike {
-  readonly child: ChildProcess | null;
-  readonly counters: Counters;
-  readonly policy: string;
-  readonly locked: boolean;
-  tasks(): import('../stats/protocol.js').TaskRow[];
-  readonly exited: Promise<{ code: number; reason: string; message?: string }>;
-  stop(signal?: NodeJS.Signals): Promise<unknown>;
-}
-interface ProcApi {
-  runManaged(opts: { command: string; args: string[]; stdio: unknown; policy: string; lock: boolean }): Promise<ManagedHandleLike>;
 }
 
 const DEFAULT_NICE_CLASSES = [0, 5, 10];
@@ -102,17 +89,21 @@ interface TslandRun {
   dispatchRate: { atS: number[]; perS: number[] };
 }
 
-async function tslandHalf(o: Required<Omit<DemoOptions, 'kernelOnly' | 'statsServer'>> & { nices: number[] }, dir: string, progress: Progress, lock: boolean, serveStats: boolean): Promise<TslandRun> {
-  const api = (await import(new URL('../backends/proc/index.js', import.meta.url).href)) as ProcApi;
+async function tslandHalf(o: Required<Omit<DemoOptions, 'kernelOnly' | 'statsServer'>> & { nices: number[] }, dir: string, progress: Progress, lock: boolean, serveStats: boolean, notes: string[]): Promise<TslandRun> {
   const out = join(dir, 'tsland.json');
   progress.note(`tsland: starting the same workload under tsland (${o.policy})${lock ? '' : ', arena unlocked'}`);
-  const handle = await api.runManaged({
-    command: process.execPath,
-    args: mixArgs(out, o.seconds, o.nices, o.probePeriodUs),
-    stdio: ['ignore', 'pipe', 'inherit'],
-    policy: o.policy,
-    lock,
-  });
+  const start = (locked: boolean) =>
+    runManaged({ command: process.execPath, args: mixArgs(out, o.seconds, o.nices, o.probePeriodUs), stdio: ['ignore', 'pipe', 'inherit'], policy: o.policy, lock: locked });
+  let handle: Awaited<ReturnType<typeof runManaged>>;
+  try {
+    handle = await start(lock);
+  } catch (err) {
+    if (!lock) throw err;
+    // Root without enough lockable memory (a container's limit): the demo still shows the rest, and says so.
+    notes.push(`Locking the scheduler's memory failed (${(err as Error).message}); tsland ran unlocked.`);
+    progress.note('tsland: locking failed, starting again unlocked');
+    handle = await start(false);
+  }
   let obs: Observability | undefined;
   const sampler = new CounterSampler(handle.counters, 100_000);
   try {
@@ -177,7 +168,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoOutcome> {
     kernel = analyse(await kernelHalf(o, dir, progress));
     if (!opts.kernelOnly) {
       try {
-        tsland = await tslandHalf(o, dir, progress, lock, opts.statsServer ?? true);
+        tsland = await tslandHalf(o, dir, progress, lock, opts.statsServer ?? true, notes);
       } catch (err) {
         progress.end();
         notes.push(`The tsland half could not run: ${(err as Error).message}`);
