@@ -145,6 +145,7 @@ export function summarize(soak: Soak, instances: InstanceSummary[], acc: Account
     faultsInjected: soak.faults.length,
     faultsRecovered: soak.faults.filter((f) => f.ok).length,
     maxReleaseMs: releases.length ? Math.max(...releases) : null,
+    releasesMissed: soak.faults.filter((f) => f.instance !== undefined && f.releaseMs === undefined).length,
     maxSteadyStopMs: soak.streaks.maxStreakMs,
     maxSteadyHeartbeatAgeMs: maxOf(instances.map((i) => i.maxHeartbeatAgeMs)),
     tasksLost: acc.lost,

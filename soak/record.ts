@@ -98,6 +98,8 @@ export interface SoakSummary {
   faultsInjected: number;
   faultsRecovered: number;
   maxReleaseMs: number | null;
+  /** Scheduler faults after which some task was never seen released within the limit. */
+  releasesMissed: number;
   maxSteadyStopMs: number;
   maxSteadyHeartbeatAgeMs: number | null;
   tasksLost: number;
