@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createArena } from '../src/arena/index.js';
-import { lockArena, lockBuffer, lockedBytes, MemLockError, settleGcEntries, threadFaultCounter } from '../src/mem/index.js';
+import { COMPACT_UNEVICTABLE_PATH, lockArena, lockBuffer, lockedBytes, MemLockError, settleGcEntries, threadFaultCounter } from '../src/mem/index.js';
 
 const MIB = 1024 * 1024;
 const KIB = 1024;
@@ -149,4 +149,18 @@ test('every prefault method leaves no page to fault in', { skip: !isRoot && 'nee
   } finally {
     faults.close();
   }
+});
+
+test('compactUnevictable holds the sysctl at 0 while locked and restores it, or warns', { skip: !isRoot && 'needs root' }, () => {
+  const read = (): string => readFileSync(COMPACT_UNEVICTABLE_PATH, 'utf8').trim();
+  const before = read();
+  const lock = lockBuffer(new ArrayBuffer(1 * MIB), { compactUnevictable: true });
+  try {
+    assert.equal(lock.locked, true, 'a sysctl problem never stops the lock');
+    if (lock.warnings.length === 0) assert.equal(read(), '0');
+    else assert.match(lock.warnings[0]!, /compact_unevictable_allowed/);
+  } finally {
+    lock.unlock();
+  }
+  assert.equal(read(), before);
 });

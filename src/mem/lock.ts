@@ -19,7 +19,12 @@ import {
 export interface LockOptions {
   /** Return `{ locked: false, reason }` instead of throwing MemLockError when the kernel refuses. */
   allowUnlocked?: boolean;
-  /** madvise(MADV_HUGEPAGE) before prefaulting: fewer TLB misses on a big arena. Off by default. */
+  /**
+   * madvise(MADV_HUGEPAGE) before locking: fewer TLB misses on a big arena. Off by default: when the kernel
+   * has no free 2 MiB pages it compacts memory to make some, which made the lock slower here, not faster.
+   * The advice belongs to this process's mapping, so it ends with the process; nothing system-wide to
+   * restore.
+   */
   hugePages?: boolean;
   /** Hold vm.compact_unevictable_allowed=0 while locked, so kcompactd leaves locked pages alone. */
   compactUnevictable?: boolean;
