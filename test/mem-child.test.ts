@@ -160,7 +160,7 @@ test('the compact_unevictable setting is restored when the process is killed by 
 });
 
 test('off Linux: importing and using tsland/mem does not crash, and locking says it is unavailable', async () => {
-  const r = await run(process.execPath, [join(here, 'fixtures', 'mem-nonlinux.js')]);
+  const r = await run(process.execPath, [join(here, 'fixtures', 'mem-nonlinux.js'), 'run']);
   assert.equal(r.code, 0, r.stderr);
   const out = JSON.parse(r.stdout.trim()) as Record<string, unknown>;
   assert.equal(out.locked, false);
