@@ -26,7 +26,7 @@ test('bad flags: one line on stderr, exit 2, no stack trace', () => {
   for (const argv of [['--minutes', '0'], ['--minutes', 'x'], ['--load', 'heavy'], ['--faults', 'burst,nope'], ['--mem-headroom-mib', '100'], ['--bogus'], ['--run-id', 'a/b']]) {
     const flag = argv[0]!;
     const r = spawnSync(process.execPath, [MAIN, ...argv], { encoding: 'utf8', timeout: 20_000 });
-    assert.equal(r.status, 2, argv.join(' '));
+    assert.equal(r.status, 2, `${argv.join(' ')}: ${r.stderr}`);
     const lines = r.stderr.trim().split('\n');
     assert.equal(lines.length, 1, r.stderr);
     assert.ok(lines[0]!.startsWith('soak: ') && lines[0]!.includes(flag), lines[0]);
