@@ -77,6 +77,11 @@ export const CLOCK_NOW_NS = 0;
 export interface TaskField {
   get(t: number): number;
   set(t: number, value: number): void;
+  /**
+   * Where the field sits in the task record, in words of its type: an f64 field is
+   * `tasks.f64Of(t)[tasks.f64Index(t) + word]`, an i32 field `tasks.i32Of(t)[tasks.i32Index(t) + word]`.
+   */
+  readonly word: number;
 }
 
 /**

@@ -238,6 +238,9 @@ class F64Field implements TaskField {
     private readonly stride: number,
     private readonly offset: number,
   ) {}
+  get word(): number {
+    return this.offset;
+  }
   get(t: number): number {
     return this.views[t >>> this.shift]![(t & this.mask) * this.stride + this.offset]!;
   }
@@ -254,6 +257,9 @@ class I32Field implements TaskField {
     private readonly stride: number,
     private readonly offset: number,
   ) {}
+  get word(): number {
+    return this.offset;
+  }
   get(t: number): number {
     return this.views[t >>> this.shift]![(t & this.mask) * this.stride + this.offset]!;
   }

@@ -14,7 +14,7 @@ import {
   D_CPU, D_FLAGS, D_PID, D_SLICE_NS, DF_BOUNCE, EV_EXITED, EV_RUNNABLE, EV_STOPPED, EVF_RUNNABLE, Q_CPU, Q_FLAGS, Q_KIND,
   Q_NVCSW, Q_PID, Q_RSV, Q_SUM_EXEC_NS, Q_TS_NS, Q_WEIGHT,
 } from '../../sched/records.js';
-import { createScheduler, DEFAULT_SLICE_NS, NSEC_PER_USEC } from '../../sched/scheduler.js';
+import { createScheduler, DEFAULT_SLICE_NS, NSEC_PER_MSEC, NSEC_PER_USEC } from '../../sched/scheduler.js';
 import { EventQueue } from './event-queue.js';
 import { Prng } from './prng.js';
 import { jainIndex, percentiles, type Percentiles } from './summary.js';
@@ -26,6 +26,7 @@ export const MAX_SIM_TASKS = 1_000_000;
 export const MAX_SIM_CPUS = 1024;
 const FIRST_PID = 1000;
 const MAX_LATENCY_SAMPLES = 1 << 22;
+const KILL_DELAY_MEAN_NS = 20 * NSEC_PER_MSEC;
 const PROGRESS_EVERY_BATCHES = 1 << 14;
 const PROGRESS_MIN_WALL_NS = 200e6;
 
@@ -284,13 +285,13 @@ class Simulation {
     this.spawnIds = Int32Array.from(spawnIds);
     this.spawnIntervalNs = spawnIds.length > 0 ? Math.max(1, Math.floor(workload.spawnWindowNs / spawnIds.length)) : 0;
 
-    // Kills: a random moment between the task's arrival and the end of the run.
+    // Kills: an exponential delay after the task's arrival (mean KILL_DELAY_MEAN_NS), so it may find the
+    // task waiting, running, or already gone.
     classes.forEach((c, ci) => {
       if (c.killFraction <= 0) return;
       for (let t = 0; t < n; t++) {
         if (this.tCls[t] !== ci || this.rng.next() >= c.killFraction) continue;
-        const arrival = this.arrivalNs(t);
-        this.events.pendingTimeNs[0] = arrival + Math.floor(this.rng.next() * (opts.durationNs - arrival));
+        this.events.pendingTimeNs[0] = this.arrivalNs(t) + this.expDraw(KILL_DELAY_MEAN_NS);
         this.events.push(EVK_KILL, t, 0);
       }
     });

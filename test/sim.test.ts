@@ -1,0 +1,67 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { simulate, type SimOptions } from '../src/backends/sim/simulator.js';
+import { Prng } from '../src/backends/sim/prng.js';
+import { rustland } from '../src/sched/index.js';
+
+const SEC = 1e9;
+const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+
+function sim(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  // spawnSync waits for the child and kills it on timeout, so nothing outlives the test.
+  const r = spawnSync(process.execPath, [cli, 'sim', ...args], { encoding: 'utf8', timeout: 120_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('the PRNG is seeded and reproducible', () => {
+  const a = new Prng(42);
+  const b = new Prng(42);
+  const c = new Prng(43);
+  const xs = Array.from({ length: 5 }, () => a.nextU32());
+  assert.deepEqual(xs, Array.from({ length: 5 }, () => b.nextU32()));
+  assert.notDeepEqual(xs, Array.from({ length: 5 }, () => c.nextU32()));
+  for (let i = 0; i < 1000; i++) {
+    const x = a.next();
+    assert.ok(x >= 0 && x < 1);
+  }
+});
+
+test('same seed, same results, bit for bit; another seed differs', async () => {
+  const base: Omit<SimOptions, 'policy'> = { cpus: 4, tasks: 400, workload: 'mix', durationNs: 3 * SEC, seed: 11 };
+  const a = (await simulate({ ...base, policy: rustland() })).results;
+  const b = (await simulate({ ...base, policy: rustland() })).results;
+  assert.equal(JSON.stringify(a), JSON.stringify(b));
+  const c = (await simulate({ ...base, seed: 12, policy: rustland() })).results;
+  assert.notEqual(JSON.stringify(a), JSON.stringify(c));
+  assert.ok(a.exits > 0 && a.exitsWhileQueued > 0, 'the fork storm kills tasks while they wait');
+});
+
+test('tsland sim --json prints {results, perf} and is deterministic across processes', () => {
+  const args = ['--workload', 'forkstorm', '--tasks', '300', '--cpus', '4', '--duration', '2s', '--seed', '9', '--json'];
+  const one = sim(args);
+  assert.equal(one.status, 0, one.stderr);
+  const out = JSON.parse(one.stdout) as { results: Record<string, unknown>; perf: Record<string, number> };
+  for (const k of ['shares', 'jainIndex', 'weightedShareError', 'wakeLatencyNs', 'decisions', 'bytesPerTask']) assert.ok(k in out.results, k);
+  for (const k of ['decisionsPerSec', 'schedulerNsPerDecision', 'gcEvents', 'pageFaults', 'wallMs']) assert.equal(typeof out.perf[k], 'number', k);
+  assert.equal(JSON.stringify(JSON.parse(sim(args).stdout).results), JSON.stringify(out.results));
+  assert.equal(one.stderr, '', 'no progress bar when stderr is not a terminal');
+});
+
+test('the table names every class and the headline figures', () => {
+  const r = sim(['--workload', 'mix', '--tasks', '200', '--cpus', '4', '--duration', '1s']);
+  assert.equal(r.status, 0, r.stderr);
+  for (const word of ['hog', 'interactive', 'bursty', 'forked', "Jain's fairness index", 'p99', 'memory per task', 'GC events']) {
+    assert.ok(r.stdout.includes(word), word);
+  }
+});
+
+test('bad flags: one line, exit 2, no stack trace', () => {
+  for (const args of [['--cpus', '0'], ['--duration', 'soon'], ['--workload', 'x'], ['--policy', './missing.js'], ['--tasks', '2000000'], ['--warmup', '20s']]) {
+    const r = sim(args);
+    assert.equal(r.status, 2, args.join(' '));
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+  }
+});
