@@ -6,8 +6,10 @@
 //  - inside the window there is only a counted loop calling fn; everything the harness allocates (heap
 //    statistics, the GC profile) happens before or after it;
 //  - heap growth is read from the spaces where new objects are born (see ALLOCATION_SPACES);
-//  - what those readings themselves add to the heap is measured by an identical window of 0 iterations
-//    (twice; the second is kept, once every first-call cost is paid) and subtracted;
+//  - what those readings themselves add to the heap is measured by identical windows of 0 iterations
+//    right before and right after, and subtracted; the figure is trusted only when both agree (they do
+//    not when V8 recompiled the harness in between);
+//  - each measurement gets a loop of its own, warmed in short calls (see makeLoop and warm);
 //  - GC events come from v8.GCProfiler, which V8 fills synchronously in C++ during the window, cross-checked
 //    with PerformanceObserver entries whose start time falls inside it (those arrive late, so they are
 //    awaited after the window closes; see ./gc.ts);
