@@ -139,6 +139,7 @@ export function summarize(soak: Soak, instances: InstanceSummary[], acc: Account
     passed: soak.violations.length === 0,
     violations: soak.violations.length,
     pageFaultsAfterWarmup: instances.reduce((n, i) => n + (i.pageFaultsAfterWarmup ?? 0), 0),
+    gcEventsAfterWarmup: instances.reduce((n, i) => n + (i.gcEventsAfterWarmup ?? 0), 0),
     maxRssDriftKiB: longest?.rssDriftKiB ?? null,
     longestMeasuredS: longest?.measuredS ?? 0,
     watchdogTripsWithoutFault: instances.filter((i) => !guardianFault(soak, i.index)).reduce((n, i) => n + i.watchdogTrips, 0),

@@ -92,6 +92,7 @@ export interface SoakSummary {
   passed: boolean;
   violations: number;
   pageFaultsAfterWarmup: number;
+  gcEventsAfterWarmup: number;
   maxRssDriftKiB: number | null;
   longestMeasuredS: number;
   watchdogTripsWithoutFault: number;

@@ -31,6 +31,7 @@ export function targetRows(r: SoakRecord): (string | number)[][] {
   const yes = (b: boolean) => (b ? 'yes' : 'NO');
   return [
     ['page faults on the scheduler thread after warm-up', '0', s.pageFaultsAfterWarmup, yes(s.pageFaultsAfterWarmup === 0)],
+    ['GCs on the scheduler thread after warm-up', 'reported (the hot-path rule wants 0)', s.gcEventsAfterWarmup, '-'],
     [
       'RSS drift of the longest-lived scheduler',
       `<= 1 MiB (judged over >= ${MIN_DRIFT_SPAN_S} s)`,

@@ -89,7 +89,7 @@ export async function runSoak(opts: SoakOptions, log: Log): Promise<SoakRecord> 
 export function printSummary(r: SoakRecord, log: Log): void {
   const s = r.summary;
   const rel = (p: string) => relative(process.cwd(), p) || p;
-  log(`page faults after warm-up: ${s.pageFaultsAfterWarmup}; RSS drift ${s.maxRssDriftKiB === null ? '-' : (s.maxRssDriftKiB / 1024).toFixed(2)} MiB over ${s.longestMeasuredS.toFixed(0)} s`);
+  log(`page faults after warm-up: ${s.pageFaultsAfterWarmup}; GCs ${s.gcEventsAfterWarmup}; RSS drift ${s.maxRssDriftKiB === null ? '-' : (s.maxRssDriftKiB / 1024).toFixed(2)} MiB over ${s.longestMeasuredS.toFixed(0)} s`);
   log(`faults recovered ${s.faultsRecovered}/${s.faultsInjected}; slowest release ${s.maxReleaseMs ?? '-'} ms; watchdog trips without a fault ${s.watchdogTripsWithoutFault}; tasks lost ${s.tasksLost}`);
   log(`record: ${rel(r.files.json)}  report: ${rel(r.files.html)}  logs: ${rel(r.files.logs)}/`);
   if (s.passed) {
