@@ -153,3 +153,47 @@ test('ledger: components fold start and exit; churn counts parse; torn lines are
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('report: every fault marked on the charts, targets judged, the record embedded whole', async () => {
+  const { htmlReport, targetRows } = await import('../soak/report.js');
+  const { readEmbeddedData } = await import('../src/stats/html.js');
+  const opts = resolve(['--minutes', '1', '--load', 'light']);
+  const sample = (tS: number, instance: number) => ({
+    tS, instance, rssKiB: 70_000 + tS, memAvailableMiB: 20_000, pageFaults: 0, gcEvents: 0, failedDispatches: 0, congested: 0,
+    dispatchPerS: 90, nrTasks: 10, healthy: true, healthReason: 'ok', heartbeatAgeMaxMs: 40, workloadProcs: 9, stoppedProcs: 1,
+    orphanProcs: 0, inFault: false,
+  });
+  const record = {
+    kind: 'tsland-soak', version: 1, startedAt: 'a', finishedAt: 'b',
+    machine: { cpus: 2, memTotalMiB: 24_000, kernel: '6.18', node: '20' },
+    options: opts, memory: planMemory(20_000, 2048, 256),
+    plan: { quietUntilS: 16, tailFromS: 51, faults: [] },
+    samples: [sample(1, 0), sample(2, 0), sample(40, 1), sample(41, 1)],
+    faults: [
+      { kind: 'burst', plannedS: 16, atS: 16, ok: true, notes: ['1000 started'] },
+      { kind: 'kill-scheduler', plannedS: 30, atS: 30.5, ok: false, instance: 0, notes: ['left one stopped'] },
+    ],
+    instances: [],
+    accounting: { componentsStarted: 1, componentsExited: 1, stormStarted: 0, stormReaped: 0, stormFailed: 0, burstStarted: 1000, burstReaped: 1000, burstFailed: 0, builds: 1, buildsFailed: 0, leftAtEnd: 0, orphansSeen: 0, lost: 0 },
+    summary: {
+      passed: false, violations: 1, pageFaultsAfterWarmup: 0, gcEventsAfterWarmup: 0, maxRssDriftKiB: 300, longestMeasuredS: 30,
+      watchdogTripsWithoutFault: 0, faultsInjected: 2, faultsRecovered: 1, maxReleaseMs: 120, releasesMissed: 1, maxSteadyStopMs: 200,
+      maxSteadyHeartbeatAgeMs: 40, tasksLost: 0, oomKills: 0,
+    },
+    violations: [{ tS: 31, check: 'release', detail: 'left one stopped' }],
+    files: { json: 'x.json', html: 'x.html', logs: 'x' },
+  } as const;
+  const r = record as unknown as Parameters<typeof htmlReport>[0];
+  const rows = targetRows(r);
+  const row = (name: RegExp) => rows.find((x) => name.test(String(x[0])))!;
+  assert.equal(row(/page faults/)[3], 'yes');
+  assert.equal(row(/faults recovered/)[3], 'NO');
+  assert.equal(row(/slowest release/)[3], 'NO', 'a fault that left a task stopped fails the release row');
+  assert.match(String(row(/slowest release/)[2]), /1 fault\(s\) left a task stopped/);
+  const html = htmlReport(r);
+  assert.match(html, /tsland soak: FAILED/);
+  for (const label of ['burst', 'kill-scheduler']) assert.ok(html.includes(`class="marker-label">${label}<`), label);
+  assert.ok(html.includes('id="violations"') && html.includes('left one stopped'));
+  assert.doesNotMatch(html, /<script(?![^>]*application\/json)/, 'no script that runs');
+  assert.deepEqual(readEmbeddedData(html), JSON.parse(JSON.stringify(record)));
+});
