@@ -29,6 +29,8 @@ export interface RunFigures {
   hogChunks: number;
   /** The hogs' CPU time, in CPUs busy on average over the window. */
   hogCpus: number;
+  /** Probe lateness at fixed percentiles, for the distribution chart. */
+  latenessPercentiles: { p: number[]; ms: number[] };
   /** Probe lateness over time: p99 per window, for the chart. */
   latenessTimeline: { atS: number[]; p99Ms: number[] };
 }
@@ -36,6 +38,7 @@ export interface RunFigures {
 const USEC_PER_MSEC = 1000;
 const MSEC_PER_SEC = 1000;
 const TIMELINE_BUCKET_MS = 250;
+const CHART_PERCENTILES = [50, 90, 95, 99, 99.9, 100];
 
 /** Nearest-rank percentile of an ascending array; NaN for an empty one. */
 export function percentile(sorted: readonly number[], p: number): number {
@@ -83,6 +86,7 @@ export function analyse(run: MixResult): RunFigures {
     probeWakeups: sorted.length,
     hogChunks: run.hogs.reduce((a, h) => a + h.chunks, 0),
     hogCpus: windowMs > 0 ? totalCpuMs / windowMs : 0,
+    latenessPercentiles: { p: CHART_PERCENTILES, ms: CHART_PERCENTILES.map((p) => percentile(sorted, p)) },
     latenessTimeline: {
       atS: keys.map((k) => ((k + 0.5) * TIMELINE_BUCKET_MS) / MSEC_PER_SEC),
       p99Ms: keys.map((k) => percentile([...buckets.get(k)!].sort((a, b) => a - b), 99)),

@@ -42,8 +42,12 @@ export function demoReportHtml(d: DemoData): string {
   shareSeries.push({ name: 'ideal (by weight)', values: d.kernel.classes.map((c) => c.idealShare * 100) });
   const latSeries = [{ name: 'kernel', x: d.kernel.latenessTimeline.atS, y: d.kernel.latenessTimeline.p99Ms }];
   if (d.tsland) latSeries.push({ name: 'tsland', x: d.tsland.latenessTimeline.atS, y: d.tsland.latenessTimeline.p99Ms });
+  const pctCategories = d.kernel.latenessPercentiles.p.map((p) => (p === 100 ? 'max' : `p${p}`));
+  const pctSeries = [{ name: 'kernel', values: d.kernel.latenessPercentiles.ms }];
+  if (d.tsland) pctSeries.push({ name: `tsland (${s.policy})`, values: d.tsland.latenessPercentiles.ms });
   const charts: ReportBlock[] = [
     { kind: 'bar', title: 'CPU share of each nice class (% of the hogs\' CPU time)', yLabel: '%', categories, series: shareSeries },
+    { kind: 'bar', title: 'Probe wake-up lateness by percentile, ms (lower is better)', yLabel: 'ms', categories: pctCategories, series: pctSeries },
     { kind: 'line', title: 'Probe wake-up lateness, p99 per 250 ms', xLabel: 'seconds into the window', yLabel: 'ms', series: latSeries, yFromZero: true },
   ];
   if (d.dispatchRate.atS.length > 1) {

@@ -128,12 +128,14 @@ function startChild(role: string, args: string[]): Child {
   });
   const result = new Promise<unknown>((resolve, reject) => {
     child.once('error', reject);
-    child.once('exit', (code, signal) => {
+    // 'close', not 'exit': only then has everything the child wrote been read from its pipe.
+    child.once('close', (code, signal) => {
       if (code !== 0) return reject(new Error(`workload ${role} exited with ${code ?? signal}`));
+      const last = out.trimEnd().split('\n').at(-1) ?? '';
       try {
-        resolve(JSON.parse(out.slice('ready\n'.length)));
+        resolve(JSON.parse(last));
       } catch {
-        reject(new Error(`workload ${role} printed no result`));
+        reject(new Error(`workload ${role} printed no result (got ${JSON.stringify(out.slice(0, 200))})`));
       }
     });
   });
