@@ -140,7 +140,7 @@ export class Soak {
       deadlineMs: this.t0Ms + (this.opts.durationS + 120) * 1000,
       cpuWorkers: this.opts.cpuWorkers,
       vmWorkers,
-      vmMiBPerWorker: vmWorkers > 0 ? Math.floor(this.memory.steadyMiB / vmWorkers) : 0,
+      vmMiBTotal: vmWorkers > 0 ? this.memory.steadyMiB : 0,
       jumpMiB: this.memory.jumpMiB,
       jumpS: this.opts.load === 'light' ? 6 : 20,
       buildDir,

@@ -8,7 +8,8 @@ export interface WorkloadSpec {
   deadlineMs: number;
   cpuWorkers: number;
   vmWorkers: number;
-  vmMiBPerWorker: number;
+  /** Held by all vm workers together: stress-ng shares --vm-bytes among the instances of the stressor. */
+  vmMiBTotal: number;
   jumpMiB: number;
   jumpS: number;
   buildDir: string;

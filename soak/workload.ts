@@ -64,8 +64,8 @@ function startCpu(): void {
 }
 
 function startVm(): void {
-  if (spec.vmWorkers > 0 && spec.vmMiBPerWorker > 0) {
-    start('vm', ['stress-ng', '--vm', String(spec.vmWorkers), '--vm-bytes', `${spec.vmMiBPerWorker}m`, '--vm-keep', '--vm-populate', '--timeout', safetyS, '-q']);
+  if (spec.vmWorkers > 0 && spec.vmMiBTotal > 0) {
+    start('vm', ['stress-ng', '--vm', String(spec.vmWorkers), '--vm-bytes', `${spec.vmMiBTotal}m`, '--vm-keep', '--vm-populate', '--timeout', safetyS, '-q']);
   }
 }
 
