@@ -16,12 +16,9 @@ export interface HogLoop {
   sched: Scheduler;
   /** Runs `iterations` decisions; returns the number of dispatches seen (== iterations when healthy). */
   run(iterations: number): number;
-  /** Time spent inside `schedule()` alone during the last `run`, in ms (when timed). */
-  readonly timing: Float64Array;
 }
 
 const FIRST_PID = 1000;
-export const TIMING_SCHED_MS = 0;
 
 export interface HogLoopOptions {
   tasks: number;
@@ -29,6 +26,7 @@ export interface HogLoopOptions {
   policy?: Policy;
   slabTasks?: number;
   lockMemory?: boolean;
+  crossThreadRings?: boolean;
 }
 
 export function hogWeight(i: number): number {
@@ -43,6 +41,7 @@ export function createHogLoop(opts: HogLoopOptions): HogLoop {
     slabTasks: opts.slabTasks ?? 16384,
     lockMemory: opts.lockMemory ?? false,
     queuedCapacity: 4096,
+    crossThreadRings: opts.crossThreadRings ?? true,
   });
   const q = sched.queued;
   const qi = q.i32;
@@ -52,7 +51,6 @@ export function createHogLoop(opts: HogLoopOptions): HogLoop {
   const sumExec = new Float64Array(tasks);
   const running = new Int32Array(cpus).fill(-1);
   const runningSlice = new Float64Array(cpus);
-  const timing = new Float64Array(1);
 
   for (let i = 0; i < tasks; i++) sched.registerTask(FIRST_PID + i, hogWeight(i), i % cpus);
   for (let c = 0; c < cpus; c++) sched.setCpuIdle(c, true);
@@ -96,9 +94,8 @@ export function createHogLoop(opts: HogLoopOptions): HogLoop {
   consume();
 
   let nextCpu = 0;
-  const run = (iterations: number, timed = false): number => {
+  const run = (iterations: number): number => {
     let seen = 0;
-    let inSchedMs = 0;
     for (let i = 0; i < iterations; i++) {
       const cpu = nextCpu;
       nextCpu = nextCpu + 1 === cpus ? 0 : nextCpu + 1;
@@ -109,17 +106,10 @@ export function createHogLoop(opts: HogLoopOptions): HogLoop {
       pushInts(EV_STOPPED, task, cpu, EVF_RUNNABLE, 0);
       q.commit(1);
       sched.setCpuIdle(cpu, true);
-      if (timed) {
-        const t0 = performance.now();
-        sched.schedule();
-        inSchedMs += performance.now() - t0;
-      } else {
-        sched.schedule();
-      }
+      sched.schedule();
       seen += consume();
     }
-    timing[TIMING_SCHED_MS] = inSchedMs;
     return seen;
   };
-  return { sched, run, timing };
+  return { sched, run };
 }

@@ -169,6 +169,11 @@ export interface SchedulerOptions {
   counters?: import('./counters.js').Counters;
   /** Lock each slab in RAM (mlock) as it is created; default true where the platform allows. */
   lockMemory?: boolean;
+  /**
+   * Whether the backend's end of the rings may run on another thread (default true: indexes published with
+   * Atomics). A backend on the scheduler's own thread sets false and saves a few atomic operations a step.
+   */
+  crossThreadRings?: boolean;
 }
 
 export interface Scheduler {

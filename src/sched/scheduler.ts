@@ -85,8 +85,9 @@ class CoreScheduler implements Scheduler {
     if (!(this.baseSliceNs > 0) || !Number.isFinite(this.baseSliceNs)) throw new SchedulerError(`sliceNs must be positive, got ${this.baseSliceNs}`);
     let dispatchCapacity = MIN_DISPATCH_CAPACITY;
     while (dispatchCapacity < nrCpus) dispatchCapacity *= 2;
-    this.queued = SpscRing.create(QUEUED_RECORD_BYTES, opts.queuedCapacity ?? DEFAULT_QUEUED_CAPACITY);
-    this.dispatched = SpscRing.create(DISPATCH_RECORD_BYTES, opts.dispatchCapacity ?? dispatchCapacity);
+    const crossThread = opts.crossThreadRings ?? true;
+    this.queued = SpscRing.create(QUEUED_RECORD_BYTES, opts.queuedCapacity ?? DEFAULT_QUEUED_CAPACITY, { crossThread });
+    this.dispatched = SpscRing.create(DISPATCH_RECORD_BYTES, opts.dispatchCapacity ?? dispatchCapacity, { crossThread });
     if (this.dispatched.capacity < nrCpus) throw new SchedulerError(`dispatchCapacity must be at least nrCpus (${nrCpus})`);
     this.counters = opts.counters ?? createCounters();
     this.cnt = this.counters.f64;

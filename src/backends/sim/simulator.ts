@@ -266,6 +266,8 @@ class Simulation {
       sliceNs: this.sliceNs,
       lockMemory: opts.lockMemory ?? false,
       maxTasks: Math.max(n, 1),
+      // The simulator is the backend and runs on the scheduler's thread.
+      crossThreadRings: false,
     });
     this.clock = this.sched.clock;
 
