@@ -130,6 +130,21 @@ test('tlsf: an alignment gap too small for a free block skips to the next aligne
   a.check();
 });
 
+test('tlsf: caller bytes that look like a back reference never make free merge with a stranger', () => {
+  const a = createArena({ sizeBytes: 64 * 1024 });
+  const [p, , r, s] = [a.alloc(100), a.alloc(100), a.alloc(100), a.alloc(100)];
+  a.free(p);
+  // The last u32 before s's header is r's data; write p's header offset there, as a free block's back
+  // reference would hold it.
+  a.u32[(s - 8) >>> 2] = p - 4;
+  a.u32[(s - 4 - 8) >>> 2] = p - 4;
+  a.free(s);
+  a.check();
+  assert.equal(a.usableSize(r), a.usableSize(r));
+  a.free(r);
+  a.check();
+});
+
 test('createArena validates its options', () => {
   assert.throws(() => createArena({ sizeBytes: 1000 }), /sizeBytes/);
   assert.throws(() => createArena({ sizeBytes: 2 ** 32 }), /sizeBytes/);
