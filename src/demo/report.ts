@@ -14,6 +14,8 @@ export interface DemoSetup {
   node: string;
   kernel: string;
   startedAt: string;
+  /** 1-minute load average when the demo started: other load competes with both halves. */
+  loadAverage: number;
 }
 
 export interface DemoData {
@@ -70,7 +72,8 @@ export function demoReportHtml(d: DemoData): string {
               `${s.policy} policy. Every process waited for a common start, so start-up is not measured. Shares are ` +
               'each nice class\'s part of the hogs\' CPU time; the ideal is its part of the total weight. Jain\'s index ' +
               'is computed over CPU time divided by weight (1.0 is perfectly weight-fair). Lateness is how much later than ' +
-              'asked the probe woke up. Page faults and GCs are those of tsland\'s scheduler thread during the window.',
+              'asked the probe woke up. Page faults and GCs are those of tsland\'s scheduler thread during the window. ' +
+              'Other load on the machine competes with both halves, so on a busy machine the figures vary from run to run.',
           },
           {
             kind: 'keyvalue',
@@ -83,6 +86,7 @@ export function demoReportHtml(d: DemoData): string {
               ['Node.js', s.node],
               ['kernel', s.kernel],
               ['started', s.startedAt],
+              ['load average at start (1 min)', s.loadAverage],
             ],
           },
         ],

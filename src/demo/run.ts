@@ -3,7 +3,7 @@
 
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, release, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, release, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { runManaged } from '../backends/proc/index.js';
@@ -159,6 +159,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoOutcome> {
   const progress = new Progress();
   const notes: string[] = [];
   const started = new Date();
+  const loadAvgAtStart = loadavg()[0] ?? 0;
+  if (loadAvgAtStart > nrCpus) notes.push(`The machine was busy (load average ${loadAvgAtStart.toFixed(1)} on ${nrCpus} CPUs): other processes compete with both halves, so figures vary from run to run.`);
   const lock = isRoot();
   if (!lock) notes.push('Not running as root: tsland ran with its arena unlocked (not pinned in RAM), so the scheduler thread could take page faults. Run as root to lock it.');
   const dir = mkdtempSync(join(tmpdir(), 'tsland-demo-'));
@@ -181,7 +183,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoOutcome> {
   const tslandFigures = tsland ? analyse(tsland.mix) : null;
   const rows = comparisonRows(kernel, tslandFigures, tsland?.extras ?? null);
   const data: DemoData = {
-    setup: { seconds: o.seconds, nrCpus, nices: o.nices, probePeriodUs: o.probePeriodUs, policy: tsland?.extras.policy ?? o.policy, node: process.version, kernel: release(), startedAt: started.toISOString() },
+    setup: { seconds: o.seconds, nrCpus, nices: o.nices, probePeriodUs: o.probePeriodUs, policy: tsland?.extras.policy ?? o.policy, node: process.version, kernel: release(), startedAt: started.toISOString(), loadAverage: Number(loadAvgAtStart.toFixed(2)) },
     rows,
     cells: tableCells(rows),
     kernel,
