@@ -141,3 +141,15 @@ test('hot path: 1,000,000 scheduling decisions after warm-up, 0 GC events and 0 
     assert.equal(loop.sched.counters.f64[C.nr_failed_dispatches], 0);
   }
 });
+
+test('task slabs are locked in RAM as they are created (when the kernel allows)', () => {
+  const s = createScheduler({ nrCpus: 1, policy: fifo(), slabTasks: 1024 });
+  try {
+    for (let pid = 0; pid < 3000; pid++) s.registerTask(pid, 100, 0);
+    assert.equal(s.taskSlabs().slabs.length, 3);
+    if (process.getuid?.() === 0) assert.equal(s.unlockedSlabs, 0);
+    else assert.ok(s.unlockedSlabs >= 0 && s.unlockedSlabs <= 3);
+  } finally {
+    s.close();
+  }
+});

@@ -204,6 +204,8 @@ export interface Scheduler {
   onSlab(listener: (sab: SharedArrayBuffer, index: number) => void): void;
   /** Bytes of memory the scheduler holds per live-task capacity (slabs, map, run queue). */
   memoryBytes(): number;
+  /** Task-table slabs the kernel refused to lock in RAM (RLIMIT_MEMLOCK, no libc); 0 when all are locked. */
+  readonly unlockedSlabs: number;
   /** Releases locked memory. */
   close(): void;
 }

@@ -32,6 +32,14 @@ export const DEFAULT_SLAB_TASKS = 16384;
 export const DEFAULT_MAX_TASKS = 1 << 22;
 const MIN_DISPATCH_CAPACITY = 64;
 const N_BASE_SLICE_NS = 0;
+// Counter slots the hot path writes, resolved once.
+const NR_QUEUED = C.nr_queued;
+const NR_USER_DISPATCHES = C.nr_user_dispatches;
+const NR_DECISIONS = C.nr_decisions;
+const NR_SCHEDULED = C.nr_scheduled;
+const NR_RUNNING = C.nr_running;
+const NR_TASKS = C.nr_tasks;
+const HEARTBEAT_NS = C.heartbeat_ns;
 const MAX_CPUS = 4096;
 
 export function createScheduler(opts: SchedulerOptions): Scheduler {
@@ -146,7 +154,7 @@ class CoreScheduler implements Scheduler {
     this.rq.ensureSlots(this.tasks.capacity);
     this.map.set(pid, t);
     this.tasks.init(t, pid, clampWeight(weight), cpu);
-    this.cnt[C.nr_tasks] = this.tasks.nrLive;
+    this.cnt[NR_TASKS] = this.tasks.nrLive;
     return t;
   }
 
@@ -191,18 +199,18 @@ class CoreScheduler implements Scheduler {
     this.filled = 0;
     this.room = this.dispatched.room();
     const n = q.available();
-    cnt[C.nr_queued] = n;
+    cnt[NR_QUEUED] = n;
     for (let i = 0; i < n; i++) this.handle(q.record(i));
     if (n > 0) q.release(n);
-    cnt[C.nr_queued] = 0;
+    cnt[NR_QUEUED] = 0;
     const dispatched = this.dispatch();
     if (this.filled > 0) this.dispatched.commit(this.filled);
-    cnt[C.nr_user_dispatches] += dispatched;
-    cnt[C.nr_decisions] += dispatched;
-    cnt[C.nr_scheduled] = this.rq.size;
-    cnt[C.nr_running] = this.nrRunning;
-    cnt[C.nr_tasks] = this.tasks.nrLive;
-    cnt[C.heartbeat_ns] = this.clock[CLOCK_NOW_NS]!;
+    cnt[NR_USER_DISPATCHES] += dispatched;
+    cnt[NR_DECISIONS] += dispatched;
+    cnt[NR_SCHEDULED] = this.rq.size;
+    cnt[NR_RUNNING] = this.nrRunning;
+    cnt[NR_TASKS] = this.tasks.nrLive;
+    cnt[HEARTBEAT_NS] = this.clock[CLOCK_NOW_NS]!;
     return this.filled;
   }
 
