@@ -10,15 +10,15 @@ import { startStatsServer, type StatsServer } from '../src/stats/server.js';
 import { connectStats, findInstances, requestStats } from '../src/stats/client.js';
 import type { TaskRow } from '../src/stats/protocol.js';
 import { healthBetween } from '../src/stats/sampler.js';
+import { CONTROL_BYTES, CTL_STOP, GAP_MAX_NS, GAP_STEPS, controlViews } from './fixtures/control-layout.js';
 import { TaskTableReader } from '../src/sched/reader.js';
 import type { TaskSlabsInfo } from '../src/sched/api.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsland-stats-test-'));
 const socketPath = join(dir, 'run', `${process.pid}.sock`);
 const counters = createCounters(new SharedArrayBuffer(8 * COUNTER_NAMES.length));
-const controlSab = new SharedArrayBuffer(32);
-const ctl = new Int32Array(controlSab, 0, 2);
-const gaps = new Float64Array(controlSab, 8, 3);
+const controlSab = new SharedArrayBuffer(CONTROL_BYTES);
+const { ctl, gaps } = controlViews(controlSab);
 let worker: Worker;
 let server: StatsServer;
 let reader: TaskTableReader | undefined;
@@ -46,16 +46,16 @@ before(async () => {
 
 after(async () => {
   await server?.close();
-  Atomics.store(ctl, 0, 1);
+  Atomics.store(ctl, CTL_STOP, 1);
   await worker?.terminate();
   rmSync(dir, { recursive: true, force: true });
 });
 
 /** Resolves once the counter-writing thread has done `n` more iterations: proof it kept dispatching. */
 async function workerAdvances(n = 20): Promise<void> {
-  const start = gaps[2]!;
+  const start = gaps[GAP_STEPS]!;
   const deadline = Date.now() + 10_000;
-  while (gaps[2]! < start + n) {
+  while (gaps[GAP_STEPS]! < start + n) {
     assert.ok(Date.now() < deadline, 'scheduler thread stopped advancing');
     await new Promise((r) => setTimeout(r, 5));
   }
@@ -128,7 +128,7 @@ test('malformed and unknown requests get a JSON error and the connection stays u
 });
 
 test('a 10 MiB line drops that connection only; a silent client is dropped; the scheduler keeps going', async () => {
-  const before = gaps[2]!;
+  const before = gaps[GAP_STEPS]!;
   const silent = createConnection(socketPath);
   const silentClosed = new Promise<void>((r) => silent.once('close', () => r()));
   silent.on('error', () => {});
@@ -148,7 +148,7 @@ test('a 10 MiB line drops that connection only; a silent client is dropped; the 
   assert.ok(ok.counters.nr_user_dispatches! > 0);
   await silentClosed; // idle timeout (400 ms here) closed it
   await workerAdvances();
-  assert.ok(gaps[2]! > before);
+  assert.ok(gaps[GAP_STEPS]! > before);
 });
 
 test('100 concurrent clients are all answered while the scheduler dispatches', async () => {
@@ -167,7 +167,7 @@ test('100 concurrent clients are all answered while the scheduler dispatches', a
   await workerAdvances();
   assert.ok(counters.f64[C.nr_user_dispatches]! > before, 'the scheduler kept dispatching');
   // Generous bound: a busy 2-core machine may deschedule the thread, but never for seconds.
-  assert.ok(gaps[1]! < 2e9, `longest scheduler-thread gap ${gaps[1]! / 1e6} ms`);
+  assert.ok(gaps[GAP_MAX_NS]! < 2e9, `longest scheduler-thread gap ${gaps[GAP_MAX_NS]! / 1e6} ms`);
 });
 
 test('discovery finds the live instance and skips stale sockets', async () => {
