@@ -24,16 +24,24 @@ export class TopModel {
   tasks: TaskRow[] = [];
   updates = 0;
 
+  private prev: { atMs: number; counters: CounterSnapshot } | undefined;
+
+  /** A new stats reply and task list: extends the series and becomes what the view shows. */
   push(reply: StatsReply, tasks: TaskRow[]): void {
-    const prev = this.latest;
+    this.observe(reply.atMs, reply.counters);
     this.latest = reply;
     this.tasks = tasks;
     this.updates++;
-    if (!prev) return;
-    const dtS = (reply.atMs - prev.atMs) / MS_PER_S;
-    const d = (k: string) => (reply.counters[k] ?? 0) - (prev.counters[k] ?? 0);
-    const dispatches = d('nr_user_dispatches') + d('nr_kernel_dispatches');
-    this.append(this.dispatchRate, dtS > 0 ? dispatches / dtS : 0);
+  }
+
+  /** Extends the series with one sample of the counters (also used to replay the server's history). */
+  observe(atMs: number, counters: CounterSnapshot): void {
+    const prev = this.prev;
+    this.prev = { atMs, counters };
+    if (!prev || atMs <= prev.atMs) return;
+    const dtS = (atMs - prev.atMs) / MS_PER_S;
+    const d = (k: string) => (counters[k] ?? 0) - (prev.counters[k] ?? 0);
+    this.append(this.dispatchRate, (d('nr_user_dispatches') + d('nr_kernel_dispatches')) / dtS);
     const wakes = d('nr_wake_dispatches');
     this.append(this.wakeLatencyUs, wakes > 0 ? d('wake_latency_total_ns') / wakes / NSEC_PER_USEC : NaN);
     this.append(this.pageFaults, d('nr_page_faults'));

@@ -21,10 +21,10 @@ const KEY_CTRL_C = '\x03';
 /** Seeds the sparklines with what the server sampled before we connected. */
 async function prefill(model: TopModel, request: <T>(req: string) => Promise<T>): Promise<void> {
   const hist = await request<HistoryReply>('history');
-  for (const s of hist.samples.slice(0, -1)) {
+  for (const s of hist.samples) {
     const counters: Record<string, number> = {};
     hist.names.forEach((n, i) => (counters[n] = s.values[i] ?? 0));
-    model.push({ atMs: s.atMs, counters, health: undefined as never, info: {} }, []);
+    model.observe(s.atMs, counters);
   }
 }
 
