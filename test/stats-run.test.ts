@@ -42,7 +42,15 @@ async function tsland(args: string[]): Promise<{ code: number; out: string; err:
 
 async function until(what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!(await fn())) {
+  // A request that fails while the run is starting (or under load) is just "not yet".
+  const attempt = async () => {
+    try {
+      return await fn();
+    } catch {
+      return false;
+    }
+  };
+  while (!(await attempt())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; tsland stderr: ${run?.stderr()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
