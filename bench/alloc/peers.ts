@@ -7,6 +7,8 @@ import { createArena } from '../../src/arena/index.js';
 export interface Peer {
   alloc(size: number, align: number): number | Uint8Array;
   free(handle: number | Uint8Array): void;
+  /** The memory the peer allocates from, when it has one (so the benchmark can lock it). */
+  readonly buffer?: ArrayBuffer | SharedArrayBuffer;
 }
 
 export interface PeerSpec {
@@ -30,9 +32,9 @@ export interface PeerFactory {
 const MIB = 2 ** 20;
 const MAX_ARENA_BYTES = 2 ** 32 - 1;
 
-/** Room for every live block at its largest, twice over, plus slack: no peer should ever run out. */
+/** Room for every live block at its largest, and half as much again, plus slack: no peer runs out. */
 function capacityBytes(spec: PeerSpec, overheadBytes: number): number {
-  const bytes = spec.liveCount * (spec.maxSizeBytes + spec.align + overheadBytes) * 2 + 16 * MIB;
+  const bytes = spec.liveCount * (spec.maxSizeBytes + spec.align + overheadBytes) * 1.5 + 16 * MIB;
   return Math.min(MAX_ARENA_BYTES, Math.ceil(bytes / 4096) * 4096);
 }
 
@@ -63,6 +65,7 @@ export const thingPeer: PeerFactory = {
     // MemPool aligns every block to one pool-wide alignment and takes no per-call alignment.
     const pool = new MemPool({ size: capacityBytes(spec, 16), align: spec.align as 8 });
     return {
+      buffer: pool.buf,
       alloc: (size: number) => pool.malloc(size),
       free: (p) => { if (p !== 0) pool.free(p as number); },
     };
@@ -88,6 +91,7 @@ export const bumpPeer: PeerFactory = {
     const u8 = new Uint8Array(buffer);
     let top = 64;
     return {
+      buffer,
       alloc: (size: number, align: number) => {
         let p = top + align - 1;
         p -= p & (align - 1);
@@ -116,13 +120,15 @@ export const slotPeer: PeerFactory = {
     slotBytes = Math.ceil(slotBytes / spec.align) * spec.align;
     const slots = spec.liveCount + 1;
     const base = Math.max(spec.align, 8);
-    const u32 = new Uint32Array(new ArrayBuffer(base + slots * slotBytes));
+    const buffer = new ArrayBuffer(base + slots * slotBytes);
+    const u32 = new Uint32Array(buffer);
     for (let i = 0; i < slots; i++) {
       const p = base + i * slotBytes;
       u32[p >>> 2] = i + 1 < slots ? p + slotBytes : 0;
     }
     let head = base;
     return {
+      buffer,
       alloc: () => {
         const p = head;
         if (p !== 0) head = u32[p >>> 2]!;

@@ -9,7 +9,7 @@
  *    +-------+-------+-------+-------+---------------+---------------+
  *   32              40              48              56              64
  *    +---------------+---------------+---------------+---------------+
- *    | failedAllocs  |   usedBytes   |  liveBlocks   |   reserved    |
+ *    | failedAllocs  |   usedBytes   |  liveBlocks*  |   reserved    |
  *    +---------------+---------------+---------------+---------------+
  *   64: the strategy's own metadata (tlsf.ts, block.ts draw theirs)
  *
@@ -18,6 +18,7 @@
  *   size   u32  sizeBytes of the arena (below 2^32)
  *   heap0  u32  first byte the strategy hands out blocks from
  *   allocs .. liveBlocks: f64 counters, exact to 2^53
+ *   liveBlocks*  kept by the block strategy; tlsf derives it as allocs - frees (one store less per call)
  */
 
 export const MAGIC = 0x41_4c_53_54; // 'TSLA' little-endian

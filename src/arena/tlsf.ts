@@ -51,7 +51,7 @@
 
 import { ArenaError } from './errors.js';
 import {
-  ALLOCS_F64, FAILED_F64, FREES_F64, HEADER_END, HEAP_START_U32, LIVE_BLOCKS_F64, MAGIC, MAGIC_U32, MAX_ALIGN,
+  ALLOCS_F64, FAILED_F64, FREES_F64, HEADER_END, HEAP_START_U32, MAGIC, MAGIC_U32, MAX_ALIGN,
   SIZE_U32, STRATEGY_TLSF, STRATEGY_U32, USED_BYTES_F64,
 } from './header.js';
 import type { Arena, ArenaStats } from './types.js';
@@ -330,7 +330,7 @@ export class TlsfArena implements Arena {
     // A long free block left its back reference in the u32 before h. Those bytes are the caller's when the
     // left block is used, so they count only if the free bit marks a block there that ends exactly at h.
     const left = u32[(h - BACK_REF_BYTES) >>> 2]!;
-    if (left < this.firstBlock || left >= h || (left & GRAIN_MASK) !== HEADER_BYTES || !this.isFreeStart(left)) return 0;
+    if (left < this.firstBlock || left > h - BACK_REF_MIN_BYTES || (left & GRAIN_MASK) !== HEADER_BYTES || !this.isFreeStart(left)) return 0;
     const leftHdr = u32[left >>> 2]!;
     return leftHdr - (leftHdr & FLAGS_MASK) === h - left ? left : 0;
   }
@@ -403,7 +403,6 @@ export class TlsfArena implements Arena {
     const f64 = this.f64;
     f64[ALLOCS_F64]!++;
     f64[USED_BYTES_F64]! += blockSize;
-    f64[LIVE_BLOCKS_F64]!++;
     return ptr;
   }
 
@@ -439,7 +438,6 @@ export class TlsfArena implements Arena {
     const f64 = this.f64;
     f64[FREES_F64]!++;
     f64[USED_BYTES_F64]! -= usedSize;
-    f64[LIVE_BLOCKS_F64]!--;
   }
 
   realloc(ptr: number, size: number, align = 0): number {
@@ -523,7 +521,7 @@ export class TlsfArena implements Arena {
       usedBytes,
       freeBytes: this.tail - this.firstBlock - usedBytes,
       largestFreeBytes: largest === 0 ? 0 : largest - HEADER_BYTES,
-      liveBlocks: f64[LIVE_BLOCKS_F64]!,
+      liveBlocks: f64[ALLOCS_F64]! - f64[FREES_F64]!,
       allocs: f64[ALLOCS_F64]!,
       frees: f64[FREES_F64]!,
       failedAllocs: f64[FAILED_F64]!,
@@ -620,7 +618,7 @@ function checkTlsf(u32: Uint32Array, f64: Float64Array, firstBlock: number, tail
   if ((u32[FL_MAP_U32]! | 0) !== flExpect) broken('first-level bitmap is wrong', FL_MAP_START);
   if (listed !== freeBlocks) broken(`${freeBlocks - listed} free blocks missing from the free lists`, 0);
   if (f64[USED_BYTES_F64] !== usedBytes) broken(`usedBytes counter ${f64[USED_BYTES_F64]} but blocks hold ${usedBytes}`, 0);
-  if (f64[LIVE_BLOCKS_F64] !== live) broken(`liveBlocks counter ${f64[LIVE_BLOCKS_F64]} but ${live} blocks are used`, 0);
+  if (f64[ALLOCS_F64]! - f64[FREES_F64]! !== live) broken(`allocs - frees is ${f64[ALLOCS_F64]! - f64[FREES_F64]!} but ${live} blocks are used`, 0);
 }
 
 export function createTlsfArena(buffer: ArrayBuffer | SharedArrayBuffer): TlsfArena {
