@@ -92,6 +92,17 @@ test('stats_meta describes every counter; tasks lists the rows; history has samp
   assert.deepEqual(tasks.tasks.map((t) => t.pid).sort(), [1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007]);
   assert.ok(tasks.tasks.some((t) => t.cpuTimeNs > 0), 'tasks ran');
   assert.ok(tasks.tasks.every((t) => Number.isFinite(t.vruntimeNs) && 'RQS'.includes(t.state)), JSON.stringify(tasks.tasks[0]));
+  const conn = await connectStats(socketPath);
+  try {
+    const top3 = await conn.request<{ total: number; tasks: TaskRow[] }>('tasks', { limit: '3' });
+    assert.equal(top3.total, 8);
+    assert.equal(top3.tasks.length, 3);
+    const vr = top3.tasks.map((t) => t.vruntimeNs);
+    assert.deepEqual(vr, [...vr].sort((a, b) => a - b), 'smallest vruntime first');
+    await assert.rejects(conn.request('tasks', { limit: 'many' }), /"limit" must be a whole number/);
+  } finally {
+    conn.close();
+  }
   const hist = await requestStats<{ names: string[]; samples: { values: number[] }[] }>(socketPath, 'history');
   assert.ok(hist.samples.length >= 1);
   assert.equal(hist.samples[0]!.values.length, hist.names.length);
@@ -116,8 +127,9 @@ function rawExchange(lines: string): Promise<string[]> {
 }
 
 test('malformed and unknown requests get a JSON error and the connection stays up', async () => {
-  const replies = (await rawExchange('{nope\n[1,2]\n{"req":"reboot"}\n{"x":1}\n{"req":"stats"}\n')).map((l) => JSON.parse(l));
-  assert.equal(replies.length, 5);
+  const replies = (await rawExchange('{nope\n[1,2]\n{"req":"reboot"}\n{"x":1}\n{"req":"stats"}\n{"req":"tasks","args":[1]}\n')).map((l) => JSON.parse(l));
+  assert.equal(replies.length, 6);
+  assert.equal(replies[5].errno, 22);
   assert.equal(replies[0].errno, 22);
   assert.match(replies[0].args.resp.error, /malformed JSON/);
   assert.equal(replies[1].errno, 22);

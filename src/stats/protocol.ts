@@ -1,6 +1,7 @@
 // The stats protocol, in scx_stats' shape: one JSON object per line each way.
 //
 //   request:  {"req": "stats" | "stats_meta" | "tasks" | "history", "args": {...}}
+//             tasks takes {"limit": "N"}: the N tasks with the smallest vruntime (default: all, slot order)
 //   reply:    {"errno": 0, "args": {"resp": <value>}}
 //   error:    {"errno": 22, "args": {"resp": {"error": "one line saying what was wrong"}}}
 //
@@ -66,14 +67,28 @@ export function handleLine(line: string, src: StatsSources): Reply {
   const req = (msg as { req?: unknown }).req;
   if (typeof req !== 'string') return fail(ERRNO_EINVAL, 'missing "req" (one of ' + REQUESTS.join(', ') + ')');
   try {
-    return dispatch(req, src);
+    const args = (msg as { args?: unknown }).args;
+    if (args !== undefined && (typeof args !== 'object' || args === null || Array.isArray(args))) {
+      return fail(ERRNO_EINVAL, '"args" must be an object of strings');
+    }
+    return dispatch(req, (args ?? {}) as Record<string, unknown>, src);
   } catch (err) {
     // A data source that throws is our bug, not the client's: report it and keep serving.
     return fail(ERRNO_EIO, `internal error serving '${req}': ${(err as Error).message}`);
   }
 }
 
-function dispatch(req: string, src: StatsSources): Reply {
+/** Tasks smallest vruntime first (the order a fair scheduler runs them), at most `limit` of them. */
+function tasksReply(args: Record<string, unknown>, src: StatsSources): Reply {
+  const all = src.tasks ? src.tasks() : [];
+  if (args.limit === undefined) return ok({ total: all.length, tasks: all });
+  const limit = Number(args.limit);
+  if (!Number.isInteger(limit) || limit < 0) return fail(ERRNO_EINVAL, `"limit" must be a whole number >= 0, got ${JSON.stringify(args.limit).slice(0, 32)}`);
+  const sorted = [...all].sort((a, b) => a.vruntimeNs - b.vruntimeNs || a.pid - b.pid);
+  return ok({ total: all.length, tasks: sorted.slice(0, limit) });
+}
+
+function dispatch(req: string, args: Record<string, unknown>, src: StatsSources): Reply {
   switch (req) {
     case 'stats':
       return ok({
@@ -85,7 +100,7 @@ function dispatch(req: string, src: StatsSources): Reply {
     case 'stats_meta':
       return ok({ counters: allFieldMeta(), health: HEALTH_META, tasks: TASK_META, requests: REQUESTS });
     case 'tasks':
-      return ok({ tasks: src.tasks ? src.tasks() : [] });
+      return tasksReply(args, src);
     case 'history':
       return ok({ names: COUNTER_NAMES, samples: src.sampler.history.map((s) => ({ atMs: s.atMs, values: Array.from(s.values) })) });
     default:

@@ -22,15 +22,18 @@ export class TopModel {
   readonly pageFaults: number[] = [];
   latest: StatsReply | undefined;
   tasks: TaskRow[] = [];
+  /** Managed tasks in all; `tasks` may hold only the first of them by vruntime. */
+  totalTasks = 0;
   updates = 0;
 
   private prev: { atMs: number; counters: CounterSnapshot } | undefined;
 
   /** A new stats reply and task list: extends the series and becomes what the view shows. */
-  push(reply: StatsReply, tasks: TaskRow[]): void {
+  push(reply: StatsReply, tasks: TaskRow[], totalTasks = tasks.length): void {
     this.observe(reply.atMs, reply.counters);
     this.latest = reply;
     this.tasks = tasks;
+    this.totalTasks = Math.max(totalTasks, tasks.length);
     this.updates++;
   }
 

@@ -62,6 +62,7 @@ export function renderTop(model: TopModel, size: ViewSize, title = 'tsland top')
         `${String(t.cpu).padStart(3)} ${(t.vruntimeNs / NSEC_PER_MSEC).toFixed(1).padStart(12)} ${(t.cpuTimeNs / NSEC_PER_SEC).toFixed(2).padStart(10)}`,
     );
   }
-  if (tasks.length > room) lines.push(`... ${tasks.length - room} more tasks (enlarge the terminal)`);
+  const shown = Math.min(room, tasks.length);
+  if (model.totalTasks > shown) lines.push(`... ${model.totalTasks - shown} more tasks (enlarge the terminal)`);
   return lines.map((l) => fit(l, size.cols));
 }

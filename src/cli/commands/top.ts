@@ -82,8 +82,10 @@ export const topCommand: CommandDef = {
       for (let i = 0; i < iterations && !stopping; i++) {
         try {
           const reply = await conn.request<StatsReply>('stats');
-          const { tasks } = await conn.request<{ tasks: TaskRow[] }>('tasks');
-          model.push(reply, tasks);
+          // Only as many rows as fit: a run with thousands of tasks stays cheap to watch.
+          const rows = session ? session.size().rows : PLAIN_SIZE.rows;
+          const { tasks, total } = await conn.request<{ tasks: TaskRow[]; total?: number }>('tasks', { limit: String(rows) });
+          model.push(reply, tasks, total);
         } catch (err) {
           lost = (err as Error).message;
           break;
