@@ -6,6 +6,7 @@
 
 import { CLOCK_NOW_NS, type Policy, type Scheduler } from '../../src/sched/api.js';
 import { createScheduler } from '../../src/sched/scheduler.js';
+import { CLOCK_THREAD_CPUTIME_ID, WallClock } from '../../src/backends/sim/wallclock.js';
 import { rustland } from '../../src/sched/policies/rustland.js';
 import {
   D_CPU, D_PID, D_SLICE_NS, EV_RUNNABLE, EV_STOPPED, EVF_RUNNABLE, Q_CPU, Q_FLAGS, Q_KIND, Q_NVCSW, Q_PID, Q_RSV,
@@ -16,6 +17,13 @@ export interface HogLoop {
   sched: Scheduler;
   /** Runs `iterations` decisions; returns the number of dispatches seen (== iterations when healthy). */
   run(iterations: number): number;
+  /**
+   * Runs `rounds` rounds in which every CPU's task stops at once and one `schedule()` refills them all;
+   * each `schedule()` is bracketed by reads of the thread's CPU clock, and the CPU time spent inside it is
+   * added to `coreNs[0]` (the clock reads' own cost included; see bench/sched.ts). Returns decisions.
+   */
+  runRounds(rounds: number): number;
+  readonly coreNs: Float64Array;
 }
 
 const FIRST_PID = 1000;
@@ -111,5 +119,28 @@ export function createHogLoop(opts: HogLoopOptions): HogLoop {
     }
     return seen;
   };
-  return { sched, run };
+  const cpuClock = new WallClock(CLOCK_THREAD_CPUTIME_ID);
+  const coreNs = new Float64Array(3);
+  const runRounds = (rounds: number): number => {
+    let seen = 0;
+    for (let r = 0; r < rounds; r++) {
+      for (let cpu = 0; cpu < cpus; cpu++) {
+        const task = running[cpu]!;
+        if (task < 0) continue;
+        clock[CLOCK_NOW_NS] = clock[CLOCK_NOW_NS]! + runningSlice[cpu]! / cpus;
+        sumExec[task] = sumExec[task]! + runningSlice[cpu]!;
+        pushInts(EV_STOPPED, task, cpu, EVF_RUNNABLE, 0);
+        q.commit(1);
+        running[cpu] = -1;
+        sched.setCpuIdle(cpu, true);
+      }
+      cpuClock.readInto(coreNs, 1);
+      sched.schedule();
+      cpuClock.readInto(coreNs, 2);
+      coreNs[0] = coreNs[0]! + (coreNs[2]! - coreNs[1]!);
+      seen += consume();
+    }
+    return seen;
+  };
+  return { sched, run, runRounds, coreNs };
 }
