@@ -1,6 +1,7 @@
 // Writes the generated parts of the docs (`npm run docs`), so that nothing is written twice by hand:
 //   docs/cli.md         from the command definitions the parser itself uses
 //   docs/benchmarks.md  a copy of BENCHMARKS.md, the one place figures are recorded
+//   docs/stats-protocol.md  the stats socket's requests and fields, from the tables the server answers with
 //   docs/*.md           every `<!-- include PATH -->` block refreshed from the source file it names
 // test/docs.test.ts fails when any of these is stale.
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -8,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { commands } from './commands/index.js';
 import { markdownReference } from './command.js';
+import { statsProtocolReference } from '../stats/protocol-doc.js';
 
 /** The repository root: gen-docs.js sits in dist/src/cli/. */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -67,6 +69,7 @@ export function generatedDocs(root = REPO_ROOT): Map<string, string> {
   const out = new Map<string, string>([
     ['docs/cli.md', cliReference()],
     ['docs/benchmarks.md', benchmarksPage(root)],
+    ['docs/stats-protocol.md', statsProtocolReference()],
   ]);
   const docsDir = join(root, 'docs');
   if (existsSync(docsDir)) {
