@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { COUNTER_NAMES, C, createCounters } from '../src/sched/counters.js';
 import { startStatsServer, type StatsServer } from '../src/stats/server.js';
-import { connectStats, findInstances, requestStats } from '../src/stats/client.js';
+import { connectStats, connectStatsResilient, findInstances, requestStats } from '../src/stats/client.js';
 import type { TaskRow } from '../src/stats/protocol.js';
 import { healthBetween } from '../src/stats/sampler.js';
 import { CONTROL_BYTES, CTL_STOP, GAP_MAX_NS, GAP_STEPS, controlViews } from './fixtures/control-layout.js';
@@ -198,4 +198,16 @@ test('a second server on a live socket is refused; a stale file is replaced; clo
   assert.equal((await requestStats<{ counters: object }>(stalePath, 'stats')).counters !== undefined, true);
   await s2.close();
   assert.equal(existsSync(stalePath), false);
+});
+
+test('a long-lived reader reconnects after an idle drop', async () => {
+  const conn = await connectStatsResilient(socketPath);
+  try {
+    await conn.request('stats');
+    await new Promise((r) => setTimeout(r, 900)); // past this server's 400 ms idle timeout
+    const again = await conn.request<{ counters: Record<string, number> }>('stats');
+    assert.ok(again.counters.nr_user_dispatches! > 0);
+  } finally {
+    conn.close();
+  }
 });

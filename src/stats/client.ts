@@ -136,3 +136,24 @@ export async function findInstances(dirs: readonly string[] = searchDirs()): Pro
   }
   return live.sort((a, b) => a.pid - b.pid);
 }
+
+/**
+ * A connection that reconnects once when the server dropped it (it drops clients silent for a minute, and
+ * `--watch 300` is silent for five): for long-lived readers such as `tsland stats --watch` and `tsland top`.
+ */
+export async function connectStatsResilient(socketPath: string, timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS): Promise<StatsConnection> {
+  let conn = await connectStats(socketPath, timeoutMs);
+  return {
+    async request<T>(req: string, args?: Record<string, string>): Promise<T> {
+      try {
+        return await conn.request<T>(req, args);
+      } catch (err) {
+        if (!(err instanceof StatsClientError) || !/closed the connection|cannot talk/.test(err.message)) throw err;
+        conn.close();
+        conn = await connectStats(socketPath, timeoutMs);
+        return conn.request<T>(req, args);
+      }
+    },
+    close: () => conn.close(),
+  };
+}

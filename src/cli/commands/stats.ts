@@ -1,6 +1,6 @@
 // `tsland stats`: reads a running instance's stats socket once, or every --watch seconds.
 
-import { connectStats, findInstances, type StatsConnection } from '../../stats/client.js';
+import { connectStatsResilient, findInstances, type StatsConnection } from '../../stats/client.js';
 import { formatStatsBlock, formatStatsLine, type CounterSnapshot } from '../../stats/format.js';
 import { searchDirs } from '../../stats/paths.js';
 import type { Health } from '../../stats/sampler.js';
@@ -60,7 +60,7 @@ export const statsCommand: CommandDef = {
     if (flags.socket !== undefined && flags.pid !== undefined) throw new UsageError('--socket and --pid are alternatives; give one');
     const { path, note } = await resolveSocket(flags.socket as string | undefined, flags.pid as number | undefined);
     if (note) process.stderr.write(`tsland: ${note}\n`);
-    const conn: StatsConnection = await connectStats(path);
+    const conn: StatsConnection = await connectStatsResilient(path);
     const watchS = flags.watch as number | undefined;
     const json = flags.json === true;
     const stop = new AbortController();

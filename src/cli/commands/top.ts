@@ -1,7 +1,7 @@
 // `tsland top`: a live view of a running scheduler, read from its stats socket.
 
 import { ReadStream, WriteStream } from 'node:tty';
-import { connectStats } from '../../stats/client.js';
+import { connectStatsResilient } from '../../stats/client.js';
 import type { TaskRow } from '../../stats/protocol.js';
 import { TerminalSession } from '../../stats/terminal.js';
 import { TopModel, type StatsReply } from '../../stats/top-model.js';
@@ -48,7 +48,7 @@ export const topCommand: CommandDef = {
   async run({ flags }) {
     if (flags.socket !== undefined && flags.pid !== undefined) throw new UsageError('--socket and --pid are alternatives; give one');
     const { path, note } = await resolveSocket(flags.socket as string | undefined, flags.pid as number | undefined);
-    const conn = await connectStats(path);
+    const conn = await connectStatsResilient(path);
     const intervalMs = (flags.interval as number) * MS_PER_S;
     const iterations = (flags.iterations as number | undefined) ?? Infinity;
     const interactive = !flags.plain && process.stdout.isTTY === true && process.stdin.isTTY === true;
