@@ -2,7 +2,7 @@
 // its status), the churn counts (every short-lived process started and reaped), the samples (page faults
 // and RSS of each scheduler instance after its warm-up) and the guardian's log (watchdog trips).
 
-import { readReleaseRecords, type ReleaseRecord } from '../src/backends/proc/state.js';
+import type { ReleaseRecord } from '../src/backends/proc/state.js';
 import type { Soak } from './harness.js';
 import { components, readChurnCounts, readLedger } from './ledger.js';
 import type { Accounting, InstanceSummary, SoakSummary } from './record.js';
@@ -81,12 +81,14 @@ export function account(soak: Soak): Accounting {
 }
 
 export function summarizeInstances(soak: Soak): InstanceSummary[] {
-  const trips = readReleaseRecords(soak.stateDir).filter(isTrip);
+  const trips = soak.releaseRecords().filter(isTrip);
   return soak.instances.map((inst) => {
     const startS = soak.tS(inst.startedMs);
     const mine = soak.samples.filter((s) => s.instance === inst.index);
     const warm = mine.filter((s) => s.tS >= startS + soak.opts.warmupS);
-    const rss = warm.map((s) => s.rssKiB).filter((v): v is number => v !== null);
+    // A scheduler being stopped, killed or exiting gives memory back: its RSS then says nothing of drift.
+    const steady = warm.filter((s) => !s.inFault && s.rssKiB !== null);
+    const rss = steady.map((s) => s.rssKiB!);
     const pf = warm.map((s) => s.pageFaults).filter((v): v is number => v !== null);
     const gc = warm.map((s) => s.gcEvents).filter((v): v is number => v !== null);
     const hb = warm.filter((s) => !s.inFault).map((s) => s.heartbeatAgeMaxMs).filter((v): v is number => v !== null);
@@ -105,6 +107,7 @@ export function summarizeInstances(soak: Soak): InstanceSummary[] {
       rssDriftKiB: rss.length ? rss[rss.length - 1]! - rss[0]! : null,
       rssMinKiB: rss.length ? Math.min(...rss) : null,
       rssMaxKiB: rss.length ? Math.max(...rss) : null,
+      rssTrendKiBPerMin: trendPerMin(steady.map((s) => s.tS), rss),
       pageFaultsAfterWarmup: pf.length ? pf[pf.length - 1]! - pf[0]! : null,
       gcEventsAfterWarmup: gc.length ? gc[gc.length - 1]! - gc[0]! : null,
       maxHeartbeatAgeMs: hb.length ? Math.max(...hb) : null,
@@ -124,6 +127,21 @@ export function summarizeInstances(soak: Soak): InstanceSummary[] {
     }
     return summary;
   });
+}
+
+/** Least-squares slope of y over x (seconds), per minute; null with fewer than 10 points. */
+export function trendPerMin(xS: readonly number[], y: readonly number[]): number | null {
+  const n = xS.length;
+  if (n < 10) return null;
+  const mx = xS.reduce((a, b) => a + b, 0) / n;
+  const my = y.reduce((a, b) => a + b, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < n; i++) {
+    num += (xS[i]! - mx) * (y[i]! - my);
+    den += (xS[i]! - mx) ** 2;
+  }
+  return den === 0 ? 0 : (num / den) * 60;
 }
 
 function maxOf(values: readonly (number | null)[]): number | null {

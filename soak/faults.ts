@@ -7,7 +7,6 @@
 
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { readReleaseRecords } from '../src/backends/proc/state.js';
 import type { CensusEntry } from './census.js';
 import { sleep, type Soak } from './harness.js';
 import type { Instance } from './instance.js';
@@ -179,7 +178,7 @@ async function schedulerFault(soak: Soak, rec: FaultRecord, fail: Fail): Promise
     await expectGone(soak, inst, guardian, rec, fail);
     // A task that was stopped at the injection stays stopped until the release ends: the later of what we
     // saw and what the releasing side logged (same monotonic clock) bounds how long any task waited.
-    const logged = readReleaseRecords(soak.stateDir)
+    const logged = soak.releaseRecords()
       .filter((r) => r.schedulerPid === inst.pid && r.releasedMs !== undefined && !/finished/i.test(r.reason))
       .map((r) => r.releasedMs! - t0MonoMs);
     if (releaseMs !== undefined) {
@@ -213,7 +212,7 @@ async function expectGone(soak: Soak, inst: Instance, guardian: { pid: number; s
       signalIfSame(guardian.pid, guardian.startTicks, 'SIGKILL');
     }
   }
-  const trips = readReleaseRecords(soak.stateDir).filter((r) => r.schedulerPid === inst.pid);
+  const trips = soak.releaseRecords().filter((r) => r.schedulerPid === inst.pid);
   for (const r of trips) {
     const timing = r.lastBeatMs !== undefined && r.releasedMs !== undefined ? ` (released ${(r.releasedMs - r.lastBeatMs).toFixed(0)} ms after the last beat)` : '';
     rec.notes.push(`release by ${r.releasedBy}: ${r.reason}${timing}`);

@@ -66,6 +66,8 @@ export interface InstanceSummary {
   rssDriftKiB: number | null;
   rssMinKiB: number | null;
   rssMaxKiB: number | null;
+  /** Least-squares trend of RSS after warm-up, KiB per minute: drift without the endpoints' noise. */
+  rssTrendKiBPerMin: number | null;
   pageFaultsAfterWarmup: number | null;
   gcEventsAfterWarmup: number | null;
   maxHeartbeatAgeMs: number | null;

@@ -110,7 +110,7 @@ export function htmlReport(r: SoakRecord): string {
         {
           kind: 'table',
           id: 'instances',
-          columns: ['#', 'mode', 'start (s)', 'end (s)', 'exit', 'measured (s)', 'RSS drift (KiB)', 'faults', 'GCs', 'trips'],
+          columns: ['#', 'mode', 'start (s)', 'end (s)', 'exit', 'measured (s)', 'RSS drift (KiB)', 'RSS range (KiB)', 'RSS trend (KiB/min)', 'faults', 'GCs', 'trips'],
           rows: r.instances.map((i) => [
             i.index,
             i.mode,
@@ -119,6 +119,8 @@ export function htmlReport(r: SoakRecord): string {
             i.exitCode ?? i.exitSignal ?? '-',
             i.measuredS,
             fmt(i.rssDriftKiB),
+            i.rssMinKiB === null || i.rssMaxKiB === null ? '-' : `${i.rssMinKiB}-${i.rssMaxKiB}`,
+            fmt(i.rssTrendKiBPerMin),
             fmt(i.pageFaultsAfterWarmup),
             fmt(i.gcEventsAfterWarmup),
             i.watchdogTrips,

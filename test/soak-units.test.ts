@@ -197,3 +197,13 @@ test('report: every fault marked on the charts, targets judged, the record embed
   assert.doesNotMatch(html, /<script(?![^>]*application\/json)/, 'no script that runs');
   assert.deepEqual(readEmbeddedData(html), JSON.parse(JSON.stringify(record)));
 });
+
+test('RSS trend: the least-squares slope per minute, not the endpoints', async () => {
+  const { trendPerMin } = await import('../soak/checks.js');
+  const x = Array.from({ length: 60 }, (_, i) => i);
+  assert.equal(trendPerMin(x.slice(0, 5), x.slice(0, 5)), null);
+  assert.ok(Math.abs(trendPerMin(x, x.map((t) => 1000 + 2 * t))! - 120) < 1e-9);
+  // Noisy endpoints around a flat line: last - first says ~1000 KiB/min, the trend a tenth of it.
+  const y = x.map((t) => 1000 + (t === 0 ? -500 : t === 59 ? 500 : 0));
+  assert.ok(Math.abs(trendPerMin(x, y)!) < 120);
+});
