@@ -92,6 +92,16 @@ test('the demo in CI mode completes and its report matches its table', async () 
   }
 });
 
+test('an unknown policy is a usage error before anything runs', async () => {
+  const p = start(process.execPath, [MAIN, 'demo', '--policy', 'no-such-policy']);
+  try {
+    assert.equal(await p.exited, 2);
+    assert.match(p.stderr(), /^tsland: --policy must be one of rustland, fifo/);
+  } finally {
+    p.kill('SIGKILL');
+  }
+});
+
 test('a bad window length from the environment is a usage error', async () => {
   const p = start(process.execPath, [MAIN, 'demo'], { env: { ...process.env, TSLAND_DEMO_SECONDS: 'soon' } });
   try {

@@ -1,6 +1,8 @@
 // `tsland demo` (= `npm start`): the kernel's scheduler and tsland on the same mixed workload, side by side.
 
+import { existsSync } from 'node:fs';
 import { runDemo } from '../../demo/run.js';
+import { builtinPolicyNames } from '../../sched/policies/index.js';
 import { UsageError, type CommandDef } from '../command.js';
 
 export const DEMO_SECONDS_ENV = 'TSLAND_DEMO_SECONDS';
@@ -35,10 +37,14 @@ export const demoCommand: CommandDef = {
   examples: ['npm start', 'tsland demo --seconds 30', `${DEMO_SECONDS_ENV}=2 npm start`],
   async run({ flags }) {
     const seconds = (flags.seconds as number | undefined) ?? secondsFromEnv() ?? DEFAULT_SECONDS;
+    const policy = flags.policy as string;
+    if (!builtinPolicyNames().includes(policy) && !existsSync(policy)) {
+      throw new UsageError(`--policy must be one of ${builtinPolicyNames().join(', ')} or the path of a policy module; no file '${policy}'`);
+    }
     const outcome = await runDemo({
       seconds,
       outDir: flags['out-dir'] as string,
-      policy: flags.policy as string,
+      policy,
       kernelOnly: flags['kernel-only'] === true,
     });
     if (flags.json) process.stdout.write(JSON.stringify(outcome.data) + '\n');
