@@ -115,6 +115,8 @@ export interface SoakRecord {
   startedAt: string;
   finishedAt: string;
   machine: { cpus: number; memTotalMiB: number; kernel: string; node: string };
+  /** The commit the run was built from (and whether the tree had changes), when run from a git checkout. */
+  source: { commit: string | null; dirty: boolean };
   options: SoakOptions;
   memory: MemoryPlan;
   plan: { quietUntilS: number; tailFromS: number; faults: { kind: FaultKind; atS: number }[] };

@@ -143,7 +143,10 @@ export function htmlReport(r: SoakRecord): string {
   ];
   return buildHtmlReport({
     title: `tsland soak: ${r.summary.passed ? 'passed' : 'FAILED'}`,
-    subtitle: `${(r.options.durationS / 60).toFixed(1)} min, ${r.options.load} load${r.options.baseline ? ', baseline (no tsland)' : ''}, ${r.machine.cpus} CPUs, Linux ${r.machine.kernel}, Node ${r.machine.node}`,
+    subtitle:
+      `${(r.options.durationS / 60).toFixed(1)} min, ${r.options.load} load${r.options.baseline ? ', baseline (no tsland)' : ''}, ` +
+      `${r.machine.cpus} CPUs, Linux ${r.machine.kernel}, Node ${r.machine.node}` +
+      (r.source?.commit ? `, commit ${r.source.commit}${r.source.dirty ? ' with local changes' : ''}` : ''),
     generatedAt: r.finishedAt,
     sections,
     data: r,

@@ -1,7 +1,9 @@
 // One soak run from start to record: the harness started, the planned faults injected on time, the
 // workload ended, the checks made, the JSON and HTML written.
 
+import { spawnSync } from 'node:child_process';
 import { availableParallelism, release } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { relative } from 'node:path';
 import { account, summarize, summarizeInstances } from './checks.js';
 import { checkManaged, injectFault } from './faults.js';
@@ -12,6 +14,13 @@ import type { SoakRecord } from './record.js';
 import { writeReports } from './report.js';
 
 type Log = (line: string) => void;
+
+function sourceVersion(): { commit: string | null; dirty: boolean } {
+  const git = (args: string[]) => spawnSync('git', args, { cwd: fileURLToPath(new URL('.', import.meta.url)), encoding: 'utf8' });
+  const head = git(['rev-parse', '--short', 'HEAD']);
+  if (head.status !== 0) return { commit: null, dirty: false };
+  return { commit: head.stdout.trim(), dirty: git(['status', '--porcelain', '--untracked-files=no']).stdout.trim() !== '' };
+}
 
 function sleepUntil(atMs: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -71,6 +80,7 @@ export async function runSoak(opts: SoakOptions, log: Log): Promise<SoakRecord> 
     startedAt: soak.startedAt,
     finishedAt: new Date().toISOString(),
     machine: { cpus: availableParallelism(), memTotalMiB: Math.round(meminfoKiB('MemTotal') / 1024), kernel: release(), node: process.versions.node },
+    source: sourceVersion(),
     options: opts,
     memory: soak.memory,
     plan: { quietUntilS: soak.plan.quietUntilS, tailFromS: soak.plan.tailFromS, faults: soak.plan.faults },
