@@ -5,7 +5,8 @@
 // One iteration = one scheduling decision: a CPU's task used its slice, is reported stopped-and-runnable,
 // and the scheduler picks the next task for that CPU (the backend's record writing and reading included,
 // so ns/decision is an upper bound on the core alone). Wall and CPU time are both reported: this machine is
-// shared, and CPU time excludes the time other processes held the cores.
+// shared, and CPU time excludes the time other processes held the cores. The core alone is timed in rounds
+// where every CPU's task stops at once and one step refills them all, on the thread's CPU clock.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -14,6 +15,7 @@ import { createPlainHogLoop } from './sched/plain.js';
 import { simulate } from '../src/backends/sim/simulator.js';
 import { GcCounter, settleGcEntries, threadFaultCounter } from '../src/mem/index.js';
 import { fifo, rustland } from '../src/sched/index.js';
+import { CLOCK_THREAD_CPUTIME_ID, WallClock } from '../src/backends/sim/wallclock.js';
 
 const SIZES = [1_000, 100_000, 1_000_000];
 const CPUS = 8;
@@ -27,6 +29,8 @@ const gcNow = (globalThis as { gc?: () => void }).gc ?? (() => {});
 interface Row {
   impl: string;
   tasks: number;
+  /** CPU time inside the scheduler alone per decision (thread CPU clock around each step, clock cost taken out). */
+  coreCpuNsPerDecision: number;
   decisionsPerSec: number;
   nsPerDecision: number;
   cpuNsPerDecision: number;
@@ -36,7 +40,31 @@ interface Row {
   setupMs: number;
 }
 
-async function measure(impl: string, tasks: number, build: () => { run(n: number): number }, bytesPerTask: (loop: unknown) => number): Promise<Row> {
+interface Loop {
+  run(n: number): number;
+  runRounds(rounds: number): number;
+  coreNs: Float64Array;
+}
+
+const CORE_ROUNDS = 125_000;
+
+// What one pair of thread-CPU-clock reads costs by itself, measured the same way as a timed step.
+function clockPairNs(): number {
+  const clock = new WallClock(CLOCK_THREAD_CPUTIME_ID);
+  const f = new Float64Array(3);
+  const reps = 200_000;
+  for (let pass = 0; pass < 2; pass++) {
+    f[0] = 0;
+    for (let i = 0; i < reps; i++) {
+      clock.readInto(f, 1);
+      clock.readInto(f, 2);
+      f[0] = f[0]! + (f[2]! - f[1]!);
+    }
+  }
+  return f[0]! / reps;
+}
+
+async function measure(impl: string, tasks: number, build: () => Loop, bytesPerTask: (loop: unknown) => number, pairNs: number, core: boolean): Promise<Row> {
   gcNow();
   const heap0 = process.memoryUsage().heapUsed;
   const t0 = performance.now();
@@ -62,9 +90,17 @@ async function measure(impl: string, tasks: number, build: () => { run(n: number
   faults.close();
   if (seen !== ITERATIONS) throw new Error(`${impl}: ${seen} dispatches for ${ITERATIONS} decisions`);
   const perTask = bytesPerTask(loop);
+  let coreCpuNsPerDecision = NaN;
+  if (core) {
+    loop.runRounds(CORE_ROUNDS / 5);
+    loop.coreNs[0] = 0;
+    const decisions = loop.runRounds(CORE_ROUNDS);
+    coreCpuNsPerDecision = (loop.coreNs[0]! - pairNs * CORE_ROUNDS) / decisions;
+  }
   return {
     impl,
     tasks,
+    coreCpuNsPerDecision,
     decisionsPerSec: ITERATIONS / (wallMs / 1e3),
     nsPerDecision: (wallMs * 1e6) / ITERATIONS,
     cpuNsPerDecision: ((cpu.user + cpu.system) * 1e3) / ITERATIONS,
@@ -88,22 +124,23 @@ function calibrate(): number {
 
 async function main(): Promise<void> {
   const rows: Row[] = [];
+  const pairNs = clockPairNs();
   for (const tasks of SIZES) {
     const bytes = (l: unknown): number => (l as ReturnType<typeof createHogLoop>).sched.memoryBytes() / tasks;
     // Both backends drive the scheduler from its own thread, so their rings skip Atomics; the
     // cross-thread configuration is measured beside it.
-    rows.push(await measure('tsland', tasks, () => createHogLoop({ tasks, cpus: CPUS, policy: rustland(), crossThreadRings: false }), bytes));
-    rows.push(await measure('tsland-atomic-rings', tasks, () => createHogLoop({ tasks, cpus: CPUS, policy: rustland(), crossThreadRings: true }), bytes));
-    rows.push(await measure('plain-js', tasks, () => createPlainHogLoop(tasks, CPUS, hogWeight), () => NaN));
+    rows.push(await measure('tsland', tasks, () => createHogLoop({ tasks, cpus: CPUS, policy: rustland(), crossThreadRings: false }), bytes, pairNs, true));
+    rows.push(await measure('tsland-atomic-rings', tasks, () => createHogLoop({ tasks, cpus: CPUS, policy: rustland(), crossThreadRings: true }), bytes, pairNs, false));
+    rows.push(await measure('plain-js', tasks, () => createPlainHogLoop(tasks, CPUS, hogWeight), () => NaN, pairNs, true));
     gcNow();
   }
-  const header = ['impl', 'tasks', 'decisions/s', 'ns/decision', 'cpu ns/dec', 'bytes/task', 'GCs', 'faults'];
-  const lines = [header, ...rows.map((r) => [r.impl, String(r.tasks), r.decisionsPerSec.toFixed(0), r.nsPerDecision.toFixed(0), r.cpuNsPerDecision.toFixed(0), r.bytesPerTask.toFixed(0), String(r.gcEvents), String(r.pageFaults)])];
+  const header = ['impl', 'tasks', 'decisions/s', 'ns/decision', 'cpu ns/dec', 'core cpu ns/dec', 'bytes/task', 'GCs', 'faults'];
+  const lines = [header, ...rows.map((r) => [r.impl, String(r.tasks), r.decisionsPerSec.toFixed(0), r.nsPerDecision.toFixed(0), r.cpuNsPerDecision.toFixed(0), Number.isNaN(r.coreCpuNsPerDecision) ? '-' : r.coreCpuNsPerDecision.toFixed(0), r.bytesPerTask.toFixed(0), String(r.gcEvents), String(r.pageFaults)])];
   const widths = header.map((_, c) => Math.max(...lines.map((l) => l[c]!.length)));
   for (const l of lines) console.log(l.map((x, c) => (c < 1 ? x.padEnd(widths[c]!) : x.padStart(widths[c]!))).join('  '));
   const ts = rows.filter((r) => r.impl === 'tsland');
-  const ratio1mTo1k = ts[2]!.cpuNsPerDecision / ts[0]!.cpuNsPerDecision;
-  console.log(`tsland cost at 1M vs 1k tasks (CPU time): ${ratio1mTo1k.toFixed(2)}x`);
+  const ratio1mTo1k = ts[2]!.coreCpuNsPerDecision / ts[0]!.coreCpuNsPerDecision;
+  console.log(`tsland core cost at 1M vs 1k tasks (CPU time): ${ratio1mTo1k.toFixed(2)}x; clock pair ${pairNs.toFixed(0)} ns taken out`);
 
   // Simulator figures (virtual time; deterministic).
   const overload = (await simulate({ policy: rustland(), cpus: 8, tasks: 64, workload: 'hogs', durationNs: 10 * SEC, seed: 1 })).results;
@@ -131,7 +168,7 @@ async function main(): Promise<void> {
     benchmark: 'sched',
     date: new Date().toISOString(),
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, kernel: os.release(), loadavg: os.loadavg(), calibrationNsPerElement: calibrate() },
-    config: { cpus: CPUS, warmup: WARMUP, iterations: ITERATIONS, policy: 'rustland' },
+    config: { cpus: CPUS, warmup: WARMUP, iterations: ITERATIONS, coreRounds: CORE_ROUNDS, policy: 'rustland', clockPairNs: pairNs },
     rows,
     tslandCostRatio1MTo1k: ratio1mTo1k,
     sim,

@@ -20,6 +20,8 @@ export interface PlainDispatch {
   sliceNs: number;
 }
 
+import { CLOCK_THREAD_CPUTIME_ID, WallClock } from '../../src/backends/sim/wallclock.js';
+
 const EXEC_CAP_SLICES = 100;
 
 export class PlainScheduler {
@@ -111,7 +113,11 @@ export class PlainScheduler {
 }
 
 /** The same hog loop as driver.ts, over the plain scheduler. */
-export function createPlainHogLoop(tasks: number, cpus: number, weightOf: (i: number) => number): { run(iterations: number): number; sched: PlainScheduler } {
+export function createPlainHogLoop(
+  tasks: number,
+  cpus: number,
+  weightOf: (i: number) => number,
+): { run(iterations: number): number; runRounds(rounds: number): number; coreNs: Float64Array; sched: PlainScheduler } {
   const FIRST_PID = 1000;
   const sliceNs = 20e6;
   const sched = new PlainScheduler(cpus, sliceNs);
@@ -131,8 +137,31 @@ export function createPlainHogLoop(tasks: number, cpus: number, weightOf: (i: nu
   };
   apply(sched.schedule());
   let nextCpu = 0;
+  const cpuClock = new WallClock(CLOCK_THREAD_CPUTIME_ID);
+  const coreNs = new Float64Array(3);
   return {
     sched,
+    coreNs,
+    // As in driver.ts: every CPU's task stops at once; the events and schedule() are timed on the thread's
+    // CPU clock (the plain scheduler does its accounting when the event arrives, so both are counted).
+    runRounds(rounds: number): number {
+      let seen = 0;
+      for (let r = 0; r < rounds; r++) {
+        cpuClock.readInto(coreNs, 1);
+        for (let cpu = 0; cpu < cpus; cpu++) {
+          const task = running[cpu]!;
+          nowNs += runningSlice[cpu]! / cpus;
+          sumExec[task] = sumExec[task]! + runningSlice[cpu]!;
+          sched.event(FIRST_PID + task, sumExec[task]!, false, nowNs);
+          sched.setIdle(cpu);
+        }
+        const list = sched.schedule();
+        cpuClock.readInto(coreNs, 2);
+        coreNs[0] = coreNs[0]! + (coreNs[2]! - coreNs[1]!);
+        seen += apply(list);
+      }
+      return seen;
+    },
     run(iterations: number): number {
       let seen = 0;
       for (let i = 0; i < iterations; i++) {
