@@ -16,6 +16,12 @@ const NSEC_PER_SEC = 1e9;
 const timespec = new Int32Array(4);
 let clockGettime: ((clock: number, ts: Int32Array) => number) | null = null;
 let baseSec = -1;
+/**
+ * The base is set this far in the past, so readings are past the small-integer range from the first call:
+ * V8 then compiles the arithmetic on them as doubles at once, instead of as integers that overflow (and
+ * deoptimize, and run unoptimized and allocating for a while) a few seconds into the run.
+ */
+const BASE_BACKDATE_SEC = 10;
 
 function read(): void {
   if (!clockGettime) {
@@ -34,18 +40,18 @@ export function monotonicMs(): number {
 
 /**
  * Monotonic nanoseconds since this module first ran in this thread: small enough that a double holds them
- * exactly for 104 days, unlike nanoseconds since boot on a long-running machine.
+ * exactly for 104 days (less BASE_BACKDATE_SEC), unlike nanoseconds since boot on a long-running machine.
  */
 export function monotonicNs(): number {
   read();
-  if (baseSec < 0) baseSec = timespec[0]!;
+  if (baseSec < 0) baseSec = timespec[0]! - BASE_BACKDATE_SEC;
   return (timespec[0]! - baseSec) * NSEC_PER_SEC + timespec[2]!;
 }
 
 /** monotonicNs() written into out[index]: a double returned from a call is boxed, one stored in place is not. */
 export function readMonotonicNs(out: Float64Array, index: number): void {
   read();
-  if (baseSec < 0) baseSec = timespec[0]!;
+  if (baseSec < 0) baseSec = timespec[0]! - BASE_BACKDATE_SEC;
   out[index] = (timespec[0]! - baseSec) * NSEC_PER_SEC + timespec[2]!;
 }
 

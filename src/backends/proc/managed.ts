@@ -15,6 +15,7 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
+import v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { C, createCounters, type Counters } from '../../sched/counters.js';
 import type { TaskSlabsInfo } from '../../sched/api.js';
@@ -170,6 +171,10 @@ async function start(opts: ManagedOptions, target: Target): Promise<ManagedHandl
     endWhenEmpty: target.kind === 'attach',
   };
   const stopStartupBeat = beatWhileStarting(dir, process.pid, r.heartbeatNs / NSEC_PER_MSEC);
+  // V8's memory reducer runs collections some seconds after a GC when a heap allocates slowly, to give
+  // memory back: exactly the heap of a scheduler thread that allocates nothing. It is set up with the
+  // heap, so the flag must be off before the worker's isolate exists.
+  v8.setFlagsFromString('--no-memory-reducer');
   const worker = new Worker(WORKER_SCRIPT, { workerData: config });
   let slabs: TaskSlabsInfo | null = null;
   let policyName = r.policy;

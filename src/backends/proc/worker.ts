@@ -6,6 +6,7 @@
 import { openSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import v8 from 'node:v8';
+import vm from 'node:vm';
 import { pathToFileURL } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
 import { MemPublisher } from '../../mem/publish.js';
@@ -13,15 +14,19 @@ import type { Policy } from '../../sched/api.js';
 import { createCounters } from '../../sched/counters.js';
 import { BUILTIN_POLICIES } from '../../sched/policies/index.js';
 import { createScheduler } from '../../sched/scheduler.js';
-import { CLK_NEXT_WAKE_NS, CLK_NOW_NS, ProcBackend } from './backend.js';
-import { readMonotonicMs, readMonotonicNs, NSEC_PER_MSEC } from './clock.js';
-import { CTL_ADOPT_PID, CTL_SIGNAL, CTL_STOP, CTL_WAKE, type WorkerConfig, type WorkerMessage } from './control.js';
+import { ProcBackend } from './backend.js';
+import { warmParsers } from './procfs.js';
+import { ROUND_GUARDIAN_LOST, ROUND_STOP, ROUND_YIELD, SchedulerLoop } from './loop.js';
+import { NSEC_PER_MSEC } from './clock.js';
+import { CTL_SIGNAL, CTL_WAKE, type WorkerConfig, type WorkerMessage } from './control.js';
 import { openVerifiedPidfd } from './identity.js';
-import { HB_BEAT_MS, HEARTBEAT_BYTES } from './state.js';
 import { sys } from './sys.js';
 
-/** A burst ends after this long, so the event loop runs a few dozen times a second at most. */
-const BURST_NS = 50 * NSEC_PER_MSEC;
+/**
+ * A burst ends after this long and the thread yields to its event loop (GC entries are counted there). Each
+ * yield allocates (an immediate), so bursts are long; stop requests come through Atomics, not messages.
+ */
+const BURST_NS = 250 * NSEC_PER_MSEC;
 const SLAB_TASKS = 1024;
 /**
  * Bytecode a function may run before V8 optimizes it (V8's default is 132 KiB). The preemption path runs a
@@ -29,6 +34,16 @@ const SLAB_TASKS = 1024;
  * every double it computes (measured: ~150 bytes per dispatch, against ~12 once optimized).
  */
 const INTERRUPT_BUDGET_BYTES = 4096;
+/**
+ * Warm-up ends with one full collection: the garbage of start-up (module loading, adopting the first
+ * tasks, the first compilations) is collected then, at a moment we choose, instead of mid-run.
+ */
+const WARMUP_BURSTS = 8;
+
+function fullGc(): void {
+  v8.setFlagsFromString('--expose-gc');
+  (vm.runInNewContext('gc') as () => void)();
+}
 const PRIORITY_SCHEDULER = -10;
 
 async function loadPolicy(spec: string): Promise<Policy> {
@@ -41,6 +56,7 @@ async function loadPolicy(spec: string): Promise<Policy> {
 
 async function main(config: WorkerConfig): Promise<void> {
   v8.setFlagsFromString(`--interrupt-budget=${INTERRUPT_BUDGET_BYTES}`);
+  warmParsers();
   const port = parentPort!;
   const post = (m: WorkerMessage): void => port.postMessage(m);
   const s = sys();
@@ -87,15 +103,7 @@ async function main(config: WorkerConfig): Promise<void> {
   const locked = config.lock && unlocked === 0;
   const publisher = new MemPublisher(counters, { lock: locked });
   const hbFd = openSync(config.heartbeatFile, 'r+');
-  const beat = new Float64Array(HEARTBEAT_BYTES / 8);
-  const beatBytes = new Uint8Array(beat.buffer, 0, 8);
-  // Loop times, kept in a Float64Array so that no time value is ever boxed.
-  const T_BURST_END = 0;
-  const T_AFTER = 1;
-  const T_LAST_BEAT = 2;
-  const times = new Float64Array(3);
-  times[T_LAST_BEAT] = -Infinity;
-  const clock = backend.clock;
+  const loop = new SchedulerLoop(backend, ctl, s, hbFd, config.heartbeatNs, BURST_NS, config.endWhenEmpty);
   post({ type: 'ready', slabs: scheduler.taskSlabs(), policy: policy.name, locked, adopted });
 
   const finish = (reason: 'stopped' | 'guardian-lost' | 'empty'): void => {
@@ -108,36 +116,15 @@ async function main(config: WorkerConfig): Promise<void> {
     post({ type: 'done', reason, released });
   };
 
+  let bursts = 0;
   const burst = (): void => {
-    readMonotonicNs(times, T_BURST_END);
-    times[T_BURST_END] += BURST_NS;
+    if (++bursts === WARMUP_BURSTS) fullGc();
+    loop.startBurst();
     for (;;) {
-      if (Atomics.load(ctl, CTL_STOP) !== 0) return finish('stopped');
-      const rootPid = Atomics.load(ctl, CTL_ADOPT_PID);
-      if (rootPid !== 0) {
-        // Node reaps the command it spawned; the backend must not take its exit status.
-        backend.keepUnreaped(rootPid);
-        backend.adopt(rootPid);
-        Atomics.store(ctl, CTL_ADOPT_PID, 0);
-      }
-      readMonotonicNs(clock, CLK_NOW_NS);
-      backend.step();
-      if (backend.guardianLost) return finish('guardian-lost');
-      if (config.endWhenEmpty && backend.tasks.nLive === 0) return finish('empty');
-      if (clock[CLK_NOW_NS]! - times[T_LAST_BEAT]! >= config.heartbeatNs) {
-        readMonotonicMs(beat, HB_BEAT_MS / 8);
-        s.pwrite(hbFd, beatBytes, 8, HB_BEAT_MS);
-        times[T_LAST_BEAT] = clock[CLK_NOW_NS]!;
-      }
-      readMonotonicNs(times, T_AFTER);
-      const afterNs = times[T_AFTER]!;
-      if (afterNs >= times[T_BURST_END]!) break;
-      let waitNs = clock[CLK_NEXT_WAKE_NS]! - afterNs;
-      const beatDueNs = times[T_LAST_BEAT]! + config.heartbeatNs - afterNs;
-      if (beatDueNs < waitNs) waitNs = beatDueNs;
-      if (times[T_BURST_END]! - afterNs < waitNs) waitNs = times[T_BURST_END]! - afterNs;
-      // Whole milliseconds, rounded up: a fractional timeout would be boxed on its way into Atomics.wait.
-      if (waitNs > 0) Atomics.wait(ctl, CTL_WAKE, 0, Math.ceil(waitNs / NSEC_PER_MSEC));
+      const r = loop.round();
+      if (r > 0) Atomics.wait(ctl, CTL_WAKE, 0, r);
+      else if (r === ROUND_YIELD) break;
+      else if (r < 0) return finish(r === ROUND_STOP ? 'stopped' : r === ROUND_GUARDIAN_LOST ? 'guardian-lost' : 'empty');
     }
     publisher.publish();
     setImmediate(burst);
