@@ -21,6 +21,12 @@ export class CensusTaker {
   /** `pid:startTicks` -> marked; environ is read once per process, not once per scan. */
   private readonly markCache = new Map<string, boolean>();
 
+  /**
+   * The running scheduler, when it is a child subreaper: a process whose parent died is handed to it and
+   * stays managed, so it is still in the tree. Once that scheduler is gone, such a process is an orphan.
+   */
+  schedulerPid = -1;
+
   constructor(
     private readonly mark: string,
     public rootPid: number,
@@ -64,6 +70,7 @@ export class CensusTaker {
     let cur: ProcStat | undefined = st;
     for (let hops = 0; cur && hops < 4096; hops++) {
       if (cur.pid === this.rootPid && (this.rootStartTicks < 0 || cur.startTicks === this.rootStartTicks)) return true;
+      if (this.schedulerPid > 0 && cur.ppid === this.schedulerPid) return true;
       if (cur.ppid <= 1) return false;
       cur = all.get(cur.ppid);
     }

@@ -186,6 +186,7 @@ export class Soak {
   adopt(inst: Instance): void {
     this.instances.push(inst);
     this.current = inst;
+    this.census.schedulerPid = inst.mode === 'baseline' ? -1 : inst.pid;
     this.heartbeat?.stop();
     this.heartbeat = inst.mode === 'baseline' ? undefined : new HeartbeatWatch(this.stateDir, inst.pid).start();
   }

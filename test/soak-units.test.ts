@@ -110,6 +110,10 @@ test('census: marked processes are found, stops seen, escapees reported as orpha
     assert.equal(census.marked.length, 3);
     assert.deepEqual(census.orphans.map((e) => e.pid), [stray.pid]);
     assert.ok(!pids.includes(process.pid), 'the unmarked test process is not counted');
+    // A child of the scheduler (a subreaper's adopted orphan) is still in the tree.
+    taker.schedulerPid = process.pid;
+    assert.deepEqual(taker.take().orphans, []);
+    taker.schedulerPid = -1;
     process.kill(stray.pid!, 'SIGSTOP');
     await new Promise((r) => setTimeout(r, 50));
     census = taker.take();
