@@ -325,6 +325,12 @@ export class Soak {
     if (++this.surpriseRestarts > MAX_SURPRISE_RESTARTS) return;
     this.recovering = true;
     try {
+      // Whatever ended it, nothing may stay stopped without a scheduler.
+      let census = this.census.take();
+      for (const deadline = Date.now() + 2000; census.stopped.length > 0 && Date.now() < deadline; census = this.census.take()) await sleep(20);
+      if (census.stopped.length > 0) {
+        this.violate('left-stopped', `${census.stopped.length} workload process(es) still stopped 2 s after the scheduler ended: ${census.stopped.slice(0, 8).map((e) => `${e.pid}(${e.comm})`).join(' ')}`);
+      }
       if (!(await this.attach())) this.violate('recovery', 'tsland attach over the workload did not come up after an unexpected exit');
     } finally {
       this.recovering = false;
