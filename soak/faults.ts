@@ -37,6 +37,9 @@ export async function injectFault(soak: Soak, planned: PlannedFault): Promise<Fa
     rec.notes.push(detail);
     soak.violate(check, `${planned.kind} at ${rec.atS} s: ${detail}`);
   };
+  // An unplanned restart in flight finishes first: a fault aimed at a half-started scheduler tests nothing.
+  for (const deadline = Date.now() + 60_000; soak.recovering && Date.now() < deadline; ) await sleep(100);
+  rec.atS = soak.tS();
   soak.log(`fault: ${planned.kind} at ${rec.atS} s`);
   switch (planned.kind) {
     case 'burst':

@@ -78,7 +78,7 @@ export class Soak {
   private stopTimer: NodeJS.Timeout | undefined;
   private progressTimer: NodeJS.Timeout | undefined;
   private sampling = false;
-  private recovering = false;
+  recovering = false;
   private surpriseRestarts = 0;
   readonly abort = new AbortController();
 
