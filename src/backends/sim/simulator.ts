@@ -17,7 +17,8 @@ import {
 import { createScheduler, DEFAULT_SLICE_NS, NSEC_PER_MSEC, NSEC_PER_USEC } from '../../sched/scheduler.js';
 import { EventQueue } from './event-queue.js';
 import { Prng } from './prng.js';
-import { jainIndex, percentiles, type Percentiles } from './summary.js';
+import { Histograms } from './histogram.js';
+import { jainIndex, type Percentiles } from './summary.js';
 import { WallClock } from './wallclock.js';
 import { buildWorkload, KIND_HOG, KIND_SLEEPER, KIND_SPAWNED, type WorkloadName } from './workloads.js';
 
@@ -25,7 +26,6 @@ export const DEFAULT_DISPATCH_COST_NS = 2 * NSEC_PER_USEC;
 export const MAX_SIM_TASKS = 1_000_000;
 export const MAX_SIM_CPUS = 1024;
 const FIRST_PID = 1000;
-const MAX_LATENCY_SAMPLES = 1 << 22;
 const KILL_DELAY_MEAN_NS = 20 * NSEC_PER_MSEC;
 const PROGRESS_EVERY_BATCHES = 1 << 14;
 const PROGRESS_MIN_WALL_NS = 200e6;
@@ -99,7 +99,7 @@ export interface SimResults {
   jainIndex: number;
   /** Largest relative gap between a weight group's share of hog CPU time and its share of hog weight. */
   weightedShareError: number;
-  /** Wake-up latency of tasks waking from sleep: wake to first instruction. */
+  /** Wake-up latency of tasks waking from sleep, wake to first instruction (log-linear buckets, <= 1.6% wide). */
   wakeLatencyNs: Percentiles | null;
   wakeups: number;
   wakeupsWithNoIdleCpu: number;
@@ -146,6 +146,8 @@ function checkOptions(o: SimOptions): void {
 export async function simulate(opts: SimOptions, hooks: { gcCount?: () => number; faultCount?: () => number; settle?: () => Promise<void> } = {}): Promise<SimOutcome> {
   checkOptions(opts);
   const sim = new Simulation(opts);
+  // GC entries arrive late (after the event loop turns): let the set-up's own collections land first.
+  await hooks.settle?.();
   const gc0 = hooks.gcCount?.() ?? 0;
   const faults0 = hooks.faultCount?.() ?? 0;
   const wall0 = performance.now();
@@ -206,10 +208,8 @@ class Simulation {
   private readonly spawnIds: Int32Array;
   private readonly spawnIntervalNs: number;
   private spawnNext = 0;
-  // Latency samples.
-  private latency: Float64Array;
-  private latencyCls: Uint8Array;
-  private nLatency = 0;
+  // Wake-up latencies, one histogram per class: fixed size, so recording never allocates.
+  private readonly latency: Histograms;
   // Tallies.
   private wakeups = 0;
   private wakeupsNoIdle = 0;
@@ -255,8 +255,7 @@ class Simulation {
     this.cpuTask = new Int32Array(opts.cpus).fill(-1);
     this.cpuStart = new Float64Array(opts.cpus);
     this.cpuGen = new Int32Array(opts.cpus);
-    this.latency = new Float64Array(Math.min(MAX_LATENCY_SAMPLES, 1 << 16));
-    this.latencyCls = new Uint8Array(this.latency.length);
+    this.latency = new Histograms(classes.length);
     // One pending wake or kill per task, one completion per CPU, one spawn.
     this.events = new EventQueue(2 * n + opts.cpus + 16);
 
@@ -565,23 +564,7 @@ class Simulation {
   }
 
   private recordLatency(t: number, latencyNs: number): void {
-    if (this.nLatency === this.latency.length) {
-      if (this.latency.length >= MAX_LATENCY_SAMPLES) return;
-      this.growLatency();
-    }
-    this.latency[this.nLatency] = latencyNs;
-    this.latencyCls[this.nLatency++] = this.tCls[t]!;
-  }
-
-  // Doubling, amortized: allocates O(log n) times over a run.
-  private growLatency(): void {
-    const size = Math.min(MAX_LATENCY_SAMPLES, this.latency.length * 2);
-    const l = new Float64Array(size);
-    l.set(this.latency);
-    const c = new Uint8Array(size);
-    c.set(this.latencyCls);
-    this.latency = l;
-    this.latencyCls = c;
+    this.latency.record(this.tCls[t]!, latencyNs);
   }
 
   // The run ends: charge what is running up to the end of the window.
@@ -636,9 +619,7 @@ class Simulation {
     const classes: ClassResult[] = [];
     const shares: Record<string, number> = {};
     for (let c = 0; c < nCls; c++) {
-      const lat = new Float64Array(this.nLatency);
-      let m = 0;
-      for (let i = 0; i < this.nLatency; i++) if (this.latencyCls[i] === c) lat[m++] = this.latency[i]!;
+      const m = this.latency.count(c);
       const share = totalCpu > 0 ? clsCpu[c]! / totalCpu : 0;
       shares[this.classNames[c]!] = share;
       classes.push({
@@ -646,7 +627,7 @@ class Simulation {
         tasks: this.classTasks[c]!,
         share,
         wakeups: m,
-        wakeLatencyNs: this.classKind[c] === KIND_SLEEPER || m > 0 ? percentiles(lat, m) : null,
+        wakeLatencyNs: this.latency.percentiles(c),
       });
     }
     const windowNs = this.f[F_END]! - this.f[F_WARMUP]!;
@@ -663,7 +644,7 @@ class Simulation {
       shares,
       jainIndex: hogX.length > 0 ? jainIndex(hogX) : 1,
       weightedShareError,
-      wakeLatencyNs: percentiles(this.latency.slice(0, this.nLatency), this.nLatency),
+      wakeLatencyNs: this.latency.percentiles(-1),
       wakeups: this.wakeups,
       wakeupsWithNoIdleCpu: this.wakeupsNoIdle,
       decisions: this.decisions,
