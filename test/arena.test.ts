@@ -118,6 +118,23 @@ test('tlsf: realloc that swallows a free neighbour whole keeps the neighbour fla
   a.check();
 });
 
+test('tlsf: growing into a long free neighbour leaves the next block flags right', () => {
+  for (const leftOverBytes of [0, 8, 40, 200, 400]) {
+    const a = createArena({ sizeBytes: 64 * 1024 });
+    const p = a.alloc(100);
+    const q = a.alloc(1000);
+    const r = a.alloc(100);
+    a.free(q);
+    a.check();
+    const whole = r - p - 4; // p's payload up to r's header: p's block and q's block
+    assert.equal(a.realloc(p, whole - leftOverBytes), p);
+    a.check();
+    a.free(r);
+    a.free(p);
+    a.check();
+  }
+});
+
 test('tlsf: an alignment gap too small for a free block skips to the next aligned offset', () => {
   const a = createArena({ sizeBytes: 64 * 1024 });
   for (let i = 0; i < 64; i++) {

@@ -34,11 +34,12 @@
  *    +-------+-------+-------+---- ... -----+---------+
  *    | size|F| next  | prev  |              | back=h  |   free block (size >= MIN_BLOCK_BYTES)
  *    +-------+-------+-------+---- ... -----+---------+
- *    | size  | payload: size - 4 bytes                  |   used block: every byte after the header
+ *    | size|F| payload: size - 4 bytes                  |   used block: every byte after the header
  *    +-------+-----------------------------------------+
  *
  *   size   u32  the whole block, header included, a multiple of 8; the low 3 bits carry flags
- *   F      FLAG_FREE, mirrored from the free bit (check() compares the two)
+ *   F      FLAG_FREE, mirrored from the free bit (check() compares the two); FLAG_LEFT_LONG: the block
+ *          on the left is a free block of at least BACK_REF_MIN_BYTES, so a back reference precedes h
  *   next, prev  header offsets in the same free list; next is 0 at the end; prev is meaningless at the
  *          head (see insertFree)
  *   back   the free block's own header offset, in its last 4 bytes, kept only by blocks of at least
@@ -69,6 +70,7 @@ const BACK_REF_BYTES = 4;
 const MIN_BLOCK_BYTES = HEADER_BYTES + NEXT_FREE_BYTES + PREV_FREE_BYTES + BACK_REF_BYTES;
 
 const FLAG_FREE = 1;
+const FLAG_LEFT_LONG = 2;
 const FLAGS_MASK = GRAIN_MASK;
 
 // Size classes. Blocks smaller than SMALL_BYTES map linearly, one class per grain, all in first level 0;
@@ -190,9 +192,9 @@ export class TlsfArena implements Arena {
     u32[SIZE_U32] = this.sizeBytes;
     u32[HEAP_START_U32] = this.firstBlock;
     const size = this.tail - this.firstBlock;
+    u32[this.tail >>> 2] = 0;
     u32[this.firstBlock >>> 2] = size | FLAG_FREE;
     this.writeBackRef(this.firstBlock, size);
-    u32[this.tail >>> 2] = 0;
     this.insertFree(this.firstBlock, size);
   }
 
@@ -306,14 +308,32 @@ export class TlsfArena implements Arena {
    * of the right neighbour's header, a miss on nearly every free at a million live blocks.
    */
   private writeBackRef(h: number, size: number): void {
-    if (size >= BACK_REF_MIN_BYTES) this.u32[(h + size - BACK_REF_BYTES) >>> 2] = h;
+    if (size < BACK_REF_MIN_BYTES) return;
+    const u32 = this.u32;
+    const right = h + size;
+    u32[(right - BACK_REF_BYTES) >>> 2] = h;
+    u32[right >>> 2] = u32[right >>> 2]! | FLAG_LEFT_LONG;
   }
 
-  /** Header offset of the free block that ends at h, or 0. */
-  private freeLeftOf(h: number): number {
+  /** The block at h no longer has a long free block on its left. */
+  private clearLeftLong(h: number): void {
+    this.u32[h >>> 2] = this.u32[h >>> 2]! & ~FLAG_LEFT_LONG;
+  }
+
+  /** Header offset of the free block that ends at h (whose header word is hdr), or 0. */
+  private freeLeftOf(h: number, hdr: number): number {
     const u32 = this.u32;
+    if ((hdr & FLAG_LEFT_LONG) !== 0) {
+      // A long free block left its back reference in the u32 before h. Trust it only if the free bit marks
+      // a block there that ends exactly at h (the flag and the back reference are ours, but a caller who
+      // writes past its block could have damaged them).
+      const left = u32[(h - BACK_REF_BYTES) >>> 2]!;
+      if (left < this.firstBlock || left > h - BACK_REF_MIN_BYTES || (left & GRAIN_MASK) !== HEADER_BYTES || !this.isFreeStart(left)) return 0;
+      const leftHdr = u32[left >>> 2]!;
+      return leftHdr - (leftHdr & FLAGS_MASK) === h - left ? left : 0;
+    }
     // A short free block starts less than one span before h's payload: it is the nearest free bit below
-    // it, in h's free word or the one before.
+    // it, in h's free word or the one before, both on the cache line free() has just read.
     const pos = h + HEADER_BYTES;
     const w = statusWord(pos) + FREE_WORD_DELTA;
     let spanStart = pos - (pos & SPAN_MASK);
@@ -322,17 +342,10 @@ export class TlsfArena implements Arena {
       bits = u32[w - STATUS_WORDS_PER_SPAN]!;
       spanStart -= BACK_REF_MIN_BYTES;
     }
-    if (bits !== 0) {
-      const near = spanStart + ((31 - Math.clz32(bits)) << GRAIN_LOG2) - HEADER_BYTES;
-      const nearHdr = u32[near >>> 2]!;
-      if (nearHdr - (nearHdr & FLAGS_MASK) === h - near) return near;
-    }
-    // A long free block left its back reference in the u32 before h. Those bytes are the caller's when the
-    // left block is used, so they count only if the free bit marks a block there that ends exactly at h.
-    const left = u32[(h - BACK_REF_BYTES) >>> 2]!;
-    if (left < this.firstBlock || left > h - BACK_REF_MIN_BYTES || (left & GRAIN_MASK) !== HEADER_BYTES || !this.isFreeStart(left)) return 0;
-    const leftHdr = u32[left >>> 2]!;
-    return leftHdr - (leftHdr & FLAGS_MASK) === h - left ? left : 0;
+    if (bits === 0) return 0;
+    const near = spanStart + ((31 - Math.clz32(bits)) << GRAIN_LOG2) - HEADER_BYTES;
+    const nearHdr = u32[near >>> 2]!;
+    return nearHdr - (nearHdr & FLAGS_MASK) === h - near ? near : 0;
   }
 
   // ---- public API ---------------------------------------------------------------------------------------
@@ -369,6 +382,10 @@ export class TlsfArena implements Arena {
     const u32 = this.u32;
     const hdr = u32[h >>> 2]!;
     let blockSize = hdr - (hdr & FLAGS_MASK);
+    // A long free block flagged the block after it; that flag goes unless a long remainder keeps it.
+    const end = h + blockSize;
+    const wasLong = blockSize >= BACK_REF_MIN_BYTES;
+    let leftFlag = 0;
 
     if (align > GRAIN_BYTES) {
       const payload = h + HEADER_BYTES;
@@ -381,6 +398,7 @@ export class TlsfArena implements Arena {
         u32[h >>> 2] = gap | FLAG_FREE;
         this.writeBackRef(h, gap);
         this.insertFree(h, gap);
+        if (gap >= BACK_REF_MIN_BYTES) leftFlag = FLAG_LEFT_LONG;
         h += gap;
         blockSize -= gap;
       }
@@ -388,14 +406,16 @@ export class TlsfArena implements Arena {
 
     const rest = blockSize - need;
     if (rest >= MIN_BLOCK_BYTES) {
-      u32[h >>> 2] = need;
+      u32[h >>> 2] = need | leftFlag;
       const r = h + need;
       u32[r >>> 2] = rest | FLAG_FREE;
-      this.writeBackRef(r, rest);
+      if (rest >= BACK_REF_MIN_BYTES) this.writeBackRef(r, rest);
+      else if (wasLong) this.clearLeftLong(end);
       this.insertFree(r, rest);
       blockSize = need;
     } else {
-      u32[h >>> 2] = blockSize;
+      u32[h >>> 2] = blockSize | leftFlag;
+      if (wasLong) this.clearLeftLong(end);
     }
 
     const ptr = h + HEADER_BYTES;
@@ -424,7 +444,7 @@ export class TlsfArena implements Arena {
       this.removeFree(right, rightSize);
       size += rightSize;
     }
-    const left = this.freeLeftOf(h);
+    const left = this.freeLeftOf(h, hdr);
     if (left !== 0) {
       const leftSize = h - left;
       this.removeFree(left, leftSize);
@@ -461,10 +481,11 @@ export class TlsfArena implements Arena {
         if (oldSize + rightSize >= need) {
           this.removeFree(right, rightSize);
           have += rightSize;
+          if (rightSize >= BACK_REF_MIN_BYTES) this.clearLeftLong(h + have);
         }
       }
       if (need <= have) {
-        this.shrinkInPlace(h, have, need);
+        this.shrinkInPlace(h, hdr & FLAG_LEFT_LONG, have, need);
         this.f64[USED_BYTES_F64]! += u32[h >>> 2]! - (u32[h >>> 2]! & FLAGS_MASK) - oldSize;
         return ptr;
       }
@@ -484,14 +505,14 @@ export class TlsfArena implements Arena {
   }
 
   /** Make the used block at h exactly `need` bytes when the rest can stand as a free block. */
-  private shrinkInPlace(h: number, have: number, need: number): void {
+  private shrinkInPlace(h: number, leftFlag: number, have: number, need: number): void {
     const u32 = this.u32;
     const rest = have - need;
     if (rest < MIN_BLOCK_BYTES) {
-      u32[h >>> 2] = have;
+      u32[h >>> 2] = have | leftFlag;
       return;
     }
-    u32[h >>> 2] = need;
+    u32[h >>> 2] = need | leftFlag;
     const r = h + need;
     let restSize = rest;
     const right = h + have;
@@ -558,6 +579,7 @@ function checkTlsf(u32: Uint32Array, f64: Float64Array, firstBlock: number, tail
   if (u32[MAGIC_U32] !== MAGIC || u32[STRATEGY_U32] !== STRATEGY_TLSF) broken('bad magic or strategy', 0);
   let h = firstBlock;
   let leftFree = false;
+  let leftLong = false;
   let usedBytes = 0;
   let live = 0;
   let freeBlocks = 0;
@@ -567,7 +589,8 @@ function checkTlsf(u32: Uint32Array, f64: Float64Array, firstBlock: number, tail
     const hdr = u32[h >>> 2]!;
     const size = hdr - (hdr & FLAGS_MASK);
     if (size < MIN_BLOCK_BYTES || h + size > tail) broken(`block size ${size} out of range`, h);
-    if ((hdr & FLAGS_MASK & ~FLAG_FREE) !== 0) broken('unknown header flags', h);
+    if ((hdr & FLAGS_MASK & ~(FLAG_FREE | FLAG_LEFT_LONG)) !== 0) broken('unknown header flags', h);
+    if (((hdr & FLAG_LEFT_LONG) !== 0) !== leftLong) broken('left-long flag disagrees with the block on the left', h);
     const isFree = (hdr & FLAG_FREE) !== 0;
     const pos = h + HEADER_BYTES;
     const w = statusWord(pos) - STATUS_MAP_U32;
@@ -582,10 +605,11 @@ function checkTlsf(u32: Uint32Array, f64: Float64Array, firstBlock: number, tail
       live++;
     }
     leftFree = isFree;
+    leftLong = isFree && size >= BACK_REF_MIN_BYTES;
     h += size;
   }
   if (h !== tail) broken('blocks overrun the sentinel', h);
-  if (u32[tail >>> 2] !== 0) broken('sentinel header damaged', tail);
+  if (u32[tail >>> 2] !== (leftLong ? FLAG_LEFT_LONG : 0)) broken('sentinel header damaged', tail);
   for (let w = 0; w < expected.length && STATUS_MAP_U32 + w < firstBlock >>> 2; w++) {
     if (u32[STATUS_MAP_U32 + w] !== expected[w]) {
       const what = w % STATUS_WORDS_PER_SPAN === 0 ? 'live' : 'free';
