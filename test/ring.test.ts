@@ -51,6 +51,23 @@ test('batches behave like a FIFO queue across wrap-around (model check)', () => 
   );
 });
 
+test('room() stays right when the producer writes on after the ring was drained behind its back', () => {
+  for (const crossThread of [true, false]) {
+    const ring = SpscRing.create(8, 4, { crossThread });
+    for (let i = 0; i < 4; i++) {
+      ring.i32[ring.slot(0) >> 2] = i;
+      ring.commit(1);
+    }
+    assert.equal(ring.room(), 0);
+    ring.release(ring.available()); // the consumer drains everything
+    ring.i32[ring.slot(0) >> 2] = 4; // the producer writes without asking again, then asks
+    ring.commit(1);
+    assert.equal(ring.room(), 3);
+    assert.equal(ring.available(), 1);
+    assert.equal(ring.i32[ring.record(0) >> 2], 4);
+  }
+});
+
 test('bad shapes are refused with a named error', () => {
   assert.throws(() => SpscRing.create(12, 8), RingError);
   assert.throws(() => SpscRing.create(16, 6), RingError);

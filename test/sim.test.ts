@@ -38,6 +38,12 @@ test('same seed, same results, bit for bit; another seed differs', async () => {
   assert.ok(a.exits > 0 && a.exitsWhileQueued > 0, 'the fork storm kills tasks while they wait');
 });
 
+test('more tasks than the queued ring holds: no event is lost, every class runs', async () => {
+  const r = (await simulate({ policy: rustland(), cpus: 8, tasks: 12_000, workload: 'mix', durationNs: 30 * SEC, seed: 4 })).results;
+  for (const c of r.classes) assert.ok(c.share > 0, `${c.name} got no CPU`);
+  assert.ok(r.classes.find((c) => c.name === 'interactive')!.wakeups > 0);
+});
+
 test('tsland sim --json prints {results, perf} and is deterministic across processes', () => {
   const args = ['--workload', 'forkstorm', '--tasks', '300', '--cpus', '4', '--duration', '2s', '--seed', '9', '--json'];
   const one = sim(args);

@@ -99,7 +99,9 @@ export class SpscRing {
   room(): number {
     const head = this.i32[HEAD_I32]!;
     let free = this.capacity - ((head - this.cachedTail) | 0);
-    if (free === 0) {
+    // <= 0, not === 0: a producer that saw the ring full, had it drained and wrote on without asking again
+    // leaves the cached index more than a ring behind.
+    if (free <= 0) {
       this.cachedTail = this.crossThread ? Atomics.load(this.i32, TAIL_I32) : this.i32[TAIL_I32]!;
       free = this.capacity - ((head - this.cachedTail) | 0);
     }
