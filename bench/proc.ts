@@ -70,6 +70,15 @@ interface RunResult {
   /** tsland's CPU time after warm-up, as a fraction of one core; per thread too. */
   cpuShare?: number;
   busiestThreadShare?: number;
+  guardianCpuShare?: number;
+}
+
+function guardianPid(schedulerPid: number): number {
+  try {
+    return (JSON.parse(readFileSync(join(stateDir, `${schedulerPid}.run.json`), 'utf8')) as { guardianPid: number }).guardianPid;
+  } catch {
+    return -1;
+  }
 }
 
 function procTicks(path: string): number {
@@ -108,9 +117,15 @@ function runTree(treeArgs: string[], underTsland: boolean, durationS: number): P
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
   const pid = child.pid!;
   if (autogroupNice !== 0) writeFileSync(`/proc/${pid}/autogroup`, String(autogroupNice));
-  const samples: { atMs: number; ticks: number; threads: Map<string, number> }[] = [];
+  const samples: { atMs: number; ticks: number; guardianTicks: number; threads: Map<string, number> }[] = [];
   const sample = (): void => {
-    samples.push({ atMs: Date.now(), ticks: procTicks(`/proc/${pid}/stat`), threads: threadTicks(pid) });
+    const guardian = guardianPid(pid);
+    samples.push({
+      atMs: Date.now(),
+      ticks: procTicks(`/proc/${pid}/stat`),
+      guardianTicks: guardian > 0 ? procTicks(`/proc/${guardian}/stat`) : NaN,
+      threads: threadTicks(pid),
+    });
   };
   const timers = underTsland
     ? [setTimeout(sample, WARMUP_SECONDS * 1000), setTimeout(sample, (durationS - 0.5) * 1000)]
@@ -128,6 +143,7 @@ function runTree(treeArgs: string[], underTsland: boolean, durationS: number): P
         const [a, b] = samples as [(typeof samples)[0], (typeof samples)[0]];
         const wallS = (b.atMs - a.atMs) / 1000;
         result.cpuShare = (b.ticks - a.ticks) / USER_HZ / wallS;
+        result.guardianCpuShare = (b.guardianTicks - a.guardianTicks) / USER_HZ / wallS;
         let busiest = 0;
         for (const [tid, t1] of b.threads) busiest = Math.max(busiest, t1 - (a.threads.get(tid) ?? t1));
         result.busiestThreadShare = busiest / USER_HZ / wallS;
@@ -181,7 +197,9 @@ async function main(): Promise<void> {
   const spin = await runTree(['spin', String(spinTasks), String(spinSeconds)], true, spinSeconds);
 
   const hogStats = (r: RunResult) => {
-    const hogs = r.reports.filter((x) => !x.probe);
+    const hogs = r.reports.filter((x) => !x.probe && x.count !== undefined);
+    const lost = r.reports.filter((x) => !x.probe && x.count === undefined);
+    if (lost.length > 0) console.log(`warning: ${lost.length} hog(s) gave no report: ${JSON.stringify(lost)}`);
     const probe = r.reports.find((x) => x.probe)!;
     return {
       jain: jain(hogs.map((h) => h.cpuUs!)),
@@ -214,6 +232,7 @@ async function main(): Promise<void> {
       ],
     ),
     [`tsland CPU, ${spinTasks} spinning tasks`, '-', `${((spin.cpuShare ?? NaN) * 100).toFixed(2)}% of a core`, `busiest thread ${((spin.busiestThreadShare ?? NaN) * 100).toFixed(2)}% (<= 3%)`],
+    [`guardian CPU, ${spinTasks} spinning tasks`, '-', `${((spin.guardianCpuShare ?? NaN) * 100).toFixed(2)}% of a core`, ''],
     ['tsland CPU, 8 hogs + probe', '-', `${((tslandHogs.cpuShare ?? NaN) * 100).toFixed(2)}% of a core`, ''],
     [`scheduler thread after warm-up: faults / GCs (${spinTasks} tasks)`, '-', `${health.pageFaults} / ${health.gcEvents}`, '0 / 0'],
     ['scheduler thread after warm-up: faults / GCs (8 hogs)', '-', `${hogHealth.pageFaults} / ${hogHealth.gcEvents}`, '0 / 0'],
@@ -235,7 +254,12 @@ async function main(): Promise<void> {
     spinTasks,
     hogs: { kernel: k, tsland: t, workRatio: t.work / k.work, p99Ratio: t.probeP99Us / k.probeP99Us },
     nice: { kernel: kn, tsland: tn },
-    overhead: { spinCpuShare: spin.cpuShare, spinBusiestThreadShare: spin.busiestThreadShare, hogsCpuShare: tslandHogs.cpuShare },
+    overhead: {
+      spinCpuShare: spin.cpuShare,
+      spinBusiestThreadShare: spin.busiestThreadShare,
+      spinGuardianCpuShare: spin.guardianCpuShare,
+      hogsCpuShare: tslandHogs.cpuShare,
+    },
     schedulerThreadAfterWarmup: { spin: health, hogs: hogHealth },
   };
   mkdirSync(fileURLToPath(new URL('../../bench/results/', import.meta.url)), { recursive: true });

@@ -28,9 +28,15 @@ function child(cmd: string, args: string[], nice: number): Promise<Report> {
     if (nice !== 0) setPriority(p.pid!, nice);
     let out = '';
     p.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-    p.once('exit', () => {
-      const line = out.trim().split('\n').at(-1) ?? '{}';
-      resolve({ nice, ...(JSON.parse(line || '{}') as object) });
+    p.once('exit', (code, signal) => {
+      const line = out.trim().split('\n').at(-1) ?? '';
+      let report: object = {};
+      try {
+        report = JSON.parse(line) as object;
+      } catch {
+        // Reported below with how the child ended.
+      }
+      resolve({ nice, exit: signal ?? code, ...report });
     });
   });
 }
