@@ -112,3 +112,69 @@ test('a bad window length from the environment is a usage error', async () => {
     p.kill('SIGKILL');
   }
 });
+
+test('SIGTERM during the kernel half stops the demo and leaves no process behind', async () => {
+  const outDir = mkdtempSync(join(tmpdir(), 'tsland-demo-int-'));
+  const mark = `tsland-demo-test-k-${process.pid}-${Date.now()}`;
+  const p = start(process.execPath, [MAIN, 'demo', '--seconds', '20', '--out-dir', outDir], { env: { ...process.env, TSLAND_TEST_MARK: mark } });
+  try {
+    const deadline = Date.now() + 60_000;
+    while (!/kernel scheduler/.test(p.stderr())) {
+      assert.ok(Date.now() < deadline && p.child.exitCode === null, `kernel half never started: ${p.stderr()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    process.kill(p.child.pid!, 'SIGTERM');
+    assert.equal(await p.exited, 130, p.stderr());
+    const deadlineGone = Date.now() + 15_000;
+    while (marked(mark).length > 0 && Date.now() < deadlineGone) await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(marked(mark), [], 'processes of the demo left behind');
+  } finally {
+    p.kill('SIGKILL');
+    await p.exited;
+    rmSync(outDir, { recursive: true, force: true });
+  }
+});
+
+test('Ctrl-C during the tsland half stops the demo and leaves no process of its tree behind', async () => {
+  const outDir = mkdtempSync(join(tmpdir(), 'tsland-demo-int-'));
+  // Every process of this demo's tree inherits the mark, so they can be told from another demo's.
+  const mark = `tsland-demo-test-${process.pid}-${Date.now()}`;
+  const p = start(process.execPath, [MAIN, 'demo', '--seconds', '6', '--out-dir', outDir], {
+    env: { ...process.env, TSLAND_STATS_DIR: join(outDir, 'sock'), TSLAND_TEST_MARK: mark },
+  });
+  try {
+    const deadline = Date.now() + 120_000;
+    while (!/measuring/.test(p.stderr().split('tsland: starting')[1] ?? '')) {
+      assert.ok(Date.now() < deadline && p.child.exitCode === null, `tsland half never started: ${p.stderr()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(marked(mark).length > 0, 'the workload is running');
+    process.kill(p.child.pid!, 'SIGINT');
+    assert.equal(await p.exited, 130, p.stderr());
+    assert.match(p.stderr(), /demo interrupted/);
+    const deadlineGone = Date.now() + 15_000;
+    while (marked(mark).length > 0 && Date.now() < deadlineGone) await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(marked(mark), [], 'processes of the demo left behind');
+  } finally {
+    p.kill('SIGKILL');
+    await p.exited;
+    rmSync(outDir, { recursive: true, force: true });
+  }
+});
+
+/** Live (not zombie) processes whose environment carries the mark. */
+function marked(mark: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (!readFileSync(`/proc/${name}/environ`, 'latin1').includes(`TSLAND_TEST_MARK=${mark}`)) continue;
+      const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      if (state !== 'Z') out.push(`${name} ${state}`);
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return out;
+}

@@ -35,6 +35,41 @@ export interface DemoOutcome {
   reportPath: string;
 }
 
+/** Ctrl-C or SIGTERM during the demo: the running half is stopped (and its tree released), then this is thrown. */
+export class DemoInterrupted extends Error {
+  override name = 'DemoInterrupted';
+}
+
+/** What to do when the user interrupts: set by whichever half is running. */
+class Interrupt {
+  interrupted = false;
+  private cancel: (() => void) | null = null;
+  private wake: (() => void) | null = null;
+  readonly onSignal = (): void => {
+    this.interrupted = true;
+    this.cancel?.();
+    this.wake?.();
+  };
+  /** Sleeps until epoch ms `atMs`, or less when interrupted. */
+  until(atMs: number): Promise<void> {
+    if (this.interrupted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, Math.max(0, atMs - Date.now()));
+      this.wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+  }
+  during(cancel: () => void): void {
+    this.cancel = cancel;
+    if (this.interrupted) cancel();
+  }
+  check(): void {
+    if (this.interrupted) throw new DemoInterrupted('interrupted');
+  }
+}
+
 const DEFAULT_NICE_CLASSES = [0, 5, 10];
 const MS_PER_S = 1000;
 const DISPATCH_SAMPLE_MS = 250;
@@ -66,16 +101,19 @@ function mixArgs(outFile: string, seconds: number, nices: number[], periodUs: nu
   return [WORKLOAD_SCRIPT, 'mix', '--seconds', String(seconds), '--nices', nices.join(','), '--period-us', String(periodUs), '--out', outFile];
 }
 
-async function kernelHalf(o: Required<Omit<DemoOptions, 'kernelOnly' | 'statsServer'>> & { nices: number[] }, dir: string, progress: Progress): Promise<MixResult> {
+async function kernelHalf(o: Required<Omit<DemoOptions, 'kernelOnly' | 'statsServer'>> & { nices: number[] }, dir: string, progress: Progress, interrupt: Interrupt): Promise<MixResult> {
   const out = join(dir, 'kernel.json');
   progress.note('kernel: starting the workload under the kernel\'s scheduler');
   const child = spawn(process.execPath, mixArgs(out, o.seconds, o.nices, o.probePeriodUs), { stdio: ['ignore', 'pipe', 'inherit'] });
   const exit = new Promise<number>((res) => child.once('exit', (code, sig) => res(code ?? (sig ? 128 : 1))));
+  // The hogs and the probe end on their own: at the window's end, or when the mix's pipe to them closes.
+  interrupt.during(() => child.kill('SIGTERM'));
   try {
     const [startAt, endAt] = await windowOf(child.stdout!);
     progress.phase('kernel scheduler', startAt, endAt);
     const code = await exit;
     progress.end();
+    interrupt.check();
     if (code !== 0) throw new Error(`the workload failed under the kernel's scheduler (exit ${code})`);
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
@@ -89,7 +127,7 @@ interface TslandRun {
   dispatchRate: { atS: number[]; perS: number[] };
 }
 
-async function tslandHalf(o: Required<Omit<DemoOptions, 'kernelOnly' | 'statsServer'>> & { nices: number[] }, dir: string, progress: Progress, lock: boolean, serveStats: boolean, notes: string[]): Promise<TslandRun> {
+async function tslandHalf(o: Required<Omit<DemoOptions, 'kernelOnly' | 'statsServer'>> & { nices: number[] }, dir: string, progress: Progress, lock: boolean, serveStats: boolean, notes: string[], interrupt: Interrupt): Promise<TslandRun> {
   const out = join(dir, 'tsland.json');
   progress.note(`tsland: starting the same workload under tsland (${o.policy})${lock ? '' : ', arena unlocked'}`);
   const start = (locked: boolean) =>
@@ -104,6 +142,7 @@ async function tslandHalf(o: Required<Omit<DemoOptions, 'kernelOnly' | 'statsSer
     progress.note('tsland: locking failed, starting again unlocked');
     handle = await start(false);
   }
+  interrupt.during(() => void handle.stop('SIGTERM'));
   let obs: Observability | undefined;
   const sampler = new CounterSampler(handle.counters, 100_000);
   try {
@@ -112,20 +151,20 @@ async function tslandHalf(o: Required<Omit<DemoOptions, 'kernelOnly' | 'statsSer
       if (obs?.stats) progress.note(`tsland: watch it live with 'tsland top --socket ${obs.stats.socketPath}'`);
     }
     const [startAt, endAt] = await windowOf(handle.child!.stdout!);
-    const waitUntil = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms - Date.now())));
-    await waitUntil(startAt);
+    await interrupt.until(startAt);
     const c0 = Float64Array.from(handle.counters.f64);
     const cpu0 = process.cpuUsage();
     sampler.sample();
     const timer = setInterval(() => sampler.sample(), DISPATCH_SAMPLE_MS);
     progress.phase(`tsland (${handle.policy})`, startAt, endAt);
-    await waitUntil(endAt);
+    await interrupt.until(endAt);
     clearInterval(timer);
     sampler.sample();
     const cpu = process.cpuUsage(cpu0);
     const c1 = Float64Array.from(handle.counters.f64);
     progress.end();
     const exit = await handle.exited;
+    interrupt.check();
     if (exit.code !== 0) throw new Error(`the workload failed under tsland: ${exit.message ?? `exit ${exit.code}`}`);
     const windowMs = endAt - startAt;
     const dispatches = sampler.rates('nr_user_dispatches');
@@ -143,6 +182,7 @@ async function tslandHalf(o: Required<Omit<DemoOptions, 'kernelOnly' | 'statsSer
     };
   } catch (err) {
     await handle.stop('SIGKILL').catch(() => {});
+    interrupt.check();
     throw err;
   } finally {
     await obs?.close();
@@ -166,17 +206,23 @@ export async function runDemo(opts: DemoOptions): Promise<DemoOutcome> {
   const dir = mkdtempSync(join(tmpdir(), 'tsland-demo-'));
   let kernel: RunFigures;
   let tsland: TslandRun | null = null;
+  const interrupt = new Interrupt();
+  process.on('SIGINT', interrupt.onSignal);
+  process.on('SIGTERM', interrupt.onSignal);
   try {
-    kernel = analyse(await kernelHalf(o, dir, progress));
+    kernel = analyse(await kernelHalf(o, dir, progress, interrupt));
     if (!opts.kernelOnly) {
       try {
-        tsland = await tslandHalf(o, dir, progress, lock, opts.statsServer ?? true, notes);
+        tsland = await tslandHalf(o, dir, progress, lock, opts.statsServer ?? true, notes, interrupt);
       } catch (err) {
         progress.end();
+        if (err instanceof DemoInterrupted) throw err;
         notes.push(`The tsland half could not run: ${(err as Error).message}`);
       }
     }
   } finally {
+    process.off('SIGINT', interrupt.onSignal);
+    process.off('SIGTERM', interrupt.onSignal);
     progress.end();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -115,6 +115,7 @@ interface Child {
   ready: Promise<void>;
   result: Promise<unknown>;
   start(startAtMs: number, endAtMs: number): void;
+  kill(): void;
 }
 
 function startChild(role: string, args: string[]): Child {
@@ -139,7 +140,7 @@ function startChild(role: string, args: string[]): Child {
       }
     });
   });
-  return { ready, result, start: (a, b) => child.stdin.end(`${a} ${b}\n`) };
+  return { ready, result, start: (a, b) => child.stdin.end(`${a} ${b}\n`), kill: () => child.kill('SIGTERM') };
 }
 
 /** Lead time between handing out the window and its start, so every child is waiting when it opens. */
@@ -152,6 +153,13 @@ async function mix(argv: string[]): Promise<void> {
     startChild('probe', ['--period-us', arg(argv, 'period-us', '2000')]),
     ...nices.map((nice) => startChild('hog', ['--nice', String(nice)])),
   ];
+  // Stopped by the demo (Ctrl-C, or the run being torn down): take the hogs and the probe along.
+  const stop = () => {
+    for (const c of children) c.kill();
+    process.exit(1);
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
   await Promise.all(children.map((c) => c.ready));
   const startAtMs = Date.now() + WINDOW_LEAD_MS;
   const endAtMs = startAtMs + seconds * 1000;

@@ -1,13 +1,15 @@
 // `tsland demo` (= `npm start`): the kernel's scheduler and tsland on the same mixed workload, side by side.
 
 import { existsSync } from 'node:fs';
-import { runDemo } from '../../demo/run.js';
+import { DemoInterrupted, runDemo } from '../../demo/run.js';
 import { builtinPolicyNames } from '../../sched/policies/index.js';
 import { UsageError, type CommandDef } from '../command.js';
 
 export const DEMO_SECONDS_ENV = 'TSLAND_DEMO_SECONDS';
 const DEFAULT_SECONDS = 10;
 const MAX_SECONDS = 600;
+/** 128 + SIGINT, as a shell reports a command stopped by Ctrl-C. */
+const EXIT_INTERRUPTED = 130;
 
 function secondsFromEnv(): number | undefined {
   const raw = process.env[DEMO_SECONDS_ENV];
@@ -41,12 +43,14 @@ export const demoCommand: CommandDef = {
     if (!builtinPolicyNames().includes(policy) && !existsSync(policy)) {
       throw new UsageError(`--policy must be one of ${builtinPolicyNames().join(', ')} or the path of a policy module; no file '${policy}'`);
     }
-    const outcome = await runDemo({
-      seconds,
-      outDir: flags['out-dir'] as string,
-      policy,
-      kernelOnly: flags['kernel-only'] === true,
-    });
+    let outcome: Awaited<ReturnType<typeof runDemo>>;
+    try {
+      outcome = await runDemo({ seconds, outDir: flags['out-dir'] as string, policy, kernelOnly: flags['kernel-only'] === true });
+    } catch (err) {
+      if (!(err instanceof DemoInterrupted)) throw err;
+      process.stderr.write('tsland: demo interrupted; every process it started was stopped\n');
+      return EXIT_INTERRUPTED;
+    }
     if (flags.json) process.stdout.write(JSON.stringify(outcome.data) + '\n');
     else process.stdout.write(`\n${outcome.table}\n\n`);
     for (const n of outcome.data.notes) process.stderr.write(`note: ${n}\n`);
