@@ -165,6 +165,8 @@ export interface SchedulerOptions {
   slabTasks?: number;
   /** Hard cap on live tasks; default 4,194,304. */
   maxTasks?: number;
+  /** Size the task table, pid map and run queue for this many tasks up front (default 0: grow on demand). */
+  reserveTasks?: number;
   /** Shared counters to write; default a fresh block. */
   counters?: import('./counters.js').Counters;
   /** Lock each slab in RAM (mlock) as it is created; default true where the platform allows. */

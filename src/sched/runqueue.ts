@@ -53,9 +53,10 @@ export class RunQueue {
   /** Makes room for slots [0, slots). Allocates: task-creation path only. */
   ensureSlots(slots: number): void {
     if (slots <= this.pos.length) return;
-    const grow = <T extends Float64Array | Int32Array>(old: T, make: (n: number) => T, fill?: number): T => {
+    // fill() touches every page here, on the creation path, so pushes and pops never fault.
+    const grow = <T extends Float64Array | Int32Array>(old: T, make: (n: number) => T, fill = 0): T => {
       const a = make(slots);
-      if (fill !== undefined) a.fill(fill);
+      a.fill(fill);
       a.set(old);
       return a;
     };
@@ -64,7 +65,7 @@ export class RunQueue {
     const keys = new Float64Array(nodes).fill(Infinity);
     keys.set(this.keys.subarray(0, this.n));
     this.keys = keys;
-    const heapSlots = new Int32Array(nodes);
+    const heapSlots = new Int32Array(nodes).fill(0);
     heapSlots.set(this.slots.subarray(0, this.n));
     this.slots = heapSlots;
     this.pos = grow(this.pos, (n) => new Int32Array(n), NOT_QUEUED);

@@ -107,8 +107,11 @@ class CoreScheduler implements Scheduler {
       fields: policy.fields ?? {},
       lockSlab: locker.lock,
     });
-    this.map = new TaskMap();
-    this.rq = new RunQueue();
+    const reserve = opts.reserveTasks ?? 0;
+    if (!Number.isInteger(reserve) || reserve < 0) throw new SchedulerError(`reserveTasks must be a whole number >= 0, got ${reserve}`);
+    this.tasks.reserve(reserve);
+    this.map = new TaskMap(Math.min(reserve, this.tasks.maxTasks));
+    this.rq = new RunQueue(this.tasks.capacity);
     this.idle = new Uint8Array(nrCpus);
     this.idleList = new Int32Array(nrCpus);
     this.idlePos = new Int32Array(nrCpus).fill(-1);

@@ -82,6 +82,12 @@ export class TaskTable implements TaskView {
     this.slabListeners.push(listener);
   }
 
+  /** Adds slabs until `tasks` slots exist (creation path; used to size the table up front). */
+  reserve(tasks: number): void {
+    const want = Math.min(tasks, this.maxTasks);
+    while (this.capacity < want) this.addSlab();
+  }
+
   /** A free slot without growing, or -1 (hot path). */
   tryAlloc(): number {
     if (this.nrFree === 0 || this.live >= this.maxTasks) return -1;
@@ -117,7 +123,12 @@ export class TaskTable implements TaskView {
 
   private addSlab(): void {
     const sab = new SharedArrayBuffer(this.slabTasks * this.strideBytes);
-    if (this.lockSlab && !this.lockSlab(sab)) this.unlockedSlabs++;
+    const locked = this.lockSlab ? this.lockSlab(sab) : false;
+    if (!locked) {
+      if (this.lockSlab) this.unlockedSlabs++;
+      // Touch every page now, on the creation path, so the first dispatch to use it does not fault.
+      new Int32Array(sab).fill(0);
+    }
     const index = this.slabs.length;
     this.slabs.push(sab);
     this.i32s.push(new Int32Array(sab));

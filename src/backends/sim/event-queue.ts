@@ -24,12 +24,13 @@ export class EventQueue {
   popId = 0;
   popGen = 0;
 
+  // Arrays are filled when made so their pages are touched before the event loop runs.
   constructor(readonly capacity: number) {
-    this.time = new Float64Array(capacity);
-    this.seq = new Float64Array(capacity);
-    this.kind = new Int32Array(capacity);
-    this.id = new Int32Array(capacity);
-    this.gen = new Int32Array(capacity);
+    this.time = new Float64Array(capacity).fill(0);
+    this.seq = new Float64Array(capacity).fill(0);
+    this.kind = new Int32Array(capacity).fill(0);
+    this.id = new Int32Array(capacity).fill(0);
+    this.gen = new Int32Array(capacity).fill(0);
   }
 
   get size(): number {

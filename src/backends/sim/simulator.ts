@@ -242,15 +242,16 @@ class Simulation {
     this.classTasks = Int32Array.from(classes, (c) => c.initial + c.spawned);
 
     const n = this.nTasks;
-    this.tCls = new Uint8Array(n);
-    this.tWeight = new Int32Array(n);
-    this.tState = new Uint8Array(n);
-    this.tGen = new Int32Array(n);
+    // Every array is filled here, so its pages are touched during set-up, not in the event loop.
+    this.tCls = new Uint8Array(n).fill(0);
+    this.tWeight = new Int32Array(n).fill(0);
+    this.tState = new Uint8Array(n).fill(0);
+    this.tGen = new Int32Array(n).fill(0);
     this.tCpu = new Int32Array(n).fill(-1);
-    this.tRemain = new Float64Array(n);
+    this.tRemain = new Float64Array(n).fill(0);
     this.tLife = new Float64Array(n).fill(Infinity);
-    this.tSumExec = new Float64Array(n);
-    this.tWindowCpu = new Float64Array(n);
+    this.tSumExec = new Float64Array(n).fill(0);
+    this.tWindowCpu = new Float64Array(n).fill(0);
     this.tWakeAt = new Float64Array(n).fill(-1);
     this.cpuTask = new Int32Array(opts.cpus).fill(-1);
     this.cpuStart = new Float64Array(opts.cpus);
@@ -265,6 +266,8 @@ class Simulation {
       sliceNs: this.sliceNs,
       lockMemory: opts.lockMemory ?? false,
       maxTasks: Math.max(n, 1),
+      // Every table sized for the whole run now, so spawning later allocates nothing.
+      reserveTasks: n,
       // The simulator is the backend and runs on the scheduler's thread.
       crossThreadRings: false,
     });
