@@ -12,6 +12,8 @@
 //   2. Events: `pushQueued(sched.queued, EV_RUNNABLE | EV_STOPPED | EV_EXITED, ...)` from records.ts, with the
 //      cumulative CPU time of the task (`sumExecNs`); the scheduler charges the difference. When the ring is
 //      full, pushQueued returns false: run the task yourself and bump `counters.f64[C.nr_sched_congested]`.
+//      pushQueued takes fractional arguments, so a backend's own hot loop may prefer writing the fields
+//      at the Q_* offsets itself (`room()`, `slot(0)`, `commit(1)`), as the simulator does.
 //   3. Idle CPUs: `setCpuIdle(cpu, true)` when a CPU has nothing to run (its task stopped, slept or exited).
 //      The scheduler marks a CPU busy itself when it dispatches there, and only ever dispatches to CPUs the
 //      backend reported idle: one dispatch per idle CPU, no more.
@@ -21,11 +23,12 @@
 //      dispatch records written. (The time goes through a Float64Array, not an argument: V8 allocates a
 //      box for a fractional number passed to a call it does not inline.)
 //   5. Consume dispatch records (`n = sched.dispatched.available()`, `record(i)`, `release(n)`; readers in
-//      records.ts) and enforce
-//      them: run `pid` on `cpu` for at most `sliceNs`, then report EV_STOPPED (with EVF_RUNNABLE if it was
-//      preempted). If the task vanished in between, count `nr_cancel_dispatches` (it was exiting) or
+//      records.ts) and enforce them: run `pid` on `cpu` for at most `sliceNs`, then report EV_STOPPED (with
+//      EVF_RUNNABLE if it was preempted). If the task vanished in between, count `nr_cancel_dispatches` (it was exiting) or
 //      `nr_failed_dispatches` (the dispatch failed), push EV_EXITED for it, and `setCpuIdle(cpu, true)`.
 //   How to wait between steps is the backend's business (Atomics.wait in bursts, a virtual clock, ...).
+//   A backend that runs on the scheduler's own thread passes `crossThreadRings: false`: the ring indexes
+//   are then published without Atomics, which cost tens of ns each in V8.
 //
 // ## Record layouts: see records.ts (queued: 48 bytes, dispatch: 32 bytes), drawn there with byte rulers.
 //
