@@ -162,6 +162,17 @@ test('tlsf: caller bytes that look like a back reference never make free merge w
   a.check();
 });
 
+test('the smallest arena, 4 KiB, serves blocks with either strategy', () => {
+  for (const strategy of STRATEGIES) {
+    const a = createArena({ sizeBytes: 4096, strategy });
+    const p = a.alloc(100);
+    assert.notEqual(p, 0, strategy);
+    assert.ok(p + 100 <= 4096);
+    a.free(p);
+    a.check();
+  }
+});
+
 test('createArena validates its options', () => {
   assert.throws(() => createArena({ sizeBytes: 1000 }), /sizeBytes/);
   assert.throws(() => createArena({ sizeBytes: 2 ** 32 }), /sizeBytes/);

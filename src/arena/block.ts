@@ -12,8 +12,8 @@
  *
  * Buffer layout (offsets in bytes from the start of the buffer; n blocks of blockSize bytes):
  *
- *    0          64                 64+n          STATUS_END+4n-ish   heapStart (multiple of 4096
- *    +----------+------------------+--------------+---------+        and of blockSize)
+ *    0          64                 64+n          ~64+5n     heapStart (a multiple of blockSize, or of
+ *    +----------+------------------+--------------+---------+        4096 for larger blocks)
  *    |  header  | status u8[n]     | runBlocks    |  pad    | block 0 | block 1 | ... | block n-1 |
  *    | header.ts| FREE/START/INSIDE| u32[n], at 4 |         |
  *    +----------+------------------+--------------+---------+---------+---------+-----+-----------+
@@ -75,9 +75,10 @@ export class BlockArena implements Arena {
     this.blockBytes = blockBytes;
     this.blockLog2 = 31 - Math.clz32(blockBytes);
 
-    // As many blocks as fit after their own metadata; the heap starts page- and block-aligned, so a block
-    // index's alignment is its offset's.
-    const heapAlign = Math.max(PAGE_BYTES, blockBytes);
+    // As many blocks as fit after their own metadata. The heap starts block-aligned; alignment requests are
+    // checked on each block's offset, as the original checked addresses, so the heap need not start on a
+    // page (which lets a 4 KiB arena hold blocks at all).
+    const heapAlign = Math.min(PAGE_BYTES, blockBytes);
     const layoutFor = (n: number): number => {
       const runStart = Math.ceil((STATUS_START + n) / 4) * 4;
       return Math.ceil((runStart + 4 * n) / heapAlign) * heapAlign;
