@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { exitedWithin, guardianPidOf, HOG, managedPids, sleep, startTsland, stateOf, waitFor, CLI } from './fixtures/proc-util.js';
 
 const WATCHDOG_MS = 500;
@@ -139,5 +140,26 @@ test('recovery: a new run resumes tasks that a dead run left stopped', { timeout
     run?.kill('SIGKILL');
     victim.kill('SIGKILL');
     rmSync(stateDir, { recursive: true, force: true });
+  }
+});
+
+test('guardian: a scheduler thread stuck in its policy gets everything released, then tsland exits non-zero', { timeout: 60_000 }, async () => {
+  const policy = fileURLToPath(new URL('./fixtures/proc-stuck-policy.js', import.meta.url));
+  const script = `for i in 1 2 3 4; do sh -c '${HOG}' & echo $!; done; wait`;
+  const t = startTsland(['run', '--cpus', '0', '--policy', policy, '--watchdog-ms', String(WATCHDOG_MS), '--', 'sh', '-c', script]);
+  const hogs = await waitFor('four hogs', () => {
+    const printed = t.stdout().split('\n').filter(Boolean).map(Number);
+    return printed.length === 4 ? printed : null;
+  });
+  try {
+    const code = await exitedWithin(t);
+    assert.notEqual(code, -1, `tsland exited: ${t.stderr()}`);
+    assert.notEqual(code, 0);
+    assert.match(t.stderr(), /guardian/);
+    const line = releaseLines(t.stateDir).find((l) => l.schedulerPid === t.pid);
+    assert.match(line?.reason ?? '', /heartbeat/, 'the guardian saw the heartbeat stop');
+    assert.deepEqual(hogs.filter((p) => stateOf(p) === 'T'), [], 'no hog left stopped');
+  } finally {
+    await t.cleanup(hogs);
   }
 });

@@ -84,6 +84,7 @@ export class ManagedStartError extends Error {
 
 const WORKER_SCRIPT = new URL('./worker.js', import.meta.url);
 const GUARDIAN_EXIT_WAIT_MS = 2000;
+const WORKER_STOP_WAIT_MS = 2000;
 const PDEATHSIG_TOOL = '/usr/bin/setpriv';
 
 function signalNumber(signal: NodeJS.Signals): number {
@@ -216,8 +217,14 @@ async function start(opts: ManagedOptions, target: Target): Promise<ManagedHandl
     Atomics.store(ctl, CTL_SIGNAL, signal);
     Atomics.store(ctl, CTL_STOP, 1);
     Atomics.notify(ctl, CTL_WAKE);
-    await workerDone;
+    // A scheduler thread stuck in a policy's endless loop never answers: terminate it, then release (and
+    // pass the signal on) from the tasks file here.
+    const answered = await Promise.race([
+      workerDone.then(() => true),
+      new Promise<boolean>((res) => setTimeout(() => res(false), WORKER_STOP_WAIT_MS).unref()),
+    ]);
     await worker.terminate();
+    if (!answered && signal > 0) releaseTasks(readTaskRecords(paths.tasks), allMask, signal);
     releaseFromFile();
   };
 

@@ -118,9 +118,10 @@ export function readTaskRecords(path: string): ManagedTaskRecord[] {
 
 /**
  * Lets every listed task run again on every CPU in `allCpusMask`: SIGCONT through a verified pidfd and the
- * affinity of each of its threads reset. Idempotent; returns how many tasks were still alive.
+ * affinity of each of its threads reset; with `signal`, that signal first (a forwarded Ctrl-C). Idempotent;
+ * returns how many tasks were still alive.
  */
-export function releaseTasks(records: readonly ManagedTaskRecord[], allCpusMask: Uint8Array): number {
+export function releaseTasks(records: readonly ManagedTaskRecord[], allCpusMask: Uint8Array, signal = 0): number {
   const s = sys();
   const seen = new Set<number>();
   let continued = 0;
@@ -131,6 +132,7 @@ export function releaseTasks(records: readonly ManagedTaskRecord[], allCpusMask:
     if (pidfd < 0) continue;
     // Affinity first: a task resumed before its mask is widened would run a moment on the old CPU only.
     for (const tid of listTids(pid)) s.setAffinity(tid, allCpusMask);
+    if (signal > 0) s.pidfdSignal(pidfd, signal);
     if (s.pidfdSignal(pidfd, SIGCONT) === 0) continued++;
     s.close(pidfd);
   }
