@@ -47,7 +47,7 @@ export function createHogLoop(opts: HogLoopOptions): HogLoop {
     nrCpus: cpus,
     policy: opts.policy ?? rustland(),
     slabTasks: opts.slabTasks ?? 16384,
-    lockMemory: opts.lockMemory ?? false,
+    lockMemory: opts.lockMemory ?? true,
     queuedCapacity: 4096,
     crossThreadRings: opts.crossThreadRings ?? true,
   });
@@ -56,7 +56,7 @@ export function createHogLoop(opts: HogLoopOptions): HogLoop {
   const qf = q.f64;
   const d = sched.dispatched;
   const clock = sched.clock;
-  const sumExec = new Float64Array(tasks);
+  const sumExec = new Float64Array(tasks).fill(0); // filled: its pages are touched now, not in the measured loop
   const running = new Int32Array(cpus).fill(-1);
   const runningSlice = new Float64Array(cpus);
 

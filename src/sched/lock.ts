@@ -6,20 +6,39 @@ import { lockBuffer, type LockHandle } from '../mem/index.js';
 
 export interface SlabLocker {
   lock: ((sab: SharedArrayBuffer) => boolean) | undefined;
+  /**
+   * Keeps exactly `buffers` locked among the growable tables (run queue, pid map): locks new ones, unlocks
+   * the ones they replaced. Called on the creation path after anything may have grown.
+   */
+  track: (buffers: readonly ArrayBufferLike[]) => void;
   unlockAll: () => void;
 }
 
 export function slabLocker(enabled: boolean): SlabLocker {
-  if (!enabled) return { lock: undefined, unlockAll: () => {} };
+  if (!enabled) return { lock: undefined, track: () => {}, unlockAll: () => {} };
   const handles: LockHandle[] = [];
+  const tracked = new Map<ArrayBufferLike, LockHandle>();
   return {
     lock: (sab) => {
       const handle = lockBuffer(sab, { allowUnlocked: true });
       handles.push(handle);
       return handle.locked;
     },
+    track: (buffers) => {
+      for (const [buffer, handle] of tracked) {
+        if (!buffers.includes(buffer)) {
+          handle.unlock();
+          tracked.delete(buffer);
+        }
+      }
+      for (const buffer of buffers) {
+        if (!tracked.has(buffer) && buffer.byteLength > 0) tracked.set(buffer, lockBuffer(buffer as ArrayBuffer, { allowUnlocked: true }));
+      }
+    },
     unlockAll: () => {
       for (const h of handles.splice(0)) h.unlock();
+      for (const h of tracked.values()) h.unlock();
+      tracked.clear();
     },
   };
 }

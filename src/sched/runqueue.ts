@@ -73,6 +73,11 @@ export class RunQueue {
     this.pidBySlot = grow(this.pidBySlot, (n) => new Int32Array(n));
   }
 
+  /** The buffers behind the queue (to lock them in RAM); they change only in `ensureSlots`. */
+  buffers(): ArrayBufferLike[] {
+    return [this.keys.buffer, this.slots.buffer, this.pos.buffer, this.tsBySlot.buffer, this.pidBySlot.buffer];
+  }
+
   has(slot: number): boolean {
     return slot < this.pos.length && this.pos[slot]! !== NOT_QUEUED;
   }

@@ -79,6 +79,7 @@ class CoreScheduler implements Scheduler {
   private readonly hasStopping: boolean;
   private readonly hasExiting: boolean;
   private readonly unlockSlabs: () => void;
+  private readonly trackTables: (buffers: readonly ArrayBufferLike[]) => void;
 
   constructor(opts: SchedulerOptions) {
     const nrCpus = opts.nrCpus;
@@ -101,6 +102,7 @@ class CoreScheduler implements Scheduler {
     this.cnt = this.counters.f64;
     const locker = slabLocker(opts.lockMemory ?? true);
     this.unlockSlabs = locker.unlockAll;
+    this.trackTables = locker.track;
     this.tasks = new TaskTable({
       slabTasks: opts.slabTasks ?? DEFAULT_SLAB_TASKS,
       maxTasks: opts.maxTasks ?? DEFAULT_MAX_TASKS,
@@ -112,6 +114,7 @@ class CoreScheduler implements Scheduler {
     this.tasks.reserve(reserve);
     this.map = new TaskMap(Math.min(reserve, this.tasks.maxTasks));
     this.rq = new RunQueue(this.tasks.capacity);
+    this.lockTables();
     this.idle = new Uint8Array(nrCpus);
     this.idleList = new Int32Array(nrCpus);
     this.idlePos = new Int32Array(nrCpus).fill(-1);
@@ -154,11 +157,19 @@ class CoreScheduler implements Scheduler {
     const old = this.map.get(pid);
     if (old >= 0) this.exit(old, pid);
     const t = this.tasks.alloc();
+    const mapBuffer = this.map.buffer;
+    const rqSlots = this.rq.memoryBytes;
     this.rq.ensureSlots(this.tasks.capacity);
     this.map.set(pid, t);
+    if (this.map.buffer !== mapBuffer || this.rq.memoryBytes !== rqSlots) this.lockTables();
     this.tasks.init(t, pid, clampWeight(weight), cpu);
     this.cnt[NR_TASKS] = this.tasks.nrLive;
     return t;
+  }
+
+  // The run queue and pid map are on the dispatch path too: lock them like the slabs.
+  private lockTables(): void {
+    this.trackTables([...this.rq.buffers(), this.map.buffer]);
   }
 
   slotOf(pid: number): number {

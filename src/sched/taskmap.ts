@@ -42,6 +42,11 @@ export class TaskMap {
     return 1 << this.bits;
   }
 
+  /** The buffer behind the map (to lock it in RAM); it changes only when `set` grows the map. */
+  get buffer(): ArrayBufferLike {
+    return this.entries.buffer;
+  }
+
   get memoryBytes(): number {
     return this.entries.byteLength;
   }
