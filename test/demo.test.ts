@@ -139,7 +139,7 @@ test('Ctrl-C during the tsland half stops the demo and leaves no process of its 
   const outDir = mkdtempSync(join(tmpdir(), 'tsland-demo-int-'));
   // Every process of this demo's tree inherits the mark, so they can be told from another demo's.
   const mark = `tsland-demo-test-${process.pid}-${Date.now()}`;
-  const p = start(process.execPath, [MAIN, 'demo', '--seconds', '6', '--out-dir', outDir], {
+  const p = start(process.execPath, [MAIN, 'demo', '--seconds', '3', '--out-dir', outDir], {
     env: { ...process.env, TSLAND_STATS_DIR: join(outDir, 'sock'), TSLAND_TEST_MARK: mark },
   });
   try {
