@@ -162,6 +162,18 @@ test('tlsf: caller bytes that look like a back reference never make free merge w
   a.check();
 });
 
+test('tlsf: taking the last small free block empties its class bitmaps', () => {
+  const a = createArena({ sizeBytes: 64 * 1024 });
+  const [, q] = [a.alloc(100), a.alloc(100), a.alloc(100)];
+  a.free(q);
+  a.check();
+  assert.equal(a.alloc(100), q, 'the hole fits exactly');
+  a.check();
+  const r = a.alloc(40);
+  a.free(r);
+  a.check();
+});
+
 test('the smallest arena, 4 KiB, serves blocks with either strategy', () => {
   for (const strategy of STRATEGIES) {
     const a = createArena({ sizeBytes: 4096, strategy });

@@ -354,7 +354,46 @@ export class TlsfArena implements Arena {
     // x >>> 0 === x holds exactly for whole numbers 0..2^32-1: it rejects negatives, fractions, NaN, Infinity.
     if (size >>> 0 !== size) throwBadSize('alloc', size);
     if (align !== GRAIN_BYTES && !isAlignment(align)) throwBadAlign('alloc', align);
-    return this.allocBlock(size, align);
+    let need = size + HEADER_BYTES + GRAIN_MASK;
+    need -= need & GRAIN_MASK;
+    if (need < MIN_BLOCK_BYTES) need = MIN_BLOCK_BYTES;
+    if (align > GRAIN_BYTES || need >= SMALL_BYTES) return this.allocBlock(size, align);
+
+    // Small requests, the common case, inline: first level 0 has one exact class per grain, so the
+    // lowest non-empty class at or above need's is the good fit, and its blocks are all one size.
+    const u32 = this.u32;
+    const slMap = u32[SL_MAP_U32]! & (~0 << (need >>> GRAIN_LOG2));
+    if (slMap === 0) return this.allocBlock(size, align);
+    const cls = ctz(slMap);
+    const h = u32[HEADS_U32 + cls]!;
+    const next = u32[(h + HEADER_BYTES) >>> 2]!;
+    u32[HEADS_U32 + cls] = next;
+    if (next === 0) {
+      const rest = u32[SL_MAP_U32]! & ~(1 << cls);
+      u32[SL_MAP_U32] = rest;
+      if (rest === 0) u32[FL_MAP_U32] = u32[FL_MAP_U32]! & ~1;
+    }
+    const ptr = h + HEADER_BYTES;
+    const w = statusWord(ptr);
+    const bit = statusBit(ptr);
+    u32[w + FREE_WORD_DELTA] = u32[w + FREE_WORD_DELTA]! & ~bit;
+    u32[w] = u32[w]! | bit;
+    // The popped block is short, so no flag or back reference points at it; its left neighbour is used.
+    let blockSize = cls << GRAIN_LOG2;
+    const restSize = blockSize - need;
+    if (restSize >= MIN_BLOCK_BYTES) {
+      u32[h >>> 2] = need;
+      const r = h + need;
+      u32[r >>> 2] = restSize | FLAG_FREE;
+      this.insertFree(r, restSize);
+      blockSize = need;
+    } else {
+      u32[h >>> 2] = blockSize;
+    }
+    const f64 = this.f64;
+    f64[ALLOCS_F64]!++;
+    f64[USED_BYTES_F64]! += blockSize;
+    return ptr;
   }
 
   calloc(size: number, align = 8): number {
@@ -430,10 +469,36 @@ export class TlsfArena implements Arena {
     if (ptr === 0) return;
     if (!this.isLive(ptr)) throwBadPointer('free', ptr);
     const u32 = this.u32;
+    const h = ptr - HEADER_BYTES;
+    const hdr = u32[h >>> 2]!;
+    const size = hdr - (hdr & FLAGS_MASK);
+    const w = statusWord(ptr);
+    const bit = statusBit(ptr);
+    // The common case inline: no free block on either side, which the status words show without reading
+    // any other block (the nearest free bit below ptr, if any, may be a free left neighbour: check it
+    // properly out of line).
+    const right = ptr + size;
+    if ((hdr & FLAG_LEFT_LONG) !== 0 || (u32[w + FREE_WORD_DELTA]! & (bit - 1)) !== 0 ||
+        u32[w + FREE_WORD_DELTA - STATUS_WORDS_PER_SPAN] !== 0 ||
+        (u32[statusWord(right) + FREE_WORD_DELTA]! & statusBit(right)) !== 0) {
+      this.freeMerging(h, hdr);
+      return;
+    }
+    u32[w] = u32[w]! & ~bit;
+    u32[h >>> 2] = size | FLAG_FREE;
+    if (size >= BACK_REF_MIN_BYTES) this.writeBackRef(h, size);
+    this.insertFree(h, size);
+    const f64 = this.f64;
+    f64[FREES_F64]!++;
+    f64[USED_BYTES_F64]! -= size;
+  }
+
+  /** free() of a live block that may have a free neighbour: merge, then list the merged block. */
+  private freeMerging(h: number, hdr: number): void {
+    const u32 = this.u32;
+    const ptr = h + HEADER_BYTES;
     const liveWord = statusWord(ptr);
     u32[liveWord] = u32[liveWord]! & ~statusBit(ptr);
-    let h = ptr - HEADER_BYTES;
-    const hdr = u32[h >>> 2]!;
     const usedSize = hdr - (hdr & FLAGS_MASK);
     let size = usedSize;
 
