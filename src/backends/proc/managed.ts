@@ -235,7 +235,8 @@ async function start(opts: ManagedOptions, target: Target): Promise<ManagedHandl
     stopStartupBeat();
     releaseFromFile();
     guardian.child.kill('SIGKILL');
-    throw new ManagedStartError(`the scheduler thread failed to start: ${(err as Error).message}`);
+    // Not the user's doing: a plain error (exit 1), not a usage error.
+    throw new Error(`the scheduler thread failed to start: ${(err as Error).message}`);
   }
 
   let child: ChildProcess | null = null;

@@ -26,7 +26,7 @@ import { sys } from './sys.js';
  * A burst ends after this long and the thread yields to its event loop (GC entries are counted there). Each
  * yield allocates (an immediate), so bursts are long; stop requests come through Atomics, not messages.
  */
-const BURST_NS = 250 * NSEC_PER_MSEC;
+const BURST_NS = 1000 * NSEC_PER_MSEC;
 const SLAB_TASKS = 1024;
 /**
  * Bytecode a function may run before V8 optimizes it (V8's default is 132 KiB). The preemption path runs a
@@ -38,7 +38,7 @@ const INTERRUPT_BUDGET_BYTES = 4096;
  * Warm-up ends with one full collection: the garbage of start-up (module loading, adopting the first
  * tasks, the first compilations) is collected then, at a moment we choose, instead of mid-run.
  */
-const WARMUP_BURSTS = 8;
+const WARMUP_BURSTS = 2;
 
 function fullGc(): void {
   v8.setFlagsFromString('--expose-gc');
