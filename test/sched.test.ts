@@ -153,3 +153,16 @@ test('task slabs are locked in RAM as they are created (when the kernel allows)'
     s.close();
   }
 });
+
+test('a slot hint skips the pid lookup when right and is ignored when wrong', () => {
+  const s = createScheduler({ nrCpus: 1, policy: fifo(), lockMemory: false });
+  const a = s.registerTask(10, 100, 0);
+  const b = s.registerTask(11, 100, 0);
+  pushQueued(s.queued, EV_RUNNABLE, 10, 0, 0, 100, 0, 0, 0, a); // right hint
+  pushQueued(s.queued, EV_RUNNABLE, 11, 0, 0, 100, 0, 0, 0, a); // wrong hint: slot a holds pid 10
+  pushQueued(s.queued, EV_RUNNABLE, 12, 0, 0, 100, 0, 0, 0, 999); // hint past the table, pid unknown
+  s.schedule();
+  assert.equal(s.nrWaiting, 3);
+  const states = new TaskTableReader(s.taskSlabs()).list().map((r) => [r.pid, r.slot, r.state]);
+  assert.deepEqual(states.slice(0, 2), [[10, a, 'queued'], [11, b, 'queued']]);
+});

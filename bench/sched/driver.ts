@@ -9,7 +9,7 @@ import { createScheduler } from '../../src/sched/scheduler.js';
 import { CLOCK_THREAD_CPUTIME_ID, WallClock } from '../../src/backends/sim/wallclock.js';
 import { rustland } from '../../src/sched/policies/rustland.js';
 import {
-  D_CPU, D_PID, D_SLICE_NS, EV_RUNNABLE, EV_STOPPED, EVF_RUNNABLE, Q_CPU, Q_FLAGS, Q_KIND, Q_NVCSW, Q_PID, Q_RSV,
+  D_CPU, D_PID, D_SLICE_NS, EV_RUNNABLE, EV_STOPPED, EVF_RUNNABLE, Q_CPU, Q_FLAGS, Q_KIND, Q_NVCSW, Q_PID, Q_SLOT_HINT,
   Q_SUM_EXEC_NS, Q_TS_NS, Q_WEIGHT,
 } from '../../src/sched/records.js';
 
@@ -60,7 +60,9 @@ export function createHogLoop(opts: HogLoopOptions): HogLoop {
   const running = new Int32Array(cpus).fill(-1);
   const runningSlice = new Float64Array(cpus);
 
-  for (let i = 0; i < tasks; i++) sched.registerTask(FIRST_PID + i, hogWeight(i), i % cpus);
+  // The slot of each task, passed back as the record's hint so the scheduler skips the pid lookup.
+  const slotOf = new Int32Array(tasks);
+  for (let i = 0; i < tasks; i++) slotOf[i] = sched.registerTask(FIRST_PID + i, hogWeight(i), i % cpus);
   for (let c = 0; c < cpus; c++) sched.setCpuIdle(c, true);
 
   // Fills the next queued record with everything but the two times (set by the caller field by field).
@@ -75,7 +77,7 @@ export function createHogLoop(opts: HogLoopOptions): HogLoop {
     qi[(at + Q_KIND) >> 2] = kind;
     qi[(at + Q_FLAGS) >> 2] = flags;
     qi[(at + Q_WEIGHT) >> 2] = weight;
-    qi[(at + Q_RSV) >> 2] = 0;
+    qi[(at + Q_SLOT_HINT) >> 2] = slotOf[task]! + 1;
     qf[(at + Q_NVCSW) >> 3] = 0;
     qf[(at + Q_TS_NS) >> 3] = clock[CLOCK_NOW_NS]!;
     qf[(at + Q_SUM_EXEC_NS) >> 3] = sumExec[task]!;

@@ -5,14 +5,15 @@
 //
 //   0      4      8      12     16     20     24            32            40            48
 //   +------+------+------+------+------+------+-------------+-------------+-------------+
-//   | pid  | cpu  | kind |flags |weight| rsv  | sumExecNs   | nvcsw       | tsNs        |
+//   | pid  | cpu  | kind |flags |weight| hint | sumExecNs   | nvcsw       | tsNs        |
 //   +------+------+------+------+------+------+-------------+-------------+-------------+
 //   pid        i32  task id (a Linux pid for the process backend, a task number in the simulator)
 //   cpu        i32  CPU the task last ran on (-1 if never)
 //   kind       i32  EV_RUNNABLE | EV_STOPPED | EV_EXITED
 //   flags      i32  EVF_* bits
 //   weight     i32  scheduling weight, 100 at nice 0 (see weights.ts), 1..10000
-//   rsv        i32  reserved, write 0
+//   hint       i32  slot + 1 as registerTask returned it, or 0 when unknown: lets the scheduler skip the
+//                   pid lookup (a cache miss with many tasks); a wrong hint is detected and ignored
 //   sumExecNs  f64  CPU time the task has used since it was created, cumulative (the scheduler charges the
 //                   difference from the previous record, so a backend never has to remember deltas)
 //   nvcsw      f64  voluntary context switches so far, cumulative
@@ -37,7 +38,9 @@ export const Q_CPU = 4;
 export const Q_KIND = 8;
 export const Q_FLAGS = 12;
 export const Q_WEIGHT = 16;
-export const Q_RSV = 20;
+export const Q_SLOT_HINT = 20;
+/** The former name of Q_SLOT_HINT; writing 0 there means "no hint". */
+export const Q_RSV = Q_SLOT_HINT;
 export const Q_SUM_EXEC_NS = 24;
 export const Q_NVCSW = 32;
 export const Q_TS_NS = 40;
@@ -78,6 +81,7 @@ export function pushQueued(
   sumExecNs: number,
   nvcsw: number,
   tsNs: number,
+  slotHint = -1,
 ): boolean {
   const at = ring.reserve();
   if (at < 0) return false;
@@ -88,7 +92,7 @@ export function pushQueued(
   i32[(at + Q_KIND) >> 2] = kind;
   i32[(at + Q_FLAGS) >> 2] = flags;
   i32[(at + Q_WEIGHT) >> 2] = weight;
-  i32[(at + Q_RSV) >> 2] = 0;
+  i32[(at + Q_SLOT_HINT) >> 2] = slotHint + 1;
   f64[(at + Q_SUM_EXEC_NS) >> 3] = sumExecNs;
   f64[(at + Q_NVCSW) >> 3] = nvcsw;
   f64[(at + Q_TS_NS) >> 3] = tsNs;

@@ -11,12 +11,12 @@ import {
 import { C, createCounters, type Counters } from './counters.js';
 import {
   D_CPU, D_FLAGS, D_PID, D_RSV, D_SLICE_NS, D_VRUNTIME, DF_BOUNCE, DISPATCH_RECORD_BYTES, EV_EXITED, EV_RUNNABLE,
-  EV_STOPPED, EVF_RUNNABLE, Q_CPU, Q_FLAGS, Q_KIND, Q_NVCSW, Q_PID, Q_SUM_EXEC_NS, Q_WEIGHT, QUEUED_RECORD_BYTES,
+  EV_STOPPED, EVF_RUNNABLE, Q_CPU, Q_FLAGS, Q_KIND, Q_NVCSW, Q_PID, Q_SLOT_HINT, Q_SUM_EXEC_NS, Q_WEIGHT, QUEUED_RECORD_BYTES,
 } from './records.js';
 import { PENDING_KEY, PENDING_TS_NS, RunQueue } from './runqueue.js';
 import {
   F64_DEADLINE, F64_ENQ_TS_NS, F64_EXEC_RUNTIME_NS, F64_LAST_RAN_NS, F64_NVCSW, F64_SLICE_NS, F64_SUM_EXEC_NS, F64_VRUNTIME,
-  I32_CPU, I32_PID, I32_STATE, I32_WEIGHT, TASK_QUEUED, TASK_RUNNING, TASK_SLEEPING,
+  I32_CPU, I32_PID, I32_STATE, I32_WEIGHT, TASK_FREE, TASK_QUEUED, TASK_RUNNING, TASK_SLEEPING,
 } from './task-layout.js';
 import { TaskMap } from './taskmap.js';
 import { TaskTable } from './tasks.js';
@@ -236,7 +236,11 @@ class CoreScheduler implements Scheduler {
     const cpu = i32[(at + Q_CPU) >> 2]!;
     const weight = i32[(at + Q_WEIGHT) >> 2]!;
     const tasks = this.tasks;
-    let t = this.map.get(pid);
+    // The backend's slot hint saves the pid lookup; it is trusted only if that slot holds this pid.
+    let t = i32[(at + Q_SLOT_HINT) >> 2]! - 1;
+    if (!(t >= 0 && t < tasks.capacity && tasks.i32Of(t)[tasks.i32Index(t) + I32_PID] === pid && tasks.i32Of(t)[tasks.i32Index(t) + I32_STATE] !== TASK_FREE)) {
+      t = this.map.get(pid);
+    }
     if (t < 0) {
       if (kind === EV_EXITED) return;
       t = this.registerInPlace(pid, weight, cpu);

@@ -12,7 +12,7 @@ import { CLOCK_NOW_NS, type Policy, type Scheduler } from '../../sched/api.js';
 import { C } from '../../sched/counters.js';
 import {
   D_CPU, D_FLAGS, D_PID, D_SLICE_NS, DF_BOUNCE, EV_EXITED, EV_RUNNABLE, EV_STOPPED, EVF_RUNNABLE, Q_CPU, Q_FLAGS, Q_KIND,
-  Q_NVCSW, Q_PID, Q_RSV, Q_SUM_EXEC_NS, Q_TS_NS, Q_WEIGHT,
+  Q_NVCSW, Q_PID, Q_SLOT_HINT, Q_SUM_EXEC_NS, Q_TS_NS, Q_WEIGHT,
 } from '../../sched/records.js';
 import { createScheduler, DEFAULT_SLICE_NS, NSEC_PER_MSEC, NSEC_PER_USEC } from '../../sched/scheduler.js';
 import { EventQueue } from './event-queue.js';
@@ -195,6 +195,8 @@ class Simulation {
   private readonly tState: Uint8Array;
   private readonly tGen: Int32Array;
   private readonly tCpu: Int32Array;
+  /** The scheduler's slot of each task (-1 before it is registered), sent as the records' hint. */
+  private readonly tSlot: Int32Array;
   private readonly tRemain: Float64Array;
   private readonly tLife: Float64Array;
   private readonly tSumExec: Float64Array;
@@ -248,6 +250,7 @@ class Simulation {
     this.tState = new Uint8Array(n).fill(0);
     this.tGen = new Int32Array(n).fill(0);
     this.tCpu = new Int32Array(n).fill(-1);
+    this.tSlot = new Int32Array(n).fill(-1);
     this.tRemain = new Float64Array(n).fill(0);
     this.tLife = new Float64Array(n).fill(Infinity);
     this.tSumExec = new Float64Array(n).fill(0);
@@ -301,7 +304,7 @@ class Simulation {
     });
 
     const initial = id - spawnIds.length;
-    for (let t = 0; t < initial; t++) this.sched.registerTask(FIRST_PID + t, this.tWeight[t]!, -1);
+    for (let t = 0; t < initial; t++) this.tSlot[t] = this.sched.registerTask(FIRST_PID + t, this.tWeight[t]!, -1);
     for (let c = 0; c < opts.cpus; c++) this.sched.setCpuIdle(c, true);
     if (spawnIds.length > 0) {
       this.events.pendingTimeNs[0] = 0;
@@ -458,7 +461,7 @@ class Simulation {
   private spawn(): void {
     const k = this.spawnNext++;
     const t = this.spawnIds[k]!;
-    this.sched.registerTask(FIRST_PID + t, this.tWeight[t]!, -1);
+    this.tSlot[t] = this.sched.registerTask(FIRST_PID + t, this.tWeight[t]!, -1);
     if (this.tState[t] === ST_NEW) this.becomeRunnable(t, false);
     if (this.spawnNext < this.spawnIds.length) {
       this.events.pendingTimeNs[0] = this.spawnNext * this.spawnIntervalNs;
@@ -505,7 +508,7 @@ class Simulation {
     i32[(at + Q_KIND) >> 2] = kind;
     i32[(at + Q_FLAGS) >> 2] = flags;
     i32[(at + Q_WEIGHT) >> 2] = this.tWeight[t]!;
-    i32[(at + Q_RSV) >> 2] = 0;
+    i32[(at + Q_SLOT_HINT) >> 2] = this.tSlot[t]! + 1;
     f64[(at + Q_SUM_EXEC_NS) >> 3] = this.tSumExec[t]!;
     f64[(at + Q_NVCSW) >> 3] = 0;
     f64[(at + Q_TS_NS) >> 3] = this.f[F_NOW]!;
