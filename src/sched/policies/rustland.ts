@@ -6,7 +6,8 @@
 //                                  (a sleeper's credit is capped at one slice)
 //   run-queue key:                 deadline    = vruntime + min(execRunNs, 100 * baseSliceNs)
 //   slice:                         sliceNs     = baseSliceNs * weight / 100
-//   CPU:                           the previous CPU if idle, else any idle CPU
+//   CPU:                           the previous CPU if idle, else any idle CPU (the core's default, so no
+//                                  selectCpu callback)
 //
 //   vruntimeNow is the largest vruntime of a dispatched task: it only moves forward. weight is 100 at
 //   nice 0 (the kernel's sched_prio_to_weight scaled 1024 -> 100, see weights.ts).
@@ -28,11 +29,9 @@ const S_BASE_SLICE_NS = 1;
 export class RustlandPolicy implements Policy {
   readonly name = 'rustland';
   private tasks!: TaskView;
-  private ctx!: PolicyContext;
   private readonly state = new Float64Array(2);
 
   init(ctx: PolicyContext): void {
-    this.ctx = ctx;
     this.tasks = ctx.tasks;
     this.state[S_BASE_SLICE_NS] = ctx.baseSliceNs;
   }
@@ -65,10 +64,6 @@ export class RustlandPolicy implements Policy {
     const execCapNs = EXEC_RUNTIME_CAP_SLICES * baseSliceNs;
     const execNs = f[i + F64_EXEC_RUNTIME_NS]!;
     f[i + F64_DEADLINE] = vruntime + (execNs < execCapNs ? execNs : execCapNs);
-  }
-
-  selectCpu(_t: number, prevCpu: number): number {
-    return this.ctx.isCpuIdle(prevCpu) ? prevCpu : -1;
   }
 
   slice(t: number): void {
