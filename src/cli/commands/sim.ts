@@ -55,7 +55,8 @@ export const simCommand: CommandDef = {
   examples: [
     'tsland sim --policy rustland --cpus 8 --tasks 64 --workload hogs',
     'tsland sim --workload interactive --tasks 1000 --duration 30s --json',
-    'tsland sim --policy ./examples/lottery.js --workload weighted --tasks 24 --warmup 20s --duration 60s',
+    'tsland sim --policy ./examples/sjf.js --workload interactive --tasks 64',
+    'tsland sim --workload weighted --tasks 24 --warmup 20s --duration 60s',
   ],
   async run({ flags }) {
     const durationNs = parseDurationNs('duration', String(flags.duration));
