@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
-import { exitedWithin, HOG, managedPids, sleep, startTsland, stateOf, waitFor } from './fixtures/proc-util.js';
+import { exitedWithin, trackPids, HOG, managedPids, sleep, startTsland, stateOf, waitFor } from './fixtures/proc-util.js';
 
 test('attach: schedules a running tree, then leaves it running on SIGINT', { timeout: 60_000 }, async () => {
   const root = spawn('sh', ['-c', `for i in 1 2 3; do sh -c '${HOG}' & echo $!; done; wait`], {
@@ -17,6 +17,7 @@ test('attach: schedules a running tree, then leaves it running on SIGINT', { tim
     return pids.length === 3 ? pids : null;
   });
   const t = startTsland(['attach', '--pid', String(root.pid), '--cpus', '0']);
+  trackPids(t, [-root.pid!]);
   try {
     await waitFor('the hogs adopted', () => {
       const managed = new Set(managedPids(t.stateDir, t.pid));

@@ -104,6 +104,9 @@ test('guardian: SIGKILL of the guardian makes the scheduler release everything a
 test('recovery: a new run resumes tasks that a dead run left stopped', { timeout: 60_000 }, async () => {
   const stateDir = mkdtempSync(join(tmpdir(), 'tsland-recover-'));
   const victim = spawn('sleep', ['30'], { stdio: 'ignore', detached: true });
+  // Stopped below: if this test is cancelled before it resumes it, it would stay stopped for ever.
+  const killVictim = (): void => void victim.kill('SIGKILL');
+  process.once('exit', killVictim);
   let run: ReturnType<typeof spawn> | null = null;
   try {
     mkdirSync(stateDir, { recursive: true });
@@ -139,6 +142,7 @@ test('recovery: a new run resumes tasks that a dead run left stopped', { timeout
   } finally {
     run?.kill('SIGKILL');
     victim.kill('SIGKILL');
+    process.off('exit', killVictim);
     rmSync(stateDir, { recursive: true, force: true });
   }
 });
