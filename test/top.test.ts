@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +29,22 @@ function haveTmux(): boolean {
   } catch {
     return false;
   }
+}
+
+/** Pids whose parent is `ppid`, read from /proc (no dependence on ps). */
+function childrenOf(ppid: number): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) === ppid) out.push(Number(name));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return out;
 }
 
 async function until<T>(what: string, fn: () => T | undefined, timeoutMs = 20_000): Promise<T> {
@@ -126,7 +142,7 @@ test('in a real terminal: SIGTERM also restores the terminal', { skip: !haveTmux
   const screen = () => tmux('capture-pane', '-p');
   await until('first frame', () => (/hog-heavy/.test(screen()) ? true : undefined));
   const shPid = tmux('display', '-p', '#{pane_pid}').trim();
-  const topPid = await until('top pid', () => execFileSync('ps', ['-o', 'pid=', '--ppid', shPid], { encoding: 'utf8' }).trim().split(/\s+/)[0] || undefined);
+  const topPid = await until('top pid', () => childrenOf(Number(shPid))[0]);
   process.kill(Number(topPid), 'SIGTERM');
   const after = await until('exit', () => (screen().includes('DONE') ? screen() : undefined));
   assert.match(after, /EXIT=0/);
