@@ -5,6 +5,7 @@ import { formatOpenMetrics } from '../src/stats/openmetrics.js';
 import { isLoopback, parseMetricsAddress, startMetricsServer } from '../src/stats/metrics-server.js';
 import { UsageError } from '../src/cli/command.js';
 import { parseOpenMetrics } from './fixtures/openmetrics-parser.js';
+import { observabilityFromFlags, startObservability } from '../src/stats/observe.js';
 
 test('the strict parser rejects what a scraper would', () => {
   const bad = [
@@ -65,4 +66,16 @@ test('non-loopback addresses are refused unless allowed', () => {
   }
   for (const a of ['127.0.0.1:9464', 'localhost:1', '[::1]:9464', '127.9.9.9:80']) assert.ok(isLoopback(parseMetricsAddress(a).host), a);
   for (const a of ['9464', 'host:', ':9464', '127.0.0.1:70000', 'example.com:80']) assert.throws(() => parseMetricsAddress(a), UsageError, a);
+});
+
+test('metrics without the stats server still judge health', async () => {
+  const counters = createCounters();
+  const obs = await startObservability(observabilityFromFlags({ 'stats-server': false, metrics: '127.0.0.1:0' }), { counters });
+  try {
+    assert.equal(obs.stats, undefined);
+    const parsed = parseOpenMetrics(await (await fetch(obs.metrics!.url)).text());
+    assert.equal(parsed.samples.get('tsland_healthy')!.value, 1);
+  } finally {
+    await obs.close();
+  }
 });

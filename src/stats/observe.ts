@@ -6,7 +6,7 @@ import type { FlagDef, FlagValues } from '../cli/command.js';
 import type { Counters } from '../sched/counters.js';
 import { parseMetricsAddress, startMetricsServer, type ListenAddress, type MetricsServer } from './metrics-server.js';
 import type { TaskRow } from './protocol.js';
-import type { Health } from './sampler.js';
+import { CounterSampler, type Health } from './sampler.js';
 import { startStatsServer, type StatsServer } from './server.js';
 
 export const OBSERVABILITY_FLAGS: FlagDef[] = [
@@ -45,8 +45,10 @@ export interface Observability {
 }
 
 export async function startObservability(opts: ObservabilityOptions, src: ObservabilitySources): Promise<Observability> {
+  let ownSampler: CounterSampler | undefined;
   const out: Observability = {
     async close() {
+      ownSampler?.stop();
       await Promise.all([out.stats?.close(), out.metrics?.close()]);
     },
   };
@@ -55,8 +57,16 @@ export async function startObservability(opts: ObservabilityOptions, src: Observ
       out.stats = await startStatsServer({ ...src, ...(opts.statsSocket ? { socketPath: opts.statsSocket } : {}) });
     }
     if (opts.metrics) {
-      const health = src.health ?? (out.stats ? () => out.stats!.sampler.health() : undefined);
-      out.metrics = await startMetricsServer(opts.metrics, { counters: src.counters, ...(health ? { health } : {}), ...(src.info ? { info: src.info } : {}) });
+      // Without the stats server, the metrics keep their own sampler so tsland_healthy is still served.
+      let sampler = out.stats?.sampler;
+      if (!sampler) {
+        const own = new CounterSampler(src.counters).start();
+        ownSampler = own;
+        sampler = own;
+      }
+      const judged = sampler;
+      const health = src.health ?? (() => judged.health());
+      out.metrics = await startMetricsServer(opts.metrics, { counters: src.counters, health, ...(src.info ? { info: src.info } : {}) });
     }
   } catch (err) {
     await out.close();
