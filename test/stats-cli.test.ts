@@ -70,12 +70,9 @@ test('no instance: one clear line, non-zero exit; contradictory flags: exit 2', 
   const empty = mkdtempSync(join(tmpdir(), 'tsland-none-'));
   try {
     const r = await tsland(['stats'], { TSLAND_STATS_DIR: empty });
-    // As root /run/tsland is scanned too; an unrelated live instance there would be found instead.
-    if (r.code !== 0) {
-      assert.equal(r.code, 1);
-      assert.match(r.err, /^tsland: no running tsland instance found/);
-      assert.equal(r.err.trim().split('\n').length, 1);
-    }
+    assert.equal(r.code, 1);
+    assert.match(r.err, /^tsland: no running tsland instance found/);
+    assert.equal(r.err.trim().split('\n').length, 1);
   } finally {
     rmSync(empty, { recursive: true, force: true });
   }
@@ -85,4 +82,24 @@ test('no instance: one clear line, non-zero exit; contradictory flags: exit 2', 
   const gone = await tsland(['stats', '--socket', join(dir, 'nothing.sock')]);
   assert.equal(gone.code, 1);
   assert.match(gone.err, /cannot talk to/);
+});
+
+test('with two instances running, the newest is shown and --pid picks the other', async () => {
+  const second = start(process.execPath, [FIXTURE], { env });
+  try {
+    await second.waitFor(/ready/);
+    const pids = [instance.child.pid!, second.child.pid!].sort((a, b) => a - b);
+    const r = await tsland(['stats', '--json']);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.err, new RegExp(`2 instances running \\(pids ${pids[0]}, ${pids[1]}\\); showing ${pids[1]}`));
+    const picked = await tsland(['stats', '--json', '--pid', String(pids[0])]);
+    assert.equal(picked.code, 0, picked.err);
+    assert.equal(picked.err, '');
+    const missing = await tsland(['stats', '--pid', '999999999']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.err, /no tsland instance with pid 999999999/);
+  } finally {
+    second.kill('SIGTERM');
+    await second.exited;
+  }
 });

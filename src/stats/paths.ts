@@ -21,8 +21,9 @@ export function statsDir(): string {
   return join(tmpdir(), `tsland-${uid()}`);
 }
 
-/** Every directory `tsland stats` scans, the user's own first. */
+/** Every directory `tsland stats` scans, the user's own first; only TSLAND_STATS_DIR when that is set. */
 export function searchDirs(): string[] {
+  if (process.env.TSLAND_STATS_DIR) return [process.env.TSLAND_STATS_DIR];
   return [...new Set([statsDir(), ROOT_STATS_DIR])];
 }
 
