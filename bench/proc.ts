@@ -21,7 +21,7 @@ const TREE = fileURLToPath(new URL('./proc/tree.js', import.meta.url));
 const RESULTS = fileURLToPath(new URL('../../bench/results/proc.json', import.meta.url));
 const HOG_SOURCE = fileURLToPath(new URL('../../bench/proc/hog.c', import.meta.url));
 const USER_HZ = 100;
-const WARMUP_SECONDS = 3;
+const WARMUP_SECONDS = 5;
 /** Weights of nice 0, 5, 10 in the kernel's table (sched_prio_to_weight). */
 const NICE_WEIGHT: Record<number, number> = { 0: 1024, 5: 335, 10: 110 };
 

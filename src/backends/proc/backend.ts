@@ -294,20 +294,24 @@ export class ProcBackend {
       return;
     }
     const mode = t.mode[slot]!;
-    const moved = t.leaderNs[slot] !== before || t.threads[slot] !== 1;
-    if (!moved && mode === M_FREE) {
-      // Asleep since the last look: look again later, and later still next time.
-      let gap = t.lookGapNs[slot]! * 2;
-      if (gap < this.opts.freeLookMinNs) gap = this.opts.freeLookMinNs;
-      if (gap > this.opts.freeLookMaxNs) gap = this.opts.freeLookMaxNs;
-      t.lookGapNs[slot] = gap;
-      t.nextLookNs[slot] = nowNs + gap;
+    let moved = t.leaderNs[slot] !== before;
+    if (!moved && mode === M_FREE && t.threads[slot] === 1) {
+      this.backOff(slot);
       return;
     }
     const n = this.s.pread(t.statFd[slot]!, this.buf, this.buf.length, 0);
     const stat = this.stat;
     if (n <= 0 || !parseStat(this.buf, n, stat)) {
       this.exitTask(slot);
+      return;
+    }
+    // Another thread than the leader may have run (and forked): the process-wide tick count tells.
+    if (stat[STAT_CPU_TICKS] !== t.lastTicks[slot]) {
+      moved = true;
+      t.lastTicks[slot] = stat[STAT_CPU_TICKS]!;
+    }
+    if (!moved && mode === M_FREE) {
+      this.backOff(slot);
       return;
     }
     const state = stat[STAT_STATE]!;
@@ -350,6 +354,17 @@ export class ProcBackend {
         this.report(slot, EV_RUNNABLE, 0);
       }
     }
+  }
+
+  /** Asleep since the last look: look again later, and later still next time. */
+  private backOff(slot: number): void {
+    const t = this.tasks;
+    const nowNs = this.clock[CLK_NOW_NS]!;
+    let gap = t.lookGapNs[slot]! * 2;
+    if (gap < this.opts.freeLookMinNs) gap = this.opts.freeLookMinNs;
+    if (gap > this.opts.freeLookMaxNs) gap = this.opts.freeLookMaxNs;
+    t.lookGapNs[slot] = gap;
+    t.nextLookNs[slot] = nowNs + gap;
   }
 
   private markStopPending(slot: number): void {

@@ -53,6 +53,8 @@ export class ProcTasks {
   baseExecNs = new Float64Array(0);
   /** The leader thread's runtime at the last look: unchanged means the task neither ran nor forked. */
   leaderNs = new Float64Array(0);
+  /** utime + stime of the whole process at the last stat read (moves when any thread ran). */
+  lastTicks = new Float64Array(0);
   /** sumExecNs when the task was last seen asleep: what it ran since is its current burst. */
   sleepExecNs = new Float64Array(0);
   nvcsw = new Float64Array(0);
@@ -115,6 +117,7 @@ export class ProcTasks {
     this.sumExecNs = f64(this.sumExecNs);
     this.leaderNs = f64(this.leaderNs);
     this.baseExecNs = f64(this.baseExecNs);
+    this.lastTicks = f64(this.lastTicks);
     this.sleepExecNs = f64(this.sleepExecNs);
     this.nvcsw = f64(this.nvcsw);
     this.sliceEndNs = f64(this.sliceEndNs);
@@ -168,6 +171,7 @@ export class ProcTasks {
     this.sumExecNs[slot] = 0;
     this.leaderNs[slot] = -1;
     this.baseExecNs[slot] = 0;
+    this.lastTicks[slot] = -1;
     this.sleepExecNs[slot] = 0;
     this.nvcsw[slot] = 0;
     this.sliceEndNs[slot] = 0;
