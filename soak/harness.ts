@@ -175,7 +175,8 @@ export class Soak {
     this.census.rootStartTicks = this.rootStartTicks;
     this.lastCensus = this.census.take();
     if (!this.opts.baseline && !(await this.waitStatsUp(inst))) {
-      this.violate('scheduler-start', `tsland run did not answer on its stats socket within ${STATS_UP_TIMEOUT_MS / 1000} s`);
+      const why = inst.exit ? `exited with ${inst.exit.code ?? inst.exit.signal} before serving stats` : `did not answer on its stats socket within ${STATS_UP_TIMEOUT_MS / 1000} s`;
+      this.violate('scheduler-start', `tsland run ${why}`);
     }
     inst.guardian(this.rootPid);
     this.sampleTimer = setInterval(() => void this.sampleOnce(), SAMPLE_MS);
