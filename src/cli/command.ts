@@ -175,7 +175,9 @@ export function markdownReference(def: CommandDef): string {
   const lines = [`## tsland ${def.name}`, '', def.summary, '', '```', `tsland ${def.name} ${def.usage}`, '```'];
   if (def.description) lines.push('', def.description);
   lines.push('', '| option | meaning |', '| --- | --- |');
-  for (const f of allFlags(def)) lines.push(`| \`${flagLabel(f)}\` | ${flagHelp(f).replaceAll('|', '\\|')} |`);
+  // A pipe inside a table cell, even in a code span, splits the cell: escape it in both columns.
+  const cell = (text: string) => text.replaceAll('|', '\\|');
+  for (const f of allFlags(def)) lines.push(`| \`${cell(flagLabel(f))}\` | ${cell(flagHelp(f))} |`);
   if (def.examples?.length) lines.push('', '```sh', ...def.examples, '```');
   return lines.join('\n');
 }

@@ -21,15 +21,7 @@ export function cliReference(): string {
     'Generated from the command definitions in `src/cli/commands/` by `npm run docs`; do not edit by hand.',
     'Every command rejects an unknown flag or a bad value with one line on stderr and exit code 2.',
   ];
-  return [...head, ...commands.map((c) => '\n' + escapeTablePipes(markdownReference(c)))].join('\n') + '\n';
-}
-
-/** A value name such as `NAME|PATH` would split a Markdown table cell: escape pipes inside code spans of table rows. */
-function escapeTablePipes(markdown: string): string {
-  return markdown
-    .split('\n')
-    .map((line) => (line.startsWith('| `') ? line.replace(/`[^`]*`/g, (code) => code.replace(/(?<!\\)\|/g, '\\|')) : line))
-    .join('\n');
+  return [...head, ...commands.map((c) => '\n' + markdownReference(c))].join('\n') + '\n';
 }
 
 export function benchmarksPage(root = REPO_ROOT): string {
