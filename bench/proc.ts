@@ -22,6 +22,7 @@ const RESULTS = fileURLToPath(new URL('../../bench/results/proc.json', import.me
 const HOG_SOURCE = fileURLToPath(new URL('../../bench/proc/hog.c', import.meta.url));
 const USER_HZ = 100;
 const WARMUP_SECONDS = 5;
+const SAMPLE_MS = 500;
 /** Weights of nice 0, 5, 10 in the kernel's table (sched_prio_to_weight). */
 const NICE_WEIGHT: Record<number, number> = { 0: 1024, 5: 335, 10: 110 };
 
@@ -102,7 +103,7 @@ function threadTicks(pid: number): Map<string, number> {
 }
 
 /** Runs the tree directly (kernel) or under tsland; samples tsland's CPU between warm-up and the end. */
-function runTree(treeArgs: string[], underTsland: boolean, durationS: number): Promise<RunResult> {
+function runTree(treeArgs: string[], underTsland: boolean): Promise<RunResult> {
   const cmd = underTsland
     ? [CLI, 'run', '--cpus', '0-1', '--stats', '1', '--no-stats-server', '--', process.execPath, TREE, ...treeArgs]
     : [TREE, ...treeArgs];
@@ -127,12 +128,15 @@ function runTree(treeArgs: string[], underTsland: boolean, durationS: number): P
       threads: threadTicks(pid),
     });
   };
-  const timers = underTsland
-    ? [setTimeout(sample, WARMUP_SECONDS * 1000), setTimeout(sample, (durationS - 0.5) * 1000)]
-    : [];
+  // Sampled every half second while it runs; the figure is taken between warm-up and the last sample.
+  const startMs = Date.now();
+  const timers = underTsland ? [setInterval(sample, SAMPLE_MS)] : [];
   return new Promise((resolve, reject) => {
     child.once('exit', (code) => {
-      timers.forEach(clearTimeout);
+      timers.forEach(clearInterval);
+      const usable = samples.filter((x) => Number.isFinite(x.ticks) && x.atMs - startMs >= WARMUP_SECONDS * 1000);
+      samples.length = 0;
+      if (usable.length >= 2) samples.push(usable[0]!, usable.at(-1)!);
       const line = out.trim().split('\n').at(-1) ?? '';
       if (code !== 0 || !line.startsWith('{')) {
         reject(new Error(`tree ${treeArgs.join(' ')} (tsland: ${underTsland}) exited ${code}: ${err.slice(-2000)}`));
@@ -189,12 +193,12 @@ async function main(): Promise<void> {
       ` nice shares from ${niceWarmupS} s on, autogroup nice ${autogroupNice}, load average ${loadAtStart.toFixed(1)}`,
   );
   const hogsArgs = ['hogs', '8', String(seconds), 'probe'];
-  const kernelHogs = await runTree(hogsArgs, false, seconds);
-  const tslandHogs = await runTree(hogsArgs, true, seconds);
+  const kernelHogs = await runTree(hogsArgs, false);
+  const tslandHogs = await runTree(hogsArgs, true);
   const niceArgs = ['nice', String(seconds), String(niceWarmupS)];
-  const kernelNice = await runTree(niceArgs, false, seconds);
-  const tslandNice = await runTree(niceArgs, true, seconds);
-  const spin = await runTree(['spin', String(spinTasks), String(spinSeconds)], true, spinSeconds);
+  const kernelNice = await runTree(niceArgs, false);
+  const tslandNice = await runTree(niceArgs, true);
+  const spin = await runTree(['spin', String(spinTasks), String(spinSeconds)], true);
 
   const hogStats = (r: RunResult) => {
     const hogs = r.reports.filter((x) => !x.probe && x.count !== undefined);
