@@ -47,6 +47,8 @@ export const CLK_NEXT_WAKE_NS = 1;
 const CLK_SLOTS = 2;
 const MAX_CHILDREN_PER_SCAN = 16384;
 const MAX_NEW_PER_ROUND = 4096;
+/** Adoption costs ~0.1-1 ms (descriptors, /proc reads, a line in the tasks file); 128 keep a round short. */
+const MAX_ADOPT_PER_ROUND = 128;
 
 export interface ProcBackendOptions {
   scheduler: Scheduler;
@@ -198,8 +200,12 @@ export class ProcBackend {
   }
 
   private adoptNew(): void {
-    for (let i = 0; i < this.nNew; i++) this.adopt(this.newPids[i]!);
-    this.nNew = 0;
+    // A fork storm must not hold the round (and the heartbeat) for long: the rest wait for the next round,
+    // running meanwhile under the kernel alone.
+    const n = Math.min(this.nNew, MAX_ADOPT_PER_ROUND);
+    for (let i = 0; i < n; i++) this.adopt(this.newPids[i]!);
+    this.newPids.copyWithin(0, n, this.nNew);
+    this.nNew -= n;
     for (let i = 0; i < this.nThreadChanged; i++) {
       const slot = this.threadChanged[i]!;
       if (!this.tasks.isLive(slot)) continue;
