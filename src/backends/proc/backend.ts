@@ -23,7 +23,7 @@
 // Everything in step() is allocation-free after warm-up, except adoption (the task-creation path) and
 // thread-list changes, which may allocate.
 
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, renameSync, writeFileSync } from 'node:fs';
 import { C, type Counters } from '../../sched/counters.js';
 import { CLOCK_NOW_NS, type Scheduler } from '../../sched/api.js';
 import {
@@ -49,6 +49,9 @@ const MAX_CHILDREN_PER_SCAN = 16384;
 const MAX_NEW_PER_ROUND = 4096;
 /** Adoption costs ~0.1-1 ms (descriptors, /proc reads, a line in the tasks file); 128 keep a round short. */
 const MAX_ADOPT_PER_ROUND = 128;
+/** The tasks file is rewritten with the live tasks once it holds this many times more records, and at least: */
+const TASKS_FILE_SLACK = 4;
+const TASKS_FILE_MIN_RECORDS = 1024;
 
 export interface ProcBackendOptions {
   scheduler: Scheduler;
@@ -97,6 +100,7 @@ export class ProcBackend {
   private readonly excluded: Int32Array;
   private readonly noReap: number[];
   private ownChildFds: Int32Array = new Int32Array(0);
+  private recordsWritten = 0;
   private orphanScanDue = false;
   private readonly opts: ProcBackendOptions;
   /** Set when the guardian's pidfd polled readable: the caller must release everything and stop. */
@@ -172,6 +176,9 @@ export class ProcBackend {
       this.pendingList = next;
     }
     appendFileSync(this.opts.tasksFile, encodeTaskRecord(pid, startTicks));
+    if (++this.recordsWritten > TASKS_FILE_MIN_RECORDS && this.recordsWritten > TASKS_FILE_SLACK * t.nLive) {
+      this.compactTasksFile();
+    }
     t.weight[slot] = weight;
     this.readRuntime(slot);
     // CPU time used before adoption is not the scheduler's to charge: events carry time since now.
@@ -182,6 +189,25 @@ export class ProcBackend {
     // It may have forked before we looked: its children are adopted in this same round.
     this.scanChildren(slot);
     return true;
+  }
+
+  /**
+   * Rewrites the tasks file with the live tasks only. Under a fork storm it would otherwise list every
+   * process ever seen, and the guardian, which must release within the watchdog, would open pidfds for
+   * tens of thousands of dead ones. Written aside and renamed into place, so a reader sees the old list
+   * or the new one, never half of one; a task adopted in between is in both.
+   */
+  private compactTasksFile(): void {
+    const t = this.tasks;
+    const records: Buffer[] = [];
+    for (let d = 0; d < t.nLive; d++) {
+      const slot = t.live[d]!;
+      records.push(encodeTaskRecord(t.pid[slot]!, t.startTicks[slot]!));
+    }
+    const aside = `${this.opts.tasksFile}.new`;
+    writeFileSync(aside, Buffer.concat(records));
+    renameSync(aside, this.opts.tasksFile);
+    this.recordsWritten = t.nLive;
   }
 
   private isExcluded(pid: number): boolean {
