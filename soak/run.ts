@@ -36,6 +36,7 @@ function sleepUntil(atMs: number, signal: AbortSignal): Promise<void> {
 }
 
 export async function runSoak(opts: SoakOptions, log: Log): Promise<SoakRecord> {
+  const source = sourceVersion();
   const soak = new Soak(opts, log);
   const onSignal = (sig: string) => {
     log(`${sig}: ending the soak early`);
@@ -80,7 +81,7 @@ export async function runSoak(opts: SoakOptions, log: Log): Promise<SoakRecord> 
     startedAt: soak.startedAt,
     finishedAt: new Date().toISOString(),
     machine: { cpus: availableParallelism(), memTotalMiB: Math.round(meminfoKiB('MemTotal') / 1024), kernel: release(), node: process.versions.node },
-    source: sourceVersion(),
+    source,
     options: opts,
     memory: soak.memory,
     plan: { quietUntilS: soak.plan.quietUntilS, tailFromS: soak.plan.tailFromS, faults: soak.plan.faults },
