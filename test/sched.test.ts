@@ -166,3 +166,35 @@ test('a slot hint skips the pid lookup when right and is ignored when wrong', ()
   const states = new TaskTableReader(s.taskSlabs()).list().map((r) => [r.pid, r.slot, r.state]);
   assert.deepEqual(states.slice(0, 2), [[10, a, 'queued'], [11, b, 'queued']]);
 });
+
+test('wake-up latency: counted from the wake-up to the first dispatch, once per wake-up', () => {
+  const s = createScheduler({ nrCpus: 1, policy: fifo(), lockMemory: false });
+  s.registerTask(11, 100, 0);
+  s.registerTask(12, 100, 0);
+  s.clock[CLOCK_NOW_NS] = 1_000;
+  // Both wake at 1,000 ns; the only CPU is busy until 4,000 ns, then until 9,000 ns.
+  pushQueued(s.queued, EV_RUNNABLE, 11, 0, 0, 100, 0, 0, 0);
+  pushQueued(s.queued, EV_RUNNABLE, 12, 0, 0, 100, 0, 0, 0);
+  s.schedule();
+  assert.equal(s.counters.f64[C.nr_wake_dispatches], 0);
+  s.clock[CLOCK_NOW_NS] = 4_000;
+  s.setCpuIdle(0, true);
+  s.schedule();
+  assert.deepEqual(drain(s).map((d) => d.pid), [11]);
+  assert.equal(s.counters.f64[C.nr_wake_dispatches], 1);
+  assert.equal(s.counters.f64[C.wake_latency_total_ns], 3_000);
+  // pid 11 is preempted, still runnable: its next dispatch is not a wake-up.
+  s.clock[CLOCK_NOW_NS] = 9_000;
+  pushQueued(s.queued, EV_STOPPED, 11, 0, EVF_RUNNABLE, 100, 5_000, 0, 0);
+  s.setCpuIdle(0, true);
+  s.schedule();
+  assert.deepEqual(drain(s).map((d) => d.pid), [12]);
+  assert.equal(s.counters.f64[C.nr_wake_dispatches], 2);
+  assert.equal(s.counters.f64[C.wake_latency_total_ns], 3_000 + 8_000);
+  s.clock[CLOCK_NOW_NS] = 12_000;
+  pushQueued(s.queued, EV_STOPPED, 12, 0, 0, 100, 3_000, 0, 0);
+  s.setCpuIdle(0, true);
+  s.schedule();
+  assert.deepEqual(drain(s).map((d) => d.pid), [11]);
+  assert.equal(s.counters.f64[C.nr_wake_dispatches], 2, 'a preempted task is not a wake-up');
+});

@@ -40,15 +40,18 @@
 //   +------+------+------+------+-------------+-------------+-------------+
 //   | pid  |state |weight| cpu  | vruntime    | sumExecNs   | deadline    |
 //   +------+------+------+------+-------------+-------------+-------------+
-//   40            48            56            64            72            80
-//   +-------------+-------------+-------------+-------------+-------------+
-//   | execRunNs   | enqTsNs     | nvcsw       | lastRanNs   | sliceNs     |  then the policy's own fields
-//   +-------------+-------------+-------------+-------------+-------------+  (`Policy.fields`), 8 bytes each
+//   40            48            56            64            72            80            88
+//   +-------------+-------------+-------------+-------------+-------------+-------------+
+//   | execRunNs   | enqTsNs     | nvcsw       | lastRanNs   | sliceNs     | wokeTsNs    |  then the policy's
+//   +-------------+-------------+-------------+-------------+-------------+-------------+  own fields
+//                                                                     (`Policy.fields`), 8 bytes each
 //
 //   state      TASK_FREE, TASK_SLEEPING (known, not runnable), TASK_QUEUED (in the run queue), TASK_RUNNING
 //   deadline   the run-queue key the policy set; smallest runs first
 //   execRunNs  CPU time since the task last woke up; lastRanNs: the CPU time charged by the last event
 //   sliceNs    the slice of the task's last dispatch
+//   wokeTsNs   when the task was queued on waking up, until its first dispatch after that (0: not waiting
+//              since a wake-up); feeds the wake_latency_total_ns / nr_wake_dispatches counters
 //
 // ## Policy contract
 //

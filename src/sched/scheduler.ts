@@ -15,7 +15,7 @@ import {
 } from './records.js';
 import { PENDING_KEY, PENDING_TS_NS, RunQueue } from './runqueue.js';
 import {
-  F64_DEADLINE, F64_ENQ_TS_NS, F64_EXEC_RUNTIME_NS, F64_LAST_RAN_NS, F64_NVCSW, F64_SLICE_NS, F64_SUM_EXEC_NS, F64_VRUNTIME,
+  F64_DEADLINE, F64_ENQ_TS_NS, F64_EXEC_RUNTIME_NS, F64_LAST_RAN_NS, F64_NVCSW, F64_SLICE_NS, F64_SUM_EXEC_NS, F64_VRUNTIME, F64_WOKE_TS_NS,
   I32_CPU, I32_PID, I32_STATE, I32_WEIGHT, TASK_FREE, TASK_QUEUED, TASK_RUNNING, TASK_SLEEPING,
 } from './task-layout.js';
 import { TaskMap } from './taskmap.js';
@@ -40,6 +40,8 @@ const NR_SCHEDULED = C.nr_scheduled;
 const NR_RUNNING = C.nr_running;
 const NR_TASKS = C.nr_tasks;
 const HEARTBEAT_NS = C.heartbeat_ns;
+const WAKE_LATENCY_TOTAL_NS = C.wake_latency_total_ns;
+const NR_WAKE_DISPATCHES = C.nr_wake_dispatches;
 const MAX_CPUS = 4096;
 
 export function createScheduler(opts: SchedulerOptions): Scheduler {
@@ -295,6 +297,7 @@ class CoreScheduler implements Scheduler {
     }
     const nowNs = this.clock[CLOCK_NOW_NS]!;
     tf[fi + F64_ENQ_TS_NS] = nowNs;
+    if (wokeUp) tf[fi + F64_WOKE_TS_NS] = nowNs;
     tasks.i32Of(t)[tasks.i32Index(t) + I32_STATE] = TASK_QUEUED;
     const rq = this.rq;
     rq.pending[PENDING_KEY] = key;
@@ -360,6 +363,12 @@ class CoreScheduler implements Scheduler {
       if (!(sliceNs > 0)) sliceNs = baseSliceNs;
       ti[ii + I32_STATE] = TASK_RUNNING;
       ti[ii + I32_CPU] = cpu;
+      const wokeTsNs = tf[fi + F64_WOKE_TS_NS]!;
+      if (wokeTsNs > 0) {
+        this.cnt[WAKE_LATENCY_TOTAL_NS] += this.clock[CLOCK_NOW_NS]! - wokeTsNs;
+        this.cnt[NR_WAKE_DISPATCHES]++;
+        tf[fi + F64_WOKE_TS_NS] = 0;
+      }
       this.nrRunning++;
       writeDispatchInts(ring.i32, d, ti[ii + I32_PID]!, cpu, 0);
       ring.f64[(d + D_SLICE_NS) >> 3] = sliceNs;

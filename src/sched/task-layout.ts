@@ -13,8 +13,9 @@ export const T_ENQ_TS_NS = 48;
 export const T_NVCSW = 56;
 export const T_LAST_RAN_NS = 64;
 export const T_SLICE_NS = 72;
+export const T_WOKE_TS_NS = 80;
 /** Bytes of the fields every task has; a policy's own fields follow, 8 bytes each. */
-export const TASK_BASE_BYTES = 80;
+export const TASK_BASE_BYTES = 88;
 export const TASK_FIELD_BYTES = 8;
 
 // Word indexes of the same fields, for code that indexes a slab's Int32Array / Float64Array directly.
@@ -30,6 +31,7 @@ export const F64_ENQ_TS_NS = T_ENQ_TS_NS >> 3;
 export const F64_NVCSW = T_NVCSW >> 3;
 export const F64_LAST_RAN_NS = T_LAST_RAN_NS >> 3;
 export const F64_SLICE_NS = T_SLICE_NS >> 3;
+export const F64_WOKE_TS_NS = T_WOKE_TS_NS >> 3;
 
 export const TASK_FREE = 0;
 export const TASK_SLEEPING = 1;
