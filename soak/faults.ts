@@ -149,7 +149,18 @@ async function measureRelease(soak: Soak, t0: number, limitMs: number): Promise<
 }
 
 async function schedulerFault(soak: Soak, rec: FaultRecord, fail: Fail): Promise<void> {
-  const inst = soak.current;
+  let inst = soak.current;
+  if (inst && inst.mode !== 'baseline' && !inst.alive && soak.rootAlive) {
+    // The last scheduler ended without a fault of ours (a violation of its own): start one to inject into,
+    // keeping the sampler from starting another at the same time.
+    inst.exitExpected = true;
+    soak.recovering = true;
+    try {
+      inst = await soak.attach();
+    } finally {
+      soak.recovering = false;
+    }
+  }
   if (!inst || inst.mode === 'baseline' || !inst.alive) {
     fail('fault-skipped', 'no scheduler was running to inject it into');
     return;

@@ -26,7 +26,8 @@ export const SAMPLE_MS = 1000;
 export const STOP_POLL_MS = 200;
 /** A workload process stopped this long while a scheduler runs counts as left stopped. */
 export const STUCK_LIMIT_MS = 10_000;
-const MAX_SURPRISE_RESTARTS = 3;
+const MAX_SURPRISE_RESTARTS = 20;
+const SURPRISE_SPACING_MS = 5000;
 const ROOT_START_TIMEOUT_MS = 60_000;
 const STATS_UP_TIMEOUT_MS = 30_000;
 const END_TIMEOUT_MS = 60_000;
@@ -80,6 +81,7 @@ export class Soak {
   private sampling = false;
   recovering = false;
   private surpriseRestarts = 0;
+  private lastSurpriseMs = 0;
   readonly abort = new AbortController();
 
   constructor(
@@ -322,8 +324,12 @@ export class Soak {
 
   private async recoverFromSurprise(): Promise<void> {
     if (this.abort.signal.aborted || !this.rootAlive) return;
-    // A scheduler that cannot start would otherwise be restarted every second for the rest of the run.
-    if (++this.surpriseRestarts > MAX_SURPRISE_RESTARTS) return;
+    // A scheduler that cannot start would otherwise be restarted every second for the rest of the run:
+    // restarts are spaced out, and capped.
+    const now = Date.now();
+    if (this.surpriseRestarts >= MAX_SURPRISE_RESTARTS || now - this.lastSurpriseMs < SURPRISE_SPACING_MS) return;
+    this.surpriseRestarts++;
+    this.lastSurpriseMs = now;
     this.recovering = true;
     try {
       // Whatever ended it, nothing may stay stopped without a scheduler.
