@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createArena } from '../src/arena/index.js';
 import { COMPACT_UNEVICTABLE_PATH, lockArena, lockBuffer, lockedBytes, MemLockError, settleGcEntries, threadFaultCounter } from '../src/mem/index.js';
@@ -85,6 +86,37 @@ test('after the lock, touching every page takes no page fault; an unlocked buffe
     const freshFaults = faults.sample() - f1;
     assert.equal(lockedFaults, 0);
     assert.ok(freshFaults >= (8 * MIB) / PAGE_BYTES / 2, `only ${freshFaults} faults on ${8 * MIB / PAGE_BYTES} fresh pages`);
+  } finally {
+    faults.close();
+    lock.unlock();
+  }
+});
+
+test('a spawned child does not make the locked pages copy-on-write', { skip: !isRoot && 'needs root' }, () => {
+  const pages = (4 * MIB) / PAGE_BYTES;
+  const locked = new Uint8Array(4 * MIB);
+  const control = new Uint8Array(4 * MIB);
+  const touch = (u8: Uint8Array): void => {
+    for (let i = 0; i < u8.length; i += PAGE_BYTES) u8[i] = (u8[i]! + 1) & 0xff;
+  };
+  warmUp(touch);
+  const lock = lockBuffer(locked.buffer);
+  touch(control);
+  const faults = threadFaultCounter();
+  try {
+    spawnSync('true');
+    // The counter's own buffers and this thread's stack are copy-on-write now too: let them fault first.
+    faults.sample();
+    const f0 = faults.sample();
+    touch(locked);
+    const lockedFaults = faults.sample() - f0;
+    const f1 = faults.sample();
+    touch(control);
+    const controlFaults = faults.sample() - f1;
+    // The control, present but not left out of the child, is copied page by page on its next write.
+    assert.ok(controlFaults >= pages / 2, `only ${controlFaults} faults on ${pages} shared pages`);
+    // At most the two edge pages, which may hold other data and so stay in the child.
+    assert.ok(lockedFaults <= 2, `${lockedFaults} faults on ${pages} locked pages after a spawn`);
   } finally {
     faults.close();
     lock.unlock();

@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { formatBytes, memlockLimit, raiseMemlockLimit, type MemlockLimit } from './limits.js';
 import { holdCompactUnevictable, releaseCompactUnevictable } from './sysctl.js';
 import {
-  EAGAIN, ENOMEM, EPERM, errnoName, getSys, MADV_HUGEPAGE, MADV_POPULATE_WRITE, sysUnavailableReason, type Sys,
+  EAGAIN, ENOMEM, EPERM, errnoName, getSys, MADV_DOFORK, MADV_DONTFORK, MADV_HUGEPAGE, MADV_POPULATE_WRITE, sysUnavailableReason, type Sys,
 } from './sys.js';
 
 export interface LockOptions {
@@ -142,6 +142,11 @@ export function lockBuffer(buffer: ArrayBuffer | SharedArrayBuffer, opts: LockOp
     return unlockedHandle(sizeBytes, message, warnings, performance.now() - startMs, prefaultMethod);
   }
 
+  // A spawned child would otherwise share every locked page copy-on-write, and each one would fault on the
+  // scheduler's next write to it. Only whole pages inside the buffer: its first and last page may hold other
+  // malloc'd data (an exec'ing child's environment, say) that the child does need.
+  adviseFork(sys, address, sizeBytes, MADV_DONTFORK, warnings);
+
   const record: LockRecord = { buffer, view, sizeBytes, handles: 0, compactHeld: 0 };
   records.set(buffer, record);
   lockedBytesTotal += sizeBytes;
@@ -236,7 +241,21 @@ function releaseRecord(record: LockRecord): void {
   lockedBytesTotal -= record.sizeBytes;
   const sys = getSys();
   // A detached (transferred) buffer has no storage left to unlock; the kernel dropped the lock with it.
-  if (sys && record.buffer.byteLength === record.sizeBytes) sys.munlock(sys.addressOf(record.view), record.sizeBytes);
+  if (sys && record.buffer.byteLength === record.sizeBytes) {
+    const address = sys.addressOf(record.view);
+    adviseFork(sys, address, record.sizeBytes, MADV_DOFORK, null);
+    sys.munlock(address, record.sizeBytes);
+  }
+}
+
+function adviseFork(sys: Sys, address: number, sizeBytes: number, advice: number, warnings: string[] | null): void {
+  const page = sys.pageSizeBytes;
+  const start = Math.ceil(address / page) * page;
+  const end = Math.floor((address + sizeBytes) / page) * page;
+  if (end <= start) return;
+  if (sys.madvise(start, end - start, advice) !== 0 && warnings) {
+    warnings.push(`madvise(MADV_DONTFORK) failed with ${errnoName(sys.errno())}: a spawned child makes locked pages fault once`);
+  }
 }
 
 function installExitHook(): void {

@@ -13,6 +13,13 @@ type Fn = (...args: unknown[]) => unknown;
 export const RLIMIT_MEMLOCK = 8;
 export const RUSAGE_SELF = 0;
 export const RUSAGE_THREAD = 1;
+/**
+ * Leave these pages out of a forked child. After fork() every private page is copy-on-write in the parent
+ * too, so the parent's next write to each locked page faults once to copy it (measured: 256 faults for a
+ * locked 1 MiB buffer after one child_process.spawn). A child that only execs never needs them.
+ */
+export const MADV_DONTFORK = 10;
+export const MADV_DOFORK = 11;
 export const MADV_HUGEPAGE = 14;
 /** Linux 5.14+: fault every page in writable, without touching it from JS. EINVAL on older kernels. */
 export const MADV_POPULATE_WRITE = 23;
