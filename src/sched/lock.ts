@@ -15,7 +15,21 @@ export interface SlabLocker {
 }
 
 export function slabLocker(enabled: boolean): SlabLocker {
-  if (!enabled) return { lock: undefined, track: () => {}, unlockAll: () => {} };
+  if (!enabled) {
+    // Unlocked, the tables are still faulted in now, on the creation path, rather than by a dispatch.
+    const touched = new WeakSet<ArrayBufferLike>();
+    return {
+      lock: undefined,
+      track: (buffers) => {
+        for (const buffer of buffers) {
+          if (touched.has(buffer)) continue;
+          touched.add(buffer);
+          touchPages(buffer);
+        }
+      },
+      unlockAll: () => {},
+    };
+  }
   const handles: LockHandle[] = [];
   const tracked = new Map<ArrayBufferLike, LockHandle>();
   return {
@@ -41,4 +55,12 @@ export function slabLocker(enabled: boolean): SlabLocker {
       tracked.clear();
     },
   };
+}
+
+const PAGE_BYTES = 4096;
+
+/** Writes one byte of every page back to itself: the page is allocated and its content kept. */
+function touchPages(buffer: ArrayBufferLike): void {
+  const u8 = new Uint8Array(buffer);
+  for (let i = 0; i < u8.length; i += PAGE_BYTES) u8[i] = u8[i]!;
 }

@@ -169,9 +169,10 @@ class CoreScheduler implements Scheduler {
     return t;
   }
 
-  // The run queue and pid map are on the dispatch path too: lock them like the slabs.
+  // The run queue, pid map and both rings are on the dispatch path too: lock them like the slabs. (The
+  // rings were once left out: each page of the queued ring then faulted the first time the ring reached it.)
   private lockTables(): void {
-    this.trackTables([...this.rq.buffers(), this.map.buffer]);
+    this.trackTables([...this.rq.buffers(), this.map.buffer, this.queued.sab, this.dispatched.sab]);
   }
 
   slotOf(pid: number): number {
