@@ -57,7 +57,10 @@ async function runHogs(args: string[], hogs: string[]) {
 }
 
 test('run: equal hogs share the CPUs fairly, and SIGTERM is passed to the tree', { timeout: 60_000 }, async () => {
-  const { t, pids } = await runHogs(['--cpus', '0-1'], ['', '', '', '']);
+  // rustland's deadline adds each hog's CPU time since it woke, capped at 100 slices: until every hog has
+  // reached that cap, a late starter is favoured and an early one held back. A 5 ms slice makes the cap
+  // 0.5 s, so the window measures the steady state even when a busy machine slows the start.
+  const { t, pids } = await runHogs(['--cpus', '0-1', '--slice-us', '5000'], ['', '', '', '']);
   try {
     await sleep(300);
     const before = pids.map(cpuNs);
