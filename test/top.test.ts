@@ -15,11 +15,17 @@ const FIXTURE = fileURLToPath(new URL('./fixtures/stats-instance.js', import.met
 const dir = mkdtempSync(join(tmpdir(), 'tsland-top-'));
 const socketPath = join(dir, 'top.sock');
 // A private tmux server: only it is ever killed.
-const TMUX = ['-L', `tsland-top-test-${process.pid}`, '-f', '/dev/null'];
+// Each test gets a server of its own: a server whose last session was just killed is still shutting down,
+// and a new session asked of it in that moment fails with "server exited unexpectedly".
+const TMUX_SERVERS: string[] = [];
 let instance: Started;
 
+function newTmuxServer(): void {
+  TMUX_SERVERS.push(`tsland-top-test-${process.pid}-${TMUX_SERVERS.length}`);
+}
+
 function tmux(...args: string[]): string {
-  return execFileSync('tmux', [...TMUX, ...args], { encoding: 'utf8' });
+  return execFileSync('tmux', ['-L', TMUX_SERVERS.at(-1)!, '-f', '/dev/null', ...args], { encoding: 'utf8' });
 }
 
 function haveTmux(): boolean {
@@ -63,10 +69,12 @@ before(async () => {
 });
 
 after(async () => {
-  try {
-    tmux('kill-server');
-  } catch {
-    /* not running */
+  for (const server of TMUX_SERVERS) {
+    try {
+      execFileSync('tmux', ['-L', server, 'kill-server'], { stdio: 'ignore' });
+    } catch {
+      /* not running */
+    }
   }
   instance?.kill('SIGTERM');
   await instance?.exited;
@@ -113,6 +121,7 @@ test('non-TTY mode prints plain snapshots without escape codes', async () => {
 test('in a real terminal: renders, updates, q quits and the terminal is restored', { skip: !haveTmux() && 'tmux not installed' }, async () => {
   const sttyFile = join(dir, 'stty-after');
   const script = `${process.execPath} ${MAIN} top --socket ${socketPath} --interval 0.3; echo EXIT=$?; stty -a > ${sttyFile}; echo DONE; sleep 60`;
+  newTmuxServer();
   tmux('new-session', '-d', '-x', '120', '-y', '40', 'sh', '-c', script);
   const screen = () => tmux('capture-pane', '-p');
   const first = await until('first frame', () => (/user (\d+)/.exec(screen()) ? screen() : undefined));
@@ -138,6 +147,7 @@ test('in a real terminal: renders, updates, q quits and the terminal is restored
 test('in a real terminal: SIGTERM also restores the terminal', { skip: !haveTmux() && 'tmux not installed' }, async () => {
   const sttyFile = join(dir, 'stty-term');
   const script = `${process.execPath} ${MAIN} top --socket ${socketPath} --interval 0.3; echo EXIT=$?; stty -a > ${sttyFile}; echo DONE; sleep 60`;
+  newTmuxServer();
   tmux('new-session', '-d', '-x', '100', '-y', '30', 'sh', '-c', script);
   const screen = () => tmux('capture-pane', '-p');
   await until('first frame', () => (/hog-heavy/.test(screen()) ? true : undefined));
