@@ -24,6 +24,8 @@ export class MemPublisher {
   private readonly gc: GcCounter;
   private readonly faultsAtStart: number;
   private readonly gcAtStart: number;
+  private creationFaults = 0;
+  private creationStartFaults = -1;
 
   /** Create it on the scheduler thread: the fault counter belongs to the thread that creates it. */
   constructor(counters: Counters, opts: MemPublisherOptions = {}) {
@@ -40,12 +42,30 @@ export class MemPublisher {
     this.f64[C.arena_locked] = locked ? 1 : 0;
   }
 
-  /** Writes nr_page_faults and nr_gc_events: counts since this publisher was created. */
+  /**
+   * Brackets the task-creation path (adopting a new task may allocate and fault: DESIGN's slow paths). Its
+   * faults are counted apart, in nr_creation_page_faults, so that nr_page_faults stays the scheduling
+   * path's own figure, the one the hot-path rule and health are about. Two syscalls per bracket, taken only
+   * in rounds that create tasks.
+   */
+  creationBegin(): void {
+    this.creationStartFaults = this.faults !== null ? this.faults.sample() : -1;
+  }
+
+  creationEnd(): void {
+    if (this.faults === null || this.creationStartFaults < 0) return;
+    const now = this.faults.sample();
+    if (now >= this.creationStartFaults) this.creationFaults += now - this.creationStartFaults;
+    this.creationStartFaults = -1;
+  }
+
+  /** Writes nr_page_faults, nr_creation_page_faults and nr_gc_events: counts since this publisher was created. */
   publish(): void {
     const faults = this.faults;
     if (faults !== null) {
       const total = faults.sample();
-      if (total >= 0) this.f64[C.nr_page_faults] = total - this.faultsAtStart;
+      if (total >= 0) this.f64[C.nr_page_faults] = total - this.faultsAtStart - this.creationFaults;
+      this.f64[C.nr_creation_page_faults] = this.creationFaults;
     }
     this.f64[C.nr_gc_events] = this.gc.counts[GC_TOTAL]! - this.gcAtStart;
   }

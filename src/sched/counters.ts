@@ -33,6 +33,7 @@ export const COUNTER_NAMES = [
   // readers divide the deltas of the two for the mean over an interval (tsland top, metrics).
   'wake_latency_total_ns',
   'nr_wake_dispatches',
+  'nr_creation_page_faults',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

@@ -42,6 +42,7 @@ import { cpuMask, O_CLOEXEC, O_RDONLY, POLLIN, SIGCONT, SIGSTOP, sys, type Sys }
 
 const READ_BUFFER_BYTES = 64 * 1024;
 /** Slots of `clock`: times live in a Float64Array, never in arguments or return values, which V8 boxes. */
+const OWN_THREADS_REFRESH_NS = 1_000_000_000;
 export const CLK_NOW_NS = 0;
 export const CLK_NEXT_WAKE_NS = 1;
 const CLK_SLOTS = 2;
@@ -77,6 +78,12 @@ export interface ProcBackendOptions {
   subreaperPid: number;
 }
 
+/** Brackets the task-creation path so its page faults are counted apart (MemPublisher implements it). */
+export interface CreationMeter {
+  creationBegin(): void;
+  creationEnd(): void;
+}
+
 export class ProcBackend {
   readonly tasks = new ProcTasks();
   private readonly s: Sys;
@@ -100,9 +107,12 @@ export class ProcBackend {
   private readonly excluded: Int32Array;
   private readonly noReap: number[];
   private ownChildFds: Int32Array = new Int32Array(0);
+  /** When tsland's own thread list was last read: Node starts its threads early and rarely adds one. */
+  private ownChildFdsAtNs = 0;
   private recordsWritten = 0;
   private orphanScanDue = false;
   private readonly opts: ProcBackendOptions;
+  private creationMeter: CreationMeter | null = null;
   /** Set when the guardian's pidfd polled readable: the caller must release everything and stop. */
   guardianLost = false;
   /**
@@ -129,6 +139,10 @@ export class ProcBackend {
   /** A pid whose exit status its parent collects (the command Node spawned): never reaped here. */
   keepUnreaped(pid: number): void {
     this.noReap.push(pid);
+  }
+
+  setCreationMeter(meter: CreationMeter): void {
+    this.creationMeter = meter;
   }
 
   setGuardianPidfd(fd: number): void {
@@ -217,6 +231,7 @@ export class ProcBackend {
 
   private refreshOwnChildFds(): void {
     const own = this.opts.subreaperPid;
+    this.ownChildFdsAtNs = this.clock[CLK_NOW_NS]!;
     for (const fd of this.ownChildFds) this.s.close(fd);
     this.ownChildFds = Int32Array.from(
       listTids(own)
@@ -256,8 +271,13 @@ export class ProcBackend {
     this.pollExits();
     if (this.guardianLost) return 0;
     this.look();
-    if (this.orphanScanDue) this.scanOrphans();
-    if (this.nNew > 0 || this.nThreadChanged > 0) this.adoptNew();
+    // Finding and adopting new tasks is the task-creation path: it may allocate (DESIGN's slow paths).
+    if (this.orphanScanDue || this.nNew > 0 || this.nThreadChanged > 0) {
+      this.creationMeter?.creationBegin();
+      if (this.orphanScanDue) this.scanOrphans();
+      if (this.nNew > 0 || this.nThreadChanged > 0) this.adoptNew();
+      this.creationMeter?.creationEnd();
+    }
     this.sched.clock[CLOCK_NOW_NS] = this.clock[CLK_NOW_NS]!;
     this.sched.schedule();
     const dispatched = this.enforce();
@@ -478,7 +498,8 @@ export class ProcBackend {
   private scanOrphans(): void {
     this.orphanScanDue = false;
     if (this.opts.subreaperPid <= 0) return;
-    this.refreshOwnChildFds();
+    // Listing our own threads allocates (paths, arrays): not on every exit of a fork storm.
+    if (this.clock[CLK_NOW_NS]! - this.ownChildFdsAtNs >= OWN_THREADS_REFRESH_NS) this.refreshOwnChildFds();
     let count = 0;
     for (let i = 0; i < this.ownChildFds.length; i++) {
       const n = this.s.pread(this.ownChildFds[i]!, this.buf, this.buf.length, 0);

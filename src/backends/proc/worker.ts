@@ -102,6 +102,7 @@ async function main(config: WorkerConfig): Promise<void> {
   const unlocked = (scheduler as { unlockedSlabs?: number }).unlockedSlabs ?? 0;
   const locked = config.lock && unlocked === 0;
   const publisher = new MemPublisher(counters, { lock: locked });
+  backend.setCreationMeter(publisher);
   const hbFd = openSync(config.heartbeatFile, 'r+');
   const loop = new SchedulerLoop(backend, ctl, s, hbFd, config.heartbeatNs, BURST_NS, config.endWhenEmpty);
   post({ type: 'ready', slabs: scheduler.taskSlabs(), policy: policy.name, locked, adopted });
