@@ -46,10 +46,35 @@ export function asUsage<T>(fn: () => T): T {
   }
 }
 
-export async function startAsUsage(fn: () => Promise<ManagedHandle>): Promise<ManagedHandle> {
+const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/** Signals that arrived while the run was starting, held for superviseRun. */
+export interface HeldSignals {
+  readonly pending: NodeJS.Signals[];
+  release(): void;
+}
+
+/**
+ * Starts the run with SIGINT/SIGTERM/SIGHUP held: the scheduler adopts and stops tasks before the start
+ * resolves, and a Ctrl-C in that moment must stop the run like any other, not kill tsland outright (the
+ * guardian would release the tasks, but tsland would die of the signal instead of exiting cleanly).
+ */
+export async function startAsUsage(fn: () => Promise<ManagedHandle>): Promise<{ handle: ManagedHandle; held: HeldSignals }> {
+  const pending: NodeJS.Signals[] = [];
+  const hold = (signal: NodeJS.Signals): void => {
+    pending.push(signal);
+  };
+  for (const s of STOP_SIGNALS) process.on(s, hold);
+  const held: HeldSignals = {
+    pending,
+    release: () => {
+      for (const s of STOP_SIGNALS) process.off(s, hold);
+    },
+  };
   try {
-    return await fn();
+    return { handle: await fn(), held };
   } catch (err) {
+    held.release();
     if (err instanceof ManagedOptionError) throw new UsageError(err.message);
     if (err instanceof ManagedStartError) throw new UsageError(err.message);
     throw err;
@@ -60,7 +85,25 @@ export async function startAsUsage(fn: () => Promise<ManagedHandle>): Promise<Ma
  * Serves stats, prints the stats line, passes SIGINT/SIGTERM/SIGHUP to `stop` (a second one of the same
  * kind goes straight to the command), and returns the exit status once the run is over.
  */
-export async function superviseRun(handle: ManagedHandle, flags: FlagValues, command: string, forwardSignals: boolean): Promise<number> {
+export async function superviseRun(
+  { handle, held }: { handle: ManagedHandle; held: HeldSignals },
+  flags: FlagValues,
+  command: string,
+  forwardSignals: boolean,
+): Promise<number> {
+  const signalsSeen = new Set<NodeJS.Signals>();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (signalsSeen.has(signal) && handle.child) {
+      handle.child.kill(signal);
+      return;
+    }
+    signalsSeen.add(signal);
+    void handle.stop(forwardSignals ? signal : undefined);
+  };
+  // Take over from the start-up's holding handlers before anything else can await.
+  for (const s of STOP_SIGNALS) process.on(s, onSignal);
+  held.release();
+  for (const s of held.pending) onSignal(s);
   for (const r of handle.recovered) {
     process.stderr.write(`tsland: resumed ${r.tasksContinued} task(s) left stopped by an earlier run (pid ${r.schedulerPid})\n`);
   }
@@ -78,24 +121,13 @@ export async function superviseRun(handle: ManagedHandle, flags: FlagValues, com
           process.stderr.write(formatStatsLine(snapshotCounters(handle.counters), h) + '\n');
         }, statsSeconds * MSEC_PER_SEC)
       : null;
-  const signalsSeen = new Set<NodeJS.Signals>();
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (signalsSeen.has(signal) && handle.child) {
-      handle.child.kill(signal);
-      return;
-    }
-    signalsSeen.add(signal);
-    void handle.stop(forwardSignals ? signal : undefined);
-  };
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-  for (const s of signals) process.on(s, onSignal);
   try {
     const exit = await handle.exited;
     if (exit.message) process.stderr.write(`tsland: ${exit.message}\n`);
     return exit.code;
   } finally {
     if (timer) clearInterval(timer);
-    for (const s of signals) process.off(s, onSignal);
+    for (const s of STOP_SIGNALS) process.off(s, onSignal);
     await observability.close();
   }
 }

@@ -25,7 +25,7 @@ export const attachCommand: CommandDef = {
       return n;
     });
     const opts = optionsFromFlags(flags);
-    const handle = await startAsUsage(() => attachManaged({ ...opts, pids }));
-    return superviseRun(handle, flags, `attach ${pids.join(',')}`, false);
+    const started = await startAsUsage(() => attachManaged({ ...opts, pids }));
+    return superviseRun(started, flags, `attach ${pids.join(',')}`, false);
   },
 };

@@ -26,7 +26,7 @@ export const runCommand: CommandDef = {
     if (rest.length === 0) throw new UsageError("'tsland run' needs a command after -- (e.g. tsland run -- make -j8)");
     const opts = optionsFromFlags(flags);
     const [command, ...args] = rest as [string, ...string[]];
-    const handle = await startAsUsage(() => runManaged({ ...opts, command, args }));
-    return superviseRun(handle, flags, rest.join(' '), true);
+    const started = await startAsUsage(() => runManaged({ ...opts, command, args }));
+    return superviseRun(started, flags, rest.join(' '), true);
   },
 };
