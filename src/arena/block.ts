@@ -28,7 +28,7 @@ import {
   SIZE_U32, STRATEGY_BLOCK, STRATEGY_U32, USED_BYTES_F64,
 } from './header.js';
 import type { Arena, ArenaStats } from './types.js';
-import { makeViews, throwBadAlign, throwBadPointer, throwBadSize, type ArenaViews } from './views.js';
+import { makeViews, moveAlignOf, throwBadAlign, throwBadPointer, throwBadSize, type ArenaViews } from './views.js';
 
 export const DEFAULT_BLOCK_BYTES = 64;
 export const MIN_BLOCK_BYTES = 8;
@@ -191,12 +191,7 @@ export class BlockArena implements Arena {
         return ptr;
       }
     }
-    let moveAlign = align;
-    if (moveAlign === 0) {
-      const lowBit = (ptr & -ptr) >>> 0;
-      moveAlign = lowBit > MAX_ALIGN ? MAX_ALIGN : lowBit;
-    }
-    const moved = this.allocRun(size, moveAlign);
+    const moved = this.allocRun(size, moveAlignOf(ptr, align));
     if (moved === 0) return 0;
     const keep = run * this.blockBytes < size ? run * this.blockBytes : size;
     u8.copyWithin(moved, ptr, ptr + keep);

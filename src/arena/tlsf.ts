@@ -56,7 +56,7 @@ import {
   SIZE_U32, STRATEGY_TLSF, STRATEGY_U32, USED_BYTES_F64,
 } from './header.js';
 import type { Arena, ArenaStats } from './types.js';
-import { makeViews, throwBadAlign, throwBadPointer, throwBadSize, type ArenaViews } from './views.js';
+import { makeViews, moveAlignOf, throwBadAlign, throwBadPointer, throwBadSize, type ArenaViews } from './views.js';
 
 // Granularity: every block size and payload offset is a multiple of GRAIN_BYTES.
 const GRAIN_LOG2 = 3;
@@ -556,12 +556,7 @@ export class TlsfArena implements Arena {
       }
     }
 
-    let moveAlign = align;
-    if (moveAlign === 0) {
-      const lowBit = (ptr & -ptr) >>> 0;
-      moveAlign = lowBit > MAX_ALIGN ? MAX_ALIGN : lowBit;
-    }
-    const moved = this.allocBlock(size, moveAlign);
+    const moved = this.allocBlock(size, moveAlignOf(ptr, align));
     if (moved === 0) return 0;
     const keep = oldSize - HEADER_BYTES < size ? oldSize - HEADER_BYTES : size;
     this.u8.copyWithin(moved, ptr, ptr + keep);

@@ -1,5 +1,5 @@
 import { ArenaError } from './errors.js';
-import { MAX_ARENA_BYTES, MIN_ARENA_BYTES } from './header.js';
+import { MAX_ALIGN, MAX_ARENA_BYTES, MIN_ARENA_BYTES } from './header.js';
 
 /** Every typed view an arena exposes, each as long as the buffer allows for its element size. */
 export interface ArenaViews {
@@ -55,4 +55,14 @@ export function throwBadPointer(what: string, ptr: number): never {
     `${what}: ${String(ptr)} is not a live block of this arena (never returned, interior, or already freed)`,
     Number.isFinite(p) ? p : -1,
   );
+}
+
+/**
+ * Alignment of the new block when realloc has to move one: the alignment asked for, or (align 0) the
+ * largest the old offset had, up to MAX_ALIGN, so a caller that relied on it keeps it.
+ */
+export function moveAlignOf(ptr: number, align: number): number {
+  if (align !== 0) return align;
+  const lowBit = (ptr & -ptr) >>> 0;
+  return lowBit > MAX_ALIGN ? MAX_ALIGN : lowBit;
 }
