@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { runPaths, STATE_DIR_ENV, type RunRecord } from '../src/backends/proc/state.js';
-import { defaultSocketPath } from '../src/stats/paths.js';
+import { defaultSocketPath, STATS_DIR_ENV } from '../src/stats/paths.js';
 import { childrenOf, cmdline, readStat, sameProcess } from './procfs.js';
 
 export type InstanceMode = 'run' | 'attach' | 'baseline';
@@ -58,7 +58,9 @@ export class Instance {
     const log = openSync(cfg.logPath, 'a');
     // Own process group: a Ctrl-C on the harness's terminal reaches the harness, which then stops things
     // in order, instead of hitting every process at once.
-    const env = { ...process.env, [STATE_DIR_ENV]: cfg.stateDir };
+    // The stats socket goes in the run's own state directory too: a scheduler the soak SIGKILLs cannot remove
+    // its socket, and the soak's cleanup removes that directory.
+    const env = { ...process.env, [STATE_DIR_ENV]: cfg.stateDir, [STATS_DIR_ENV]: cfg.stateDir };
     const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', log, log], env });
     closeSync(log);
     return new Instance(mode, index, child, cfg.stateDir);
@@ -83,7 +85,7 @@ export class Instance {
   }
 
   get socketPath(): string {
-    return defaultSocketPath(this.pid);
+    return defaultSocketPath(this.pid, this.stateDir);
   }
 
   /** Who runs, as the scheduler wrote it at start: its guardian's pid and start time. */

@@ -8,6 +8,8 @@ import { join } from 'node:path';
 
 export const ROOT_STATS_DIR = '/run/tsland';
 export const SOCKET_SUFFIX = '.sock';
+/** When set, the one directory sockets are put in and looked for. */
+export const STATS_DIR_ENV = 'TSLAND_STATS_DIR';
 
 function uid(): number {
   return typeof process.getuid === 'function' ? process.getuid() : -1;
@@ -15,7 +17,8 @@ function uid(): number {
 
 /** The directory this user's instances put their sockets in. */
 export function statsDir(): string {
-  if (process.env.TSLAND_STATS_DIR) return process.env.TSLAND_STATS_DIR;
+  const fromEnv = process.env[STATS_DIR_ENV];
+  if (fromEnv) return fromEnv;
   if (uid() === 0) return ROOT_STATS_DIR;
   if (process.env.XDG_RUNTIME_DIR) return join(process.env.XDG_RUNTIME_DIR, 'tsland');
   return join(tmpdir(), `tsland-${uid()}`);
@@ -23,12 +26,13 @@ export function statsDir(): string {
 
 /** Every directory `tsland stats` scans, the user's own first; only TSLAND_STATS_DIR when that is set. */
 export function searchDirs(): string[] {
-  if (process.env.TSLAND_STATS_DIR) return [process.env.TSLAND_STATS_DIR];
+  const fromEnv = process.env[STATS_DIR_ENV];
+  if (fromEnv) return [fromEnv];
   return [...new Set([statsDir(), ROOT_STATS_DIR])];
 }
 
-export function defaultSocketPath(pid = process.pid): string {
-  return join(statsDir(), `${pid}${SOCKET_SUFFIX}`);
+export function defaultSocketPath(pid = process.pid, dir = statsDir()): string {
+  return join(dir, `${pid}${SOCKET_SUFFIX}`);
 }
 
 /** Creates the socket's directory private to its owner; refuses a directory someone else owns. */
