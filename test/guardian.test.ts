@@ -57,7 +57,10 @@ test('guardian: SIGKILL of the scheduler leaves no task stopped one second later
     const line = releaseLines(t.stateDir).find((l) => l.schedulerPid === t.pid);
     assert.ok(line, 'the guardian recorded the release');
     assert.equal(line.releasedBy, 'guardian');
-    assert.match(line.reason, /died/);
+    // The guardian is spawned, not awaited: on a busy machine the scheduler can die before the guardian has
+    // opened its pidfd, and the guardian then releases on start-up (from the tasks file written before any
+    // task was stopped). Either way the reason names a dead scheduler.
+    assert.match(line.reason, /scheduler died|scheduler was gone before the guardian started/);
   } finally {
     await t.cleanup(hogs);
   }
