@@ -13,6 +13,7 @@
 //   wake      i32  always 0: the futex word the worker sleeps on
 
 import type { TaskSlabsInfo } from '../../sched/api.js';
+import type { ResolvedOptions } from './options.js';
 
 export const CTL_STOP = 0;
 export const CTL_SIGNAL = 1;
@@ -21,23 +22,15 @@ export const CTL_WAKE = 3;
 export const CTL_WORDS = 4;
 export const CTL_BYTES = CTL_WORDS * Int32Array.BYTES_PER_ELEMENT;
 
-export interface WorkerConfig {
+/**
+ * What the scheduler thread is started with: the resolved options it needs (`policy` is a built-in name or
+ * the absolute path of a module exporting one), plus the shared buffers and the run's files and pids.
+ */
+export interface WorkerConfig extends Omit<ResolvedOptions, 'watchdogMs'> {
   countersSab: SharedArrayBuffer;
   ctlSab: SharedArrayBuffer;
-  /** A built-in policy name, or the absolute path of a module exporting one. */
-  policy: string;
-  cpuIds: number[];
-  allCpus: number[];
-  sliceNs: number;
-  graceNs: number;
-  lookNs: number;
-  freeLookMinNs: number;
-  freeLookMaxNs: number;
-  maxTasks: number;
-  lock: boolean;
   tasksFile: string;
   heartbeatFile: string;
-  heartbeatNs: number;
   roots: number[];
   excludePids: number[];
   noReapPids: number[];
