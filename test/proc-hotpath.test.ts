@@ -4,13 +4,14 @@
 
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import v8 from 'node:v8';
 import { CLK_NOW_NS, ProcBackend } from '../src/backends/proc/backend.js';
 import { readMonotonicNs } from '../src/backends/proc/clock.js';
+import { TASK_RECORD_BYTES } from '../src/backends/proc/state.js';
 import { measureHotPath } from '../src/mem/index.js';
 import { createCounters, C } from '../src/sched/counters.js';
 import { rustland } from '../src/sched/policies/index.js';
@@ -77,6 +78,68 @@ test('proc backend: a warm round never collects garbage and allocates at most a 
     backend.releaseAll();
     backend.close();
     for (const p of procs) p.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/**
+ * The task-creation path under a fork storm: a shell starts a short `sleep` again and again, and the
+ * backend finds, adopts, schedules and drops each one. Measured rounds include a 1 ms wait (as the
+ * scheduler thread's loop waits), so a window spans seconds and hundreds of adoptions. Nothing on the JS
+ * heap, no page fault: the rule that used to be waived for adoption.
+ */
+test('proc backend: adopting a fork storm creates no garbage and takes no page fault once warm', { timeout: 120_000 }, async () => {
+  v8.setFlagsFromString(`--interrupt-budget=${INTERRUPT_BUDGET_BYTES}`);
+  const dir = mkdtempSync(join(tmpdir(), 'tsland-adopt-'));
+  const tasksFile = join(dir, 'tasks');
+  const storm = spawn('sh', ['-c', 'while :; do sleep 0.005; done'], { stdio: 'ignore', detached: true });
+  const counters = createCounters();
+  const scheduler = createScheduler({ nrCpus: 1, policy: rustland(), sliceNs: SLICE_NS, counters, reserveTasks: 1024 });
+  const backend = new ProcBackend({
+    scheduler,
+    counters,
+    cpuIds: [0],
+    allCpus: [0, 1],
+    tasksFile,
+    graceNs: 2 * SLICE_NS,
+    lookNs: SLICE_NS,
+    freeLookMinNs: SLICE_NS,
+    freeLookMaxNs: 4 * SLICE_NS,
+    excludePids: [1, process.pid],
+    noReapPids: [],
+    subreaperPid: -1,
+    reserveTasks: 1024,
+    lockMemory: true,
+  });
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  const round = (): void => {
+    readMonotonicNs(backend.clock, CLK_NOW_NS);
+    backend.step();
+    Atomics.wait(pause, 0, 0, 1);
+  };
+  const adopted = (): number => statSync(tasksFile).size / TASK_RECORD_BYTES;
+  try {
+    await waitFor('the storm to start', () => stateOf(storm.pid!) !== '');
+    assert.ok(backend.adopt(storm.pid!));
+    // Seconds of warm-up: V8 optimizes the creation path, deoptimizes it once a rare branch (a process
+    // gone before it was adopted) is first taken, and optimizes it again.
+    await measureHotPath(round, { iterations: 2_000, warmup: 6_000 });
+    const before = adopted();
+    const report = await measureHotPath(round, { iterations: 2_000, warmup: 500 });
+    const during = adopted() - before;
+    assert.ok(during >= 50, `processes adopted during the measured rounds: ${during}`);
+    assert.equal(report.gcEvents, 0, `GC events: ${JSON.stringify(report)}`);
+    assert.equal(report.pageFaults, 0, `page faults: ${JSON.stringify(report)}`);
+    assert.ok(report.heapGrowthBytes <= MAX_BYTES_PER_DISPATCH * during, `heap growth ${report.heapGrowthBytes} B over ${during} adoptions: ${JSON.stringify(report)}`);
+  } finally {
+    backend.releaseAll();
+    backend.close();
+    scheduler.close();
+    try {
+      process.kill(-storm.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
     rmSync(dir, { recursive: true, force: true });
   }
 });

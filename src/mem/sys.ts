@@ -95,8 +95,13 @@ let sys: Sys | null | undefined;
 
 /** The bound calls, or null where libc is not reachable (see `sysUnavailableReason`). */
 export function getSys(): Sys | null {
-  if (sys !== undefined) return sys;
-  sys = null;
+  if (sys === undefined) sys = createSys();
+  return sys;
+}
+
+// Apart from getSys, whose cached path must not allocate: V8 allocates a function's closure context on
+// entry, so the closures made here would cost every cached call ~80 bytes if this code lived in getSys.
+function createSys(): Sys | null {
   const lc = libc();
   if (!lc || !koffi()) return null;
   const f = (def: string): Fn => lc.func(def) as unknown as Fn;
@@ -111,7 +116,7 @@ export function getSys(): Sys | null {
   const pread = f('intptr_t pread(int fd, void *buf, size_t count, intptr_t offset)');
   const close = f('int close(int fd)');
   const sysconf = f('long sysconf(int name)');
-  sys = {
+  return {
     addressOf: (view) => memmove(view, view, 0) as number,
     mlock: (a, n) => mlock(a, n) as number,
     munlock: (a, n) => munlock(a, n) as number,
@@ -126,7 +131,6 @@ export function getSys(): Sys | null {
     pageSizeBytes: Number(sysconf(SC_PAGESIZE)) || 4096,
     errno,
   };
-  return sys;
 }
 
 export function sysUnavailableReason(): string {

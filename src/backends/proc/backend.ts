@@ -20,25 +20,26 @@
 // Short bursts (an interactive probe, a shell between commands) never wait for the scheduler; CPU hogs
 // queue after one grace. The hogs, at most one per CPU, are what the policy arbitrates.
 //
-// Everything in step() is allocation-free after warm-up, except adoption (the task-creation path) and
-// thread-list changes, which may allocate.
+// Everything in step() is allocation-free after warm-up, adoption included: the task-creation path opens
+// /proc files by bytes (proc-dir.ts), keeps thread lists in a TLSF arena (proc-tasks.ts) and appends to
+// the tasks file with write(2) (tasks-file.ts). Only growth past the reserved task count allocates.
 
-import { appendFileSync, renameSync, writeFileSync } from 'node:fs';
 import { C, type Counters } from '../../sched/counters.js';
 import { CLOCK_NOW_NS, type Scheduler } from '../../sched/api.js';
 import {
   D_CPU, D_FLAGS, D_PID, D_SLICE_NS, DF_BOUNCE, EV_EXITED, EV_RUNNABLE, EV_STOPPED, EVF_RUNNABLE, Q_CPU, Q_FLAGS, Q_KIND,
   Q_NVCSW, Q_PID, Q_RSV, Q_SUM_EXEC_NS, Q_TS_NS, Q_WEIGHT,
 } from '../../sched/records.js';
+import { slabLocker, type SlabLocker } from '../../sched/lock.js';
 import { weightFromNice } from '../../sched/weights.js';
-import { listTids, readStat } from './identity.js';
+import { PROC_SCHEDSTAT, PROC_STAT, PROC_STATUS, ProcDir } from './proc-dir.js';
 import { M_FREE, M_RUNNING, M_WAITING, ProcTasks } from './proc-tasks.js';
 import {
   NSEC_PER_TICK, parsePidList, parseSchedstatRuntimeNs, parseStat, parseVoluntarySwitches, STAT_CPU_TICKS, STAT_FIELDS,
   STAT_NICE, STAT_START_TICKS, STAT_STATE, STAT_THREADS, STATE_DEAD, STATE_RUNNING, STATE_ZOMBIE,
 } from './procfs.js';
-import { encodeTaskRecord } from './state.js';
-import { cpuMask, O_CLOEXEC, O_RDONLY, POLLIN, SIGCONT, SIGSTOP, sys, type Sys } from './sys.js';
+import { TasksFileWriter } from './tasks-file.js';
+import { cpuMask, POLLIN, SIGCONT, SIGSTOP, sys, type Sys } from './sys.js';
 
 const READ_BUFFER_BYTES = 64 * 1024;
 /** Slots of `clock`: times live in a Float64Array, never in arguments or return values, which V8 boxes. */
@@ -50,9 +51,10 @@ const MAX_CHILDREN_PER_SCAN = 16384;
 const MAX_NEW_PER_ROUND = 4096;
 /** Adoption costs ~0.1-1 ms (descriptors, /proc reads, a line in the tasks file); 128 keep a round short. */
 const MAX_ADOPT_PER_ROUND = 128;
-/** The tasks file is rewritten with the live tasks once it holds this many times more records, and at least: */
-const TASKS_FILE_SLACK = 4;
-const TASKS_FILE_MIN_RECORDS = 1024;
+/** Tasks the tables are sized for up front (a 1,000-process burst on top of a busy tree). */
+export const DEFAULT_RESERVE_TASKS = 4096;
+/** Threads listed without growing the scratch list (a process with more grows it, on the creation path). */
+const TIDS_SCRATCH = 4096;
 
 export interface ProcBackendOptions {
   scheduler: Scheduler;
@@ -76,6 +78,10 @@ export interface ProcBackendOptions {
   noReapPids: readonly number[];
   /** tsland's own pid when it is the subreaper that orphans of the tree are reparented to; -1 otherwise. */
   subreaperPid: number;
+  /** Tasks the backend's tables are sized for (DEFAULT_RESERVE_TASKS); more grow them, which allocates. */
+  reserveTasks?: number;
+  /** Lock the backend's tables in RAM (as the scheduler's slabs); default false. */
+  lockMemory?: boolean;
 }
 
 /** Brackets the task-creation path so its page faults are counted apart (MemPublisher implements it). */
@@ -85,8 +91,13 @@ export interface CreationMeter {
 }
 
 export class ProcBackend {
-  readonly tasks = new ProcTasks();
+  readonly tasks: ProcTasks;
   private readonly s: Sys;
+  private readonly proc: ProcDir;
+  private readonly tasksFile: TasksFileWriter;
+  private readonly locker: SlabLocker;
+  /** Thread ids listed on the creation path (grown only for a process with more threads). */
+  private tidScratch = new Int32Array(TIDS_SCRATCH);
   private readonly sched: Scheduler;
   private readonly cnt: Float64Array;
   private readonly cpuIds: Int32Array;
@@ -106,10 +117,11 @@ export class ProcBackend {
   private nThreadChanged = 0;
   private readonly excluded: Int32Array;
   private readonly noReap: number[];
-  private ownChildFds: Int32Array = new Int32Array(0);
+  /** Children files of tsland's own threads (where orphans of the tree appear). */
+  private ownChildFds = new Int32Array(64);
+  private nOwnChildFds = 0;
   /** When tsland's own thread list was last read: Node starts its threads early and rarely adds one. */
   private ownChildFdsAtNs = 0;
-  private recordsWritten = 0;
   private orphanScanDue = false;
   private readonly opts: ProcBackendOptions;
   private creationMeter: CreationMeter | null = null;
@@ -124,6 +136,10 @@ export class ProcBackend {
   constructor(opts: ProcBackendOptions) {
     this.opts = opts;
     this.s = sys();
+    this.locker = slabLocker(opts.lockMemory ?? false);
+    this.tasks = new ProcTasks({ reserve: opts.reserveTasks ?? DEFAULT_RESERVE_TASKS, track: this.locker.track });
+    this.proc = new ProcDir(this.s);
+    this.tasksFile = new TasksFileWriter(this.s, opts.tasksFile);
     this.sched = opts.scheduler;
     this.cnt = opts.counters.f64;
     this.cpuIds = Int32Array.from(opts.cpuIds);
@@ -157,47 +173,50 @@ export class ProcBackend {
    */
   adopt(pid: number): boolean {
     if (pid <= 1 || this.isExcluded(pid) || this.sched.slotOf(pid) >= 0) return false;
-    const pidfd = this.s.pidfdOpen(pid);
+    const s = this.s;
+    const proc = this.proc;
+    const pidfd = s.pidfdOpen(pid);
     if (pidfd < 0) return false;
-    const stat = readStat(pid);
-    const state = stat ? stat[STAT_STATE]! : 0;
-    if (!stat || state === STATE_ZOMBIE || state === STATE_DEAD) {
-      this.s.close(pidfd);
+    const statFd = proc.openFile(pid, PROC_STAT);
+    const schedstatFd = proc.openFile(pid, PROC_SCHEDSTAT);
+    const statusFd = proc.openFile(pid, PROC_STATUS);
+    const stat = this.stat;
+    const n = statFd >= 0 ? s.pread(statFd, this.buf, this.buf.length, 0) : -1;
+    const state = n > 0 && parseStat(this.buf, n, stat) ? stat[STAT_STATE]! : 0;
+    const nTids = state === 0 || state === STATE_ZOMBIE || state === STATE_DEAD ? -1 : this.listTids(pid);
+    if (schedstatFd < 0 || statusFd < 0 || nTids < 0) {
+      this.closeAll(pidfd, statFd, schedstatFd, statusFd);
       return false;
     }
-    const startTicks = stat[STAT_START_TICKS]!;
     const weight = weightFromNice(stat[STAT_NICE]!);
-    const ticksNs = stat[STAT_CPU_TICKS]! * NSEC_PER_TICK;
-    const tids = listTids(pid);
+    const t = this.tasks;
     let slot: number;
     try {
       slot = this.sched.registerTask(pid, weight, -1);
     } catch {
       // Task table full: the process runs under the kernel alone, never stopped by us.
-      this.s.close(pidfd);
+      this.closeAll(pidfd, statFd, schedstatFd, statusFd);
       this.cnt[C.nr_bounce_dispatches]++;
       return false;
     }
-    const t = this.tasks;
-    if (!t.open(slot, pid, pidfd, startTicks, tids)) {
-      this.s.close(pidfd);
-      this.reportExit(pid);
-      return false;
-    }
+    t.open(slot, pid, pidfd, statFd, schedstatFd, statusFd, stat[STAT_START_TICKS]!, this.tidScratch, nTids, proc);
     if (t.capacity > this.pendingList.length) {
       const next = new Int32Array(t.capacity);
       next.set(this.pendingList);
       this.pendingList = next;
     }
-    appendFileSync(this.opts.tasksFile, encodeTaskRecord(pid, startTicks));
-    if (++this.recordsWritten > TASKS_FILE_MIN_RECORDS && this.recordsWritten > TASKS_FILE_SLACK * t.nLive) {
-      this.compactTasksFile();
+    // On record before anything can stop it: a task the guardian could not find is never managed.
+    if (!this.tasksFile.append(t, slot)) {
+      t.close(slot);
+      this.reportExit(pid);
+      return false;
     }
     t.weight[slot] = weight;
     this.readRuntime(slot);
     // CPU time used before adoption is not the scheduler's to charge: events carry time since now.
     const leaderNs = t.leaderNs[slot]!;
-    t.sumExecNs[slot] = tids.length === 1 ? leaderNs : Math.max(leaderNs, ticksNs);
+    const ticksNs = stat[STAT_CPU_TICKS]! * NSEC_PER_TICK;
+    t.sumExecNs[slot] = nTids === 1 || leaderNs > ticksNs ? leaderNs : ticksNs;
     t.baseExecNs[slot] = t.sumExecNs[slot]!;
     t.sleepExecNs[slot] = t.sumExecNs[slot]!;
     // It may have forked before we looked: its children are adopted in this same round.
@@ -205,23 +224,21 @@ export class ProcBackend {
     return true;
   }
 
-  /**
-   * Rewrites the tasks file with the live tasks only. Under a fork storm it would otherwise list every
-   * process ever seen, and the guardian, which must release within the watchdog, would open pidfds for
-   * tens of thousands of dead ones. Written aside and renamed into place, so a reader sees the old list
-   * or the new one, never half of one; a task adopted in between is in both.
-   */
-  private compactTasksFile(): void {
-    const t = this.tasks;
-    const records: Buffer[] = [];
-    for (let d = 0; d < t.nLive; d++) {
-      const slot = t.live[d]!;
-      records.push(encodeTaskRecord(t.pid[slot]!, t.startTicks[slot]!));
+  /** Thread ids of `pid` into tidScratch (grown if it has more threads): their number, or -1 when gone. */
+  private listTids(pid: number): number {
+    let n = this.proc.listTids(pid, this.tidScratch);
+    while (n > this.tidScratch.length) {
+      this.tidScratch = new Int32Array(n * 2);
+      n = this.proc.listTids(pid, this.tidScratch);
     }
-    const aside = `${this.opts.tasksFile}.new`;
-    writeFileSync(aside, Buffer.concat(records));
-    renameSync(aside, this.opts.tasksFile);
-    this.recordsWritten = t.nLive;
+    return n;
+  }
+
+  private closeAll(a: number, b: number, c: number, d: number): void {
+    if (a >= 0) this.s.close(a);
+    if (b >= 0) this.s.close(b);
+    if (c >= 0) this.s.close(c);
+    if (d >= 0) this.s.close(d);
   }
 
   private isExcluded(pid: number): boolean {
@@ -232,12 +249,15 @@ export class ProcBackend {
   private refreshOwnChildFds(): void {
     const own = this.opts.subreaperPid;
     this.ownChildFdsAtNs = this.clock[CLK_NOW_NS]!;
-    for (const fd of this.ownChildFds) this.s.close(fd);
-    this.ownChildFds = Int32Array.from(
-      listTids(own)
-        .map((tid) => this.s.open(`/proc/${own}/task/${tid}/children`, O_RDONLY | O_CLOEXEC))
-        .filter((fd) => fd >= 0),
-    );
+    for (let i = 0; i < this.nOwnChildFds; i++) this.s.close(this.ownChildFds[i]!);
+    const n = this.listTids(own);
+    if (n > this.ownChildFds.length) this.ownChildFds = new Int32Array(n * 2);
+    let k = 0;
+    for (let i = 0; i < n; i++) {
+      const fd = this.proc.openChildren(own, this.tidScratch[i]!);
+      if (fd >= 0) this.ownChildFds[k++] = fd;
+    }
+    this.nOwnChildFds = k;
   }
 
   private adoptNew(): void {
@@ -251,7 +271,9 @@ export class ProcBackend {
       const slot = this.threadChanged[i]!;
       if (!this.tasks.isLive(slot)) continue;
       const pid = this.tasks.pid[slot]!;
-      this.tasks.setThreads(slot, listTids(pid));
+      const n = this.listTids(pid);
+      if (n < 0) continue;
+      this.tasks.setThreads(slot, this.tidScratch, n, this.proc);
       const pinned = this.tasks.pinnedCpu[slot]!;
       if (pinned >= 0) this.pin(slot, this.cpuIndexOf(pinned));
     }
@@ -473,10 +495,13 @@ export class ProcBackend {
   }
 
   private scanChildren(slot: number): void {
-    const fds = this.tasks.childFds[slot]!;
+    const t = this.tasks;
+    const L = t.lists;
+    const first = t.listAt[slot]! >> 2;
+    const n = t.threads[slot]!;
     let count = 0;
-    for (let i = 0; i < fds.length; i++) {
-      const fd = fds[i]!;
+    for (let i = 0; i < n; i++) {
+      const fd = L[first + 2 * i + 1]!;
       if (fd < 0) continue;
       const n = this.s.pread(fd, this.buf, this.buf.length, 0);
       if (n > 0) count = parsePidList(this.buf, n, this.childPids, count);
@@ -501,7 +526,7 @@ export class ProcBackend {
     // Listing our own threads allocates (paths, arrays): not on every exit of a fork storm.
     if (this.clock[CLK_NOW_NS]! - this.ownChildFdsAtNs >= OWN_THREADS_REFRESH_NS) this.refreshOwnChildFds();
     let count = 0;
-    for (let i = 0; i < this.ownChildFds.length; i++) {
+    for (let i = 0; i < this.nOwnChildFds; i++) {
       const n = this.s.pread(this.ownChildFds[i]!, this.buf, this.buf.length, 0);
       if (n > 0) count = parsePidList(this.buf, n, this.childPids, count);
     }
@@ -526,8 +551,10 @@ export class ProcBackend {
   private pin(slot: number, cpuIndex: number): void {
     const t = this.tasks;
     const mask = cpuIndex >= 0 ? this.cpuMasks[cpuIndex]! : this.allMask;
-    const tids = t.tids[slot]!;
-    for (let i = 0; i < tids.length; i++) this.s.setAffinity(tids[i]!, mask);
+    const L = t.lists;
+    const first = t.listAt[slot]! >> 2;
+    const n = t.threads[slot]!;
+    for (let i = 0; i < n; i++) this.s.setAffinity(L[first + 2 * i]!, mask);
     t.pinnedCpu[slot] = cpuIndex >= 0 ? this.cpuIds[cpuIndex]! : -1;
   }
 
@@ -617,7 +644,10 @@ export class ProcBackend {
   close(): void {
     const t = this.tasks;
     while (t.nLive > 0) t.close(t.live[t.nLive - 1]!);
-    for (const fd of this.ownChildFds) this.s.close(fd);
-    this.ownChildFds = new Int32Array(0);
+    for (let i = 0; i < this.nOwnChildFds; i++) this.s.close(this.ownChildFds[i]!);
+    this.nOwnChildFds = 0;
+    this.tasksFile.close();
+    this.proc.close();
+    this.locker.unlockAll();
   }
 }

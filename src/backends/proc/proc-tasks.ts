@@ -1,7 +1,12 @@
 // The operating-system side of each managed task, indexed by the scheduler's own task slot (so one pid map
 // serves both): descriptors opened once on the task-creation path, the last values read from /proc, and
-// what the backend did to the task (stopped it, pinned it). Columns are typed arrays that grow only on the
-// creation path; the scheduling path reads and writes them by slot number.
+// what the backend did to the task (stopped it, pinned it). Columns are typed arrays carved out of ONE
+// buffer, sized for `reserve` tasks up front and locked in RAM when the caller locks; they grow (a new
+// buffer, the old columns copied) only when more tasks than that are live at once.
+//
+// Each task's threads live in a tsland TLSF arena: a block of (tid, children descriptor) pairs per task,
+// allocated on adoption and freed on exit, so adopting and dropping processes creates nothing on the JS
+// heap. `lists` is the arena's Int32Array and listAt[slot] the pair list's first index in it.
 //
 // Live tasks are also kept in a dense list whose order matches an array of struct pollfd, so one poll(2)
 // call tells which tasks exited (a pidfd polls readable on exit) whatever their number.
@@ -11,8 +16,14 @@
 //   +------+------+-------+
 //   | fd   |events|revents|
 //   +------+------+-------+
+//
+//   thread list of a slot, at lists[listAt[slot]], threads[slot] pairs:
+//   +------+----------+------+----------+---
+//   | tid0 | childFd0 | tid1 | childFd1 | ...      tid0 is the process's own pid
+//   +------+----------+------+----------+---
 
-import { O_CLOEXEC, O_RDONLY, POLLIN, sys } from './sys.js';
+import { createArena, type Arena } from '../../arena/index.js';
+import { POLLIN, sys } from './sys.js';
 
 /** Not stopped and holding no CPU: sleeping, or running briefly after a wake-up (the wake-up grace). */
 export const M_FREE = 0;
@@ -25,11 +36,59 @@ export const POLLFD_BYTES = 8;
 const PFD_FD = 0;
 const PFD_EVENTS = 4;
 const PFD_REVENTS = 6;
-const INITIAL_SLOTS = 256;
-const NO_FDS = new Int32Array(0);
+const MIN_SLOTS = 256;
+/** Columns per slot, by kind: grow() carves exactly these out of the buffer. */
+const F64_COLUMNS = 10;
+const I32_COLUMNS = 12;
+const U8_COLUMNS = 3;
+/** One (tid, children fd) pair of a thread list. */
+const PAIR_BYTES = 8;
+/**
+ * Thread-list arena bytes per reserved slot: room for several threads per task on average, TLSF headers
+ * included (most processes of a build or a fork storm have one; a Node or Java process has dozens).
+ */
+const LIST_BYTES_PER_SLOT = 128;
+const MIN_LIST_BYTES = 64 * 1024;
+
+export interface ProcTasksOptions {
+  /** Slots sized up front: no buffer grows until more tasks than this are live at once. */
+  reserve?: number;
+  /**
+   * Told the buffers that must stay locked whenever they change (the columns, the thread-list arena):
+   * SlabLocker.track, which locks new ones and unlocks the ones they replaced.
+   */
+  track?: (buffers: readonly ArrayBufferLike[]) => void;
+}
+
+/** Opens the /proc files of a new thread (ProcDir implements it). */
+export interface ChildrenOpener {
+  openChildren(pid: number, tid: number): number;
+}
+
+class Carver {
+  at = 0;
+  constructor(readonly buffer: ArrayBuffer) {}
+  f64(n: number): Float64Array<ArrayBuffer> {
+    const a = new Float64Array(this.buffer, this.at, n);
+    this.at += n * 8;
+    return a;
+  }
+  i32(n: number): Int32Array<ArrayBuffer> {
+    const a = new Int32Array(this.buffer, this.at, n);
+    this.at += n * 4;
+    return a;
+  }
+  u8(n: number): Uint8Array<ArrayBuffer> {
+    const a = new Uint8Array(this.buffer, this.at, n);
+    this.at += n;
+    return a;
+  }
+}
 
 export class ProcTasks {
   capacity = 0;
+  /** The buffer every column below is a view of. */
+  columns = new ArrayBuffer(0);
   pid = new Int32Array(0);
   startTicks = new Float64Array(0);
   pidfd = new Int32Array(0);
@@ -46,7 +105,10 @@ export class ProcTasks {
   /** Real CPU its threads are pinned to, -1 when they may run anywhere. */
   pinnedCpu = new Int32Array(0);
   weight = new Int32Array(0);
+  /** Threads in the slot's thread list. */
   threads = new Int32Array(0);
+  /** Byte offset of the slot's thread list in the list arena (0: none); lists[(listAt >> 2) + 2 * i] is tid i. */
+  listAt = new Int32Array(0);
   /** Cumulative CPU time reported to the scheduler. */
   sumExecNs = new Float64Array(0);
   /** sumExecNs at adoption: what ran before is not charged. */
@@ -62,18 +124,28 @@ export class ProcTasks {
   nextLookNs = new Float64Array(0);
   /** Gap between looks at a free task: doubles while it sleeps on, so idle sleepers cost almost nothing. */
   lookGapNs = new Float64Array(0);
-  /** Thread ids and their /proc/<pid>/task/<tid>/children descriptors, per slot (creation path only). */
-  tids: Int32Array[] = [];
-  childFds: Int32Array[] = [];
   /** Position of each slot in the dense list, -1 when not live. */
   dense = new Int32Array(0);
   live = new Int32Array(0);
   nLive = 0;
-  pollfds = new Uint8Array(POLLFD_BYTES);
+  pollfds = new Uint8Array(0);
   pollView = new DataView(this.pollfds.buffer);
+  /** The thread-list arena's words (replaced when the arena grows: read it afresh, never keep it). */
+  lists: Int32Array;
+  private arena: Arena;
+  private readonly track: (buffers: readonly ArrayBufferLike[]) => void;
 
-  constructor() {
-    this.grow(INITIAL_SLOTS);
+  constructor(opts: ProcTasksOptions = {}) {
+    const reserve = Math.max(MIN_SLOTS, opts.reserve ?? 0);
+    this.track = opts.track ?? (() => {});
+    this.arena = createArena({ sizeBytes: Math.max(MIN_LIST_BYTES, reserve * LIST_BYTES_PER_SLOT) });
+    this.lists = this.arena.i32;
+    this.grow(reserve);
+  }
+
+  /** Bytes held by the columns and the thread-list arena. */
+  get memoryBytes(): number {
+    return this.columns.byteLength + this.arena.sizeBytes;
   }
 
   /** Creation path: makes sure `slot` has room in every column. */
@@ -85,55 +157,59 @@ export class ProcTasks {
   }
 
   private grow(capacity: number): void {
-    const i32 = (old: Int32Array, fill = 0) => {
-      const a = new Int32Array(capacity).fill(fill);
-      a.set(old);
-      return a;
-    };
-    const f64 = (old: Float64Array) => {
-      const a = new Float64Array(capacity);
-      a.set(old);
-      return a;
-    };
-    const u8 = (old: Uint8Array) => {
-      const a = new Uint8Array(capacity);
-      a.set(old);
-      return a;
-    };
+    const bytes = capacity * (F64_COLUMNS * 8 + I32_COLUMNS * 4 + U8_COLUMNS) + POLLFD_BYTES * (capacity + 1);
+    const c = new Carver(new ArrayBuffer(Math.ceil(bytes / 8) * 8));
     const old = this.capacity;
-    this.pid = i32(this.pid);
+    const f64 = (prev: Float64Array<ArrayBuffer>): Float64Array<ArrayBuffer> => {
+      const a = c.f64(capacity);
+      a.set(prev);
+      return a;
+    };
+    const i32 = (prev: Int32Array<ArrayBuffer>, fill = 0): Int32Array<ArrayBuffer> => {
+      const a = c.i32(capacity);
+      a.set(prev);
+      if (fill !== 0) a.fill(fill, old);
+      return a;
+    };
+    const u8 = (prev: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> => {
+      const a = c.u8(capacity);
+      a.set(prev);
+      return a;
+    };
+    // Widest first, so every view is aligned; F64_COLUMNS, I32_COLUMNS and U8_COLUMNS count these lines.
     this.startTicks = f64(this.startTicks);
-    this.pidfd = i32(this.pidfd, -1);
-    this.statFd = i32(this.statFd, -1);
-    this.schedstatFd = i32(this.schedstatFd, -1);
-    this.statusFd = i32(this.statusFd, -1);
-    this.mode = u8(this.mode);
-    this.stopped = u8(this.stopped);
-    this.stopPending = u8(this.stopPending);
-    this.cpu = i32(this.cpu, -1);
-    this.pinnedCpu = i32(this.pinnedCpu, -1);
-    this.weight = i32(this.weight);
-    this.threads = i32(this.threads);
     this.sumExecNs = f64(this.sumExecNs);
-    this.leaderNs = f64(this.leaderNs);
     this.baseExecNs = f64(this.baseExecNs);
+    this.leaderNs = f64(this.leaderNs);
     this.lastTicks = f64(this.lastTicks);
     this.sleepExecNs = f64(this.sleepExecNs);
     this.nvcsw = f64(this.nvcsw);
     this.sliceEndNs = f64(this.sliceEndNs);
     this.nextLookNs = f64(this.nextLookNs);
     this.lookGapNs = f64(this.lookGapNs);
+    this.pid = i32(this.pid);
+    this.pidfd = i32(this.pidfd, -1);
+    this.statFd = i32(this.statFd, -1);
+    this.schedstatFd = i32(this.schedstatFd, -1);
+    this.statusFd = i32(this.statusFd, -1);
+    this.cpu = i32(this.cpu, -1);
+    this.pinnedCpu = i32(this.pinnedCpu, -1);
+    this.weight = i32(this.weight);
+    this.threads = i32(this.threads);
+    this.listAt = i32(this.listAt);
     this.dense = i32(this.dense, -1);
     this.live = i32(this.live);
-    for (let s = old; s < capacity; s++) {
-      this.tids.push(NO_FDS);
-      this.childFds.push(NO_FDS);
-    }
-    const pollfds = new Uint8Array(POLLFD_BYTES * (capacity + 1));
+    const pollfds = c.u8(POLLFD_BYTES * (capacity + 1));
     pollfds.set(this.pollfds);
     this.pollfds = pollfds;
-    this.pollView = new DataView(pollfds.buffer);
+    this.pollView = new DataView(c.buffer, pollfds.byteOffset, pollfds.byteLength);
+    this.mode = u8(this.mode);
+    this.stopped = u8(this.stopped);
+    this.stopPending = u8(this.stopPending);
+    if (c.at > c.buffer.byteLength) throw new Error(`ProcTasks: columns overrun their buffer (${c.at} > ${c.buffer.byteLength})`);
+    this.columns = c.buffer;
     this.capacity = capacity;
+    this.track([this.columns, this.arena.buffer]);
   }
 
   /** Entry 0 of the poll array: the guardian, whose exit must stop the scheduler. */
@@ -143,20 +219,14 @@ export class ProcTasks {
   }
 
   /**
-   * Creation path: opens the task's descriptors and adds it to the live list. Returns false when the
-   * process vanished before its files could be opened (nothing is kept open then).
+   * Creation path: takes the task's descriptors (owned from now on) and threads tids[0, nTids), its own
+   * pid first, and adds it to the live list.
    */
-  open(slot: number, pid: number, pidfd: number, startTicks: number, tids: readonly number[]): boolean {
-    const s = sys();
+  open(
+    slot: number, pid: number, pidfd: number, statFd: number, schedstatFd: number, statusFd: number,
+    startTicks: number, tids: Int32Array, nTids: number, dir: ChildrenOpener,
+  ): void {
     this.ensure(slot);
-    const flags = O_RDONLY | O_CLOEXEC;
-    const statFd = s.open(`/proc/${pid}/stat`, flags);
-    const schedstatFd = s.open(`/proc/${pid}/schedstat`, flags);
-    const statusFd = s.open(`/proc/${pid}/status`, flags);
-    if (statFd < 0 || schedstatFd < 0 || statusFd < 0) {
-      for (const fd of [statFd, schedstatFd, statusFd]) if (fd >= 0) s.close(fd);
-      return false;
-    }
     this.pid[slot] = pid;
     this.pidfd[slot] = pidfd;
     this.startTicks[slot] = startTicks;
@@ -177,37 +247,43 @@ export class ProcTasks {
     this.sliceEndNs[slot] = 0;
     this.nextLookNs[slot] = 0;
     this.lookGapNs[slot] = 0;
-    this.setThreads(slot, tids);
+    this.listAt[slot] = 0;
+    this.threads[slot] = 0;
+    this.setThreads(slot, tids, nTids, dir);
     const d = this.nLive++;
     this.live[d] = slot;
     this.dense[slot] = d;
     this.writePollfd(d, pidfd);
-    return true;
   }
 
-  /** Creation path: the thread list changed; opens children files of new threads, closes those of gone ones. */
-  setThreads(slot: number, tids: readonly number[]): void {
-    const s = sys();
-    const oldTids = this.tids[slot]!;
-    const oldFds = this.childFds[slot]!;
-    const nextTids = new Int32Array(tids.length);
-    const nextFds = new Int32Array(tids.length).fill(-1);
+  /**
+   * Creation path: the thread list is now tids[0, n); opens the children file of each new thread and
+   * closes those of threads that are gone.
+   */
+  setThreads(slot: number, tids: Int32Array, n: number, dir: ChildrenOpener): void {
     const pid = this.pid[slot]!;
-    for (let i = 0; i < tids.length; i++) {
+    const at = this.allocList(n);
+    // Read after allocating: growing the arena moves every list.
+    const L = this.lists;
+    const oldAt = this.listAt[slot]! >> 2;
+    const oldN = this.threads[slot]!;
+    const to = at >> 2;
+    for (let i = 0; i < n; i++) {
       const tid = tids[i]!;
-      nextTids[i] = tid;
-      const was = oldTids.indexOf(tid);
-      if (was >= 0) {
-        nextFds[i] = oldFds[was]!;
-        oldFds[was] = -1;
-      } else {
-        nextFds[i] = s.open(`/proc/${pid}/task/${tid}/children`, O_RDONLY | O_CLOEXEC);
+      let fd = -1;
+      for (let j = 0; j < oldN; j++) {
+        if (L[oldAt + 2 * j] === tid) {
+          fd = L[oldAt + 2 * j + 1]!;
+          L[oldAt + 2 * j + 1] = -1;
+          break;
+        }
       }
+      L[to + 2 * i] = tid;
+      L[to + 2 * i + 1] = fd >= 0 ? fd : dir.openChildren(pid, tid);
     }
-    for (const fd of oldFds) if (fd >= 0) s.close(fd);
-    this.tids[slot] = nextTids;
-    this.childFds[slot] = nextFds;
-    this.threads[slot] = tids.length;
+    this.dropList(slot);
+    this.listAt[slot] = at;
+    this.threads[slot] = n;
   }
 
   /** Closes every descriptor of a task and drops it from the live list. Allocation-free. */
@@ -219,14 +295,11 @@ export class ProcTasks {
     s.close(this.schedstatFd[slot]!);
     s.close(this.statusFd[slot]!);
     s.close(this.pidfd[slot]!);
-    const fds = this.childFds[slot]!;
-    for (let i = 0; i < fds.length; i++) if (fds[i]! >= 0) s.close(fds[i]!);
+    this.dropList(slot);
     this.statFd[slot] = -1;
     this.schedstatFd[slot] = -1;
     this.statusFd[slot] = -1;
     this.pidfd[slot] = -1;
-    this.tids[slot] = NO_FDS;
-    this.childFds[slot] = NO_FDS;
     // Swap-remove from the dense list and its poll array.
     const lastD = --this.nLive;
     const lastSlot = this.live[lastD]!;
@@ -238,6 +311,53 @@ export class ProcTasks {
 
   isLive(slot: number): boolean {
     return slot >= 0 && slot < this.capacity && this.dense[slot]! >= 0;
+  }
+
+  /** Closes the children descriptors still in the slot's list and frees the list. */
+  private dropList(slot: number): void {
+    const at = this.listAt[slot]!;
+    if (at === 0) return;
+    const L = this.lists;
+    const first = at >> 2;
+    const n = this.threads[slot]!;
+    const s = sys();
+    for (let i = 0; i < n; i++) {
+      const fd = L[first + 2 * i + 1]!;
+      if (fd >= 0) s.close(fd);
+    }
+    this.arena.free(at);
+    this.listAt[slot] = 0;
+    this.threads[slot] = 0;
+  }
+
+  /** A block for n pairs: its byte offset. Grows the arena (and moves every list) when it is full. */
+  private allocList(n: number): number {
+    const bytes = (n > 0 ? n : 1) * PAIR_BYTES;
+    let at = this.arena.alloc(bytes);
+    while (at === 0) {
+      this.growLists(bytes);
+      at = this.arena.alloc(bytes);
+    }
+    return at;
+  }
+
+  private growLists(needBytes: number): void {
+    const old = this.arena;
+    let size = old.sizeBytes * 2;
+    while (size < old.sizeBytes + 2 * needBytes) size *= 2;
+    const next = createArena({ sizeBytes: size });
+    for (let slot = 0; slot < this.capacity; slot++) {
+      const at = this.listAt[slot]!;
+      if (at === 0) continue;
+      const words = this.threads[slot]! * 2;
+      const to = next.alloc(words * 4);
+      if (to === 0) throw new Error('ProcTasks: a grown thread-list arena cannot hold the old lists');
+      next.i32.set(old.i32.subarray(at >> 2, (at >> 2) + words), to >> 2);
+      this.listAt[slot] = to;
+    }
+    this.arena = next;
+    this.lists = next.i32;
+    this.track([this.columns, this.arena.buffer]);
   }
 
   private writePollfd(d: number, fd: number): void {

@@ -16,6 +16,11 @@ export const SIGTERM = 15;
 export const SIGINT = 2;
 
 export const O_RDONLY = 0;
+export const O_WRONLY = 1;
+export const O_CREAT = 0o100;
+export const O_TRUNC = 0o1000;
+export const O_APPEND = 0o2000;
+export const O_DIRECTORY = 0o200000;
 export const O_CLOEXEC = 0o2000000;
 export const ESRCH = 3;
 export const EINTR = 4;
@@ -23,6 +28,7 @@ export const POLLIN = 0x0001;
 
 const PR_SET_CHILD_SUBREAPER = 36;
 const WNOHANG = 1;
+const SEEK_SET = 0;
 
 /** Bytes of the affinity mask we pass: 1024 CPUs, the size glibc's cpu_set_t uses. */
 export const CPU_SET_BYTES = 128;
@@ -32,6 +38,19 @@ type Fn = (...args: unknown[]) => number;
 
 export interface Sys {
   open(path: string, flags: number): number;
+  /**
+   * openat(2) with the path as NUL-terminated bytes in a preallocated buffer: unlike `open`, no string is
+   * built or converted, so the task-creation path can open /proc files without allocating.
+   */
+  openAt(dirfd: number, path: Uint8Array, flags: number, mode: number): number;
+  /** write(2) of the first `count` bytes of `buf`. */
+  write(fd: number, buf: Uint8Array, count: number): number;
+  /** rename(2) between two NUL-terminated byte paths. */
+  rename(from: Uint8Array, to: Uint8Array): number;
+  /** getdents64(2): linux_dirent64 records of a directory into `buf` (see dirents.ts); 0 at the end. */
+  getdents(fd: number, buf: Uint8Array, count: number): number;
+  /** lseek(fd, offset, SEEK_SET): a directory is listed again from its start after this. */
+  rewind(fd: number): number;
   close(fd: number): number;
   /** pread into `buf`: bytes read, or -1. */
   pread(fd: number, buf: Uint8Array, count: number, offset: number): number;
@@ -58,12 +77,26 @@ export class ProcUnavailableError extends Error {
   override name = 'ProcUnavailableError';
 }
 
+/** The process's Sys, built on first use. Allocation-free after that: call it anywhere. */
 export function sys(): Sys {
-  if (cached) return cached;
+  return cached ?? (cached = createSys());
+}
+
+// Kept apart from sys(): V8 allocates a function's closure context on entry, before its first statement,
+// so a cached-or-build function whose build half makes closures allocated ~80 bytes on EVERY call, even
+// the cached ones (measured; ProcTasks.close calls sys() once per exiting task).
+function createSys(): Sys {
   const lib = libc();
   if (!lib) throw new ProcUnavailableError(`real-process scheduling needs libc: ${libcUnavailableReason()}`);
   const f = (name: string, ret: string, args: string[]): Fn => lib.func(name, ret, args) as unknown as Fn;
   const open = f('open', 'int', ['str', 'int']);
+  // openat is variadic in C; the mode is passed as a fourth fixed argument, which the x86-64 and AArch64
+  // Linux calling conventions pass exactly as the variadic one.
+  const openat = f('openat', 'int', ['int', 'void *', 'int', 'uint']);
+  const write = f('write', 'long', ['int', 'void *', 'size_t']);
+  const rename = f('rename', 'int', ['void *', 'void *']);
+  const getdents64 = f('getdents64', 'long', ['int', 'void *', 'size_t']);
+  const lseek = f('lseek', 'long', ['int', 'long', 'int']);
   const close = f('close', 'int', ['int']);
   const pread = f('pread', 'long', ['int', 'void *', 'size_t', 'long']);
   const pwrite = f('pwrite', 'long', ['int', 'void *', 'size_t', 'long']);
@@ -76,8 +109,13 @@ export function sys(): Sys {
   const prctl = f('prctl', 'int', ['int', 'ulong', 'ulong', 'ulong', 'ulong']);
   const gettid = f('gettid', 'int', []);
   const status = new Int32Array(1);
-  cached = {
+  return {
     open: (path, flags) => open(path, flags),
+    openAt: (dirfd, path, flags, mode) => openat(dirfd, path, flags, mode),
+    write: (fd, buf, count) => write(fd, buf, count),
+    rename: (from, to) => rename(from, to),
+    getdents: (fd, buf, count) => getdents64(fd, buf, count),
+    rewind: (fd) => lseek(fd, 0, SEEK_SET),
     close: (fd) => close(fd),
     pread: (fd, buf, count, offset) => pread(fd, buf, count, offset),
     pwrite: (fd, buf, count, offset) => pwrite(fd, buf, count, offset),
@@ -91,7 +129,6 @@ export function sys(): Sys {
     gettid: () => gettid(),
     errno: () => errno(),
   };
-  return cached;
 }
 
 /** A CPU mask buffer with exactly the CPUs in `cpus` set. */

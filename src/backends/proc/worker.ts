@@ -14,7 +14,7 @@ import type { Policy } from '../../sched/api.js';
 import { createCounters } from '../../sched/counters.js';
 import { BUILTIN_POLICIES } from '../../sched/policies/index.js';
 import { createScheduler } from '../../sched/scheduler.js';
-import { ProcBackend } from './backend.js';
+import { DEFAULT_RESERVE_TASKS, ProcBackend } from './backend.js';
 import { warmParsers } from './procfs.js';
 import { ROUND_GUARDIAN_LOST, ROUND_STOP, ROUND_YIELD, SchedulerLoop } from './loop.js';
 import { NSEC_PER_MSEC } from './clock.js';
@@ -76,6 +76,9 @@ async function main(config: WorkerConfig): Promise<void> {
     counters,
     slabTasks: SLAB_TASKS,
     maxTasks: config.maxTasks,
+    // Sized for a burst up front: a slab, run queue or map that grows mid-run is new memory, faulted in
+    // on the scheduler thread.
+    reserveTasks: Math.min(DEFAULT_RESERVE_TASKS, config.maxTasks),
     lockMemory: config.lock,
   });
   scheduler.onSlab((sab, index) => post({ type: 'slab', sab, index }));
@@ -92,6 +95,8 @@ async function main(config: WorkerConfig): Promise<void> {
     excludePids: config.excludePids,
     noReapPids: config.noReapPids,
     subreaperPid: config.subreaperPid,
+    reserveTasks: Math.min(DEFAULT_RESERVE_TASKS, config.maxTasks),
+    lockMemory: config.lock,
   });
   const guardianPidfd = openVerifiedPidfd(config.guardianPid, config.guardianStartTicks);
   backend.setGuardianPidfd(guardianPidfd);

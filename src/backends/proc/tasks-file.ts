@@ -1,0 +1,99 @@
+// The scheduler's side of the tasks file (layout in state.ts): one 16-byte record appended per adopted
+// process, before anything can stop it, and the file rewritten with the live tasks only once it holds far
+// more records than that. Both go through write(2) and rename(2) with preallocated bytes (the path, the
+// record, the compaction buffer), so the task-creation path appends without allocating; the compaction
+// buffer grows only when the task columns do.
+
+import { TASK_RECORD_BYTES, TR_PID, TR_START_TICKS } from './state.js';
+import { O_APPEND, O_CLOEXEC, O_CREAT, O_TRUNC, O_WRONLY, type Sys } from './sys.js';
+
+const AT_FDCWD = -100;
+const FILE_MODE = 0o600;
+/** The file is rewritten once it holds this many times more records than live tasks, and at least: */
+const SLACK = 4;
+const MIN_RECORDS = 1024;
+/** Paths are passed as bytes in buffers at least this long (past V8's on-heap typed-array size). */
+const MIN_PATH_BYTES = 128;
+
+function pathBytes(path: string): Uint8Array {
+  const encoded = Buffer.from(path, 'utf8');
+  const bytes = new Uint8Array(Math.max(MIN_PATH_BYTES, encoded.length + 1));
+  bytes.set(encoded);
+  return bytes;
+}
+
+/** What the writer reads a task's record from: the backend's task columns. */
+export interface TaskRecordSource {
+  readonly pid: Int32Array;
+  readonly startTicks: Float64Array;
+  readonly live: Int32Array;
+  readonly nLive: number;
+}
+
+export class TasksFileWriter {
+  private fd: number;
+  private readonly path: Uint8Array;
+  private readonly aside: Uint8Array;
+  private readonly record = new Uint8Array(TASK_RECORD_BYTES * 8);
+  private readonly recordView = new DataView(this.record.buffer);
+  private all = new Uint8Array(TASK_RECORD_BYTES * 1024);
+  private allView = new DataView(this.all.buffer);
+  private written = 0;
+
+  constructor(private readonly s: Sys, path: string) {
+    this.path = pathBytes(path);
+    this.aside = pathBytes(`${path}.new`);
+    this.fd = s.openAt(AT_FDCWD, this.path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, FILE_MODE);
+    if (this.fd < 0) throw new Error(`cannot open the tasks file ${path} (errno ${s.errno()})`);
+  }
+
+  /** Appends the record of tasks' `slot`; false when the write failed (the task must not be managed then). */
+  append(tasks: TaskRecordSource, slot: number): boolean {
+    const v = this.recordView;
+    v.setInt32(TR_PID, tasks.pid[slot]!, true);
+    v.setInt32(TR_PID + 4, 0, true);
+    v.setFloat64(TR_START_TICKS, tasks.startTicks[slot]!, true);
+    if (this.s.write(this.fd, this.record, TASK_RECORD_BYTES) !== TASK_RECORD_BYTES) return false;
+    this.written++;
+    if (this.written > MIN_RECORDS && this.written > SLACK * tasks.nLive) this.compact(tasks);
+    return true;
+  }
+
+  /**
+   * Rewrites the file with the live tasks only. Under a fork storm it would otherwise list every process
+   * ever seen, and the guardian, which must release within the watchdog, would open pidfds for tens of
+   * thousands of dead ones. Written aside and renamed into place, so a reader sees the old list or the
+   * new one, never half of one. On any failure the old file (a superset) stays.
+   */
+  compact(tasks: TaskRecordSource): void {
+    const bytes = tasks.nLive * TASK_RECORD_BYTES;
+    if (bytes > this.all.length) {
+      // Creation path, and only when the task columns have grown past anything seen before.
+      this.all = new Uint8Array(Math.max(bytes, this.all.length * 2));
+      this.allView = new DataView(this.all.buffer);
+    }
+    const v = this.allView;
+    for (let d = 0; d < tasks.nLive; d++) {
+      const slot = tasks.live[d]!;
+      const at = d * TASK_RECORD_BYTES;
+      v.setInt32(at + TR_PID, tasks.pid[slot]!, true);
+      v.setInt32(at + TR_PID + 4, 0, true);
+      v.setFloat64(at + TR_START_TICKS, tasks.startTicks[slot]!, true);
+    }
+    const fd = this.s.openAt(AT_FDCWD, this.aside, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, FILE_MODE);
+    if (fd < 0) return;
+    if (this.s.write(fd, this.all, bytes) !== bytes || this.s.rename(this.aside, this.path) !== 0) {
+      this.s.close(fd);
+      return;
+    }
+    // The descriptor written aside is the tasks file now, positioned at its end: appends continue there.
+    this.s.close(this.fd);
+    this.fd = fd;
+    this.written = tasks.nLive;
+  }
+
+  close(): void {
+    if (this.fd >= 0) this.s.close(this.fd);
+    this.fd = -1;
+  }
+}
