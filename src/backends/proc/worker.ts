@@ -14,6 +14,9 @@ import type { Policy } from '../../sched/api.js';
 import { createCounters } from '../../sched/counters.js';
 import { BUILTIN_POLICIES } from '../../sched/policies/index.js';
 import { createScheduler } from '../../sched/scheduler.js';
+import { RunQueue } from '../../sched/runqueue.js';
+import { TaskMap } from '../../sched/taskmap.js';
+import { SpscRing } from '../../ring/spsc.js';
 import { DEFAULT_RESERVE_TASKS, ProcBackend } from './backend.js';
 import { warmParsers } from './procfs.js';
 import { ROUND_GUARDIAN_LOST, ROUND_STOP, ROUND_YIELD, SchedulerLoop } from './loop.js';
@@ -57,6 +60,11 @@ async function loadPolicy(spec: string): Promise<Policy> {
 async function main(config: WorkerConfig): Promise<void> {
   v8.setFlagsFromString(`--interrupt-budget=${INTERRUPT_BUDGET_BYTES}`);
   warmParsers();
+  // Rare branches of the core's structures, taken once now on scratch instances: taken for the first time
+  // mid-run they deoptimize the code that inlined them, and recompiling faults in code pages.
+  TaskMap.drill();
+  SpscRing.drill();
+  RunQueue.drill();
   const port = parentPort!;
   const post = (m: WorkerMessage): void => port.postMessage(m);
   const s = sys();
