@@ -15,6 +15,8 @@
 //        +-------+-------+-------------+------------+-----------+----------+
 
 import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 
 export const GC_MINOR = 0;
 export const GC_MAJOR = 1;
@@ -73,4 +75,18 @@ export class GcCounter {
 /** Resolves after the event loop has turned often enough for every GC so far to reach the observers. */
 export async function settleGcEntries(): Promise<void> {
   for (let i = 0; i < 3; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+let collect: (() => void) | null = null;
+
+/**
+ * A full, synchronous collection of the calling thread's heap now, without --expose-gc on the command
+ * line. For moments the caller chooses: the end of a warm-up, or a main thread keeping its heap small.
+ */
+export function collectGarbageNow(): void {
+  if (!collect) {
+    v8.setFlagsFromString('--expose-gc');
+    collect = vm.runInNewContext('gc') as () => void;
+  }
+  collect();
 }

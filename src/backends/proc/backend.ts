@@ -38,6 +38,7 @@ import {
   NSEC_PER_TICK, parsePidList, parseSchedstatRuntimeNs, parseStat, parseVoluntarySwitches, STAT_CPU_TICKS, STAT_FIELDS,
   STAT_NICE, STAT_START_TICKS, STAT_STATE, STAT_THREADS, STATE_DEAD, STATE_RUNNING, STATE_ZOMBIE,
 } from './procfs.js';
+import { readMonotonicNs } from './clock.js';
 import { TasksFileWriter } from './tasks-file.js';
 import { cpuMask, POLLIN, SIGCONT, SIGSTOP, sys, type Sys } from './sys.js';
 
@@ -53,6 +54,10 @@ const MAX_NEW_PER_ROUND = 4096;
 const MAX_ADOPT_PER_ROUND = 128;
 /** Tasks the tables are sized for up front (a 1,000-process burst on top of a busy tree). */
 export const DEFAULT_RESERVE_TASKS = 4096;
+/** Fake pids of the drill start here: above PID_MAX_LIMIT (2^22), so no process can ever have one. */
+const DRILL_PID_BASE = 0x7fff0000;
+const DRILL_ROUNDS = 3;
+const DRILL_STEPS = 8;
 /** Threads listed without growing the scratch list (a process with more grows it, on the creation path). */
 const TIDS_SCRATCH = 4096;
 
@@ -617,6 +622,57 @@ export class ProcBackend {
       t.stopped[slot] = 1;
     }
     this.nPending = 0;
+  }
+
+  // ---- drill ----
+
+  /**
+   * Runs the rare branches of the round once, before the first real task is adopted, so that V8 optimizes
+   * this code with type feedback for all of them. A branch first taken mid-run (a task gone between poll
+   * and read, a SIGSTOP or SIGCONT that fails, the first rewrite of the tasks file) deoptimizes the code
+   * around it, and installing the recompiled code faults in fresh code pages on the scheduler thread: the
+   * soak saw a handful of such faults a minute for the first minutes of every run until this drill.
+   *
+   * The drill's tasks are fake: pids above the kernel's largest possible pid (so no signal, affinity
+   * or wait can reach a real process) and descriptors of -1 (so every read and signal fails). They never
+   * enter the tasks file, and every counter is put back as it was when the drill ends.
+   */
+  drill(rounds = DRILL_ROUNDS): void {
+    const t = this.tasks;
+    if (t.nLive !== 0) throw new Error('ProcBackend.drill: run it before adopting any task');
+    const saved = Float64Array.from(this.cnt);
+    const nrCpus = this.cpuIds.length;
+    const tid = new Int32Array(1);
+    let pid = DRILL_PID_BASE;
+    readMonotonicNs(this.clock, CLK_NOW_NS);
+    for (let r = 0; r < rounds; r++) {
+      // More runnable tasks than CPUs: some are dispatched (one already stopped, so its SIGCONT fails;
+      // one running, whose next look fails to read), the others are left to stopUnpicked, whose SIGSTOP
+      // fails. Every failure ends in exitTask and an EV_EXITED for a task running, queued or sleeping.
+      for (let i = 0; i < nrCpus + 2; i++) {
+        const p = pid++;
+        const slot = this.sched.registerTask(p, 1024, -1);
+        tid[0] = p;
+        t.open(slot, p, -1, -1, -1, -1, 0, tid, 1, this.proc);
+        t.mode[slot] = M_WAITING;
+        t.stopped[slot] = i % 2;
+        this.markStopPending(slot);
+        this.report(slot, EV_RUNNABLE, 0);
+      }
+      for (let step = 0; step < DRILL_STEPS && t.nLive > 0; step++) {
+        this.clock[CLK_NOW_NS] += this.opts.lookNs;
+        this.step();
+      }
+      while (t.nLive > 0) this.exitTask(t.live[t.nLive - 1]!);
+      this.sched.clock[CLOCK_NOW_NS] = this.clock[CLK_NOW_NS]!;
+      this.sched.schedule();
+    }
+    // The first rewrite of the tasks file (with no live task it writes an empty list: what it holds now).
+    this.tasksFile.compact(t);
+    this.cnt.set(saved);
+    this.nExitRetry = 0;
+    this.orphanScanDue = false;
+    for (let cpu = 0; cpu < nrCpus; cpu++) this.sched.setCpuIdle(cpu, true);
   }
 
   // ---- release ----

@@ -41,6 +41,11 @@ export class SchedulerLoop {
     this.times[T_BURST] = burstNs;
   }
 
+  /** Length of the next bursts (short ones while warming up). */
+  setBurstNs(burstNs: number): void {
+    this.times[T_BURST] = burstNs;
+  }
+
   startBurst(): void {
     readMonotonicNs(this.times, T_BURST_END);
     this.times[T_BURST_END] += this.times[T_BURST]!;

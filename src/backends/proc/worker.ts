@@ -6,9 +6,10 @@
 import { openSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import v8 from 'node:v8';
-import vm from 'node:vm';
 import { pathToFileURL } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
+import { drillArena } from '../../arena/index.js';
+import { collectGarbageNow } from '../../mem/gc.js';
 import { MemPublisher } from '../../mem/publish.js';
 import type { Policy } from '../../sched/api.js';
 import { createCounters } from '../../sched/counters.js';
@@ -38,15 +39,15 @@ const SLAB_TASKS = 1024;
  */
 const INTERRUPT_BUDGET_BYTES = 4096;
 /**
- * Warm-up ends with one full collection: the garbage of start-up (module loading, adopting the first
- * tasks, the first compilations) is collected then, at a moment we choose, instead of mid-run.
+ * Warm-up: the first bursts are short, so the code that runs once per burst (the yield through Node's
+ * immediate queue, the counter publication) runs a thousand times and is optimized now rather than a
+ * minute or two into the run, when installing its code would fault in a code page. Warm-up ends with one
+ * full collection: the garbage of start-up (module loading, adopting the first tasks, the first
+ * compilations) is collected then, at a moment we choose, instead of mid-run.
  */
-const WARMUP_BURSTS = 2;
+const WARMUP_BURSTS = 1500;
+const WARMUP_BURST_NS = 2 * NSEC_PER_MSEC;
 
-function fullGc(): void {
-  v8.setFlagsFromString('--expose-gc');
-  (vm.runInNewContext('gc') as () => void)();
-}
 const PRIORITY_SCHEDULER = -10;
 
 async function loadPolicy(spec: string): Promise<Policy> {
@@ -65,6 +66,7 @@ async function main(config: WorkerConfig): Promise<void> {
   TaskMap.drill();
   SpscRing.drill();
   RunQueue.drill();
+  drillArena('tlsf');
   const port = parentPort!;
   const post = (m: WorkerMessage): void => port.postMessage(m);
   const s = sys();
@@ -106,6 +108,8 @@ async function main(config: WorkerConfig): Promise<void> {
     reserveTasks: Math.min(DEFAULT_RESERVE_TASKS, config.maxTasks),
     lockMemory: config.lock,
   });
+  // Before any real task: the round's rare branches, once each, on fake tasks (see ProcBackend.drill).
+  backend.drill();
   const guardianPidfd = openVerifiedPidfd(config.guardianPid, config.guardianStartTicks);
   backend.setGuardianPidfd(guardianPidfd);
   if (guardianPidfd < 0) backend.guardianLost = true;
@@ -117,7 +121,7 @@ async function main(config: WorkerConfig): Promise<void> {
   const publisher = new MemPublisher(counters, { lock: locked });
   backend.setCreationMeter(publisher);
   const hbFd = openSync(config.heartbeatFile, 'r+');
-  const loop = new SchedulerLoop(backend, ctl, s, hbFd, config.heartbeatNs, BURST_NS, config.endWhenEmpty);
+  const loop = new SchedulerLoop(backend, ctl, s, hbFd, config.heartbeatNs, WARMUP_BURST_NS, config.endWhenEmpty);
   post({ type: 'ready', slabs: scheduler.taskSlabs(), policy: policy.name, locked, adopted });
 
   const finish = (reason: 'stopped' | 'guardian-lost' | 'empty'): void => {
@@ -132,7 +136,10 @@ async function main(config: WorkerConfig): Promise<void> {
 
   let bursts = 0;
   const burst = (): void => {
-    if (++bursts === WARMUP_BURSTS) fullGc();
+    if (++bursts === WARMUP_BURSTS) {
+      loop.setBurstNs(BURST_NS);
+      collectGarbageNow();
+    }
     loop.startBurst();
     for (;;) {
       const r = loop.round();
