@@ -275,7 +275,9 @@ export class Soak {
       instance: live ? live.index : -1,
       rssKiB: live ? (statusKiB(live.pid, 'VmRSS') ?? null) : null,
       memAvailableMiB: memAvailableMiB(),
-      pageFaults: c?.nr_page_faults ?? null,
+      // Every fault of the scheduler thread: the scheduling path's and the task-creation path's together.
+      pageFaults: c ? c.nr_page_faults + (c.nr_creation_page_faults ?? 0) : null,
+      creationPageFaults: c ? (c.nr_creation_page_faults ?? 0) : null,
       gcEvents: c?.nr_gc_events ?? null,
       failedDispatches: c?.nr_failed_dispatches ?? null,
       congested: c?.nr_sched_congested ?? null,

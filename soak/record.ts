@@ -11,8 +11,12 @@ export interface SoakSample {
   instance: number;
   rssKiB: number | null;
   memAvailableMiB: number;
-  /** Cumulative counters of the running instance, null when its stats did not answer. */
+  /**
+   * Cumulative counters of the running instance, null when its stats did not answer. pageFaults counts
+   * every fault of the scheduler thread, creationPageFaults the part taken while adopting new tasks.
+   */
   pageFaults: number | null;
+  creationPageFaults: number | null;
   gcEvents: number | null;
   failedDispatches: number | null;
   congested: number | null;

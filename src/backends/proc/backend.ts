@@ -658,6 +658,12 @@ export class ProcBackend {
         t.stopped[slot] = i % 2;
         this.markStopPending(slot);
         this.report(slot, EV_RUNNABLE, 0);
+        // A thread-count change and a new child, both of processes that are gone by the time they are read.
+        if (i === 0 && this.nThreadChanged < this.threadChanged.length) this.threadChanged[this.nThreadChanged++] = slot;
+        if (this.nNew < this.newPids.length) this.newPids[this.nNew++] = pid++;
+        // A thread-count change and a new child, both of processes that are gone by the time they are read.
+        if (i === 0 && this.nThreadChanged < this.threadChanged.length) this.threadChanged[this.nThreadChanged++] = slot;
+        if (this.nNew < this.newPids.length) this.newPids[this.nNew++] = pid++;
       }
       for (let step = 0; step < DRILL_STEPS && t.nLive > 0; step++) {
         this.clock[CLK_NOW_NS] += this.opts.lookNs;

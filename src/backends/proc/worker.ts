@@ -60,6 +60,9 @@ async function loadPolicy(spec: string): Promise<Policy> {
 
 async function main(config: WorkerConfig): Promise<void> {
   v8.setFlagsFromString(`--interrupt-budget=${INTERRUPT_BUDGET_BYTES}`);
+  // V8 allocates a function's feedback vector only after it has run a while, and records no type feedback
+  // before: the drills below run each rare branch once or twice, which would then teach V8 nothing.
+  v8.setFlagsFromString('--no-lazy-feedback-allocation');
   warmParsers();
   // Rare branches of the core's structures, taken once now on scratch instances: taken for the first time
   // mid-run they deoptimize the code that inlined them, and recompiling faults in code pages.
