@@ -58,6 +58,7 @@ export const DEFAULT_RESERVE_TASKS = 4096;
 const DRILL_PID_BASE = 0x7fff0000;
 const DRILL_ROUNDS = 3;
 const DRILL_STEPS = 8;
+const DRILL_FILLS = 300;
 /** Threads listed without growing the scratch list (a process with more grows it, on the creation path). */
 const TIDS_SCRATCH = 4096;
 
@@ -665,6 +666,8 @@ export class ProcBackend {
         if (i === 0 && this.nThreadChanged < this.threadChanged.length) this.threadChanged[this.nThreadChanged++] = slot;
         if (this.nNew < this.newPids.length) this.newPids[this.nNew++] = pid++;
       }
+      // The tasks-file compaction runs once every thousand or so adoptions: hot here, so it is compiled now.
+      for (let k = 0; k < DRILL_FILLS; k++) this.tasksFile.fill(t);
       for (let step = 0; step < DRILL_STEPS && t.nLive > 0; step++) {
         this.clock[CLK_NOW_NS] += this.opts.lookNs;
         this.step();

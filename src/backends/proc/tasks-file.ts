@@ -36,8 +36,12 @@ export class TasksFileWriter {
   private readonly aside: Uint8Array;
   private readonly record = new Uint8Array(TASK_RECORD_BYTES * 8);
   private readonly recordView = new DataView(this.record.buffer);
+  /**
+   * Each slot's record, as bytes, kept from its append: compaction copies bytes (small integers, never
+   * boxed however V8 runs the code) instead of re-encoding numbers, which unoptimized code would box.
+   */
+  private bySlot = new Uint8Array(TASK_RECORD_BYTES * 1024);
   private all = new Uint8Array(TASK_RECORD_BYTES * 1024);
-  private allView = new DataView(this.all.buffer);
   private written = 0;
 
   constructor(private readonly s: Sys, path: string) {
@@ -54,9 +58,41 @@ export class TasksFileWriter {
     v.setInt32(TR_PID + 4, 0, true);
     v.setFloat64(TR_START_TICKS, tasks.startTicks[slot]!, true);
     if (this.s.write(this.fd, this.record, TASK_RECORD_BYTES) !== TASK_RECORD_BYTES) return false;
+    this.keep(slot);
     this.written++;
     if (this.written > MIN_RECORDS && this.written > SLACK * tasks.nLive) this.compact(tasks);
     return true;
+  }
+
+  /** Copies the record just encoded to its slot's place in bySlot (grown on the creation path only). */
+  private keep(slot: number): void {
+    const at = slot * TASK_RECORD_BYTES;
+    if (at + TASK_RECORD_BYTES > this.bySlot.length) {
+      const grown = new Uint8Array(Math.max(at + TASK_RECORD_BYTES, this.bySlot.length * 2));
+      grown.set(this.bySlot);
+      this.bySlot = grown;
+    }
+    for (let i = 0; i < TASK_RECORD_BYTES; i++) this.bySlot[at + i] = this.record[i]!;
+  }
+
+  /**
+   * The live tasks' records, in dense order, into the compaction buffer: their byte count. Split from
+   * compact() so the drill can run it hot without touching the file.
+   */
+  fill(tasks: TaskRecordSource): number {
+    const bytes = tasks.nLive * TASK_RECORD_BYTES;
+    if (bytes > this.all.length) {
+      // Creation path, and only when more tasks are live than ever before.
+      this.all = new Uint8Array(Math.max(bytes, this.all.length * 2));
+    }
+    const all = this.all;
+    const bySlot = this.bySlot;
+    for (let d = 0; d < tasks.nLive; d++) {
+      const from = tasks.live[d]! * TASK_RECORD_BYTES;
+      const to = d * TASK_RECORD_BYTES;
+      for (let i = 0; i < TASK_RECORD_BYTES; i++) all[to + i] = bySlot[from + i]!;
+    }
+    return bytes;
   }
 
   /**
@@ -66,20 +102,7 @@ export class TasksFileWriter {
    * new one, never half of one. On any failure the old file (a superset) stays.
    */
   compact(tasks: TaskRecordSource): void {
-    const bytes = tasks.nLive * TASK_RECORD_BYTES;
-    if (bytes > this.all.length) {
-      // Creation path, and only when the task columns have grown past anything seen before.
-      this.all = new Uint8Array(Math.max(bytes, this.all.length * 2));
-      this.allView = new DataView(this.all.buffer);
-    }
-    const v = this.allView;
-    for (let d = 0; d < tasks.nLive; d++) {
-      const slot = tasks.live[d]!;
-      const at = d * TASK_RECORD_BYTES;
-      v.setInt32(at + TR_PID, tasks.pid[slot]!, true);
-      v.setInt32(at + TR_PID + 4, 0, true);
-      v.setFloat64(at + TR_START_TICKS, tasks.startTicks[slot]!, true);
-    }
+    const bytes = this.fill(tasks);
     const fd = this.s.openAt(AT_FDCWD, this.aside, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, FILE_MODE);
     if (fd < 0) return;
     if (this.s.write(fd, this.all, bytes) !== bytes || this.s.rename(this.aside, this.path) !== 0) {
