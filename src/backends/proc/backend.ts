@@ -102,6 +102,8 @@ export class ProcBackend {
   private readonly proc: ProcDir;
   private readonly tasksFile: TasksFileWriter;
   private readonly locker: SlabLocker;
+  /** Locks the scratch buffers the round reads /proc into, and re-locks them when one grows. */
+  private readonly scratchLocker: SlabLocker;
   /** Thread ids listed on the creation path (grown only for a process with more threads). */
   private tidScratch = new Int32Array(TIDS_SCRATCH);
   private readonly sched: Scheduler;
@@ -144,8 +146,9 @@ export class ProcBackend {
     this.s = sys();
     this.locker = slabLocker(opts.lockMemory ?? false);
     this.tasks = new ProcTasks({ reserve: opts.reserveTasks ?? DEFAULT_RESERVE_TASKS, track: this.locker.track });
+    this.scratchLocker = slabLocker(opts.lockMemory ?? false);
     this.proc = new ProcDir(this.s);
-    this.tasksFile = new TasksFileWriter(this.s, opts.tasksFile);
+    this.tasksFile = new TasksFileWriter(this.s, opts.tasksFile, this.tasks.capacity);
     this.sched = opts.scheduler;
     this.cnt = opts.counters.f64;
     this.cpuIds = Int32Array.from(opts.cpuIds);
@@ -156,6 +159,19 @@ export class ProcBackend {
     this.noReap = [...opts.noReapPids];
     for (let cpu = 0; cpu < opts.cpuIds.length; cpu++) this.sched.setCpuIdle(cpu, true);
     if (opts.subreaperPid > 0) this.refreshOwnChildFds();
+    this.lockScratch();
+  }
+
+  /**
+   * Locks (or, unlocked, touches) every scratch buffer: the kernel writes /proc reads and directory
+   * listings into them, and a page written for the first time mid-run, or after tsland forked (the
+   * command, the guardian), would fault on the scheduler thread. Called again after any of them grows.
+   */
+  private lockScratch(): void {
+    this.scratchLocker.track([
+      this.buf.buffer, this.childPids.buffer, this.newPids.buffer, this.exitRetry.buffer, this.threadChanged.buffer,
+      this.tidScratch.buffer, this.pendingList.buffer, this.ownChildFds.buffer, ...this.proc.buffers(), ...this.tasksFile.buffers(),
+    ]);
   }
 
   /** A pid whose exit status its parent collects (the command Node spawned): never reaped here. */
@@ -210,6 +226,7 @@ export class ProcBackend {
       const next = new Int32Array(t.capacity);
       next.set(this.pendingList);
       this.pendingList = next;
+      this.lockScratch();
     }
     // On record before anything can stop it: a task the guardian could not find is never managed.
     if (!this.tasksFile.append(t, slot)) {
@@ -235,6 +252,7 @@ export class ProcBackend {
     let n = this.proc.listTids(pid, this.tidScratch);
     while (n > this.tidScratch.length) {
       this.tidScratch = new Int32Array(n * 2);
+      this.lockScratch();
       n = this.proc.listTids(pid, this.tidScratch);
     }
     return n;
@@ -257,7 +275,10 @@ export class ProcBackend {
     this.ownChildFdsAtNs = this.clock[CLK_NOW_NS]!;
     for (let i = 0; i < this.nOwnChildFds; i++) this.s.close(this.ownChildFds[i]!);
     const n = this.listTids(own);
-    if (n > this.ownChildFds.length) this.ownChildFds = new Int32Array(n * 2);
+    if (n > this.ownChildFds.length) {
+      this.ownChildFds = new Int32Array(n * 2);
+      this.lockScratch();
+    }
     let k = 0;
     for (let i = 0; i < n; i++) {
       const fd = this.proc.openChildren(own, this.tidScratch[i]!);
@@ -714,5 +735,6 @@ export class ProcBackend {
     this.tasksFile.close();
     this.proc.close();
     this.locker.unlockAll();
+    this.scratchLocker.unlockAll();
   }
 }

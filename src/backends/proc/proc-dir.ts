@@ -134,6 +134,11 @@ export class ProcDir {
     return count > 0 ? count : -1;
   }
 
+  /** The buffers the kernel writes into (to lock them in RAM with the task tables). */
+  buffers(): ArrayBufferLike[] {
+    return [this.path.buffer, this.dents.buffer];
+  }
+
   close(): void {
     this.s.close(this.fd);
   }

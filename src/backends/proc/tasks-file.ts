@@ -40,11 +40,14 @@ export class TasksFileWriter {
    * Each slot's record, as bytes, kept from its append: compaction copies bytes (small integers, never
    * boxed however V8 runs the code) instead of re-encoding numbers, which unoptimized code would box.
    */
-  private bySlot = new Uint8Array(TASK_RECORD_BYTES * 1024);
-  private all = new Uint8Array(TASK_RECORD_BYTES * 1024);
+  private bySlot: Uint8Array;
+  private all: Uint8Array;
   private written = 0;
 
-  constructor(private readonly s: Sys, path: string) {
+  /** `reserveTasks`: slots whose records fit without growing anything (more grow it, allocating). */
+  constructor(private readonly s: Sys, path: string, reserveTasks = 1024) {
+    this.bySlot = new Uint8Array(TASK_RECORD_BYTES * reserveTasks);
+    this.all = new Uint8Array(TASK_RECORD_BYTES * reserveTasks);
     this.path = pathBytes(path);
     this.aside = pathBytes(`${path}.new`);
     this.fd = s.openAt(AT_FDCWD, this.path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, FILE_MODE);
@@ -113,6 +116,11 @@ export class TasksFileWriter {
     this.s.close(this.fd);
     this.fd = fd;
     this.written = tasks.nLive;
+  }
+
+  /** The buffers written on the creation path (to lock them in RAM with the task tables). */
+  buffers(): ArrayBufferLike[] {
+    return [this.record.buffer, this.bySlot.buffer, this.all.buffer];
   }
 
   close(): void {
