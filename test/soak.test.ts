@@ -17,11 +17,12 @@ import type { SoakRecord } from '../soak/record.js';
 const MAIN = fileURLToPath(new URL('../soak/main.js', import.meta.url));
 /** The run is 60 s; recoveries on a busy 2-CPU machine can stretch it, never this far. */
 const HARD_LIMIT_MS = 300_000;
-// The target is 0 page faults after warm-up, and the record keeps the real figure. The scheduler thread
-// still runs the task-creation path (adopting each process of the fork storm), whose first runs of new
-// code and whose GCs fault: 164 in 24 s when this budget was set, against 5,818 before those faults were
-// counted apart and the locked buffers left out of forked children. A regression to that sits far above it.
-const CI_PAGE_FAULT_BUDGET = 1_000;
+// The target is 0 page faults after warm-up, and the record keeps the real figure. What is left, measured
+// with perf, is V8 compiling code on its own schedule in the first minute or two of a scheduler (installing
+// optimized code faults in fresh code pages); CI's light run waits only 8 s and saw 15 over its instances.
+// The budget is far above that and far below a real regression: an allocating task-creation path took
+// 164 in 24 s, and before that 5,818.
+const CI_PAGE_FAULT_BUDGET = 100;
 
 /** Kills whatever the run left: marked workload processes and any scheduler or guardian it recorded. */
 function sweep(runId: string): void {
@@ -68,6 +69,9 @@ test('a one-minute soak with every fault passes and writes its record', { timeou
     assert.equal(record.faults.length, 5);
     assert.ok(record.faults.every((f) => f.ok));
     assert.equal(record.accounting.lost, 0);
+    // The hot-path rule, on the real thing: not one GC on any scheduler thread after its warm-up, fork storm
+    // and 1,000-process burst included.
+    assert.equal(record.summary.gcEventsAfterWarmup, 0, `GCs on the scheduler thread after warm-up: ${record.summary.gcEventsAfterWarmup}`);
     assert.ok(record.accounting.burstStarted >= 1000 && record.accounting.builds >= 1);
     const html = readFileSync(join(out, `soak-${runId}.html`), 'utf8');
     assert.deepEqual((readEmbeddedData(html) as SoakRecord).summary, record.summary);

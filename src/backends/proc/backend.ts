@@ -59,6 +59,7 @@ const DRILL_PID_BASE = 0x7fff0000;
 const DRILL_ROUNDS = 3;
 const DRILL_STEPS = 8;
 const DRILL_FILLS = 300;
+const DRILL_REFRESHES = 200;
 /** Threads listed without growing the scratch list (a process with more grows it, on the creation path). */
 const TIDS_SCRATCH = 4096;
 
@@ -699,6 +700,9 @@ export class ProcBackend {
     }
     // The first rewrite of the tasks file (with no live task it writes an empty list: what it holds now).
     this.tasksFile.compact(t);
+    // Re-reading tsland's own thread list happens at most once a second: compiled minutes into a run
+    // unless it runs hot here.
+    if (this.opts.subreaperPid > 0) for (let k = 0; k < DRILL_REFRESHES; k++) this.refreshOwnChildFds();
     this.cnt.set(saved);
     this.nExitRetry = 0;
     this.orphanScanDue = false;
