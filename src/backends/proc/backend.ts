@@ -134,6 +134,8 @@ export class ProcBackend {
   private orphanScanDue = false;
   private readonly opts: ProcBackendOptions;
   private creationMeter: CreationMeter | null = null;
+  /** Processes adopted since start (the drill's fake tasks are not adopted). */
+  adoptions = 0;
   /** Set when the guardian's pidfd polled readable: the caller must release everything and stop. */
   guardianLost = false;
   /**
@@ -243,6 +245,7 @@ export class ProcBackend {
     t.sumExecNs[slot] = nTids === 1 || leaderNs > ticksNs ? leaderNs : ticksNs;
     t.baseExecNs[slot] = t.sumExecNs[slot]!;
     t.sleepExecNs[slot] = t.sumExecNs[slot]!;
+    this.adoptions++;
     // It may have forked before we looked: its children are adopted in this same round.
     this.scanChildren(slot);
     return true;
