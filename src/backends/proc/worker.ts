@@ -41,12 +41,13 @@ const INTERRUPT_BUDGET_BYTES = 4096;
 /**
  * Warm-up: the first bursts are short, so the code that runs once per burst (the yield through Node's
  * immediate queue, the counter publication) runs a thousand times and is optimized now rather than a
- * minute or two into the run, when installing its code would fault in a code page. Warm-up ends with one
- * full collection: the garbage of start-up (module loading, adopting the first tasks, the first
- * compilations) is collected then, at a moment we choose, instead of mid-run.
+ * minute or two into the run, when installing its code would fault in a code page. The second burst ends
+ * with one full collection: the garbage of start-up (module loading, the drills, adopting the first
+ * tasks) is collected then, at a moment we choose and within the first second, instead of mid-run.
  */
-const WARMUP_BURSTS = 1500;
-const WARMUP_BURST_NS = 2 * NSEC_PER_MSEC;
+const SHORT_BURSTS = 1500;
+const SHORT_BURST_NS = 2 * NSEC_PER_MSEC;
+const GC_AFTER_BURSTS = 2;
 
 const PRIORITY_SCHEDULER = -10;
 
@@ -124,7 +125,7 @@ async function main(config: WorkerConfig): Promise<void> {
   const publisher = new MemPublisher(counters, { lock: locked });
   backend.setCreationMeter(publisher);
   const hbFd = openSync(config.heartbeatFile, 'r+');
-  const loop = new SchedulerLoop(backend, ctl, s, hbFd, config.heartbeatNs, WARMUP_BURST_NS, config.endWhenEmpty);
+  const loop = new SchedulerLoop(backend, ctl, s, hbFd, config.heartbeatNs, SHORT_BURST_NS, config.endWhenEmpty);
   post({ type: 'ready', slabs: scheduler.taskSlabs(), policy: policy.name, locked, adopted });
 
   const finish = (reason: 'stopped' | 'guardian-lost' | 'empty'): void => {
@@ -139,10 +140,9 @@ async function main(config: WorkerConfig): Promise<void> {
 
   let bursts = 0;
   const burst = (): void => {
-    if (++bursts === WARMUP_BURSTS) {
-      loop.setBurstNs(BURST_NS);
-      collectGarbageNow();
-    }
+    ++bursts;
+    if (bursts === GC_AFTER_BURSTS) collectGarbageNow();
+    if (bursts === SHORT_BURSTS) loop.setBurstNs(BURST_NS);
     loop.startBurst();
     for (;;) {
       const r = loop.round();
