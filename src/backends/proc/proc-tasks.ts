@@ -143,11 +143,6 @@ export class ProcTasks {
     this.grow(reserve);
   }
 
-  /** Bytes held by the columns and the thread-list arena. */
-  get memoryBytes(): number {
-    return this.columns.byteLength + this.arena.sizeBytes;
-  }
-
   /** Creation path: makes sure `slot` has room in every column. */
   ensure(slot: number): void {
     if (slot < this.capacity) return;

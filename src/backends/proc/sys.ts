@@ -28,7 +28,6 @@ export const POLLIN = 0x0001;
 
 const PR_SET_CHILD_SUBREAPER = 36;
 const WNOHANG = 1;
-const SEEK_SET = 0;
 
 /** Bytes of the affinity mask we pass: 1024 CPUs, the size glibc's cpu_set_t uses. */
 export const CPU_SET_BYTES = 128;
@@ -49,8 +48,6 @@ export interface Sys {
   rename(from: Uint8Array, to: Uint8Array): number;
   /** getdents64(2): linux_dirent64 records of a directory into `buf` (see dirents.ts); 0 at the end. */
   getdents(fd: number, buf: Uint8Array, count: number): number;
-  /** lseek(fd, offset, SEEK_SET): a directory is listed again from its start after this. */
-  rewind(fd: number): number;
   close(fd: number): number;
   /** pread into `buf`: bytes read, or -1. */
   pread(fd: number, buf: Uint8Array, count: number, offset: number): number;
@@ -96,7 +93,6 @@ function createSys(): Sys {
   const write = f('write', 'long', ['int', 'void *', 'size_t']);
   const rename = f('rename', 'int', ['void *', 'void *']);
   const getdents64 = f('getdents64', 'long', ['int', 'void *', 'size_t']);
-  const lseek = f('lseek', 'long', ['int', 'long', 'int']);
   const close = f('close', 'int', ['int']);
   const pread = f('pread', 'long', ['int', 'void *', 'size_t', 'long']);
   const pwrite = f('pwrite', 'long', ['int', 'void *', 'size_t', 'long']);
@@ -115,7 +111,6 @@ function createSys(): Sys {
     write: (fd, buf, count) => write(fd, buf, count),
     rename: (from, to) => rename(from, to),
     getdents: (fd, buf, count) => getdents64(fd, buf, count),
-    rewind: (fd) => lseek(fd, 0, SEEK_SET),
     close: (fd) => close(fd),
     pread: (fd, buf, count, offset) => pread(fd, buf, count, offset),
     pwrite: (fd, buf, count, offset) => pwrite(fd, buf, count, offset),
