@@ -43,8 +43,8 @@ export class MemPublisher {
   }
 
   /**
-   * Brackets the task-creation path (adopting a new task may allocate and fault: DESIGN's slow paths). Its
-   * faults are counted apart, in nr_creation_page_faults, so that nr_page_faults stays the scheduling
+   * Brackets the task-creation path (adopting a new task: allocation-free, but it grows tables, and faults,
+   * past what was reserved). Its faults are counted apart, in nr_creation_page_faults, so that nr_page_faults stays the scheduling
    * path's own figure, the one the hot-path rule and health are about. Two syscalls per bracket, taken only
    * in rounds that create tasks.
    */

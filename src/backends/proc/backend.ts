@@ -324,7 +324,7 @@ export class ProcBackend {
     this.pollExits();
     if (this.guardianLost) return 0;
     this.look();
-    // Finding and adopting new tasks is the task-creation path: it may allocate (DESIGN's slow paths).
+    // Finding and adopting new tasks is the task-creation path: allocation-free too, its faults counted apart.
     if (this.orphanScanDue || this.nNew > 0 || this.nThreadChanged > 0) {
       this.creationMeter?.creationBegin();
       if (this.orphanScanDue) this.scanOrphans();
