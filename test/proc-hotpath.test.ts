@@ -9,12 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import v8 from 'node:v8';
-import { CLK_NOW_NS, ProcBackend } from '../src/backends/proc/backend.js';
+import { CLK_NOW_NS, ProcBackend, type ProcBackendOptions } from '../src/backends/proc/backend.js';
 import { readMonotonicNs } from '../src/backends/proc/clock.js';
 import { measureHotPath } from '../src/mem/index.js';
-import { createCounters, C } from '../src/sched/counters.js';
+import { createCounters, C, type Counters } from '../src/sched/counters.js';
 import { rustland } from '../src/sched/policies/index.js';
 import { createScheduler } from '../src/sched/scheduler.js';
+import type { Scheduler } from '../src/sched/api.js';
 import { HOG, stateOf, waitFor } from './fixtures/proc-util.js';
 
 const SLICE_NS = 1_000_000;
@@ -27,17 +28,9 @@ const INTERRUPT_BUDGET_BYTES = 4096;
  */
 const MAX_BYTES_PER_DISPATCH = 32;
 
-test('proc backend: a warm round never collects garbage and allocates at most a few bytes per dispatch', { timeout: 60_000 }, async () => {
-  v8.setFlagsFromString(`--interrupt-budget=${INTERRUPT_BUDGET_BYTES}`);
-  const dir = mkdtempSync(join(tmpdir(), 'tsland-hotpath-'));
-  const tasksFile = join(dir, 'tasks');
-  writeFileSync(tasksFile, '');
-  const procs: ChildProcess[] = [];
-  for (let i = 0; i < 3; i++) procs.push(spawn('sh', ['-c', HOG], { stdio: 'ignore', detached: true }));
-  procs.push(spawn('sleep', ['1000'], { stdio: 'ignore', detached: true }));
-  const counters = createCounters();
-  const scheduler = createScheduler({ nrCpus: 1, policy: rustland(), sliceNs: SLICE_NS, counters, lockMemory: false });
-  const backend = new ProcBackend({
+/** A backend scheduling CPU 0 (of 0-1) with 1 ms looks, not a subreaper; `over` sets what a test varies. */
+function oneCpuBackend(scheduler: Scheduler, counters: Counters, tasksFile: string, over: Partial<ProcBackendOptions>): ProcBackend {
+  return new ProcBackend({
     scheduler,
     counters,
     cpuIds: [0],
@@ -50,7 +43,21 @@ test('proc backend: a warm round never collects garbage and allocates at most a 
     excludePids: [1, process.pid],
     noReapPids: [],
     subreaperPid: -1,
+    ...over,
   });
+}
+
+test('proc backend: a warm round never collects garbage and allocates at most a few bytes per dispatch', { timeout: 60_000 }, async () => {
+  v8.setFlagsFromString(`--interrupt-budget=${INTERRUPT_BUDGET_BYTES}`);
+  const dir = mkdtempSync(join(tmpdir(), 'tsland-hotpath-'));
+  const tasksFile = join(dir, 'tasks');
+  writeFileSync(tasksFile, '');
+  const procs: ChildProcess[] = [];
+  for (let i = 0; i < 3; i++) procs.push(spawn('sh', ['-c', HOG], { stdio: 'ignore', detached: true }));
+  procs.push(spawn('sleep', ['1000'], { stdio: 'ignore', detached: true }));
+  const counters = createCounters();
+  const scheduler = createScheduler({ nrCpus: 1, policy: rustland(), sliceNs: SLICE_NS, counters, lockMemory: false });
+  const backend = oneCpuBackend(scheduler, counters, tasksFile, { graceNs: 0, freeLookMaxNs: 8 * SLICE_NS });
   try {
     await waitFor('processes to start', () => procs.every((p) => stateOf(p.pid!) !== ''));
     for (const p of procs) assert.ok(backend.adopt(p.pid!), `adopted ${p.pid}`);
@@ -94,19 +101,9 @@ test('proc backend: adopting a fork storm creates no garbage and takes no page f
   const storm = spawn('sh', ['-c', 'while :; do sleep 0.005; done'], { stdio: 'ignore', detached: true });
   const counters = createCounters();
   const scheduler = createScheduler({ nrCpus: 1, policy: rustland(), sliceNs: SLICE_NS, counters, reserveTasks: 1024 });
-  const backend = new ProcBackend({
-    scheduler,
-    counters,
-    cpuIds: [0],
-    allCpus: [0, 1],
-    tasksFile,
+  const backend = oneCpuBackend(scheduler, counters, tasksFile, {
     graceNs: 2 * SLICE_NS,
-    lookNs: SLICE_NS,
-    freeLookMinNs: SLICE_NS,
     freeLookMaxNs: 4 * SLICE_NS,
-    excludePids: [1, process.pid],
-    noReapPids: [],
-    subreaperPid: -1,
     reserveTasks: 1024,
     lockMemory: true,
   });
