@@ -10,6 +10,7 @@ import type { ArenaStrategy } from './types.js';
 
 const DRILL_ARENA_BYTES = 64 * 1024;
 const DRILL_SLOTS = 64;
+const DRILL_FULL_ARENA_BYTES = 16 * 1024;
 
 /** Runs `ops` mixed operations on a scratch arena of `strategy`; deterministic, takes about a millisecond. */
 export function drillArena(strategy: ArenaStrategy = 'tlsf', ops = 4000): void {
@@ -37,7 +38,31 @@ export function drillArena(strategy: ArenaStrategy = 'tlsf', ops = 4000): void {
       arena.free(live[k]!);
       live[k] = 0;
     }
+    if (r % 64 === 0) {
+      // The smallest request, and ones larger than the whole arena and than any class.
+      arena.free(arena.alloc(0));
+      arena.free(arena.alloc(0, 64));
+      arena.alloc(DRILL_ARENA_BYTES * 2);
+      arena.alloc(0xffffffff);
+    }
   }
+  drillFullArena(strategy);
   for (let k = 0; k < DRILL_SLOTS; k++) arena.free(live[k]!);
   if (arena.stats().liveBlocks !== 0) throw new Error('arena drill: blocks left live after freeing all');
+}
+
+/**
+ * An arena filled with blocks of one size, then one freed: a request in that block's size class, not at the
+ * class's start, finds no larger class free and falls back to the class's head (tlsf's exact-fit fallback),
+ * which is too small for it in the first case (608 bytes for 616) and just large enough in the second.
+ */
+function drillFullArena(strategy: ArenaStrategy): void {
+  for (const [fill, ask] of [[604, 612], [612, 612]] as const) {
+    const arena = createArena({ sizeBytes: DRILL_FULL_ARENA_BYTES, strategy });
+    const first = arena.alloc(fill);
+    while (arena.alloc(fill) !== 0);
+    // The first block: its neighbours are both in use, so it stays a block of its own size.
+    arena.free(first);
+    arena.free(arena.alloc(ask));
+  }
 }

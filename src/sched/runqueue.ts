@@ -18,6 +18,8 @@ const NOT_QUEUED = -1;
 export const PENDING_KEY = 0;
 export const PENDING_TS_NS = 1;
 const MOVING_KEY = 0;
+/** Operations of the drill: enough for V8 to optimize push, pop and remove while it runs. */
+const DRILL_OPS = 4000;
 
 export class RunQueueError extends Error {
   override name = 'RunQueueError';
@@ -84,27 +86,40 @@ export class RunQueue {
   }
 
   /**
-   * Takes every branch of push, pop and remove once on a scratch queue: equal keys broken by time and pid,
-   * removal from the middle (sifting up and down), an empty queue. V8 shares type feedback between
-   * instances, so the real queue's code is not deoptimized later by its first rare case.
+   * A seeded random walk of push, pop and remove on a scratch queue, with keys, times and pids drawn from
+   * sets of two or three values so that ties of every depth are common: every branch is taken (sifting up
+   * and down, each tie-break, an empty queue, a slot out of range), and often enough that V8 optimizes the
+   * code during the drill. V8 shares type feedback between instances, so the real queue's code is neither
+   * deoptimized by its first rare case nor first optimized minutes into a run (test/drill-coverage).
    */
-  static drill(): void {
-    const q = new RunQueue(8);
-    const keys = [5, 3, 3, 9, 1, 3, 7, 2];
-    for (let round = 0; round < 2; round++) {
-      for (let slot = 0; slot < keys.length; slot++) {
-        q.pending[PENDING_KEY] = keys[slot]!;
-        q.pending[PENDING_TS_NS] = slot & 1;
-        q.push(slot, 100 + (slot % 3));
+  static drill(ops = DRILL_OPS): void {
+    const slots = 16;
+    const q = new RunQueue(slots);
+    let seed = 0x2545f491;
+    const next = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 16) % n;
+    };
+    for (let i = 0; i < ops; i++) {
+      const slot = next(slots);
+      if (!q.has(slot)) {
+        q.pending[PENDING_KEY] = 1 + next(3);
+        q.pending[PENDING_TS_NS] = next(2);
+        q.push(slot, 100 + next(2));
+      } else if (next(2) === 0) {
+        q.remove(slot);
+      } else {
+        q.pop();
       }
       q.peek();
-      q.peekKey();
-      q.remove(5);
-      q.remove(0);
-      q.remove(5);
-      q.has(3);
-      while (q.pop() >= 0);
-      q.peekKey();
+      if (next(64) === 0) {
+        q.peekKey();
+        while (q.pop() >= 0);
+        q.peek();
+        q.peekKey();
+        q.remove(slot);
+        q.remove(q.pos.length);
+      }
     }
   }
 

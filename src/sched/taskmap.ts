@@ -15,6 +15,8 @@ const MIN_BITS = 4;
 const MAX_LOAD_NUM = 1;
 const MAX_LOAD_SHIFT = 1;
 const GOLDEN_32 = 0x9e3779b1;
+/** Operations of the drill: enough for V8 to optimize get, set and delete while it runs. */
+const DRILL_OPS = 4000;
 
 export class TaskMapError extends Error {
   override name = 'TaskMapError';
@@ -144,34 +146,30 @@ export class TaskMap {
   }
 
   /**
-   * Takes every branch of get, set and delete once on a scratch map: a probe past a collision, a cluster
-   * that wraps past the table's end, a backward shift across it, a missing key. V8 shares type feedback
-   * between instances, so the real map's functions are then optimized with all of it. Without this the
-   * first collision, minutes into a run, deoptimized every function that had get() inlined (seven on the
-   * scheduler thread), and recompiling them faulted in fresh code pages (seen in the soak with perf).
+   * A seeded random walk of get, set and delete on a scratch map of 16 entries kept at most half full:
+   * probes past collisions, clusters that wrap past the table's end, backward shifts that move an entry and
+   * ones that leave it, missing and negative keys. Every branch is taken, often enough that V8 optimizes the
+   * code during the drill; V8 shares type feedback between instances, so the real map's functions are
+   * neither deoptimized by their first collision minutes into a run (seen in the soak: seven functions
+   * that had get() inlined, recompiled into fresh code pages) nor first optimized late (test/drill-coverage).
    */
-  static drill(): void {
-    const m = new TaskMap(0);
-    const last = m.mask;
-    const atEnd: number[] = [];
-    let atStart = -1;
-    for (let pid = 1; atEnd.length < 3 || atStart < 0; pid++) {
-      const h = m.home(pid);
-      if (h === last && atEnd.length < 3) atEnd.push(pid);
-      else if (h === 0 && atStart < 0) atStart = pid;
-    }
-    for (let round = 0; round < 2; round++) {
-      for (const pid of atEnd) m.set(pid, pid);
-      m.set(atStart, 0);
-      m.set(atEnd[1]!, 1);
-      for (const pid of atEnd) m.get(pid);
-      m.get(atStart);
-      m.get(0x7ffffff0);
-      m.delete(0x7ffffff0);
-      m.delete(atEnd[0]!);
-      m.delete(atStart);
-      m.delete(atEnd[2]!);
-      m.delete(atEnd[1]!);
+  static drill(ops = DRILL_OPS): void {
+    const m = new TaskMap(8);
+    let seed = 0x6b43a9b5;
+    const next = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 16) % n;
+    };
+    for (let i = 0; i < ops; i++) {
+      const pid = 1 + next(40);
+      const op = next(3);
+      if (op === 0 && m.hasRoom()) m.set(pid, i & 0xffff);
+      else if (op === 1) m.delete(pid);
+      else m.get(pid);
+      if (next(256) === 0) {
+        m.get(-1);
+        m.delete(-1);
+      }
     }
   }
 

@@ -159,6 +159,14 @@ export function warmParsers(rounds = 2000): void {
   const schedstat = encode('98765432109876 1234567890123 4567\n');
   const status = encode('Name:\twarm\nvoluntary_ctxt_switches:\t9876543210\nnonvoluntary_ctxt_switches:\t12\n');
   const children = encode('4194301 4194302 4194303 ');
+  // And what a read can return when the task goes mid-read or the kernel changes: the rare branches, so
+  // code optimized meanwhile is not deoptimized by the first of them minutes into a run.
+  const badStats = ['no paren', '4242 (warm)', '4242 (warm) R 1 2 3'].map(encode);
+  const noNumber = encode('none\n');
+  const statusWithout = encode('Name:\twarm\nState:\tS');
+  const statusUnterminated = encode('Name:\twarm\nvoluntary_ctxt_switches:\t42');
+  const tooManyChildren = encode('1 2 3 4 5 6 7 8 9 10');
+  const unterminatedChildren = encode('11 12');
   const out = new Float64Array(STAT_FIELDS);
   const pids = new Int32Array(8);
   for (let i = 0; i < rounds; i++) {
@@ -166,5 +174,14 @@ export function warmParsers(rounds = 2000): void {
     parseSchedstatRuntimeNs(schedstat, schedstat.length, out, 0);
     parseVoluntarySwitches(status, status.length);
     parsePidList(children, children.length, pids, 0);
+    if (i % 16 === 0) {
+      const bad = badStats[(i >> 4) % badStats.length]!;
+      parseStat(bad, bad.length, out);
+      parseSchedstatRuntimeNs(noNumber, noNumber.length, out, 0);
+      parseVoluntarySwitches(statusWithout, statusWithout.length);
+      parseVoluntarySwitches(statusUnterminated, statusUnterminated.length);
+      parsePidList(tooManyChildren, tooManyChildren.length, pids, 0);
+      parsePidList(unterminatedChildren, unterminatedChildren.length, pids, 0);
+    }
   }
 }
