@@ -1,5 +1,6 @@
-// ProcBackend.drill: the round's rare branches run once on fake tasks before any real one, and leave
-// nothing behind (no task, no counter moved, nothing in the tasks file, no real process touched).
+// ProcBackend.drill: the round's rare branches run on fake tasks before any real one, and leave nothing
+// behind (no task, no counter moved, nothing in the tasks file, no process touched but its own two sleeps,
+// which are gone after it). test/drill-coverage.test.ts checks that it takes every branch.
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -20,7 +21,28 @@ interface Hooks {
   readRuntime(slot: number): boolean;
 }
 
-test('drill: takes every failure branch on fake tasks and leaves no trace', async () => {
+/** The pid a pidfd refers to (its fdinfo), or -1. */
+function pidOfPidfd(fd: number): number {
+  try {
+    const m = /^Pid:\s+(-?\d+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
+    return m ? Number(m[1]) : -1;
+  } catch {
+    return -1;
+  }
+}
+
+/** Whether pid is a `sleep` child of this process (the drill's own). */
+function isOwnSleep(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const after = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return stat.includes('(sleep)') && Number(after[1]) === process.pid;
+  } catch {
+    return false;
+  }
+}
+
+test('drill: takes the failure branches on fake tasks and leaves no trace', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tsland-drill-'));
   const tasksFile = join(dir, 'tasks');
   const counters = createCounters();
@@ -30,18 +52,26 @@ test('drill: takes every failure branch on fake tasks and leaves no trace', asyn
     freeLookMaxNs: 4e6, excludePids: [1, process.pid], noReapPids: [], subreaperPid: process.pid,
   });
   const hooks = backend as unknown as Hooks;
+  const pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
   const signals = new Map<number, number>();
   const pinned: number[] = [];
+  const touched = new Set<number>();
+  const strangers: string[] = [];
   const { pidfdSignal, setAffinity } = hooks.s;
   const readRuntime = hooks.readRuntime.bind(backend);
   let failedReads = 0;
   hooks.s.pidfdSignal = (fd, sig) => {
     signals.set(sig, (signals.get(sig) ?? 0) + 1);
-    assert.equal(fd, -1, 'the drill signals no real descriptor');
+    if (fd >= 0) {
+      const pid = pidOfPidfd(fd);
+      touched.add(pid);
+      if (pid > 0 && !isOwnSleep(pid)) strangers.push(`signal ${sig} to pid ${pid}`);
+    }
     return pidfdSignal(fd, sig);
   };
   hooks.s.setAffinity = (tid, mask) => {
     pinned.push(tid);
+    if (tid <= pidMax && !isOwnSleep(tid)) strangers.push(`affinity of tid ${tid}`);
     return setAffinity(tid, mask);
   };
   hooks.readRuntime = (slot) => {
@@ -49,14 +79,17 @@ test('drill: takes every failure branch on fake tasks and leaves no trace', asyn
     if (!ok) failedReads++;
     return ok;
   };
-  const pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
   const before = Float64Array.from(counters.f64);
   try {
     backend.drill();
     assert.ok((signals.get(SIGCONT) ?? 0) > 0, 'a dispatch whose SIGCONT failed');
     assert.ok((signals.get(SIGSTOP) ?? 0) > 0, 'an unpicked task whose SIGSTOP failed');
     assert.ok(failedReads > 0, 'a running task whose look failed to read');
-    assert.ok(pinned.length > 0 && pinned.every((tid) => tid > pidMax), `only fake tids are pinned: ${pinned.slice(0, 4)}`);
+    assert.ok(pinned.length > 0, 'tasks were pinned');
+    assert.deepEqual(strangers, [], "only fake tids and the drill's own sleeps are signalled or pinned");
+    assert.ok(touched.size > 0, "the drill's sleep took real signals (dispatches that succeed)");
+    // Its sleeps are killed: gone, or zombies until this thread's event loop reaps them.
+    await waitFor('the drill sleeps to end', () => [...touched].every((pid) => pid < 0 || ['', 'Z'].includes(stateOf(pid))));
     assert.equal(backend.tasks.nLive, 0);
     assert.equal(scheduler.nrTasks, 0);
     assert.equal(scheduler.nrWaiting, 0);

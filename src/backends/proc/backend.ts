@@ -32,6 +32,7 @@ import {
 } from '../../sched/records.js';
 import { slabLocker, type SlabLocker } from '../../sched/lock.js';
 import { weightFromNice } from '../../sched/weights.js';
+import { DrillProc } from './drill-proc.js';
 import { PROC_SCHEDSTAT, PROC_STAT, PROC_STATUS, ProcDir } from './proc-dir.js';
 import { M_FREE, M_RUNNING, M_WAITING, ProcTasks } from './proc-tasks.js';
 import {
@@ -39,7 +40,7 @@ import {
   STAT_NICE, STAT_START_TICKS, STAT_STATE, STAT_THREADS, STATE_DEAD, STATE_RUNNING, STATE_ZOMBIE,
 } from './procfs.js';
 import { readMonotonicNs } from './clock.js';
-import { TasksFileWriter } from './tasks-file.js';
+import { TASKS_FILE_MIN_RECORDS, TasksFileWriter } from './tasks-file.js';
 import { cpuMask, POLLIN, SIGCONT, SIGSTOP, sys, type Sys } from './sys.js';
 
 const READ_BUFFER_BYTES = 64 * 1024;
@@ -58,6 +59,15 @@ export const DEFAULT_RESERVE_TASKS = 4096;
 const DRILL_PID_BASE = 0x7fff0000;
 const DRILL_ROUNDS = 3;
 const DRILL_STEPS = 8;
+/** Steps of the drill's lifecycle scenario (see drillLifecycle), and the fake tasks it runs at least. */
+const DRILL_LIFE_STEPS = 12;
+const DRILL_LIFE_TASKS = 8;
+/** Fake pids of the lifecycle scenario: tasks from LIFE_BASE, processes that never exist from GHOST_BASE. */
+const DRILL_LIFE_BASE = DRILL_PID_BASE + 0x1000;
+const DRILL_GHOST_BASE = DRILL_PID_BASE + 0x2000;
+const DRILL_JUMP_NS = 1_000_000_000;
+/** Appends of one record: enough to pass the tasks file's rewrite threshold. */
+const DRILL_APPENDS = TASKS_FILE_MIN_RECORDS + 1;
 const DRILL_FILLS = 300;
 const DRILL_REFRESHES = 200;
 /** Threads listed without growing the scratch list (a process with more grows it, on the creation path). */
@@ -100,7 +110,8 @@ export interface CreationMeter {
 export class ProcBackend {
   readonly tasks: ProcTasks;
   private readonly s: Sys;
-  private readonly proc: ProcDir;
+  /** /proc, read by bytes; the drill points it at a stand-in tree for a while. */
+  private proc: ProcDir;
   private readonly tasksFile: TasksFileWriter;
   private readonly locker: SlabLocker;
   /** Locks the scratch buffers the round reads /proc into, and re-locks them when one grows. */
@@ -659,57 +670,265 @@ export class ProcBackend {
    * around it, and installing the recompiled code faults in fresh code pages on the scheduler thread: the
    * soak saw a handful of such faults a minute for the first minutes of every run until this drill.
    *
-   * The drill's tasks are fake: pids above the kernel's largest possible pid (so no signal, affinity
-   * or wait can reach a real process) and descriptors of -1 (so every read and signal fails). They never
-   * enter the tasks file, and every counter is put back as it was when the drill ends.
+   * The drill's tasks are fake: pids above the kernel's largest possible pid (so no signal, affinity or
+   * wait can reach a real process), /proc files from a stand-in tree (DrillProc) or descriptors of -1. The
+   * only real processes it touches are its own two sleeps (their pidfds take its signals). The tasks file
+   * is rewritten empty at the end, and every counter is put back as it was.
+   *
+   * test/drill-coverage.test.ts runs it under V8's block coverage and fails if a block of the round's code
+   * is left untaken (apart from a listed few that end the run): keep it that way when the round changes.
    */
   drill(rounds = DRILL_ROUNDS): void {
     const t = this.tasks;
     if (t.nLive !== 0) throw new Error('ProcBackend.drill: run it before adopting any task');
     const saved = Float64Array.from(this.cnt);
-    const nrCpus = this.cpuIds.length;
-    const tid = new Int32Array(1);
-    let pid = DRILL_PID_BASE;
+    const adoptions = this.adoptions;
+    const realProc = this.proc;
+    const fake = new DrillProc(this.s);
+    const noReapBefore = this.noReap.length;
+    this.noReap.push(fake.alivePid, fake.deadPid);
     readMonotonicNs(this.clock, CLK_NOW_NS);
-    for (let r = 0; r < rounds; r++) {
-      // More runnable tasks than CPUs: some are dispatched (one already stopped, so its SIGCONT fails;
-      // one running, whose next look fails to read), the others are left to stopUnpicked, whose SIGSTOP
-      // fails. Every failure ends in exitTask and an EV_EXITED for a task running, queued or sleeping.
-      for (let i = 0; i < nrCpus + 2; i++) {
-        const p = pid++;
-        const slot = this.sched.registerTask(p, 1024, -1);
-        tid[0] = p;
-        t.open(slot, p, -1, -1, -1, -1, 0, tid, 1, this.proc);
-        t.mode[slot] = M_WAITING;
-        t.stopped[slot] = i % 2;
-        this.markStopPending(slot);
-        this.report(slot, EV_RUNNABLE, 0);
-        // A thread-count change and a new child, both of processes that are gone by the time they are read.
-        if (i === 0 && this.nThreadChanged < this.threadChanged.length) this.threadChanged[this.nThreadChanged++] = slot;
-        if (this.nNew < this.newPids.length) this.newPids[this.nNew++] = pid++;
-        // A thread-count change and a new child, both of processes that are gone by the time they are read.
-        if (i === 0 && this.nThreadChanged < this.threadChanged.length) this.threadChanged[this.nThreadChanged++] = slot;
-        if (this.nNew < this.newPids.length) this.newPids[this.nNew++] = pid++;
+    try {
+      this.proc = new ProcDir(this.s, fake.root);
+      for (let r = 0; r < rounds; r++) {
+        this.drillLifecycle(fake, r);
+        this.drillFailures();
       }
-      // The tasks-file compaction runs once every thousand or so adoptions: hot here, so it is compiled now.
-      for (let k = 0; k < DRILL_FILLS; k++) this.tasksFile.fill(t);
-      for (let step = 0; step < DRILL_STEPS && t.nLive > 0; step++) {
-        this.clock[CLK_NOW_NS] += this.opts.lookNs;
-        this.step();
-      }
+    } finally {
       while (t.nLive > 0) this.exitTask(t.live[t.nLive - 1]!);
       this.sched.clock[CLOCK_NOW_NS] = this.clock[CLK_NOW_NS]!;
       this.sched.schedule();
+      if (this.proc !== realProc) this.proc.close();
+      this.proc = realProc;
+      this.noReap.length = noReapBefore;
+      fake.dispose();
     }
+    // The tasks-file compaction runs once every thousand or so adoptions: hot here, so it is compiled now.
+    for (let k = 0; k < DRILL_FILLS; k++) this.tasksFile.fill(t);
     // The first rewrite of the tasks file (with no live task it writes an empty list: what it holds now).
     this.tasksFile.compact(t);
     // Re-reading tsland's own thread list happens at most once a second: compiled minutes into a run
     // unless it runs hot here.
-    if (this.opts.subreaperPid > 0) for (let k = 0; k < DRILL_REFRESHES; k++) this.refreshOwnChildFds();
+    // Then the orphan scan over them (what it finds is dropped: the first real round scans again).
+    if (this.opts.subreaperPid > 0) {
+      for (let k = 0; k < DRILL_REFRESHES; k++) {
+        this.refreshOwnChildFds();
+        this.scanOrphans();
+      }
+    }
     this.cnt.set(saved);
+    this.adoptions = adoptions;
     this.nExitRetry = 0;
+    this.nNew = 0;
+    this.nThreadChanged = 0;
     this.orphanScanDue = false;
-    for (let cpu = 0; cpu < nrCpus; cpu++) this.sched.setCpuIdle(cpu, true);
+    for (let cpu = 0; cpu < this.cpuIds.length; cpu++) this.sched.setCpuIdle(cpu, true);
+  }
+
+  /**
+   * Fake tasks whose /proc files (a DrillProc tree) say what a real task's would, and whose pidfds are
+   * the drill's own sleep process: adoption (accepted, and refused for each reason), then rounds in which
+   * tasks run, are preempted, fall asleep, wake, gain and lose a thread, fork, turn zombie, exit, fail to
+   * read or parse; the event ring filling up; a dispatch for a task that has gone and one bounced.
+   */
+  private drillLifecycle(fake: DrillProc, round: number): void {
+    const t = this.tasks;
+    const s = this.s;
+    const alive = fake.alivePid;
+    const dead = fake.deadPid;
+    const ghost = DRILL_GHOST_BASE;
+    const extraTid = DRILL_GHOST_BASE + 1;
+    // Adoption of a real process (the sleep) with two threads and a child that has no process behind it.
+    fake.write(ghost, {});
+    fake.write(alive, {
+      state: 'S', tids: [alive, extraTid], children: [ghost], startTicks: fake.aliveStartTicks,
+      runtimeNs: round % 2 === 0 ? 1e6 : 5e9, ticks: 10,
+    });
+    this.adopt(alive);
+    this.adopt(alive);
+    const own = this.excluded[this.excluded.length - 1]!;
+    if (own > 1) this.adopt(own);
+    // Refused: a zombie, one gone before its stat was read, one without a status file, one without threads
+    // (no task directory, then an empty one).
+    fake.write(dead, { state: 'Z' });
+    this.adopt(dead);
+    fake.remove(dead, 'stat');
+    this.adopt(dead);
+    fake.write(dead, { state: 'S' });
+    fake.remove(dead, 'status');
+    this.adopt(dead);
+    fake.write(dead, { state: 'S' });
+    fake.remove(dead, 'task');
+    this.adopt(dead);
+    fake.write(dead, { state: 'S', tids: [] });
+    this.adopt(dead);
+
+    // The tasks file rewritten because it grew long (every thousand or so adoptions in a fork storm).
+    const aliveSlot = this.sched.slotOf(alive);
+    if (aliveSlot >= 0) for (let k = 0; k < DRILL_APPENDS; k++) this.tasksFile.append(t, aliveSlot);
+
+    const n = Math.max(this.cpuIds.length + 2, DRILL_LIFE_TASKS);
+    const runtime = new Float64Array(n);
+    const SLEEPER = 1;
+    for (let i = 0; i < n; i++) {
+      const p = DRILL_LIFE_BASE + i;
+      fake.write(p, { state: i === SLEEPER ? 'S' : 'R' });
+      const slot = this.sched.registerTask(p, 1024, -1);
+      // One task exits by its pidfd (the dead process's polls readable); the others signal the sleep.
+      const pidfd = s.pidfdOpen(i === n - 1 ? dead : alive);
+      const nTids = this.proc.listTids(p, this.tidScratch);
+      const proc = this.proc;
+      t.open(slot, p, pidfd, proc.openFile(p, PROC_STAT), proc.openFile(p, PROC_SCHEDSTAT), proc.openFile(p, PROC_STATUS), 1, this.tidScratch, nTids, proc);
+      t.weight[slot] = 1024;
+      t.stopped[slot] = i % 2;
+      this.readRuntime(slot);
+    }
+    // A dispatched task (found at each step) that falls asleep, gains a thread without a children file, or
+    // ends: a stat line that does not parse (three ways), a schedstat with no number, a zombie.
+    const garbled = ['garbled', '1 (drill)', '1 (drill) R 1 2'];
+    let twoThreads = -1;
+    for (let k = 0; k < DRILL_LIFE_STEPS; k++) {
+      for (let i = 0; i < n; i++) {
+        const p = DRILL_LIFE_BASE + i;
+        // The sleeper sleeps, with two threads for a while, then wakes as a hog; the others burn CPU.
+        const sleeping = i === SLEEPER && k < 8;
+        // At the clock's second jump the hogs have run a whole second: past any cap on a task's runtime.
+        if (!sleeping) runtime[i] += k === 8 ? DRILL_JUMP_NS : (k + 1) * 1e6;
+        const tids = (i === SLEEPER && k >= 3 && k < 6) || i === twoThreads ? [p, DRILL_GHOST_BASE + 1 + i] : [p];
+        const children = k === 2 && (i === 0 || i === 2) ? [DRILL_GHOST_BASE, DRILL_LIFE_BASE + 3] : [];
+        const ticks = i === SLEEPER ? (k === 4 ? 500 : 1) : k;
+        fake.write(p, { state: sleeping ? 'S' : 'R', runtimeNs: runtime[i], ticks, tids, children });
+        if (i === twoThreads) fake.remove(p, `task/${DRILL_GHOST_BASE + 1 + i}/children`);
+      }
+      const running = this.drillRunningIndex();
+      if (running >= 0) {
+        const p = DRILL_LIFE_BASE + running;
+        if (k === 3) fake.write(p, { state: 'S', runtimeNs: runtime[running] });
+        else if (k === 4) twoThreads = running;
+        else if (k === 5) fake.writeFile(p, 'stat', garbled[round % garbled.length]!);
+        else if (k === 6) fake.writeFile(p, 'schedstat', round % 2 === 0 ? '' : 'none');
+        else if (k === 7) fake.write(p, { state: 'Z', runtimeNs: runtime[running] });
+        if (k === 6) {
+          // A thread change noted for a task that is gone before adoption gets to it.
+          const slot = this.sched.slotOf(p);
+          if (slot >= 0) this.threadChanged[this.nThreadChanged++] = slot;
+        }
+      }
+      this.clock[CLK_NOW_NS] += k === 4 || k === 8 ? DRILL_JUMP_NS : this.opts.lookNs;
+      this.step();
+      if (k === 9) this.drillOddities();
+    }
+  }
+
+  /** Index (from DRILL_LIFE_BASE) of a dispatched lifecycle task, or -1. */
+  private drillRunningIndex(): number {
+    const t = this.tasks;
+    for (let d = 0; d < t.nLive; d++) {
+      const slot = t.live[d]!;
+      const i = t.pid[slot]! - DRILL_LIFE_BASE;
+      if (t.mode[slot] === M_RUNNING && i > 1 && i < DRILL_LIFE_TASKS) return i;
+    }
+    return -1;
+  }
+
+  /**
+   * Rare orderings: the event ring full (an exit kept for later, a task left to the kernel), a task reported
+   * twice before the scheduler saw it, a pid registered twice, a CPU marked busy twice, and dispatch records
+   * for a task that has gone and for one the scheduler bounced.
+   */
+  private drillOddities(): void {
+    const t = this.tasks;
+    const ghost = DRILL_GHOST_BASE + 5;
+    this.sched.registerTask(ghost, 1024, -1);
+    this.sched.registerTask(ghost, 1024, -1);
+    this.reportExit(ghost);
+    this.sched.setCpuIdle(0, false);
+    this.sched.setCpuIdle(0, false);
+    this.sched.setCpuIdle(0, true);
+    for (let d = 0; d < t.nLive; d++) {
+      const slot = t.live[d]!;
+      if (t.mode[slot] === M_FREE) {
+        this.report(slot, EV_RUNNABLE, 0);
+        this.report(slot, EV_RUNNABLE, 0);
+        this.report(slot, EV_STOPPED, 0);
+        break;
+      }
+    }
+    this.sched.clock[CLOCK_NOW_NS] = this.clock[CLK_NOW_NS]!;
+    this.sched.schedule();
+    this.enforce();
+    while (this.push(EV_EXITED, DRILL_GHOST_BASE + 2, -1, 0, 0, -1));
+    this.reportExit(DRILL_GHOST_BASE + 3);
+    for (let d = 0; d < t.nLive; d++) {
+      const slot = t.live[d]!;
+      if (t.mode[slot] !== M_RUNNING) {
+        this.report(slot, EV_RUNNABLE, 0);
+        break;
+      }
+    }
+    this.retryExits();
+    this.sched.clock[CLOCK_NOW_NS] = this.clock[CLK_NOW_NS]!;
+    this.sched.schedule();
+    this.enforce();
+    // A dispatch of a task that has gone, and one the scheduler bounced.
+    const ring = this.sched.dispatched;
+    let at = ring.reserve();
+    if (at >= 0) {
+      ring.i32[(at + D_PID) >> 2] = DRILL_GHOST_BASE + 4;
+      ring.i32[(at + D_CPU) >> 2] = 0;
+      ring.i32[(at + D_FLAGS) >> 2] = 0;
+      ring.f64[(at + D_SLICE_NS) >> 3] = this.opts.lookNs;
+      ring.publish();
+    }
+    at = t.nLive > 0 ? ring.reserve() : -1;
+    if (at >= 0) {
+      const slot = t.live[0]!;
+      t.stopped[slot] = 1;
+      ring.i32[(at + D_PID) >> 2] = t.pid[slot]!;
+      ring.i32[(at + D_CPU) >> 2] = 0;
+      ring.i32[(at + D_FLAGS) >> 2] = DF_BOUNCE;
+      ring.f64[(at + D_SLICE_NS) >> 3] = this.opts.lookNs;
+      ring.publish();
+    }
+    this.enforce();
+    this.retryExits();
+  }
+
+  /**
+   * Failures on fake tasks with descriptors of -1, so every read and signal fails: more runnable tasks than
+   * CPUs, some dispatched (one already stopped, so its SIGCONT fails; one running, whose next look fails to
+   * read), the others left to stopUnpicked, whose SIGSTOP fails. Every failure ends in exitTask and an
+   * EV_EXITED for a task running, queued or sleeping.
+   */
+  private drillFailures(): void {
+    const t = this.tasks;
+    const nrCpus = this.cpuIds.length;
+    const tid = new Int32Array(1);
+    let pid = DRILL_PID_BASE;
+    for (let i = 0; i < nrCpus + 2; i++) {
+      const p = pid++;
+      const slot = this.sched.registerTask(p, 1024, -1);
+      tid[0] = p;
+      t.open(slot, p, -1, -1, -1, -1, 0, tid, 1, this.proc);
+      t.mode[slot] = M_WAITING;
+      t.stopped[slot] = i % 2;
+      this.markStopPending(slot);
+      this.markStopPending(slot);
+      this.report(slot, EV_RUNNABLE, 0);
+      // A thread-count change and a new child, both of processes that are gone by the time they are read.
+      if (i === 0 && this.nThreadChanged < this.threadChanged.length) this.threadChanged[this.nThreadChanged++] = slot;
+      if (this.nNew < this.newPids.length) this.newPids[this.nNew++] = pid++;
+    }
+    for (let step = 0; step < DRILL_STEPS && t.nLive > 0; step++) {
+      this.clock[CLK_NOW_NS] += this.opts.lookNs;
+      this.step();
+    }
+    let last = -1;
+    while (t.nLive > 0) this.exitTask((last = t.live[t.nLive - 1]!));
+    this.exitTask(last);
+    t.close(last);
+    this.sched.clock[CLOCK_NOW_NS] = this.clock[CLK_NOW_NS]!;
+    this.sched.schedule();
   }
 
   // ---- release ----

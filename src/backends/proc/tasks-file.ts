@@ -11,7 +11,7 @@ const AT_FDCWD = -100;
 const FILE_MODE = 0o600;
 /** The file is rewritten once it holds this many times more records than live tasks, and at least: */
 const SLACK = 4;
-const MIN_RECORDS = 1024;
+export const TASKS_FILE_MIN_RECORDS = 1024;
 /** Paths are passed as bytes in buffers at least this long (past V8's on-heap typed-array size). */
 const MIN_PATH_BYTES = 128;
 
@@ -63,7 +63,7 @@ export class TasksFileWriter {
     if (this.s.write(this.fd, this.record, TASK_RECORD_BYTES) !== TASK_RECORD_BYTES) return false;
     this.keep(slot);
     this.written++;
-    if (this.written > MIN_RECORDS && this.written > SLACK * tasks.nLive) this.compact(tasks);
+    if (this.written > TASKS_FILE_MIN_RECORDS && this.written > SLACK * tasks.nLive) this.compact(tasks);
     return true;
   }
 

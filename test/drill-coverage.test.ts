@@ -1,0 +1,185 @@
+// The scheduler thread's drills, run under V8's precise block coverage: every function of the scheduling
+// round and the task-creation path must run, and every block in it, except the few listed below with the
+// reason they cannot matter. A block first taken minutes into a run deoptimizes the optimized code around
+// it, and its recompilation faults in fresh code pages on the scheduler thread (the soak's page-fault check
+// found them that way); a function first run late is compiled late, with the same result. When the round
+// gains a branch, this test names it until a drill takes it.
+
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+
+interface Range {
+  startOffset: number;
+  endOffset: number;
+  count: number;
+}
+interface FunctionCoverage {
+  functionName: string;
+  ranges: Range[];
+}
+interface ScriptCoverage {
+  url: string;
+  functions: FunctionCoverage[];
+}
+
+/** Functions of the round and the creation path, per compiled file under src/. */
+const HOT: Record<string, string[]> = {
+  'backends/proc/backend.js': [
+    'adopt', 'listTids', 'closeAll', 'isExcluded', 'refreshOwnChildFds', 'adoptNew', 'cpuIndexOf', 'step', 'retryExits',
+    'pollExits', 'look', 'readRuntime', 'lookAt', 'backOff', 'markStopPending', 'report', 'reportExit', 'push',
+    'scanChildren', 'noteNew', 'scanOrphans', 'exitTask', 'pin', 'enforce', 'stopUnpicked',
+  ],
+  'backends/proc/proc-tasks.js': ['open', 'setThreads', 'close', 'isLive', 'dropList', 'allocList', 'writePollfd', 'revents'],
+  'backends/proc/proc-dir.js': ['parseDirentNumbers', 'openFile', 'openChildren', 'listTids', 'openPath', 'byte', 'bytes', 'number'],
+  'backends/proc/procfs.js': ['parseStat', 'parseSchedstatRuntimeNs', 'parseVoluntarySwitches', 'parsePidList'],
+  'backends/proc/tasks-file.js': ['append', 'keep', 'fill', 'compact'],
+  'sched/scheduler.js': ['slotOf', 'registerTask', 'setCpuIdle', 'markBusy', 'schedule', 'handle', 'enqueue', 'exit', 'dispatch'],
+  'sched/policies/rustland.js': ['enqueue', 'stopping'],
+  'sched/runqueue.js': ['has', 'push', 'peek', 'peekKey', 'pop', 'remove', 'tieBefore', 'removeAt', 'siftUp', 'siftDown'],
+  'sched/taskmap.js': ['home', 'get', 'set', 'hasRoom', 'insert', 'delete'],
+  'ring/spsc.js': ['room', 'slot', 'commit', 'reserve', 'publish', 'available', 'record', 'release', 'peek', 'consume'],
+  'arena/tlsf.js': [
+    'classOf', 'classAtLeast', 'statusWord', 'statusBit', 'ctz', 'insertFree', 'clearFreeBit', 'isFreeStart', 'removeFree',
+    'popHead', 'takeFree', 'takeExactFit', 'isLive', 'markLive', 'writeBackRef', 'clearLeftLong', 'freeLeftOf', 'alloc',
+    'blockSizeFor', 'allocBlock', 'free', 'freeMerging',
+  ],
+};
+
+const ENDS_RUN = 'taken only when the run ends (the guardian lost, tasks released)';
+const GROWS = 'growth past the reserved size: allocates by design, on the creation path';
+const IO_FAILURE = 'a write or rename of the tasks file failing';
+const PER_RUN = 'fixed for a whole run by its options or policy: one side only is ever taken';
+const CANNOT = 'cannot happen with the real-process backend';
+const GUARD = "a guard against a caller's bad argument or damaged memory";
+
+/** Blocks that may stay untaken: [file, function, the block's first characters, why]. */
+const ALLOWED: [string, string, string, string][] = [
+  ['backends/proc/backend.js', 'adopt', 'catch', 'the scheduler at maxTasks: the process runs under the kernel alone'],
+  ['backends/proc/backend.js', 'adopt', '{ const next = new Int32Array', GROWS],
+  ['backends/proc/backend.js', 'adopt', '{ t.close(slot); this.reportExit(pid)', IO_FAILURE],
+  ['backends/proc/backend.js', 'listTids', '{ this.tidScratch = new Int32Array', GROWS],
+  ['backends/proc/backend.js', 'refreshOwnChildFds', '{ this.ownChildFds = new Int32Array', GROWS],
+  ['backends/proc/backend.js', 'cpuIndexOf', 'return -1', CANNOT],
+  ['backends/proc/backend.js', 'step', 'return 0', ENDS_RUN],
+  ['backends/proc/backend.js', 'step', '?.creationBegin', 'the meter is set after the drill: the first real adoption takes it'],
+  ['backends/proc/backend.js', 'step', '?.creationEnd', 'the meter is set after the drill: the first real adoption takes it'],
+  ['backends/proc/backend.js', 'pollExits', '{ this.guardianLost = true', ENDS_RUN],
+  ['backends/proc/backend.js', 'scanOrphans', 'return', PER_RUN],
+  ['backends/proc/backend.js', 'pin', ': this.allMask', ENDS_RUN],
+  ['backends/proc/backend.js', 'pin', ': -1', ENDS_RUN],
+  ['backends/proc/proc-tasks.js', 'allocList', ': 1', CANNOT],
+  ['backends/proc/proc-tasks.js', 'allocList', '{ this.growLists(', GROWS],
+  ['backends/proc/proc-dir.js', 'parseDirentNumbers', 'break', CANNOT],
+  ['backends/proc/proc-dir.js', 'listTids', ': out.length', GROWS],
+  ['backends/proc/proc-dir.js', 'openPath', 'return -1', CANNOT],
+  ['backends/proc/tasks-file.js', 'append', 'return false', IO_FAILURE],
+  ['backends/proc/tasks-file.js', 'keep', '{ const grown', GROWS],
+  ['backends/proc/tasks-file.js', 'fill', '{ // Creation path, and only when more tasks are live', GROWS],
+  ['backends/proc/tasks-file.js', 'compact', 'return', IO_FAILURE],
+  ['backends/proc/tasks-file.js', 'compact', '{ this.s.close(fd); return; }', IO_FAILURE],
+  ['sched/scheduler.js', 'registerTask', 'throw', GUARD],
+  ['sched/scheduler.js', 'registerTask', 'this.lockTables()', GROWS],
+  ['sched/scheduler.js', 'setCpuIdle', 'throw', GUARD],
+  ['sched/scheduler.js', 'handle', '&& t < tasks.capacity', 'the real-process backend sends no slot hint'],
+  ['sched/scheduler.js', 'handle', '&& tasks.i32Of(t)', 'the real-process backend sends no slot hint'],
+  ['sched/scheduler.js', 'handle', ' t = this.registerInPlace(', 'the real-process backend registers every task before its events'],
+  ['sched/scheduler.js', 'enqueue', '{ key = Infinity', 'a policy that computes a NaN deadline'],
+  ['sched/scheduler.js', 'exit', 'this.p.exiting(', PER_RUN],
+  ['sched/scheduler.js', 'dispatch', '? this.p.selectCpu(', PER_RUN],
+  ['sched/scheduler.js', 'dispatch', '&& cpu < nrCpus', PER_RUN],
+  ['sched/scheduler.js', 'dispatch', '&& this.idle[cpu] === 1', PER_RUN],
+  ['sched/scheduler.js', 'dispatch', 'sliceNs = baseSliceNs', 'a policy that returns no valid slice'],
+  ['sched/runqueue.js', 'push', 'throw', GUARD],
+  ['sched/taskmap.js', 'set', 'throw', GUARD],
+  ['sched/taskmap.js', 'set', 'this.grow()', GROWS],
+  ['arena/tlsf.js', 'alloc', 'throwBad', GUARD],
+  ['arena/tlsf.js', 'free', 'throwBad', GUARD],
+  ['arena/tlsf.js', 'freeLeftOf', 'return 0', GUARD],
+  ['arena/tlsf.js', 'freeLeftOf', ': 0', GUARD],
+  ['arena/tlsf.js', 'classAtLeast', 'rounded = MAX_U32', 'a size near 2^32: larger than any arena, refused before the search'],
+  ['arena/tlsf.js', 'takeExactFit', '? MAX_U32', 'a size near 2^32: larger than any arena, refused before the search'],
+];
+
+test('drills: every block of the round and the creation path runs before the first real task', async () => {
+  const session = new Session();
+  session.connect();
+  const dir = mkdtempSync(join(tmpdir(), 'tsland-drillcov-'));
+  try {
+    await session.post('Profiler.enable');
+    await session.post('Profiler.startPreciseCoverage', { callCount: true, detailed: true });
+    // Loaded only now: V8 counts blocks of code compiled after coverage started.
+    const src = new URL('../src/', import.meta.url);
+    const { DEFAULT_RESERVE_TASKS, ProcBackend } = await import(new URL('backends/proc/backend.js', src).href);
+    const { warmParsers } = await import(new URL('backends/proc/procfs.js', src).href);
+    const { createCounters } = await import(new URL('sched/counters.js', src).href);
+    const { rustland } = await import(new URL('sched/policies/index.js', src).href);
+    const { createScheduler } = await import(new URL('sched/scheduler.js', src).href);
+    const { RunQueue } = await import(new URL('sched/runqueue.js', src).href);
+    const { TaskMap } = await import(new URL('sched/taskmap.js', src).href);
+    const { SpscRing } = await import(new URL('ring/spsc.js', src).href);
+    const { drillArena } = await import(new URL('arena/index.js', src).href);
+    // What the scheduler thread runs before its first real task (worker.ts).
+    warmParsers();
+    TaskMap.drill();
+    SpscRing.drill();
+    RunQueue.drill();
+    drillArena('tlsf');
+    const counters = createCounters();
+    // Sized as the scheduler thread sizes them, so that nothing grows.
+    const reserveTasks = DEFAULT_RESERVE_TASKS;
+    const scheduler = createScheduler({ nrCpus: 2, policy: rustland(), sliceNs: 5e6, counters, lockMemory: false, reserveTasks });
+    const backend = new ProcBackend({
+      scheduler, counters, cpuIds: [0, 1], allCpus: [0, 1], tasksFile: join(dir, 'tasks'), graceNs: 2e6, lookNs: 1e6,
+      freeLookMinNs: 1e6, freeLookMaxNs: 4e6, excludePids: [1, process.pid], noReapPids: [], subreaperPid: process.pid,
+      reserveTasks,
+    });
+    try {
+      backend.drill();
+    } finally {
+      backend.close();
+      scheduler.close();
+    }
+    const { result } = (await session.post('Profiler.takePreciseCoverage')) as { result: ScriptCoverage[] };
+    await session.post('Profiler.stopPreciseCoverage');
+
+    const missing: string[] = [];
+    const used = new Set<string>();
+    for (const [file, names] of Object.entries(HOT)) {
+      const script = result.find((s) => s.url.endsWith(`/src/${file}`));
+      assert.ok(script, `${file} was not loaded`);
+      const text = readFileSync(new URL(script.url), 'utf8');
+      for (const name of names) {
+        const fns = script.functions.filter((f) => f.functionName === name);
+        assert.ok(fns.length > 0, `${file}: no function ${name} (renamed? update HOT)`);
+        for (const fn of fns) {
+          if (fn.ranges[0]!.count === 0) {
+            missing.push(`${file} ${name}: never runs`);
+            continue;
+          }
+          for (const r of fn.ranges.slice(1)) {
+            if (r.count > 0) continue;
+            const block = text.slice(r.startOffset, r.endOffset).replace(/\s+/g, ' ').trimStart();
+            const allowed = ALLOWED.find(([f, n, start]) => f === file && n === name && block.startsWith(start.trimStart()));
+            if (allowed) {
+              used.add(allowed.join('|'));
+              continue;
+            }
+            const line = text.slice(0, r.startOffset).split('\n').length;
+            missing.push(`${file}:${line} ${name}: ${block.slice(0, 80)}`);
+          }
+        }
+      }
+    }
+    assert.deepEqual(missing, [], `blocks no drill takes:\n${missing.join('\n')}`);
+    // An allowance nothing needs any more is dropped, so the list stays the truth.
+    const stale = ALLOWED.filter((a) => !used.has(a.join('|'))).map(([f, n, start]) => `${f} ${n}: ${start}`);
+    assert.deepEqual(stale, [], `allowed blocks that the drills now take (remove them):\n${stale.join('\n')}`);
+  } finally {
+    session.disconnect();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
