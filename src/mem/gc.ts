@@ -17,6 +17,7 @@
 import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import { libc } from './libc.js';
 
 export const GC_MINOR = 0;
 export const GC_MAJOR = 1;
@@ -89,4 +90,21 @@ export function collectGarbageNow(): void {
     collect = vm.runInNewContext('gc') as () => void;
   }
   collect();
+}
+
+let mallocTrim: ((pad: number) => number) | null | undefined;
+
+/**
+ * Gives the free memory at the top of every malloc arena back to the kernel (glibc's malloc_trim). V8's
+ * compiler and GC threads allocate and free through malloc; their arenas keep what they freed, and a
+ * long-running process's RSS creeps up with them. Returns false where there is no glibc.
+ */
+export function trimMalloc(): boolean {
+  if (mallocTrim === undefined) {
+    const lib = libc();
+    mallocTrim = lib ? (lib.func('int malloc_trim(size_t)') as unknown as (pad: number) => number) : null;
+  }
+  if (!mallocTrim) return false;
+  mallocTrim(0);
+  return true;
 }

@@ -16,7 +16,7 @@ import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import v8 from 'node:v8';
-import { collectGarbageNow } from '../../mem/gc.js';
+import { collectGarbageNow, trimMalloc } from '../../mem/gc.js';
 import { Worker } from 'node:worker_threads';
 import { C, createCounters, type Counters } from '../../sched/counters.js';
 import type { TaskSlabsInfo } from '../../sched/api.js';
@@ -233,8 +233,14 @@ async function start(opts: ManagedOptions, target: Target): Promise<ManagedHandl
 
   // The main thread answers stats requests and prints: a little garbage every second, which its heap would
   // otherwise hold until it grew enough to collect, a sawtooth of megabytes in the process's RSS. A full
-  // collection every few seconds (a few ms of this thread, never of the scheduler's) keeps it flat.
-  const compactMain = setInterval(collectGarbageNow, MAIN_GC_INTERVAL_MS).unref();
+  // collection every few seconds (a few ms of this thread, never of the scheduler's) keeps it flat; the
+  // malloc trim after it returns what V8's helper threads freed (measured in the soak: RSS +0.2 MiB over
+  // 200 s with it, +0.5 MiB without, and ~3 MiB lower). The scheduler thread mallocs nothing after its
+  // warm-up, so no page it uses is given back.
+  const compactMain = setInterval(() => {
+    collectGarbageNow();
+    trimMalloc();
+  }, MAIN_GC_INTERVAL_MS).unref();
   worker.on('exit', () => clearInterval(compactMain));
 
   try {

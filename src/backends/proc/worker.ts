@@ -21,7 +21,7 @@ import { SpscRing } from '../../ring/spsc.js';
 import { DEFAULT_RESERVE_TASKS, ProcBackend } from './backend.js';
 import { warmParsers } from './procfs.js';
 import { ROUND_GUARDIAN_LOST, ROUND_STOP, ROUND_YIELD, SchedulerLoop } from './loop.js';
-import { NSEC_PER_MSEC } from './clock.js';
+import { NSEC_PER_MSEC, warmClock } from './clock.js';
 import { CTL_SIGNAL, CTL_WAKE, type WorkerConfig, type WorkerMessage } from './control.js';
 import { openVerifiedPidfd } from './identity.js';
 import { sys } from './sys.js';
@@ -48,6 +48,18 @@ const INTERRUPT_BUDGET_BYTES = 4096;
 const SHORT_BURSTS = 1500;
 const SHORT_BURST_NS = 2 * NSEC_PER_MSEC;
 const GC_AFTER_BURSTS = 2;
+/**
+ * End of warm-up for V8's compilers: ten one-second bursts after the short ones (~13 s into the run), the
+ * process stops compiling new code (no optimizing and no baseline tier; what is compiled stays). Code
+ * compiled after warm-up is written into fresh code pages, and each is a page fault on whichever thread
+ * installs it: the soak still saw a batch of baseline code installed on this thread 195 s into a run,
+ * for functions that had run a few times a minute, after the drills had left no branch untaken. The
+ * hot path is optimized long before (the drills run it thousands of times); code that first warms up
+ * later runs in V8's interpreter, as it did until then. The flags are process-wide: the main thread
+ * (stats replies, output) stops compiling too.
+ */
+const FREEZE_TIERING_AFTER_BURSTS = SHORT_BURSTS + 10;
+const FREEZE_TIERING_FLAGS = '--no-turbofan --no-sparkplug';
 
 const PRIORITY_SCHEDULER = -10;
 
@@ -62,11 +74,14 @@ async function loadPolicy(spec: string): Promise<Policy> {
 async function main(config: WorkerConfig): Promise<void> {
   v8.setFlagsFromString(`--interrupt-budget=${INTERRUPT_BUDGET_BYTES}`);
   // V8 allocates a function's feedback vector only after it has run a while, and records no type feedback
-  // before: the drills below run each rare branch once or twice, which would then teach V8 nothing.
+  // before: the drills below take some rare branches only once or twice, which would then teach V8 nothing.
   v8.setFlagsFromString('--no-lazy-feedback-allocation');
+  // Drills: every branch of the hot code, on scratch data, often enough that V8 optimizes it now. A branch
+  // first taken mid-run deoptimizes the code that inlined it, and a function first hot mid-run is compiled
+  // then; either way installing the code faults in code pages on this thread. test/drill-coverage.test.ts
+  // checks that the drills leave no block of the round untaken.
   warmParsers();
-  // Rare branches of the core's structures, taken once now on scratch instances: taken for the first time
-  // mid-run they deoptimize the code that inlined them, and recompiling faults in code pages.
+  warmClock();
   TaskMap.drill();
   SpscRing.drill();
   RunQueue.drill();
@@ -112,7 +127,7 @@ async function main(config: WorkerConfig): Promise<void> {
     reserveTasks: Math.min(DEFAULT_RESERVE_TASKS, config.maxTasks),
     lockMemory: config.lock,
   });
-  // Before any real task: the round's rare branches, once each, on fake tasks (see ProcBackend.drill).
+  // Before any real task: every branch of the round, on fake tasks (see ProcBackend.drill).
   backend.drill();
   const guardianPidfd = openVerifiedPidfd(config.guardianPid, config.guardianStartTicks);
   backend.setGuardianPidfd(guardianPidfd);
@@ -143,6 +158,7 @@ async function main(config: WorkerConfig): Promise<void> {
     ++bursts;
     if (bursts === GC_AFTER_BURSTS) collectGarbageNow();
     if (bursts === SHORT_BURSTS) loop.setBurstNs(BURST_NS);
+    if (bursts === FREEZE_TIERING_AFTER_BURSTS) v8.setFlagsFromString(FREEZE_TIERING_FLAGS);
     loop.startBurst();
     for (;;) {
       const r = loop.round();
