@@ -57,7 +57,7 @@ const MAX_ADOPT_PER_ROUND = 128;
 export const DEFAULT_RESERVE_TASKS = 4096;
 /** Fake pids of the drill start here: above PID_MAX_LIMIT (2^22), so no process can ever have one. */
 const DRILL_PID_BASE = 0x7fff0000;
-const DRILL_ROUNDS = 3;
+const DRILL_ROUNDS = 2;
 const DRILL_STEPS = 8;
 /** Steps of the drill's lifecycle scenario (see drillLifecycle), and the fake tasks it runs at least. */
 const DRILL_LIFE_STEPS = 12;
@@ -691,7 +691,7 @@ export class ProcBackend {
     try {
       this.proc = new ProcDir(this.s, fake.root);
       for (let r = 0; r < rounds; r++) {
-        this.drillLifecycle(fake, r);
+        this.drillLifecycle(fake);
         this.drillFailures();
       }
     } finally {
@@ -731,20 +731,26 @@ export class ProcBackend {
    * tasks run, are preempted, fall asleep, wake, gain and lose a thread, fork, turn zombie, exit, fail to
    * read or parse; the event ring filling up; a dispatch for a task that has gone and one bounced.
    */
-  private drillLifecycle(fake: DrillProc, round: number): void {
+  private drillLifecycle(fake: DrillProc): void {
     const t = this.tasks;
     const s = this.s;
     const alive = fake.alivePid;
     const dead = fake.deadPid;
     const ghost = DRILL_GHOST_BASE;
     const extraTid = DRILL_GHOST_BASE + 1;
-    // Adoption of a real process (the sleep) with two threads and a child that has no process behind it.
+    // Adoption of a real process (the sleep) with two threads and a child that has no process behind it,
+    // twice: its leader's runtime below, then above, the process's CPU ticks.
     fake.write(ghost, {});
-    fake.write(alive, {
-      state: 'S', tids: [alive, extraTid], children: [ghost], startTicks: fake.aliveStartTicks,
-      runtimeNs: round % 2 === 0 ? 1e6 : 5e9, ticks: 10,
-    });
-    this.adopt(alive);
+    for (const runtimeNs of [1e6, 5e9]) {
+      const slot = this.sched.slotOf(alive);
+      if (slot >= 0) {
+        this.exitTask(slot);
+        this.sched.clock[CLOCK_NOW_NS] = this.clock[CLK_NOW_NS]!;
+        this.sched.schedule();
+      }
+      fake.write(alive, { state: 'S', tids: [alive, extraTid], children: [ghost], startTicks: fake.aliveStartTicks, runtimeNs, ticks: 10 });
+      this.adopt(alive);
+    }
     this.adopt(alive);
     const own = this.excluded[this.excluded.length - 1]!;
     if (own > 1) this.adopt(own);
@@ -805,8 +811,8 @@ export class ProcBackend {
         const p = DRILL_LIFE_BASE + running;
         if (k === 3) fake.write(p, { state: 'S', runtimeNs: runtime[running] });
         else if (k === 4) twoThreads = running;
-        else if (k === 5) fake.writeFile(p, 'stat', garbled[round % garbled.length]!);
-        else if (k === 6) fake.writeFile(p, 'schedstat', round % 2 === 0 ? '' : 'none');
+        else if (k === 5 || k === 10 || k === 11) fake.writeFile(p, 'stat', garbled[k === 5 ? 0 : k - 9]!);
+        else if (k === 6 || k === 9) fake.writeFile(p, 'schedstat', k === 6 ? '' : 'none');
         else if (k === 7) fake.write(p, { state: 'Z', runtimeNs: runtime[running] });
         if (k === 6) {
           // A thread change noted for a task that is gone before adoption gets to it.

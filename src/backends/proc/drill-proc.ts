@@ -40,6 +40,8 @@ export class DrillProc {
   readonly deadPid: number;
   /** Start time of `alive` in ticks, as the kernel has it: the guardian checks it before releasing. */
   readonly aliveStartTicks: number;
+  /** What each file and directory of the tree holds: unchanged files are not written again (the drill's cost). */
+  private readonly held = new Map<string, string>();
 
   constructor(s: Sys) {
     this.root = mkdtempSync(join(tmpdir(), 'tsland-drill-'));
@@ -73,8 +75,8 @@ export class DrillProc {
   write(pid: number, task: FakeTask = {}): void {
     const tids = task.tids ?? [pid];
     const dir = join(this.root, String(pid));
-    mkdirSync(join(dir, 'task'), { recursive: true });
-    for (const tid of tids) mkdirSync(join(dir, 'task', String(tid)), { recursive: true });
+    this.dir(join(dir, 'task'));
+    for (const tid of tids) this.dir(join(dir, 'task', String(tid)));
     const utime = Math.floor((task.ticks ?? 0) / 2);
     const stime = (task.ticks ?? 0) - utime;
     // proc(5) fields 1-22 and a tail: pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt
@@ -89,19 +91,33 @@ export class DrillProc {
     this.writeFile(pid, 'status', `Name:\tdrill\nState:\t${task.state ?? 'R'}\nvoluntary_ctxt_switches:\t${v}\nnonvoluntary_ctxt_switches:\t0\n`);
     for (const tid of tids) {
       const children = tid === pid ? (task.children ?? []) : [];
-      writeFileSync(join(dir, 'task', String(tid), 'children'), children.map((c) => `${c} `).join(''));
+      this.file(join(dir, 'task', String(tid), 'children'), children.map((c) => `${c} `).join(''));
     }
   }
 
   /** Replaces one file's bytes (`stat`, `schedstat`, `status`): an empty or garbled file is a failed read. */
   writeFile(pid: number, name: string, text: string): void {
-    mkdirSync(join(this.root, String(pid)), { recursive: true });
-    writeFileSync(join(this.root, String(pid), name), text);
+    this.dir(join(this.root, String(pid)));
+    this.file(join(this.root, String(pid), name), text);
   }
 
   /** Removes one file, or the whole task: opening it then fails, as for a process that has gone. */
   remove(pid: number, name?: string): void {
-    rmSync(join(this.root, String(pid), name ?? ''), { recursive: true, force: true });
+    const path = join(this.root, String(pid), name ?? '');
+    rmSync(path, { recursive: true, force: true });
+    for (const key of [...this.held.keys()]) if (key === path || key.startsWith(`${path}/`)) this.held.delete(key);
+  }
+
+  private dir(path: string): void {
+    if (this.held.has(path)) return;
+    mkdirSync(path, { recursive: true });
+    this.held.set(path, '');
+  }
+
+  private file(path: string, text: string): void {
+    if (this.held.get(path) === text) return;
+    writeFileSync(path, text);
+    this.held.set(path, text);
   }
 
   dispose(): void {
