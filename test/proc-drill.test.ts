@@ -113,3 +113,30 @@ test('drill: takes the failure branches on fake tasks and leaves no trace', asyn
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('drill: without sleep(1) it falls back to fake descriptors and still leaves no trace', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsland-drill-'));
+  const tasksFile = join(dir, 'tasks');
+  const counters = createCounters();
+  const scheduler = createScheduler({ nrCpus: 2, policy: rustland(), sliceNs: 5e6, counters, lockMemory: false });
+  const backend = new ProcBackend({
+    scheduler, counters, cpuIds: [0, 1], allCpus: [0, 1], tasksFile, graceNs: 2e6, lookNs: 1e6, freeLookMinNs: 1e6,
+    freeLookMaxNs: 4e6, excludePids: [1, process.pid], noReapPids: [], subreaperPid: process.pid,
+  });
+  const path = process.env.PATH;
+  const before = Float64Array.from(counters.f64);
+  try {
+    // No directory on the search path: the stand-in /proc's sleep processes cannot start.
+    process.env.PATH = dir;
+    backend.drill();
+    assert.equal(backend.tasks.nLive, 0);
+    assert.equal(scheduler.nrTasks, 0);
+    assert.deepEqual([...counters.f64], [...before], 'counters are as they were');
+    assert.equal(statSync(tasksFile).size, 0, 'nothing in the tasks file');
+  } finally {
+    process.env.PATH = path;
+    backend.close();
+    scheduler.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
