@@ -6,7 +6,9 @@
 //
 // Two real processes stand behind it, children of this process: `alive` (a sleep) whose pidfd takes the
 // drill's real SIGSTOP, SIGCONT and affinity calls, and `dead`, killed at once, whose pidfd polls as exited.
-// Both are killed in dispose(); nothing else is ever signalled.
+// Both are killed in dispose(); nothing else is ever signalled. Should this process die mid-drill, `alive`
+// is in the tasks file from its adoption (the drill's first act) until it is killed, so the guardian
+// continues it if it was stopped, and its sleep ends within a minute.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
