@@ -49,17 +49,17 @@ const SHORT_BURSTS = 1500;
 const SHORT_BURST_NS = 2 * NSEC_PER_MSEC;
 const GC_AFTER_BURSTS = 2;
 /**
- * End of warm-up for V8's compilers: ten one-second bursts after the short ones (~13 s into the run), the
- * process stops compiling new code (no optimizing and no baseline tier; what is compiled stays). Code
- * compiled after warm-up is written into fresh code pages, and each is a page fault on whichever thread
- * installs it: the soak still saw a batch of baseline code installed on this thread 195 s into a run,
- * for functions that had run a few times a minute, after the drills had left no branch untaken. The
- * hot path is optimized long before (the drills run it thousands of times); code that first warms up
- * later runs in V8's interpreter, as it did until then. The flags are process-wide: the main thread
- * (stats replies, output) stops compiling too.
+ * End of warm-up for V8's baseline compiler (Sparkplug): after this long the process compiles no more
+ * baseline code. Its batches are compiled whenever enough functions have run a little, minutes into a run
+ * for functions that run a few times a minute, and each batch is written into fresh code pages: the soak
+ * saw one installed on this thread 195 s in, after the drills had left no branch untaken. A function that
+ * warms up later stays in the interpreter until the optimizing compiler takes it, as it would anyway.
+ * The optimizing compiler stays on: with it off too, a function deoptimized later (by a case no drill
+ * foresaw) would run unoptimized for good, boxing numbers (the soak saw a page fault a second from one,
+ * and the GCs would follow); with it on, it is compiled again, a few faults once. The flag is process-wide:
+ * the main thread stops baseline-compiling too.
  */
-const FREEZE_TIERING_AFTER_BURSTS = SHORT_BURSTS + 10;
-const FREEZE_TIERING_FLAGS = '--no-turbofan --no-sparkplug';
+const FREEZE_BASELINE_AFTER_MS = 12_000;
 
 const PRIORITY_SCHEDULER = -10;
 
@@ -157,8 +157,9 @@ async function main(config: WorkerConfig): Promise<void> {
   const burst = (): void => {
     ++bursts;
     if (bursts === GC_AFTER_BURSTS) collectGarbageNow();
-    if (bursts === SHORT_BURSTS) loop.setBurstNs(BURST_NS);
-    if (bursts === FREEZE_TIERING_AFTER_BURSTS) v8.setFlagsFromString(FREEZE_TIERING_FLAGS);
+    // Every burst, not once at the switch: a branch first taken at burst 1,500, with this function
+    // optimized, deoptimized it (traced in the soak).
+    loop.setBurstNs(bursts < SHORT_BURSTS ? SHORT_BURST_NS : BURST_NS);
     loop.startBurst();
     for (;;) {
       const r = loop.round();
@@ -170,6 +171,7 @@ async function main(config: WorkerConfig): Promise<void> {
     setImmediate(burst);
   };
   if (backend.guardianLost) return finish('guardian-lost');
+  setTimeout(() => v8.setFlagsFromString('--no-sparkplug'), FREEZE_BASELINE_AFTER_MS).unref();
   burst();
 }
 
