@@ -95,9 +95,10 @@ export function collectGarbageNow(): void {
 let mallocTrim: ((pad: number) => number) | null | undefined;
 
 /**
- * Gives the free memory at the top of every malloc arena back to the kernel (glibc's malloc_trim). V8's
- * compiler and GC threads allocate and free through malloc; their arenas keep what they freed, and a
- * long-running process's RSS creeps up with them. Returns false where there is no glibc.
+ * Gives the free pages of every malloc arena back to the kernel (glibc's malloc_trim(0): the top of each
+ * arena and whole free pages inside it). V8's compiler and GC threads allocate and free through malloc;
+ * their arenas keep what they freed, and a long-running process's RSS creeps up with them. Returns false
+ * where there is no glibc.
  */
 export function trimMalloc(): boolean {
   if (mallocTrim === undefined) {
