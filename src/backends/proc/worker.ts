@@ -49,17 +49,18 @@ const SHORT_BURSTS = 1500;
 const SHORT_BURST_NS = 2 * NSEC_PER_MSEC;
 const GC_AFTER_BURSTS = 2;
 /**
- * End of warm-up for V8's baseline compiler (Sparkplug): after this long the process compiles no more
- * baseline code. Its batches are compiled whenever enough functions have run a little, minutes into a run
- * for functions that run a few times a minute, and each batch is written into fresh code pages: the soak
- * saw one installed on this thread 195 s in, after the drills had left no branch untaken. A function that
- * warms up later stays in the interpreter until the optimizing compiler takes it, as it would anyway.
- * The optimizing compiler stays on: with it off too, a function deoptimized later (by a case no drill
- * foresaw) would run unoptimized for good, boxing numbers (the soak saw a page fault a second from one,
- * and the GCs would follow); with it on, it is compiled again, a few faults once. The flag is process-wide:
- * the main thread stops baseline-compiling too.
+ * End of warm-up for V8's compilers: after this long the process compiles no new code (optimizing and
+ * baseline tiers off; what is compiled stays). Code compiled later is written into fresh code pages, a
+ * page fault each on the thread that installs it: with every branch drilled, the soak still saw baseline
+ * batches installed minutes in (functions that run a few times a minute), and, with only the baseline
+ * tier stopped, `attach` restarts took a dozen faults each from optimizing compiles after warm-up. The
+ * price: a function deoptimized after this (by a case no drill foresaw) runs unoptimized for good, boxing
+ * numbers, so it allocates and faults (the soak saw that once, from a branch of the burst function itself,
+ * since removed). The drills and their coverage test are what keep that from happening. The flags are
+ * process-wide: the main thread stops compiling too.
  */
-const FREEZE_BASELINE_AFTER_MS = 12_000;
+const FREEZE_COMPILERS_AFTER_MS = 12_000;
+const FREEZE_COMPILERS_FLAGS = '--no-turbofan --no-sparkplug';
 
 const PRIORITY_SCHEDULER = -10;
 
@@ -171,7 +172,8 @@ async function main(config: WorkerConfig): Promise<void> {
     setImmediate(burst);
   };
   if (backend.guardianLost) return finish('guardian-lost');
-  setTimeout(() => v8.setFlagsFromString('--no-sparkplug'), FREEZE_BASELINE_AFTER_MS).unref();
+  // From a timer, not a branch of burst(): a branch first taken there, late, deoptimizes it.
+  setTimeout(() => v8.setFlagsFromString(FREEZE_COMPILERS_FLAGS), FREEZE_COMPILERS_AFTER_MS).unref();
   burst();
 }
 
