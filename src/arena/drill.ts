@@ -12,7 +12,7 @@ const DRILL_ARENA_BYTES = 64 * 1024;
 const DRILL_SLOTS = 64;
 const DRILL_FULL_ARENA_BYTES = 16 * 1024;
 
-/** Runs `ops` mixed operations on a scratch arena of `strategy`; deterministic, takes about a millisecond. */
+/** Runs `ops` mixed operations on a scratch arena of `strategy`, then fills one up; deterministic, tens of ms. */
 export function drillArena(strategy: ArenaStrategy = 'tlsf', ops = 4000): void {
   const arena = createArena({ sizeBytes: DRILL_ARENA_BYTES, strategy });
   const live = new Uint32Array(DRILL_SLOTS);
