@@ -87,10 +87,14 @@ export function summarizeInstances(soak: Soak): InstanceSummary[] {
     const mine = soak.samples.filter((s) => s.instance === inst.index);
     const warm = mine.filter((s) => s.tS >= startS + soak.opts.warmupS);
     // A scheduler being stopped, killed or exiting gives memory back: its RSS then says nothing of drift.
+    // Nor do its page faults and GCs say anything of the scheduling path then: an injected scheduler fault
+    // ends the instance, and tearing its thread down (releasing every task, closing, V8 freeing the
+    // isolate) is not scheduling. Those windows, and the run's own end, are left out of all three.
     const steady = warm.filter((s) => !s.inFault && s.rssKiB !== null);
     const rss = steady.map((s) => s.rssKiB!);
-    const pf = warm.map((s) => s.pageFaults).filter((v): v is number => v !== null);
-    const gc = warm.map((s) => s.gcEvents).filter((v): v is number => v !== null);
+    const running = warm.filter((s) => !s.inFault);
+    const pf = running.map((s) => s.pageFaults).filter((v): v is number => v !== null);
+    const gc = running.map((s) => s.gcEvents).filter((v): v is number => v !== null);
     const hb = warm.filter((s) => !s.inFault).map((s) => s.heartbeatAgeMaxMs).filter((v): v is number => v !== null);
     const summary: InstanceSummary = {
       index: inst.index,

@@ -306,7 +306,8 @@ export class Soak {
       this.violate('memory-headroom', `MemAvailable fell to ${sample.memAvailableMiB} MiB (bound keeps ${this.opts.memHeadroomMiB} MiB)`, `mem-${Math.floor(sample.tS / 60)}`);
       this.shedMemoryJump();
     }
-    if (live && sample.tS >= this.tS(live.startedMs) + this.opts.warmupS) {
+    // Not while a scheduler fault or the run's end tears the instance down (checks.ts leaves those out).
+    if (live && !sample.inFault && sample.tS >= this.tS(live.startedMs) + this.opts.warmupS) {
       // The violation itself is counted once per instance at the end (checks.ts); here the first sign of
       // trouble is logged as it happens.
       const base = this.warm.get(live.index);

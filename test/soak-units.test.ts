@@ -211,3 +211,33 @@ test('RSS trend: the least-squares slope per minute, not the endpoints', async (
   const y = x.map((t) => 1000 + (t === 0 ? -500 : t === 59 ? 500 : 0));
   assert.ok(Math.abs(trendPerMin(x, y)!) < 120);
 });
+
+test('page faults after warm-up: counted while the scheduler runs, not while a scheduler fault ends it', async () => {
+  const { summarizeInstances } = await import('../soak/checks.js');
+  const violations: string[] = [];
+  const sample = (tS: number, pageFaults: number, inFault: boolean) => ({
+    tS, instance: 0, rssKiB: 70_000, memAvailableMiB: 20_000, pageFaults, gcEvents: 1, failedDispatches: 0, congested: 0,
+    dispatchPerS: 90, nrTasks: 10, healthy: true, healthReason: 'ok', heartbeatAgeMaxMs: 40, workloadProcs: 9, stoppedProcs: 0,
+    orphanProcs: 0, inFault,
+  });
+  const soakOf = (samples: ReturnType<typeof sample>[]) => ({
+    instances: [{ index: 0, mode: 'run', pid: 42, startedMs: 0, exit: null, exitExpected: true }],
+    samples,
+    opts: { warmupS: 20, pageFaultBudget: 0 },
+    faults: [{ kind: 'stop-scheduler', instance: 0 }],
+    tS: (ms: number) => ms / 1000,
+    releaseRecords: () => [],
+    violate: (check: string, detail: string) => violations.push(`${check}: ${detail}`),
+  });
+  // Warm-up ends at 20 s; the scheduler is stopped at 60 s and takes 26 faults while it ends.
+  const quiet = [sample(10, 400, false), sample(21, 500, false), sample(40, 500, false), sample(59, 500, false), sample(61, 526, true)];
+  const [s] = summarizeInstances(soakOf(quiet) as never);
+  assert.equal(s!.pageFaultsAfterWarmup, 0);
+  assert.deepEqual(violations, []);
+  // A fault while it schedules still counts.
+  const faulty = [sample(21, 500, false), sample(40, 501, false), sample(59, 501, false), sample(61, 527, true)];
+  const [f] = summarizeInstances(soakOf(faulty) as never);
+  assert.equal(f!.pageFaultsAfterWarmup, 1);
+  assert.equal(violations.length, 1);
+  assert.match(violations[0]!, /^page-faults: tsland #0 took 1 page fault/);
+});
