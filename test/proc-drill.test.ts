@@ -42,7 +42,8 @@ function isOwnSleep(pid: number): boolean {
   }
 }
 
-test('drill: takes the failure branches on fake tasks and leaves no trace', async () => {
+/** A two-CPU backend over a fresh tasks file, as both tests drill it. */
+function drillSetup() {
   const dir = mkdtempSync(join(tmpdir(), 'tsland-drill-'));
   const tasksFile = join(dir, 'tasks');
   const counters = createCounters();
@@ -51,6 +52,11 @@ test('drill: takes the failure branches on fake tasks and leaves no trace', asyn
     scheduler, counters, cpuIds: [0, 1], allCpus: [0, 1], tasksFile, graceNs: 2e6, lookNs: 1e6, freeLookMinNs: 1e6,
     freeLookMaxNs: 4e6, excludePids: [1, process.pid], noReapPids: [], subreaperPid: process.pid,
   });
+  return { dir, tasksFile, counters, scheduler, backend };
+}
+
+test('drill: takes the failure branches on fake tasks and leaves no trace', async () => {
+  const { dir, tasksFile, counters, scheduler, backend } = drillSetup();
   const hooks = backend as unknown as Hooks;
   const pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
   const signals = new Map<number, number>();
@@ -115,14 +121,7 @@ test('drill: takes the failure branches on fake tasks and leaves no trace', asyn
 });
 
 test('drill: without sleep(1) it falls back to fake descriptors and still leaves no trace', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tsland-drill-'));
-  const tasksFile = join(dir, 'tasks');
-  const counters = createCounters();
-  const scheduler = createScheduler({ nrCpus: 2, policy: rustland(), sliceNs: 5e6, counters, lockMemory: false });
-  const backend = new ProcBackend({
-    scheduler, counters, cpuIds: [0, 1], allCpus: [0, 1], tasksFile, graceNs: 2e6, lookNs: 1e6, freeLookMinNs: 1e6,
-    freeLookMaxNs: 4e6, excludePids: [1, process.pid], noReapPids: [], subreaperPid: process.pid,
-  });
+  const { dir, tasksFile, counters, scheduler, backend } = drillSetup();
   const path = process.env.PATH;
   const before = Float64Array.from(counters.f64);
   try {
