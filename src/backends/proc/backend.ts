@@ -664,8 +664,8 @@ export class ProcBackend {
   // ---- drill ----
 
   /**
-   * Runs the rare branches of the round once, before the first real task is adopted, so that V8 optimizes
-   * this code with type feedback for all of them. A branch first taken mid-run (a task gone between poll
+   * Runs every branch of the round, before the first real task is adopted, so that V8 optimizes this code
+   * with type feedback for all of them. A branch first taken mid-run (a task gone between poll
    * and read, a SIGSTOP or SIGCONT that fails, the first rewrite of the tasks file) deoptimizes the code
    * around it, and installing the recompiled code faults in fresh code pages on the scheduler thread: the
    * soak saw a handful of such faults a minute for the first minutes of every run until this drill.
