@@ -20,6 +20,7 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { PerformanceObserver } from 'node:perf_hooks';
+import { setTimeout as delay } from 'node:timers/promises';
 import { FaultCounter } from './faults.js';
 import { settleGcEntries } from './gc.js';
 import { getSys } from './sys.js';
@@ -58,7 +59,15 @@ const WARM_CHUNK_CALLS = 100;
  * Code that allocates or faults on every call is dirty in every window, so nothing real is hidden; the
  * report of the last window is returned then.
  */
-const MAX_WINDOWS = 3;
+const MAX_WINDOWS = 5;
+/**
+ * Optimizing compiles run on a background thread (5-15 ms each for a small function here, much longer on
+ * a busy machine) and are installed at the main thread's next interrupt check, which may fall inside a
+ * window. Before a window is run again the harness therefore waits, so that compiles in flight finish,
+ * and rewarms, so that they are installed outside the window: 5 ms, then 4 times longer each retry.
+ */
+const RETRY_PAUSE_MS = 5;
+const RETRY_PAUSE_GROWTH = 4;
 const NSEC_PER_MSEC = 1e6;
 
 // Slots of the one Float64Array the window writes into, so that no number is boxed inside it.
@@ -100,10 +109,7 @@ export async function measureHotPath(fn: () => unknown, opts: MeasureOptions): P
     const loop = makeLoop();
     warm(loop, fn, warmup);
     await settle();
-    // Code that finished compiling during the settle is installed at its next call: make that call now.
-    warm(loop, fn, Math.min(warmup, REWARM_CALLS));
-    runWindow(loop, fn, 0, faults, m);
-    runWindow(loop, fn, 0, faults, m);
+    rewarm(loop, fn, warmup, faults, m);
     let report: HotPathReport | null = null;
     for (let windows = 1; windows <= MAX_WINDOWS; windows++) {
       const before = runWindow(loop, fn, 0, faults, m);
@@ -126,6 +132,11 @@ export async function measureHotPath(fn: () => unknown, opts: MeasureOptions): P
       if (harnessSteady || report === null) report = candidate;
       const clean = candidate.pageFaults === 0 && candidate.gcEvents === 0 && candidate.heapGrowthBytes === 0;
       if (harnessSteady && clean) break;
+      if (windows < MAX_WINDOWS) {
+        await delay(RETRY_PAUSE_MS * RETRY_PAUSE_GROWTH ** (windows - 1));
+        await settle();
+        rewarm(loop, fn, warmup, faults, m);
+      }
     }
     return report!;
   } finally {
@@ -160,6 +171,17 @@ function warm(loop: Loop, fn: () => unknown, calls: number): void {
     loop(fn, n);
     left -= n;
   }
+}
+
+/**
+ * After a pause: code that finished compiling meanwhile is installed at its next call, so make those calls
+ * now; then two empty windows, because the first window after a warm-up reads differently from the ones
+ * after it (the harness's own first calls).
+ */
+function rewarm(loop: Loop, fn: () => unknown, warmup: number, faults: FaultCounter | null, m: Float64Array): void {
+  warm(loop, fn, Math.min(warmup, REWARM_CALLS));
+  runWindow(loop, fn, 0, faults, m);
+  runWindow(loop, fn, 0, faults, m);
 }
 
 function runWindow(loop: Loop, fn: () => unknown, n: number, faults: FaultCounter | null, m: Float64Array): Window {
