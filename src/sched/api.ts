@@ -214,6 +214,11 @@ export interface Scheduler {
   memoryBytes(): number;
   /** Task-table slabs the kernel refused to lock in RAM (RLIMIT_MEMLOCK, no libc); 0 when all are locked. */
   readonly unlockedSlabs: number;
+  /**
+   * Writes every page of the slabs and tables once. Call it after the process forked: the pages they share
+   * with other memory are left copy-on-write, and each would fault at its next write.
+   */
+  retouchMemory(): void;
   /** Releases locked memory. */
   close(): void;
 }

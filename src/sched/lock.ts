@@ -1,6 +1,13 @@
 // Locks each task slab in RAM as it is created (prefaulted, then mlock'd, like the arena), so a dispatch
 // never waits on a page fault. A slab the kernel refuses to lock (RLIMIT_MEMLOCK, no libc) still works;
 // it is counted so health and stats can say the scheduler runs unlocked.
+//
+// Locked is not enough after a fork. A buffer's storage is malloc'd, so its first and last pages are
+// shared with other memory; they are locked but cannot be left out of a child (MADV_DONTFORK covers only
+// the whole pages inside, see mem/lock.ts), and a fork makes them copy-on-write: the next write to each
+// faults. tsland forks after its tables exist (the command it runs, the drill's sleeps), and a page first
+// written after that (a slot or run-queue depth first reached in a burst of new tasks) faulted minutes
+// into a soak. `retouch()` writes every page of every buffer once, right after such a fork.
 
 import { lockBuffer, type LockHandle } from '../mem/index.js';
 
@@ -12,30 +19,36 @@ export interface SlabLocker {
    */
   track: (buffers: readonly ArrayBufferLike[]) => void;
   unlockAll: () => void;
+  /** Writes one byte of every page of every buffer held (atomically, in place): call it after a fork. */
+  retouch: () => void;
 }
 
 export function slabLocker(enabled: boolean): SlabLocker {
   if (!enabled) {
     // Unlocked, the tables are still faulted in now, on the creation path, rather than by a dispatch.
-    const touched = new WeakSet<ArrayBufferLike>();
+    let held: readonly ArrayBufferLike[] = [];
     return {
       lock: undefined,
       track: (buffers) => {
-        for (const buffer of buffers) {
-          if (touched.has(buffer)) continue;
-          touched.add(buffer);
-          touchPages(buffer);
-        }
+        for (const buffer of buffers) if (!held.includes(buffer)) touchPages(buffer);
+        held = [...buffers];
       },
-      unlockAll: () => {},
+      unlockAll: () => {
+        held = [];
+      },
+      retouch: () => {
+        for (const buffer of held) touchPages(buffer);
+      },
     };
   }
   const handles: LockHandle[] = [];
+  const slabs: SharedArrayBuffer[] = [];
   const tracked = new Map<ArrayBufferLike, LockHandle>();
   return {
     lock: (sab) => {
       const handle = lockBuffer(sab, { allowUnlocked: true });
       handles.push(handle);
+      slabs.push(sab);
       return handle.locked;
     },
     track: (buffers) => {
@@ -51,16 +64,27 @@ export function slabLocker(enabled: boolean): SlabLocker {
     },
     unlockAll: () => {
       for (const h of handles.splice(0)) h.unlock();
+      slabs.length = 0;
       for (const h of tracked.values()) h.unlock();
       tracked.clear();
+    },
+    retouch: () => {
+      for (const sab of slabs) touchPages(sab);
+      for (const buffer of tracked.keys()) touchPages(buffer);
     },
   };
 }
 
 const PAGE_BYTES = 4096;
 
-/** Writes one byte of every page back to itself: the page is allocated and its content kept. */
+/**
+ * Adds 0 to one byte of every page the buffer spans, its last byte included (storage starts a few bytes
+ * into a page, so stepping from the first byte alone can miss the last page). Atomically, because a
+ * shared buffer may be written by another thread meanwhile: a plain read-then-write could undo its write.
+ */
 function touchPages(buffer: ArrayBufferLike): void {
   const u8 = new Uint8Array(buffer);
-  for (let i = 0; i < u8.length; i += PAGE_BYTES) u8[i] = u8[i]!;
+  if (u8.length === 0) return;
+  for (let i = 0; i < u8.length; i += PAGE_BYTES) Atomics.add(u8, i, 0);
+  Atomics.add(u8, u8.length - 1, 0);
 }

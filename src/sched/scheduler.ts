@@ -82,6 +82,7 @@ class CoreScheduler implements Scheduler {
   private readonly hasExiting: boolean;
   private readonly unlockSlabs: () => void;
   private readonly trackTables: (buffers: readonly ArrayBufferLike[]) => void;
+  private readonly retouchTables: () => void;
 
   constructor(opts: SchedulerOptions) {
     const nrCpus = opts.nrCpus;
@@ -105,6 +106,7 @@ class CoreScheduler implements Scheduler {
     const locker = slabLocker(opts.lockMemory ?? true);
     this.unlockSlabs = locker.unlockAll;
     this.trackTables = locker.track;
+    this.retouchTables = locker.retouch;
     this.tasks = new TaskTable({
       slabTasks: opts.slabTasks ?? DEFAULT_SLAB_TASKS,
       maxTasks: opts.maxTasks ?? DEFAULT_MAX_TASKS,
@@ -402,6 +404,10 @@ class CoreScheduler implements Scheduler {
   /** Task-table slabs that could not be locked in RAM (RLIMIT_MEMLOCK, no libc). */
   get unlockedSlabs(): number {
     return this.tasks.unlockedSlabs;
+  }
+
+  retouchMemory(): void {
+    this.retouchTables();
   }
 
   close(): void {

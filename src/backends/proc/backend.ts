@@ -736,6 +736,19 @@ export class ProcBackend {
     this.nThreadChanged = 0;
     this.orphanScanDue = false;
     for (let cpu = 0; cpu < this.cpuIds.length; cpu++) this.sched.setCpuIdle(cpu, true);
+    // The stand-in /proc started two sleeps: a fork of this process, after the tables were made.
+    if (drillProc) this.retouchMemory();
+  }
+
+  /**
+   * Writes every page of the tables once (the scheduler's and this backend's). Call it after this process
+   * forked (a spawned command, the drill's sleeps): the pages a table shares with other memory are left
+   * copy-on-write by a fork, and the first write to each would be a page fault in the middle of a run.
+   */
+  retouchMemory(): void {
+    this.sched.retouchMemory();
+    this.locker.retouch();
+    this.scratchLocker.retouch();
   }
 
   /**

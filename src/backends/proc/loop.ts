@@ -63,6 +63,8 @@ export class SchedulerLoop {
       // Node reaps the command it spawned; the backend must not take its exit status.
       backend.keepUnreaped(rootPid);
       backend.adopt(rootPid);
+      // Spawning it forked this process: break the copy-on-write of the tables now, not mid-run.
+      backend.retouchMemory();
       Atomics.store(ctl, CTL_ADOPT_PID, 0);
     }
     readMonotonicNs(clock, CLK_NOW_NS);
