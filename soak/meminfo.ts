@@ -29,7 +29,9 @@ export function oomKills(): number {
 export interface MemoryPlan {
   availableMiB: number;
   headroomMiB: number;
-  /** Most memory the load may hold at once: available - headroom. */
+  /** Left for the rest of the load (compilers, the fork storm, tsland), which starts after the reading. */
+  reserveMiB: number;
+  /** Most memory the vm workers may hold at once: available - headroom - reserve. */
   boundMiB: number;
   /** What the steady vm workers hold. */
   steadyMiB: number;
@@ -37,11 +39,17 @@ export interface MemoryPlan {
   jumpMiB: number;
 }
 
+/**
+ * The rest of the load is not in MemAvailable when the plan is made: a full run's build loop and fork storm
+ * took ~200 MiB more than that, and one run's memory jump fell to 1.8 GiB available (bound: 2 GiB).
+ */
+export const LOAD_RESERVE_MIB = 512;
+
 /** Steady workers take `steadyShare` of the bound (or `vmMiB` when given); the jump takes the rest. */
-export function planMemory(availableMiB: number, headroomMiB: number, vmMiB?: number, steadyShare = 0.6): MemoryPlan {
-  const boundMiB = Math.max(0, availableMiB - headroomMiB);
+export function planMemory(availableMiB: number, headroomMiB: number, vmMiB?: number, steadyShare = 0.6, reserveMiB = LOAD_RESERVE_MIB): MemoryPlan {
+  const boundMiB = Math.max(0, availableMiB - headroomMiB - reserveMiB);
   const steadyMiB = Math.min(boundMiB, vmMiB ?? Math.floor(boundMiB * steadyShare));
   // A light run asks for a small steady share; its jump is as large again, still inside the bound.
   const jumpMiB = vmMiB === undefined ? boundMiB - steadyMiB : Math.min(boundMiB - steadyMiB, steadyMiB);
-  return { availableMiB, headroomMiB, boundMiB, steadyMiB, jumpMiB };
+  return { availableMiB, headroomMiB, reserveMiB, boundMiB, steadyMiB, jumpMiB };
 }

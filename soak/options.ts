@@ -63,7 +63,7 @@ export const soakCommand: CommandDef = {
     { name: 'policy', type: 'string', valueName: 'NAME', default: 'rustland', help: 'Policy passed to tsland (rustland, fifo or a path).' },
     { name: 'out', type: 'string', valueName: 'DIR', default: 'reports', help: 'Where the JSON record and the HTML report go.' },
     { name: 'mem-headroom-mib', type: 'number', valueName: 'MIB', integer: true, min: MIN_HEADROOM_MIB, max: 1 << 20, default: MIN_HEADROOM_MIB, help: 'Memory that stays available under the heaviest pressure.' },
-    { name: 'vm-mib', type: 'number', valueName: 'MIB', integer: true, min: 16, max: 1 << 24, help: 'Memory the steady vm workers hold. Default: 60% of (MemAvailable - headroom) (light: 256).' },
+    { name: 'vm-mib', type: 'number', valueName: 'MIB', integer: true, min: 16, max: 1 << 24, help: 'Memory the steady vm workers hold. Default: 60% of (MemAvailable - headroom - 512 MiB for the rest of the load) (light: 256).' },
     { name: 'cpu-workers', type: 'number', valueName: 'N', integer: true, min: 0, max: 1024, help: 'stress-ng CPU workers. Default: 2 per CPU (light: CPUs + 1, so one always waits).' },
     { name: 'build-files', type: 'number', valueName: 'N', integer: true, min: 2, max: 5000, help: 'C files in the generated project. Default: 300 (light: 40).' },
     { name: 'build-jobs', type: 'number', valueName: 'N', integer: true, min: 1, max: 256, help: 'make -j for the build loop. Default: CPUs + 1 (light: 1).' },

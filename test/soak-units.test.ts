@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, UsageError } from '../src/cli/command.js';
 import { resolveOptions, soakCommand, FAULT_KINDS, MIN_HEADROOM_MIB } from '../soak/options.js';
 import { planFaults } from '../soak/schedule.js';
-import { planMemory } from '../soak/meminfo.js';
+import { LOAD_RESERVE_MIB, planMemory } from '../soak/meminfo.js';
 import { parseStat, readStat } from '../soak/procfs.js';
 import { CensusTaker, StopStreaks } from '../soak/census.js';
 import { components, readChurnCounts, readLedger, appendLedger } from '../soak/ledger.js';
@@ -74,11 +74,13 @@ test('memory plan never takes the headroom, whatever is asked', () => {
     for (const vm of [undefined, 16, 256, 100_000]) {
       const p = planMemory(avail, MIN_HEADROOM_MIB, vm);
       assert.ok(p.steadyMiB >= 0 && p.jumpMiB >= 0);
-      assert.ok(p.steadyMiB + p.jumpMiB <= Math.max(0, avail - MIN_HEADROOM_MIB), JSON.stringify(p));
+      assert.ok(p.steadyMiB + p.jumpMiB <= Math.max(0, avail - MIN_HEADROOM_MIB - LOAD_RESERVE_MIB), JSON.stringify(p));
     }
   }
   const full = planMemory(24000, 2048);
   assert.equal(full.steadyMiB + full.jumpMiB, full.boundMiB);
+  // The rest of the load keeps its reserve on top of the headroom.
+  assert.equal(full.boundMiB, 24000 - 2048 - LOAD_RESERVE_MIB);
 });
 
 test('stat parsing survives spaces and parentheses in the command name', () => {
