@@ -28,7 +28,8 @@ function child(cmd: string, args: string[], nice: number): Promise<Report> {
     if (nice !== 0) setPriority(p.pid!, nice);
     let out = '';
     p.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-    p.once('exit', (code, signal) => {
+    // 'close', not 'exit': the report may still be in the pipe when the process has exited.
+    p.once('close', (code, signal) => {
       const line = out.trim().split('\n').at(-1) ?? '';
       let report: object = {};
       try {
