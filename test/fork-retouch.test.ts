@@ -4,6 +4,8 @@ import { spawnSync } from 'node:child_process';
 import { FaultCounter } from '../src/mem/index.js';
 import { getSys } from '../src/mem/sys.js';
 import { slabLocker } from '../src/sched/lock.js';
+import { createScheduler } from '../src/sched/index.js';
+import { rustland } from '../src/sched/policies/index.js';
 
 // A fork leaves every private page the child may see copy-on-write in the parent. Locked tables keep the
 // whole pages inside them out of the child (MADV_DONTFORK), but not their first and last pages, which
@@ -83,4 +85,45 @@ test('retouch keeps what the tables hold; after unlockAll it holds nothing', () 
   shared.fill(7);
   locker.retouch();
   assert.ok(shared.every((b) => b === 7));
+});
+
+function slabFaultsAfterFork(lockMemory: boolean, retouch: boolean): number {
+  // Small slabs, so a few of them lie side by side in malloc'd memory with pages shared between them.
+  const scheduler = createScheduler({ nrCpus: 2, policy: rustland(), sliceNs: 5e6, lockMemory, slabTasks: 16, reserveTasks: 64 });
+  const faults = new FaultCounter({ scope: 'thread' });
+  try {
+    for (let pid = 100; pid < 164; pid++) scheduler.registerTask(pid, 1024, -1);
+    const slabs = scheduler.taskSlabs().slabs.map((sab) => new Uint8Array(sab));
+    const writeSlabEnds = (views: Uint8Array[]): void => {
+      for (const v of views) {
+        v[0] = v[0]! ^ 0;
+        v[v.length - 1] = v[v.length - 1]! ^ 0;
+      }
+    };
+    writeSlabEnds([new Uint8Array(64), new Uint8Array(64)]);
+    writeSlabEnds(slabs);
+    assert.equal(spawnSync('true').status, 0);
+    if (retouch) scheduler.retouchMemory();
+    faults.sample();
+    faults.sample();
+    const before = faults.sample();
+    writeSlabEnds(slabs);
+    return faults.sample() - before;
+  } finally {
+    faults.close();
+    scheduler.close();
+  }
+}
+
+test('Scheduler.retouchMemory covers the task slabs too, locked or not', { skip: getSys() ? false : 'no libc' }, () => {
+  for (const lockMemory of [true, false]) {
+    let fewestPlain = Infinity;
+    let fewestRetouched = Infinity;
+    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+      fewestPlain = Math.min(fewestPlain, slabFaultsAfterFork(lockMemory, false));
+      if (fewestRetouched > 0) fewestRetouched = Math.min(fewestRetouched, slabFaultsAfterFork(lockMemory, true));
+    }
+    assert.ok(fewestPlain >= 1, `lockMemory ${lockMemory}: a fork leaves slab pages copy-on-write`);
+    assert.equal(fewestRetouched, 0, `lockMemory ${lockMemory}`);
+  }
 });

@@ -7,7 +7,7 @@
 // the whole pages inside, see mem/lock.ts), and a fork makes them copy-on-write: the next write to each
 // faults. tsland forks after its tables exist (the command it runs, the drill's sleeps), and a page first
 // written after that (a slot or run-queue depth first reached in a burst of new tasks) faulted minutes
-// into a soak. `retouch()` writes every page of every buffer once, right after such a fork.
+// into a soak. `retouch()` (and `touchPages` for the slabs) writes every page once, right after such a fork.
 
 import { lockBuffer, type LockHandle } from '../mem/index.js';
 
@@ -19,7 +19,7 @@ export interface SlabLocker {
    */
   track: (buffers: readonly ArrayBufferLike[]) => void;
   unlockAll: () => void;
-  /** Writes one byte of every page of every buffer held (atomically, in place): call it after a fork. */
+  /** Writes one byte of every page of every tracked table (atomically, in place): call it after a fork. */
   retouch: () => void;
 }
 
@@ -42,13 +42,11 @@ export function slabLocker(enabled: boolean): SlabLocker {
     };
   }
   const handles: LockHandle[] = [];
-  const slabs: SharedArrayBuffer[] = [];
   const tracked = new Map<ArrayBufferLike, LockHandle>();
   return {
     lock: (sab) => {
       const handle = lockBuffer(sab, { allowUnlocked: true });
       handles.push(handle);
-      slabs.push(sab);
       return handle.locked;
     },
     track: (buffers) => {
@@ -64,12 +62,10 @@ export function slabLocker(enabled: boolean): SlabLocker {
     },
     unlockAll: () => {
       for (const h of handles.splice(0)) h.unlock();
-      slabs.length = 0;
       for (const h of tracked.values()) h.unlock();
       tracked.clear();
     },
     retouch: () => {
-      for (const sab of slabs) touchPages(sab);
       for (const buffer of tracked.keys()) touchPages(buffer);
     },
   };
@@ -82,7 +78,7 @@ const PAGE_BYTES = 4096;
  * into a page, so stepping from the first byte alone can miss the last page). Atomically, because a
  * shared buffer may be written by another thread meanwhile: a plain read-then-write could undo its write.
  */
-function touchPages(buffer: ArrayBufferLike): void {
+export function touchPages(buffer: ArrayBufferLike): void {
   const u8 = new Uint8Array(buffer);
   if (u8.length === 0) return;
   for (let i = 0; i < u8.length; i += PAGE_BYTES) Atomics.add(u8, i, 0);

@@ -21,7 +21,7 @@ import {
 import { TaskMap } from './taskmap.js';
 import { TaskTable } from './tasks.js';
 import { clampWeight, WEIGHT_NICE_0 } from './weights.js';
-import { slabLocker } from './lock.js';
+import { slabLocker, touchPages } from './lock.js';
 
 export const NSEC_PER_USEC = 1_000;
 export const NSEC_PER_MSEC = 1_000_000;
@@ -407,6 +407,7 @@ class CoreScheduler implements Scheduler {
   }
 
   retouchMemory(): void {
+    for (const sab of this.tasks.slabs) touchPages(sab);
     this.retouchTables();
   }
 
