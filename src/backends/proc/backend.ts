@@ -722,12 +722,17 @@ export class ProcBackend {
     this.tasksFile.compact(t);
     // Re-reading tsland's own thread list happens at most once a second: compiled minutes into a run
     // unless it runs hot here.
-    // Then the orphan scan over them (what it finds is dropped: the first real round scans again).
-    if (this.opts.subreaperPid > 0) {
-      for (let k = 0; k < DRILL_REFRESHES; k++) {
-        this.refreshOwnChildFds();
-        this.scanOrphans();
+    // Then the orphan scan over them (what it finds is dropped: the first real round scans again); the
+    // drill's killed sleeps, not yet reaped, are children it finds.
+    try {
+      if (this.opts.subreaperPid > 0) {
+        for (let k = 0; k < DRILL_REFRESHES; k++) {
+          this.refreshOwnChildFds();
+          this.scanOrphans();
+        }
       }
+    } finally {
+      drillProc?.reap();
     }
     this.cnt.set(saved);
     this.adoptions = adoptions;
@@ -736,14 +741,14 @@ export class ProcBackend {
     this.nThreadChanged = 0;
     this.orphanScanDue = false;
     for (let cpu = 0; cpu < this.cpuIds.length; cpu++) this.sched.setCpuIdle(cpu, true);
-    // The stand-in /proc started two sleeps: a fork of this process, after the tables were made.
-    if (drillProc) this.retouchMemory();
   }
 
   /**
    * Writes every page of the tables once (the scheduler's and this backend's). Call it after this process
-   * forked (a spawned command, the drill's sleeps): the pages a table shares with other memory are left
+   * forked (a command spawned once this thread ran): the pages a table shares with other memory are left
    * copy-on-write by a fork, and the first write to each would be a page fault in the middle of a run.
+   * Only the tables: the thread's other memory stays copy-on-write, which is why tsland forks before the
+   * scheduler thread starts (managed.ts) and starts the drill's sleeps without a fork (drill-proc.ts).
    */
   retouchMemory(): void {
     this.sched.retouchMemory();

@@ -5,15 +5,21 @@
 // it reads the kernel's files (rewriting a file keeps its inode, so descriptors already open see the change).
 //
 // Two real processes stand behind it, children of this process: `alive` (a sleep) whose pidfd takes the
-// drill's real SIGSTOP, SIGCONT and affinity calls, and `dead`, killed at once, whose pidfd polls as exited.
-// Both are killed in dispose(); nothing else is ever signalled. Should this process die mid-drill, `alive`
-// is in the tasks file from its adoption (the drill's first act) until it is killed, so the guardian
-// continues it if it was stopped, and its sleep ends within a minute.
+// drill's real SIGSTOP, SIGCONT and affinity calls, and `dead`, killed at once, whose pidfd polls as exited
+// (a zombie until reaped). Both are killed in dispose() and reaped in reap(); nothing else is ever
+// signalled. Should this process die mid-drill, `alive` is in the tasks file from its adoption (the drill's
+// first act) until it is killed, so the guardian continues it if it was stopped, and its sleep ends within
+// a minute.
+//
+// They are started with posix_spawn, not child_process: glibc's posix_spawn runs the child on this
+// process's memory until it execs (CLONE_VM | CLONE_VFORK), where fork() would leave every private page of
+// the process copy-on-write, and the scheduler thread would take a fault at its first write to each page
+// not written since (the soak saw one at a burst of new processes, 80 s into a run).
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { libc } from '../../mem/libc.js';
 import { POLLIN, type Sys } from './sys.js';
 
 export interface FakeTask {
@@ -33,11 +39,43 @@ export interface FakeTask {
 
 const POLLFD_BYTES = 8;
 const DEAD_WAIT_MS = 2000;
+const SIGKILL = 9;
+const WNOHANG = 1;
+const REAP_TRIES = 1000;
+const REAP_NAP_MS = 1;
+
+type SpawnFn = (pid: Int32Array, file: string, actions: null, attr: null, argv: (string | null)[], envp: (string | null)[]) => number;
+type WaitFn = (pid: number, status: Int32Array, options: number) => number;
+let spawnp: SpawnFn | null | undefined;
+let waitpid: WaitFn | null = null;
+
+/** `sleep 60`, started without a fork (see the head of this file); its pid. Throws if it cannot start. */
+function spawnSleep(): number {
+  if (spawnp === undefined) {
+    const lib = libc();
+    spawnp = lib ? (lib.func('posix_spawnp', 'int', ['void *', 'str', 'void *', 'void *', 'const char **', 'const char **']) as unknown as SpawnFn) : null;
+    waitpid = lib ? (lib.func('waitpid', 'int', ['int', 'void *', 'int']) as unknown as WaitFn) : null;
+  }
+  if (!spawnp) throw new Error('drill: no libc to start its sleep processes');
+  const pid = new Int32Array(1);
+  const env: (string | null)[] = Object.entries(process.env).map(([k, v]) => `${k}=${v ?? ''}`);
+  env.push(null);
+  const err = spawnp(pid, 'sleep', null, null, ['sleep', '60', null], env);
+  if (err !== 0) throw new Error(`drill: could not start sleep (error ${err})`);
+  return pid[0]!;
+}
+
+function kill(pid: number): void {
+  if (pid <= 0) return;
+  try {
+    process.kill(pid, SIGKILL);
+  } catch {
+    // Already gone (reaped by someone else, or never started).
+  }
+}
 
 export class DrillProc {
   readonly root: string;
-  readonly alive: ChildProcess;
-  readonly dead: ChildProcess;
   readonly alivePid: number;
   readonly deadPid: number;
   /** Start time of `alive` in ticks, as the kernel has it: the guardian checks it before releasing. */
@@ -47,22 +85,21 @@ export class DrillProc {
 
   constructor(s: Sys) {
     this.root = mkdtempSync(join(tmpdir(), 'tsland-drill-'));
-    this.alive = spawn('sleep', ['60'], { stdio: 'ignore' });
-    this.dead = spawn('sleep', ['60'], { stdio: 'ignore' });
-    this.alive.on('error', () => {});
-    this.dead.on('error', () => {});
-    if (this.alive.pid === undefined || this.dead.pid === undefined) {
+    this.alivePid = -1;
+    this.deadPid = -1;
+    try {
+      this.alivePid = spawnSleep();
+      this.deadPid = spawnSleep();
+    } catch (err) {
       this.dispose();
-      throw new Error('drill: could not start its sleep processes');
+      this.reap();
+      throw err;
     }
-    this.alivePid = this.alive.pid;
-    this.deadPid = this.dead.pid;
     const stat = readFileSync(`/proc/${this.alivePid}/stat`, 'utf8');
     this.aliveStartTicks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
-    // Killed now, reaped only once this thread's event loop runs again (after the drill): a zombie whose
-    // pidfd polls readable, as an exited task's does.
+    // Killed now, reaped after the drill: until then a zombie whose pidfd polls readable, as an exited task's does.
     const pidfd = s.pidfdOpen(this.deadPid);
-    this.dead.kill('SIGKILL');
+    process.kill(this.deadPid, SIGKILL);
     if (pidfd >= 0) {
       const pfd = new Uint8Array(POLLFD_BYTES);
       const view = new DataView(pfd.buffer);
@@ -122,9 +159,22 @@ export class DrillProc {
     this.held.set(path, text);
   }
 
+  /** Kills both sleeps (they stay zombies, children of this process, until reap()) and removes the tree. */
   dispose(): void {
-    if (this.alive.pid !== undefined && this.alive.exitCode === null) this.alive.kill('SIGKILL');
-    if (this.dead.pid !== undefined && this.dead.exitCode === null) this.dead.kill('SIGKILL');
+    kill(this.alivePid);
+    kill(this.deadPid);
     rmSync(this.root, { recursive: true, force: true });
+  }
+
+  /** Collects both (killed) sleeps' exit status, after dispose(); waits at most ~1 s for a kill to land. */
+  reap(): void {
+    const status = new Int32Array(1);
+    const nap = new Int32Array(new SharedArrayBuffer(4));
+    for (const pid of [this.alivePid, this.deadPid]) {
+      for (let tries = 0; pid > 0 && tries < REAP_TRIES; tries++) {
+        if (waitpid?.(pid, status, WNOHANG) !== 0) break; // reaped, or not ours any more
+        Atomics.wait(nap, 0, 0, REAP_NAP_MS);
+      }
+    }
   }
 }
