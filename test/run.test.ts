@@ -22,6 +22,22 @@ test('run: exit status of the command, 128+signal when it was killed', { timeout
   }
 });
 
+test('run: the command is started before the scheduler thread and released once adopted, in place', { timeout: 60_000 }, async () => {
+  // It prints its parent's pid and what its descriptor 3 (where the gate's pipe was) is.
+  const script = 'sed -n "s/^PPid:[[:space:]]*//p" /proc/$$/status; readlink /proc/$$/fd/3 || echo closed';
+  const t = startTsland(['run', '--', 'sh', '-c', script]);
+  try {
+    assert.equal(await exitedWithin(t), 0, t.stderr());
+    const [ppidLine, fd3] = t.stdout().split('\n').filter(Boolean);
+    // The gate execs the command in its own process: the command is tsland's child, not a grandchild.
+    assert.equal(Number(ppidLine), t.pid, t.stdout());
+    // The gate's pipe (a socket) is closed before the command runs.
+    assert.ok(!fd3?.startsWith('socket:'), `descriptor 3: ${fd3}`);
+  } finally {
+    await t.cleanup();
+  }
+});
+
 test('run: every process of a forking tree is adopted, grandchildren included', { timeout: 60_000 }, async () => {
   // Three subshells, each forking two workers that print their pid and spin for a while.
   const worker = `sh -c 'echo $$; i=0; while [ $i -lt 50000 ]; do i=$((i+1)); done'`;

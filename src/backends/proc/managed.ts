@@ -15,6 +15,7 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
+import type { Writable } from 'node:stream';
 import v8 from 'node:v8';
 import { collectGarbageNow, trimMalloc } from '../../mem/gc.js';
 import { Worker } from 'node:worker_threads';
@@ -89,6 +90,55 @@ const GUARDIAN_EXIT_WAIT_MS = 2000;
 const MAIN_GC_INTERVAL_MS = 5_000;
 const WORKER_STOP_WAIT_MS = 2000;
 const PDEATHSIG_TOOL = '/usr/bin/setpriv';
+const GATE_SHELL = '/bin/sh';
+/** Highest descriptor a POSIX shell redirection names with one digit. */
+const GATE_MAX_FD = 9;
+
+interface Started {
+  child: ChildProcess;
+  /** Writing a line here lets a gated command exec; null when it was started directly. */
+  gate: Writable | null;
+  /** Its exit code (128 + signal when killed; 127 when it could not be started). */
+  exit: Promise<number>;
+}
+
+function started(child: ChildProcess, gate: Writable | null): Started {
+  // Listened to from the start: a gated command may end (killed) before tsland is ready.
+  const exit = new Promise<number>((res) => {
+    child.once('exit', (code, signal) => res(exitCode(code, signal)));
+    child.once('error', () => res(127));
+  });
+  return { child, gate, exit };
+}
+
+/**
+ * Starts the command of `run`. Gated (the default): forked now, before the scheduler thread exists, as a
+ * shell that waits on a pipe and then execs the command in place (same pid); start() writes the line that
+ * lets it go once the thread has it. A fork leaves every private page of this process copy-on-write, and the scheduler
+ * thread would fault at its first write to each page of its own not written since: the soak saw one at a
+ * burst of new processes, 80 s into a run, when the command was spawned after the thread had started.
+ */
+function startCommand(run: RunOptions, gated: boolean): Started {
+  const args = run.args ?? [];
+  // The parent-death signal reaches the command even if tsland and the guardian both die at once.
+  const usePdeathsig = existsSync(PDEATHSIG_TOOL);
+  const file = usePdeathsig ? PDEATHSIG_TOOL : run.command;
+  const argv = usePdeathsig ? ['--pdeathsig', 'CONT', '--', run.command, ...args] : args;
+  const base = run.stdio ?? 'inherit';
+  const stdio = typeof base === 'string' ? [base, base, base] : [...base];
+  while (stdio.length < 3) stdio.push('inherit');
+  const fd = stdio.length;
+  if (gated && fd <= GATE_MAX_FD && existsSync(GATE_SHELL)) {
+    // No line (tsland died first): the shell exits without running the command.
+    const script = `IFS= read -r _ <&${fd} || exit 125; exec ${fd}<&-; exec "$@"`;
+    const child = spawn(GATE_SHELL, ['-c', script, 'tsland', file, ...argv], { stdio: [...stdio, 'pipe'], cwd: run.cwd, env: run.env });
+    const gate = child.stdio[fd] as Writable | null;
+    // A command that has already gone (killed) closed the pipe: writing then is not an error of ours.
+    gate?.on('error', () => {});
+    return started(child, gate);
+  }
+  return started(spawn(file, argv, { stdio, cwd: run.cwd, env: run.env }), null);
+}
 
 function signalNumber(signal: NodeJS.Signals): number {
   return osConstants.signals[signal] ?? 0;
@@ -147,6 +197,8 @@ async function start(opts: ManagedOptions, target: Target): Promise<ManagedHandl
     // Orphans of the tree come to us instead of init, so they stay visible (and get reaped by us).
     s.setChildSubreaper();
   }
+  // Forked before the scheduler thread exists (see startCommand); it runs once adopted.
+  let command: Started | null = target.kind === 'run' ? startCommand(target.run, true) : null;
 
   const counters = createCounters();
   const ctl = new Int32Array(new SharedArrayBuffer(CTL_BYTES));
@@ -250,6 +302,8 @@ async function start(opts: ManagedOptions, target: Target): Promise<ManagedHandl
     stopStartupBeat();
     releaseFromFile();
     guardian.child.kill('SIGKILL');
+    // The gated command never ran: it is not left waiting.
+    command?.child.kill('SIGKILL');
     // Not the user's doing: a plain error (exit 1), not a usage error.
     throw new Error(`the scheduler thread failed to start: ${(err as Error).message}`);
   }
@@ -257,21 +311,18 @@ async function start(opts: ManagedOptions, target: Target): Promise<ManagedHandl
   let child: ChildProcess | null = null;
   let childExit: Promise<number> | null = null;
   if (target.kind === 'run') {
-    const run = target.run;
-    const args = run.args ?? [];
-    // The parent-death signal reaches the command even if tsland and the guardian both die at once.
-    const usePdeathsig = existsSync(PDEATHSIG_TOOL);
-    const file = usePdeathsig ? PDEATHSIG_TOOL : run.command;
-    const argv = usePdeathsig ? ['--pdeathsig', 'CONT', '--', run.command, ...args] : args;
-    child = spawn(file, argv, { stdio: run.stdio ?? 'inherit', cwd: run.cwd, env: run.env });
-    childExit = new Promise<number>((res) => {
-      child!.once('exit', (code, signal) => res(exitCode(code, signal)));
-      child!.once('error', () => res(127));
-    });
+    // Without a shell for the gate, the command is started only now, as before the gate existed (the
+    // scheduler thread then retouches its tables after the fork, see ProcBackend.retouchMemory).
+    if (!command || command.child.pid === undefined) command = startCommand(target.run, false);
+    child = command.child;
+    childExit = command.exit;
     if (child.pid) {
       Atomics.store(ctl, CTL_ADOPT_PID, child.pid);
       Atomics.notify(ctl, CTL_WAKE);
     }
+    // The gate opens now: the command may run before the thread's next round adopts it, as a spawned
+    // command always could; until then it runs as the kernel schedules it.
+    command.gate?.end('\n');
   }
 
   let stopping: Promise<ManagedExit> | null = null;
