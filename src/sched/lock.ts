@@ -5,9 +5,10 @@
 // Locked is not enough after a fork. A buffer's storage is malloc'd, so its first and last pages are
 // shared with other memory; they are locked but cannot be left out of a child (MADV_DONTFORK covers only
 // the whole pages inside, see mem/lock.ts), and a fork makes them copy-on-write: the next write to each
-// faults. tsland forks after its tables exist (the command it runs, the drill's sleeps), and a page first
-// written after that (a slot or run-queue depth first reached in a burst of new tasks) faulted minutes
-// into a soak. `retouch()` (and `touchPages` for the slabs) writes every page once, right after such a fork.
+// faults: a page first written after the fork (a slot or run-queue depth first reached in a burst of new
+// tasks) faulted minutes into a soak. tsland no longer forks once its tables exist, except where it has no
+// shell to hold its command with (see backends/proc/managed.ts); `retouch()` (and `touchPages` for the
+// slabs) writes every page once, right after such a fork.
 
 import { lockBuffer, type LockHandle } from '../mem/index.js';
 
