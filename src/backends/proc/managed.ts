@@ -114,9 +114,9 @@ function started(child: ChildProcess, gate: Writable | null): Started {
 /**
  * Starts the command of `run`. Gated (the default): forked now, before the scheduler thread exists, as a
  * shell that waits on a pipe and then execs the command in place (same pid); start() writes the line that
- * lets it go once the thread has it. A fork leaves every private page of this process copy-on-write, and the scheduler
- * thread would fault at its first write to each page of its own not written since: the soak saw one at a
- * burst of new processes, 80 s into a run, when the command was spawned after the thread had started.
+ * lets it go once the thread has it. A fork leaves every private page of this process copy-on-write, and
+ * the scheduler thread would fault at its first write to each page of its own not written since: the soak
+ * saw one at a burst of new processes, 80 s into a run, when the command was spawned after the thread.
  */
 function startCommand(run: RunOptions, gated: boolean): Started {
   const args = run.args ?? [];
