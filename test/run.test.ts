@@ -22,7 +22,7 @@ test('run: exit status of the command, 128+signal when it was killed', { timeout
   }
 });
 
-test('run: the command is started before the scheduler thread and released once adopted, in place', { timeout: 60_000 }, async () => {
+test('run: the command runs in place of its gate: a child of tsland, the gate pipe closed', { timeout: 60_000 }, async () => {
   // It prints its parent's pid and what its descriptor 3 (where the gate's pipe was) is.
   const script = 'sed -n "s/^PPid:[[:space:]]*//p" /proc/$$/status; readlink /proc/$$/fd/3 || echo closed';
   const t = startTsland(['run', '--', 'sh', '-c', script]);
