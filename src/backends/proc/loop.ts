@@ -63,7 +63,9 @@ export class SchedulerLoop {
       // Node reaps the command it spawned; the backend must not take its exit status.
       backend.keepUnreaped(rootPid);
       backend.adopt(rootPid);
-      // Spawning it forked this process: break the copy-on-write of the tables now, not mid-run.
+      // Where the command could only be spawned now (no shell to hold it before this thread started),
+      // that fork left the tables copy-on-write: break it now, not mid-run. Otherwise this is one write per
+      // table page, once.
       backend.retouchMemory();
       Atomics.store(ctl, CTL_ADOPT_PID, 0);
     }
