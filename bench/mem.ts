@@ -11,7 +11,7 @@ import { cpus, loadavg, release } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { createArena, defineStruct, type Arena } from '../src/arena/index.js';
 import { FaultCounter, lockArena, measureHotPath, MemPublisher, type HotPathReport, type LockOptions } from '../src/mem/index.js';
-import { createCounters } from '../src/sched/counters.js';
+import { createCounters } from '../src/base/counters.js';
 
 const MIB = 1024 * 1024;
 const NSEC_PER_MSEC = 1e6;

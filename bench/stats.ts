@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { createCounters } from '../src/sched/counters.js';
+import { createCounters } from '../src/base/counters.js';
 import { TaskTableReader, type TaskSlabsInfo } from '../src/sched/index.js';
 import { startStatsServer } from '../src/stats/server.js';
 import type { LoopConfig, LoopResult } from './stats/loop.js';

@@ -2,7 +2,7 @@
 // its status), the churn counts (every short-lived process started and reaped), the samples (page faults
 // and RSS of each scheduler instance after its warm-up) and the guardian's log (watchdog trips).
 
-import type { ReleaseRecord } from '../src/backends/proc/state.js';
+import type { ReleaseRecord } from '../src/backends/proc/guardian/state.js';
 import type { Soak } from './harness.js';
 import { components, readChurnCounts, readLedger } from './ledger.js';
 import type { Accounting, InstanceSummary, SoakSummary } from './record.js';

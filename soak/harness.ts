@@ -7,7 +7,7 @@ import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { GUARDIAN_LOG, readReleaseRecords, type ReleaseRecord } from '../src/backends/proc/state.js';
+import { GUARDIAN_LOG, readReleaseRecords, type ReleaseRecord } from '../src/backends/proc/guardian/state.js';
 import { CensusTaker, StopStreaks, type Census, type CensusEntry } from './census.js';
 import { HeartbeatWatch } from './heartbeat.js';
 import { Instance, type InstanceConfig } from './instance.js';

@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { runPaths, STATE_DIR_ENV, type RunRecord } from '../src/backends/proc/state.js';
+import { runPaths, STATE_DIR_ENV, type RunRecord } from '../src/backends/proc/guardian/state.js';
 import { defaultSocketPath, STATS_DIR_ENV } from '../src/stats/paths.js';
 import { childrenOf, cmdline, readStat, sameProcess } from './procfs.js';
 

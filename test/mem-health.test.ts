@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { C, createCounters } from '../src/sched/counters.js';
+import { C, createCounters } from '../src/base/counters.js';
 import { evaluateHealth, HealthMonitor, MemPublisher, measureHotPath, settleGcEntries } from '../src/mem/index.js';
 
 test('an interval with nothing counted is healthy', () => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { COUNTER_NAMES, C, createCounters } from '../src/sched/counters.js';
+import { COUNTER_NAMES, C, createCounters } from '../src/base/counters.js';
 import { formatOpenMetrics } from '../src/stats/openmetrics.js';
 import { isLoopback, parseMetricsAddress, startMetricsServer } from '../src/stats/metrics-server.js';
 import { UsageError } from '../src/cli/command.js';

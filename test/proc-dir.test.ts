@@ -6,8 +6,8 @@ import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { parseDirentNumbers, PROC_STAT, ProcDir } from '../src/backends/proc/proc-dir.js';
-import { sys } from '../src/backends/proc/sys.js';
+import { parseDirentNumbers, PROC_STAT, ProcDir } from '../src/backends/os/proc-dir.js';
+import { sys } from '../src/backends/os/sys.js';
 import { waitFor, stateOf } from './fixtures/proc-util.js';
 
 /** linux_dirent64 records for `names`, laid out as getdents64 does (8-byte aligned records). */

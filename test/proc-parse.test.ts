@@ -8,8 +8,8 @@ import fc from 'fast-check';
 import {
   parsePidList, parseSchedstatRuntimeNs, parseStat, parseVoluntarySwitches, STAT_CPU_TICKS, STAT_FIELDS, STAT_NICE,
   STAT_START_TICKS, STAT_STATE, STAT_THREADS,
-} from '../src/backends/proc/procfs.js';
-import { ManagedOptionError, parseCpuList, resolveOptions } from '../src/backends/proc/options.js';
+} from '../src/backends/os/procfs.js';
+import { ManagedOptionError, parseCpuList, resolveOptions } from '../src/backends/proc/main/options.js';
 
 const bytes = (text: string): Uint8Array => Buffer.from(text, 'latin1');
 

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { COUNTER_NAMES } from '../src/sched/counters.js';
+import { COUNTER_NAMES } from '../src/base/counters.js';
 import { start, type Started } from './fixtures/spawn.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));

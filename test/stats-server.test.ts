@@ -5,7 +5,7 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { COUNTER_NAMES, C, createCounters } from '../src/sched/counters.js';
+import { COUNTER_NAMES, C, createCounters } from '../src/base/counters.js';
 import { startStatsServer, type StatsServer } from '../src/stats/server.js';
 import { connectStats, connectStatsResilient, findInstances, requestStats } from '../src/stats/client.js';
 import type { TaskRow } from '../src/stats/protocol.js';

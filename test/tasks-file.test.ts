@@ -6,9 +6,9 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { readTaskRecords, TASK_RECORD_BYTES } from '../src/backends/proc/state.js';
-import { sys } from '../src/backends/proc/sys.js';
-import { TasksFileWriter, type TaskRecordSource } from '../src/backends/proc/tasks-file.js';
+import { readTaskRecords, TASK_RECORD_BYTES } from '../src/backends/proc/guardian/state.js';
+import { sys } from '../src/backends/os/sys.js';
+import { TasksFileWriter, type TaskRecordSource } from '../src/backends/proc/thread/tasks-file.js';
 
 function source(n: number): TaskRecordSource & { nLive: number } {
   const pid = new Int32Array(n);

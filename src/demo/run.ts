@@ -7,7 +7,7 @@ import { availableParallelism, loadavg, release, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { runManaged } from '../backends/proc/index.js';
-import { C } from '../sched/counters.js';
+import { C } from '../base/counters.js';
 import { CounterSampler } from '../stats/sampler.js';
 import { startObservability, type Observability } from '../stats/observe.js';
 import { analyse, type RunFigures } from './analysis.js';
@@ -15,6 +15,7 @@ import { Progress } from './progress.js';
 import { demoReportHtml, type DemoData } from './report.js';
 import { comparisonRows, renderTextTable, tableCells, type TslandExtras } from './table.js';
 import { WORKLOAD_SCRIPT, type MixResult } from './workload.js';
+import { MSEC_PER_SEC, USEC_PER_MSEC } from '../base/units.js';
 
 export interface DemoOptions {
   seconds: number;
@@ -71,7 +72,6 @@ class Interrupt {
 }
 
 const DEFAULT_NICE_CLASSES = [0, 5, 10];
-const MS_PER_S = 1000;
 const DISPATCH_SAMPLE_MS = 250;
 
 export function defaultNices(nrCpus = availableParallelism()): number[] {
@@ -176,9 +176,9 @@ async function tslandHalf(o: Required<Omit<DemoOptions, 'kernelOnly' | 'statsSer
         locked: handle.locked,
         pageFaults: c1[C.nr_page_faults]! - c0[C.nr_page_faults]!,
         gcEvents: c1[C.nr_gc_events]! - c0[C.nr_gc_events]!,
-        cpuPercent: ((cpu.user + cpu.system) / MS_PER_S / windowMs) * 100,
+        cpuPercent: ((cpu.user + cpu.system) / USEC_PER_MSEC / windowMs) * 100,
       },
-      dispatchRate: { atS: sampler.history.slice(1).map((s) => (s.atMs - t0) / MS_PER_S), perS: dispatches },
+      dispatchRate: { atS: sampler.history.slice(1).map((s) => (s.atMs - t0) / MSEC_PER_SEC), perS: dispatches },
     };
   } catch (err) {
     await handle.stop('SIGKILL').catch(() => {});

@@ -15,6 +15,7 @@ import { spawn } from 'node:child_process';
 import { readSync, writeFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { USEC_PER_MSEC } from '../base/units.js';
 
 export interface HogResult {
   nice: number;
@@ -40,7 +41,6 @@ export interface MixResult {
 
 const SELF = fileURLToPath(import.meta.url);
 const CHUNK_ITERATIONS = 50_000;
-const USEC_PER_MSEC = 1000;
 const MAX_PROBE_SAMPLES = 1_000_000;
 
 function arg(argv: string[], name: string, fallback?: string): string {

@@ -18,6 +18,7 @@ import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { libc } from './libc.js';
+import { NSEC_PER_MSEC } from '../base/units.js';
 
 export const GC_MINOR = 0;
 export const GC_MAJOR = 1;
@@ -27,7 +28,6 @@ export const GC_TOTAL = 4;
 export const GC_PAUSE_NS = 5;
 export const GC_SLOTS = 6;
 
-const NSEC_PER_MSEC = 1e6;
 
 interface GcDetail {
   kind?: number;

@@ -174,7 +174,7 @@ export interface SchedulerOptions {
   /** Size the task table, pid map and run queue for this many tasks up front (default 0: grow on demand). */
   reserveTasks?: number;
   /** Shared counters to write; default a fresh block. */
-  counters?: import('./counters.js').Counters;
+  counters?: import('../base/counters.js').Counters;
   /** Lock each slab in RAM (mlock) as it is created; default true where the platform allows. */
   lockMemory?: boolean;
   /**
@@ -191,7 +191,7 @@ export interface Scheduler {
   readonly queued: import('../ring/spsc.js').SpscRing;
   /** Scheduler -> backend decisions (records.ts: DISPATCH_RECORD_BYTES). The backend is the only consumer. */
   readonly dispatched: import('../ring/spsc.js').SpscRing;
-  readonly counters: import('./counters.js').Counters;
+  readonly counters: import('../base/counters.js').Counters;
   /** The backend's clock: write `clock[CLOCK_NOW_NS]` (ns) before each `schedule()`. */
   readonly clock: Float64Array;
   /** Task creation path: returns the task's slot. Throws SchedulerError when maxTasks would be exceeded. */

@@ -8,7 +8,7 @@ import {
   CLOCK_NOW_NS, PolicyError, SchedulerError, type Policy, type PolicyContext, type Scheduler, type SchedulerOptions, type TaskField,
   type TaskSlabsInfo,
 } from './api.js';
-import { C, createCounters, type Counters } from './counters.js';
+import { C, createCounters, type Counters } from '../base/counters.js';
 import {
   D_CPU, D_FLAGS, D_PID, D_RSV, D_SLICE_NS, D_VRUNTIME, DF_BOUNCE, DISPATCH_RECORD_BYTES, EV_EXITED, EV_RUNNABLE,
   EV_STOPPED, EVF_RUNNABLE, Q_CPU, Q_FLAGS, Q_KIND, Q_NVCSW, Q_PID, Q_SLOT_HINT, Q_SUM_EXEC_NS, Q_WEIGHT, QUEUED_RECORD_BYTES,
@@ -22,10 +22,8 @@ import { TaskMap } from './taskmap.js';
 import { TaskTable } from './tasks.js';
 import { clampWeight, WEIGHT_NICE_0 } from './weights.js';
 import { slabLocker, touchPages } from './lock.js';
+import { NSEC_PER_MSEC } from '../base/units.js';
 
-export const NSEC_PER_USEC = 1_000;
-export const NSEC_PER_MSEC = 1_000_000;
-export const NSEC_PER_SEC = 1_000_000_000;
 export const DEFAULT_SLICE_NS = 20 * NSEC_PER_MSEC;
 export const DEFAULT_QUEUED_CAPACITY = 4096;
 export const DEFAULT_SLAB_TASKS = 16384;

@@ -2,7 +2,7 @@
 // and `tsland top` all read it. A counter appended to COUNTER_NAMES without an entry here is still served,
 // described as undocumented, so adding a counter never breaks a reader.
 
-import { COUNTER_NAMES, type CounterName } from '../sched/counters.js';
+import { COUNTER_NAMES, type CounterName } from '../base/counters.js';
 
 /** `counter` only ever grows (rates are meaningful); `gauge` goes up and down. */
 export type FieldKind = 'counter' | 'gauge';

@@ -4,7 +4,7 @@
 
 import { createServer, type Server } from 'node:http';
 import { isIP } from 'node:net';
-import { UsageError } from '../cli/command.js';
+import { UsageError } from '../base/flags.js';
 import { formatOpenMetrics, OPENMETRICS_CONTENT_TYPE, type MetricsSources } from './openmetrics.js';
 
 export const DEFAULT_METRICS_ADDRESS = '127.0.0.1:9464';

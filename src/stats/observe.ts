@@ -2,8 +2,8 @@
 // the stats socket (on by default) and the OpenMetrics endpoint (opt-in). The flags are defined here so that
 // every such command spells them the same way; the command spreads OBSERVABILITY_FLAGS into its own.
 
-import type { FlagDef, FlagValues } from '../cli/command.js';
-import type { Counters } from '../sched/counters.js';
+import type { FlagDef, FlagValues } from '../base/flags.js';
+import type { Counters } from '../base/counters.js';
 import { parseMetricsAddress, startMetricsServer, type ListenAddress, type MetricsServer } from './metrics-server.js';
 import type { TaskRow } from './protocol.js';
 import { CounterSampler, type Health } from './sampler.js';

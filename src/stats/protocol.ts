@@ -8,7 +8,7 @@
 // Everything a client sends is checked here; a bad request costs the client an error line, never the
 // connection or the server.
 
-import { COUNTER_NAMES, snapshotCounters, type Counters } from '../sched/counters.js';
+import { COUNTER_NAMES, snapshotCounters, type Counters } from '../base/counters.js';
 import { allFieldMeta, HEALTH_META, TASK_META } from './meta.js';
 import type { CounterSampler, Health } from './sampler.js';
 

@@ -5,6 +5,7 @@ import { formatNumber } from './escape.js';
 import { healthText } from './format.js';
 import { sparkline } from './sparkline.js';
 import type { TopModel } from './top-model.js';
+import { NSEC_PER_MSEC, NSEC_PER_SEC } from '../base/units.js';
 
 export interface ViewSize {
   cols: number;
@@ -12,8 +13,6 @@ export interface ViewSize {
 }
 
 const SPARK_LABEL_CHARS = 16;
-const NSEC_PER_MSEC = 1e6;
-const NSEC_PER_SEC = 1e9;
 
 function last(series: readonly number[]): number | undefined {
   return series.length ? series[series.length - 1] : undefined;

@@ -1,9 +1,8 @@
 // Human-readable output of a simulation: the table `tsland sim` prints.
 
 import type { SimOutcome } from './simulator.js';
+import { NSEC_PER_MSEC, NSEC_PER_SEC } from '../../base/units.js';
 
-const NSEC_PER_MSEC = 1e6;
-const NSEC_PER_SEC = 1e9;
 
 function ms(ns: number | undefined): string {
   return ns === undefined ? '-' : (ns / NSEC_PER_MSEC).toFixed(ns < 10 * NSEC_PER_MSEC ? 3 : 1);

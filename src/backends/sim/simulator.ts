@@ -9,12 +9,13 @@
 // setup: per-task and per-CPU state live in typed arrays, times travel through Float64Arrays.
 
 import { CLOCK_NOW_NS, type Policy, type Scheduler } from '../../sched/api.js';
-import { C } from '../../sched/counters.js';
+import { C } from '../../base/counters.js';
 import {
   D_CPU, D_FLAGS, D_PID, D_SLICE_NS, DF_BOUNCE, EV_EXITED, EV_RUNNABLE, EV_STOPPED, EVF_RUNNABLE, Q_CPU, Q_FLAGS, Q_KIND,
   Q_NVCSW, Q_PID, Q_SLOT_HINT, Q_SUM_EXEC_NS, Q_TS_NS, Q_WEIGHT,
 } from '../../sched/records.js';
-import { createScheduler, DEFAULT_SLICE_NS, NSEC_PER_MSEC, NSEC_PER_USEC } from '../../sched/scheduler.js';
+import { createScheduler, DEFAULT_SLICE_NS } from '../../sched/scheduler.js';
+import { NSEC_PER_MSEC, NSEC_PER_USEC } from '../../base/units.js';
 import { EventQueue } from './event-queue.js';
 import { Prng } from './prng.js';
 import { Histograms } from './histogram.js';

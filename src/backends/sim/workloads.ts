@@ -3,7 +3,7 @@
 // a spawned task needs a given amount of CPU in total and then exits; some tasks are killed at a random
 // moment, whatever they are doing (running, queued or asleep).
 
-import { NSEC_PER_MSEC, NSEC_PER_USEC } from '../../sched/scheduler.js';
+import { NSEC_PER_MSEC, NSEC_PER_USEC } from '../../base/units.js';
 import { WEIGHT_NICE_0, weightFromNice } from '../../sched/weights.js';
 
 export const WORKLOAD_NAMES = ['hogs', 'weighted', 'interactive', 'bursty', 'forkstorm', 'mix'] as const;

@@ -1,7 +1,8 @@
 // `tsland attach`: schedule process trees that are already running; on exit, leave them running.
 
-import { SCHEDULING_FLAGS, optionsFromFlags, startAsUsage, superviseRun } from '../../backends/proc/cli-shared.js';
-import { attachManaged } from '../../backends/proc/managed.js';
+import { SCHEDULING_FLAGS, optionsFromFlags } from '../../backends/proc/main/flags.js';
+import { startAsUsage, superviseRun } from '../../backends/session/cli.js';
+import { attachManaged } from '../../backends/proc/main/managed.js';
 import { UsageError, type CommandDef } from '../command.js';
 
 export const attachCommand: CommandDef = {

@@ -6,7 +6,7 @@ import { WORKLOAD_NAMES, type WorkloadName } from '../../backends/sim/workloads.
 import { GcCounter, settleGcEntries, threadFaultCounter } from '../../mem/index.js';
 import { PolicyError } from '../../sched/api.js';
 import { loadPolicy } from '../../sched/load-policy.js';
-import { NSEC_PER_USEC } from '../../sched/scheduler.js';
+import { NSEC_PER_USEC } from '../../base/units.js';
 import { UsageError, type CommandDef } from '../command.js';
 
 const UNIT_NS: Record<string, number> = { ns: 1, us: 1e3, ms: 1e6, s: 1e9, m: 60e9 };

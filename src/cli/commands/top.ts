@@ -8,13 +8,13 @@ import { TopModel, type StatsReply } from '../../stats/top-model.js';
 import { renderTop } from '../../stats/top-view.js';
 import { UsageError, type CommandDef } from '../command.js';
 import { resolveSocket } from './stats.js';
+import { MSEC_PER_SEC } from '../../base/units.js';
 
 interface HistoryReply {
   names: string[];
   samples: { atMs: number; values: number[] }[];
 }
 
-const MS_PER_S = 1000;
 const PLAIN_SIZE = { cols: 100, rows: 60 };
 const KEY_CTRL_C = '\x03';
 
@@ -49,7 +49,7 @@ export const topCommand: CommandDef = {
     if (flags.socket !== undefined && flags.pid !== undefined) throw new UsageError('--socket and --pid are alternatives; give one');
     const { path, note } = await resolveSocket(flags.socket as string | undefined, flags.pid as number | undefined);
     const conn = await connectStatsResilient(path);
-    const intervalMs = (flags.interval as number) * MS_PER_S;
+    const intervalMs = (flags.interval as number) * MSEC_PER_SEC;
     const iterations = (flags.iterations as number | undefined) ?? Infinity;
     const interactive = !flags.plain && process.stdout.isTTY === true && process.stdin.isTTY === true;
     const model = new TopModel();

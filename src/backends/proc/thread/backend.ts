@@ -24,24 +24,24 @@
 // /proc files by bytes (proc-dir.ts), keeps thread lists in a TLSF arena (proc-tasks.ts) and appends to
 // the tasks file with write(2) (tasks-file.ts). Only growth past the reserved task count allocates.
 
-import { C, type Counters } from '../../sched/counters.js';
-import { CLOCK_NOW_NS, type Scheduler } from '../../sched/api.js';
+import { C, type Counters } from '../../../base/counters.js';
+import { CLOCK_NOW_NS, type Scheduler } from '../../../sched/api.js';
 import {
   D_CPU, D_FLAGS, D_PID, D_SLICE_NS, DF_BOUNCE, EV_EXITED, EV_RUNNABLE, EV_STOPPED, EVF_RUNNABLE, Q_CPU, Q_FLAGS, Q_KIND,
   Q_NVCSW, Q_PID, Q_RSV, Q_SUM_EXEC_NS, Q_TS_NS, Q_WEIGHT,
-} from '../../sched/records.js';
-import { slabLocker, type SlabLocker } from '../../sched/lock.js';
-import { weightFromNice } from '../../sched/weights.js';
-import { DrillProc } from './drill-proc.js';
-import { PROC_SCHEDSTAT, PROC_STAT, PROC_STATUS, ProcDir } from './proc-dir.js';
+} from '../../../sched/records.js';
+import { slabLocker, type SlabLocker } from '../../../sched/lock.js';
+import { weightFromNice } from '../../../sched/weights.js';
+import { DrillProc } from '../drill/drill-proc.js';
+import { PROC_SCHEDSTAT, PROC_STAT, PROC_STATUS, ProcDir } from '../../os/proc-dir.js';
 import { M_FREE, M_RUNNING, M_WAITING, ProcTasks } from './proc-tasks.js';
 import {
   NSEC_PER_TICK, parsePidList, parseSchedstatRuntimeNs, parseStat, parseVoluntarySwitches, STAT_CPU_TICKS, STAT_FIELDS,
   STAT_NICE, STAT_START_TICKS, STAT_STATE, STAT_THREADS, STATE_DEAD, STATE_RUNNING, STATE_ZOMBIE,
-} from './procfs.js';
-import { readMonotonicNs } from './clock.js';
+} from '../../os/procfs.js';
+import { readMonotonicNs } from '../../os/clock.js';
 import { TASKS_FILE_MIN_RECORDS, TasksFileWriter } from './tasks-file.js';
-import { cpuMask, POLLIN, SIGCONT, SIGSTOP, sys, type Sys } from './sys.js';
+import { cpuMask, POLLIN, SIGCONT, SIGSTOP, sys, type Sys } from '../../os/sys.js';
 
 const READ_BUFFER_BYTES = 64 * 1024;
 /** Slots of `clock`: times live in a Float64Array, never in arguments or return values, which V8 boxes. */

@@ -4,8 +4,8 @@
 // record, the compaction buffer), so the task-creation path appends without allocating; the compaction
 // buffer grows only when the task columns do.
 
-import { TASK_RECORD_BYTES, TR_PID, TR_START_TICKS } from './state.js';
-import { O_APPEND, O_CLOEXEC, O_CREAT, O_TRUNC, O_WRONLY, type Sys } from './sys.js';
+import { TASK_RECORD_BYTES, TR_PID, TR_START_TICKS } from '../guardian/state.js';
+import { O_APPEND, O_CLOEXEC, O_CREAT, O_TRUNC, O_WRONLY, type Sys } from '../../os/sys.js';
 
 const AT_FDCWD = -100;
 const FILE_MODE = 0o600;

@@ -19,8 +19,8 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { libc } from '../../mem/libc.js';
-import { POLLIN, type Sys } from './sys.js';
+import { libc } from '../../../mem/libc.js';
+import { POLLIN, type Sys } from '../../os/sys.js';
 
 export interface FakeTask {
   /** State letter: R, S, Z ... */
