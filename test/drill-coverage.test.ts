@@ -114,6 +114,7 @@ test('drills: every block of the round and the creation path runs before the fir
     // Loaded only now: V8 counts blocks of code compiled after coverage started.
     const src = new URL('../src/', import.meta.url);
     const { DEFAULT_RESERVE_TASKS, ProcBackend } = await import(new URL('backends/proc/thread/backend.js', src).href);
+    const { drillProcBackend } = await import(new URL('backends/proc/drill/drill.js', src).href);
     const { warmParsers } = await import(new URL('backends/os/procfs.js', src).href);
     const { createCounters } = await import(new URL('base/counters.js', src).href);
     const { rustland } = await import(new URL('sched/policies/index.js', src).href);
@@ -138,7 +139,7 @@ test('drills: every block of the round and the creation path runs before the fir
       reserveTasks,
     });
     try {
-      backend.drill();
+      drillProcBackend(backend);
     } finally {
       backend.close();
       scheduler.close();

@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { drillProcBackend } from '../src/backends/proc/drill/drill.js';
 import { ProcBackend } from '../src/backends/proc/thread/backend.js';
 import { SIGCONT, SIGSTOP } from '../src/backends/os/sys.js';
 import { createCounters } from '../src/base/counters.js';
@@ -87,7 +88,7 @@ test('drill: takes the failure branches on fake tasks and leaves no trace', asyn
   };
   const before = Float64Array.from(counters.f64);
   try {
-    backend.drill();
+    drillProcBackend(backend);
     assert.ok((signals.get(SIGCONT) ?? 0) > 0, 'a dispatch whose SIGCONT failed');
     assert.ok((signals.get(SIGSTOP) ?? 0) > 0, 'an unpicked task whose SIGSTOP failed');
     assert.ok(failedReads > 0, 'a running task whose look failed to read');
@@ -106,7 +107,7 @@ test('drill: takes the failure branches on fake tasks and leaves no trace', asyn
     try {
       await waitFor('sleep to start', () => stateOf(sleeper.pid!) !== '');
       assert.ok(backend.adopt(sleeper.pid!));
-      assert.throws(() => backend.drill(), /before adopting/);
+      assert.throws(() => drillProcBackend(backend), /before adopting/);
     } finally {
       sleeper.kill('SIGKILL');
     }
@@ -127,7 +128,7 @@ test('drill: without sleep(1) it falls back to fake descriptors and still leaves
   try {
     // No directory on the search path: the stand-in /proc's sleep processes cannot start.
     process.env.PATH = dir;
-    backend.drill();
+    drillProcBackend(backend);
     assert.equal(backend.tasks.nLive, 0);
     assert.equal(scheduler.nrTasks, 0);
     assert.deepEqual([...counters.f64], [...before], 'counters are as they were');

@@ -16,6 +16,7 @@ import { RunQueue } from '../../../sched/runqueue.js';
 import { TaskMap } from '../../../sched/taskmap.js';
 import { SpscRing } from '../../../ring/spsc.js';
 import { DEFAULT_RESERVE_TASKS, ProcBackend } from './backend.js';
+import { drillProcBackend } from '../drill/drill.js';
 import { warmParsers } from '../../os/procfs.js';
 import { ROUND_GUARDIAN_LOST, ROUND_STOP, ROUND_YIELD, SchedulerLoop } from './loop.js';
 import { warmClock } from '../../os/clock.js';
@@ -121,8 +122,8 @@ async function main(config: WorkerConfig): Promise<void> {
     reserveTasks: Math.min(DEFAULT_RESERVE_TASKS, config.maxTasks),
     lockMemory: config.lock,
   });
-  // Before any real task: every branch of the round, on fake tasks (see ProcBackend.drill).
-  backend.drill();
+  // Before any real task: every branch of the round, on fake tasks (see drill/drill.ts).
+  drillProcBackend(backend);
   const guardianPidfd = openVerifiedPidfd(config.guardianPid, config.guardianStartTicks);
   backend.setGuardianPidfd(guardianPidfd);
   if (guardianPidfd < 0) backend.guardianLost = true;
