@@ -11,8 +11,8 @@
 import { CLOCK_NOW_NS, type Policy, type Scheduler } from '../../sched/api.js';
 import { C } from '../../base/counters.js';
 import {
-  D_CPU, D_FLAGS, D_PID, D_SLICE_NS, DF_BOUNCE, EV_EXITED, EV_RUNNABLE, EV_STOPPED, EVF_RUNNABLE, Q_CPU, Q_FLAGS, Q_KIND,
-  Q_NVCSW, Q_PID, Q_SLOT_HINT, Q_SUM_EXEC_NS, Q_TS_NS, Q_WEIGHT,
+  D_CPU, D_FLAGS, D_PID, D_SLICE_NS, DF_BOUNCE, EV_EXITED, EV_RUNNABLE, EV_STOPPED, EVF_RUNNABLE, QueuedWriter, QW_NVCSW,
+  QW_SUM_EXEC_NS, QW_TS_NS,
 } from '../../sched/records.js';
 import { createScheduler, DEFAULT_SLICE_NS } from '../../sched/scheduler.js';
 import { NSEC_PER_MSEC, NSEC_PER_USEC } from '../../base/units.js';
@@ -174,6 +174,7 @@ export async function simulate(opts: SimOptions, hooks: { gcCount?: () => number
 class Simulation {
   private readonly opts: SimOptions;
   private readonly sched: Scheduler;
+  private readonly queuedWriter: QueuedWriter;
   private readonly rng: Prng;
   private readonly events: EventQueue;
   private readonly wall = new WallClock();
@@ -276,6 +277,7 @@ class Simulation {
       crossThreadRings: false,
     });
     this.clock = this.sched.clock;
+    this.queuedWriter = new QueuedWriter(this.sched.queued);
 
     // Tasks present from the start take the first ids, spawned ones the rest in arrival order.
     let id = 0;
@@ -501,18 +503,11 @@ class Simulation {
   private pushRecord(kind: number, t: number, flags: number): void {
     const q = this.sched.queued;
     if (q.room() === 0) this.step();
-    const at = q.slot(0);
-    const i32 = q.i32;
-    const f64 = q.f64;
-    i32[(at + Q_PID) >> 2] = FIRST_PID + t;
-    i32[(at + Q_CPU) >> 2] = this.tCpu[t]!;
-    i32[(at + Q_KIND) >> 2] = kind;
-    i32[(at + Q_FLAGS) >> 2] = flags;
-    i32[(at + Q_WEIGHT) >> 2] = this.tWeight[t]!;
-    i32[(at + Q_SLOT_HINT) >> 2] = this.tSlot[t]! + 1;
-    f64[(at + Q_SUM_EXEC_NS) >> 3] = this.tSumExec[t]!;
-    f64[(at + Q_NVCSW) >> 3] = 0;
-    f64[(at + Q_TS_NS) >> 3] = this.f[F_NOW]!;
+    const w = this.queuedWriter;
+    w.f64[QW_SUM_EXEC_NS] = this.tSumExec[t]!;
+    w.f64[QW_NVCSW] = 0;
+    w.f64[QW_TS_NS] = this.f[F_NOW]!;
+    w.write(q.slot(0), kind, FIRST_PID + t, this.tCpu[t]!, flags, this.tWeight[t]!, this.tSlot[t]!);
     q.commit(1);
   }
 

@@ -27,8 +27,8 @@
 import { C, type Counters } from '../../../base/counters.js';
 import { CLOCK_NOW_NS, type Scheduler } from '../../../sched/api.js';
 import {
-  D_CPU, D_FLAGS, D_PID, D_SLICE_NS, DF_BOUNCE, EV_EXITED, EV_RUNNABLE, EV_STOPPED, EVF_RUNNABLE, Q_CPU, Q_FLAGS, Q_KIND,
-  Q_NVCSW, Q_PID, Q_RSV, Q_SUM_EXEC_NS, Q_TS_NS, Q_WEIGHT,
+  D_CPU, D_FLAGS, D_PID, D_SLICE_NS, DF_BOUNCE, EV_EXITED, EV_RUNNABLE, EV_STOPPED, EVF_RUNNABLE, QueuedWriter, QW_NVCSW,
+  QW_SUM_EXEC_NS, QW_TS_NS,
 } from '../../../sched/records.js';
 import { slabLocker, type SlabLocker } from '../../../sched/lock.js';
 import { weightFromNice } from '../../../sched/weights.js';
@@ -107,6 +107,8 @@ export class ProcBackend {
   /** Thread ids listed on the creation path (grown only for a process with more threads). */
   tidScratch = new Int32Array(TIDS_SCRATCH);
   readonly sched: Scheduler;
+  /** Writes the scheduler's queued ring (records.ts). */
+  private readonly queued: QueuedWriter;
   readonly cnt: Float64Array;
   readonly cpuIds: Int32Array;
   private readonly cpuMasks: Uint8Array[];
@@ -152,6 +154,7 @@ export class ProcBackend {
     this.proc = new ProcDir(this.s);
     this.tasksFile = new TasksFileWriter(this.s, opts.tasksFile, this.tasks.capacity);
     this.sched = opts.scheduler;
+    this.queued = new QueuedWriter(opts.scheduler.queued);
     this.cnt = opts.counters.f64;
     this.cpuIds = Int32Array.from(opts.cpuIds);
     this.cpuMasks = opts.cpuIds.map((cpu) => cpuMask([cpu]));
@@ -501,27 +504,17 @@ export class ProcBackend {
   }
 
   /**
-   * Writes one queued record (layout in records.ts). The times and counts are read here from the task
-   * columns (slot -1: zeros) rather than passed in, so no double crosses a call.
+   * Appends one queued record with the task's slot as its hint (the scheduler then skips the pid lookup).
+   * The times and counts are staged from the task columns (slot -1: zeros) rather than passed in, so no
+   * double crosses a call.
    */
   push(kind: number, pid: number, cpu: number, flags: number, weight: number, slot: number): boolean {
-    const ring = this.sched.queued;
-    const at = ring.reserve();
-    if (at < 0) return false;
-    const i32 = ring.i32;
-    const f64 = ring.f64;
+    const w = this.queued;
     const t = this.tasks;
-    i32[(at + Q_PID) >> 2] = pid;
-    i32[(at + Q_CPU) >> 2] = cpu;
-    i32[(at + Q_KIND) >> 2] = kind;
-    i32[(at + Q_FLAGS) >> 2] = flags;
-    i32[(at + Q_WEIGHT) >> 2] = weight;
-    i32[(at + Q_RSV) >> 2] = 0;
-    f64[(at + Q_SUM_EXEC_NS) >> 3] = slot >= 0 ? t.sumExecNs[slot]! - t.baseExecNs[slot]! : 0;
-    f64[(at + Q_NVCSW) >> 3] = slot >= 0 ? t.nvcsw[slot]! : 0;
-    f64[(at + Q_TS_NS) >> 3] = this.clock[CLK_NOW_NS]!;
-    ring.publish();
-    return true;
+    w.f64[QW_SUM_EXEC_NS] = slot >= 0 ? t.sumExecNs[slot]! - t.baseExecNs[slot]! : 0;
+    w.f64[QW_NVCSW] = slot >= 0 ? t.nvcsw[slot]! : 0;
+    w.f64[QW_TS_NS] = this.clock[CLK_NOW_NS]!;
+    return w.push(kind, pid, cpu, flags, weight, slot);
   }
 
   private scanChildren(slot: number): void {
