@@ -24,7 +24,7 @@ const USER_HZ = 100;
 const WARMUP_SECONDS = 5;
 /**
  * The scheduler thread's faults and GCs are counted from here: past its warm-up, which ends when the
- * process stops compiling new code 12 s in (src/backends/proc/worker.ts), as in the soak.
+ * process stops compiling new code 12 s in (src/backends/proc/thread/worker.ts), as in the soak.
  */
 const FAULT_WARMUP_SECONDS = 13;
 const SAMPLE_MS = 500;

@@ -647,7 +647,7 @@ export class ProcBackend {
    * forked (a command spawned once this thread ran): the pages a table shares with other memory are left
    * copy-on-write by a fork, and the first write to each would be a page fault in the middle of a run.
    * Only the tables: the thread's other memory stays copy-on-write, which is why tsland forks before the
-   * scheduler thread starts (managed.ts) and starts the drill's sleeps without a fork (drill-proc.ts).
+   * scheduler thread starts (session/command.ts) and starts the drill's sleeps without a fork (drill-proc.ts).
    */
   retouchMemory(): void {
     this.sched.retouchMemory();
