@@ -276,7 +276,7 @@ export class Soak {
       rssKiB: live ? (statusKiB(live.pid, 'VmRSS') ?? null) : null,
       memAvailableMiB: memAvailableMiB(),
       // Every fault of the scheduler thread: the scheduling path's and the task-creation path's together.
-      pageFaults: c ? c.nr_page_faults + (c.nr_creation_page_faults ?? 0) : null,
+      pageFaults: c ? c.nr_page_faults! + (c.nr_creation_page_faults ?? 0) : null,
       creationPageFaults: c ? (c.nr_creation_page_faults ?? 0) : null,
       gcEvents: c?.nr_gc_events ?? null,
       failedDispatches: c?.nr_failed_dispatches ?? null,

@@ -3,7 +3,7 @@
 
 import { buildHtmlReport, type ReportBlock } from '../stats/html.js';
 import type { RunFigures } from './analysis.js';
-import { TABLE_COLUMNS, tableCells, type Row, type TslandExtras } from './table.js';
+import { TABLE_COLUMNS, type Row, type TslandExtras } from './table.js';
 
 export interface DemoSetup {
   seconds: number;

@@ -63,12 +63,12 @@ export class GcCounter {
     const c = this.counts;
     for (const entry of entries) {
       const kind = (entry as PerformanceEntry & { detail?: GcDetail }).detail?.kind;
-      if (kind === constants.NODE_PERFORMANCE_GC_MINOR) c[GC_MINOR]++;
-      else if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) c[GC_MAJOR]++;
-      else if (kind === constants.NODE_PERFORMANCE_GC_INCREMENTAL) c[GC_INCREMENTAL]++;
-      else if (kind === constants.NODE_PERFORMANCE_GC_WEAKCB) c[GC_WEAKCB]++;
-      c[GC_TOTAL]++;
-      c[GC_PAUSE_NS] += entry.duration * NSEC_PER_MSEC;
+      if (kind === constants.NODE_PERFORMANCE_GC_MINOR) c[GC_MINOR]!++;
+      else if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) c[GC_MAJOR]!++;
+      else if (kind === constants.NODE_PERFORMANCE_GC_INCREMENTAL) c[GC_INCREMENTAL]!++;
+      else if (kind === constants.NODE_PERFORMANCE_GC_WEAKCB) c[GC_WEAKCB]!++;
+      c[GC_TOTAL]!++;
+      c[GC_PAUSE_NS]! += entry.duration * NSEC_PER_MSEC;
     }
   }
 }

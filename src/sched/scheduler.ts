@@ -222,8 +222,8 @@ class CoreScheduler implements Scheduler {
     cnt[NR_QUEUED] = 0;
     const dispatched = this.dispatch();
     if (this.filled > 0) this.dispatched.commit(this.filled);
-    cnt[NR_USER_DISPATCHES] += dispatched;
-    cnt[NR_DECISIONS] += dispatched;
+    cnt[NR_USER_DISPATCHES]! += dispatched;
+    cnt[NR_DECISIONS]! += dispatched;
     cnt[NR_SCHEDULED] = this.rq.size;
     cnt[NR_RUNNING] = this.nrRunning;
     cnt[NR_TASKS] = this.tasks.nrLive;
@@ -327,7 +327,7 @@ class CoreScheduler implements Scheduler {
   // No room for the task: send it back to its CPU so it is not lost.
   private bounce(pid: number, cpu: number): void {
     if (this.filled >= this.room) {
-      this.cnt[C.nr_failed_dispatches]++;
+      this.cnt[C.nr_failed_dispatches]!++;
       return;
     }
     const ring = this.dispatched;
@@ -335,7 +335,7 @@ class CoreScheduler implements Scheduler {
     writeDispatchInts(ring.i32, d, pid, cpu, DF_BOUNCE);
     ring.f64[(d + D_SLICE_NS) >> 3] = this.num[N_BASE_SLICE_NS]!;
     ring.f64[(d + D_VRUNTIME) >> 3] = 0;
-    this.cnt[C.nr_bounce_dispatches]++;
+    this.cnt[C.nr_bounce_dispatches]!++;
   }
 
   private dispatch(): number {
@@ -366,8 +366,8 @@ class CoreScheduler implements Scheduler {
       ti[ii + I32_CPU] = cpu;
       const wokeTsNs = tf[fi + F64_WOKE_TS_NS]!;
       if (wokeTsNs > 0) {
-        this.cnt[WAKE_LATENCY_TOTAL_NS] += this.clock[CLOCK_NOW_NS]! - wokeTsNs;
-        this.cnt[NR_WAKE_DISPATCHES]++;
+        this.cnt[WAKE_LATENCY_TOTAL_NS]! += this.clock[CLOCK_NOW_NS]! - wokeTsNs;
+        this.cnt[NR_WAKE_DISPATCHES]!++;
         tf[fi + F64_WOKE_TS_NS] = 0;
       }
       this.nrRunning++;

@@ -153,7 +153,7 @@ export async function startSession(spec: SessionSpec): Promise<SessionHandle> {
     // The gated command never ran: it is not left waiting.
     spec.command?.started.child.kill('SIGKILL');
     // Not the user's doing: a plain error (exit 1), not a usage error.
-    throw new Error(`the scheduler thread failed to start: ${(err as Error).message}`);
+    throw new Error(`the scheduler thread failed to start: ${(err as Error).message}`, { cause: err });
   }
   let command: StartedCommand | null = null;
   if (spec.command) {

@@ -482,14 +482,14 @@ class Simulation {
       const cpu = this.tCpu[t]!;
       if (this.f[F_NOW]! < this.cpuStart[cpu]!) {
         this.cancelled++;
-        this.sched.counters.f64[C.nr_cancel_dispatches]++;
+        this.sched.counters.f64[C.nr_cancel_dispatches]!++;
       }
       this.account(t, cpu);
-      this.cpuGen[cpu]++;
+      this.cpuGen[cpu]!++;
       this.cpuTask[cpu] = -1;
       this.sched.setCpuIdle(cpu, true);
     } else if (state === ST_SLEEPING) {
-      this.tGen[t]++;
+      this.tGen[t]!++;
     } else if (state === ST_RUNNABLE) {
       this.exitsQueued++;
     }
@@ -542,7 +542,7 @@ class Simulation {
       if (!bounced) this.decisions++;
       if (t < 0 || t >= this.nTasks || this.tState[t] !== ST_RUNNABLE || this.cpuTask[cpu]! >= 0) {
         // Stale decision: the task is gone or the CPU is taken. Give the CPU back.
-        this.sched.counters.f64[C.nr_failed_dispatches]++;
+        this.sched.counters.f64[C.nr_failed_dispatches]!++;
         if (this.cpuTask[cpu]! < 0) this.sched.setCpuIdle(cpu, true);
         continue;
       }

@@ -13,7 +13,7 @@ const SCRIPT_PREFIX = 'bench:';
 /** Node flags of each benchmark, read from its `npm run bench:NAME` script so the two never differ. */
 function benchScripts(): Map<string, string[]> {
   const out = new Map<string, string[]>();
-  let scripts: Record<string, string> = {};
+  let scripts: Record<string, string>;
   try {
     scripts = (JSON.parse(readFileSync(PACKAGE_JSON, 'utf8')) as { scripts?: Record<string, string> }).scripts ?? {};
   } catch {

@@ -239,7 +239,7 @@ function drillLifecycle(b: ProcBackend, fake: DrillProc): void {
     for (let i = 0; i < n; i++) {
       const p = DRILL_LIFE_BASE + i;
       const sleeping = i === SLEEPER && step.sleeper !== 'awake';
-      if (!sleeping) runtime[i] += step.hogsJump ? DRILL_JUMP_NS : (k + 1) * 1e6;
+      if (!sleeping) runtime[i]! += step.hogsJump ? DRILL_JUMP_NS : (k + 1) * 1e6;
       const extraThread = (i === SLEEPER && step.sleeper === 'asleep, two threads') || i === d.twoThreads;
       const tids = extraThread ? [p, DRILL_GHOST_BASE + 1 + i] : [p];
       const children = step.fork && (i === 0 || i === 2) ? [DRILL_GHOST_BASE, DRILL_LIFE_BASE + 3] : [];
@@ -255,7 +255,7 @@ function drillLifecycle(b: ProcBackend, fake: DrillProc): void {
       const slot = step.notesThreadChange ? b.sched.slotOf(p) : -1;
       if (slot >= 0) b.threadChanged[b.nThreadChanged++] = slot;
     }
-    b.clock[CLK_NOW_NS] += step.clockJump ? DRILL_JUMP_NS : b.opts.lookNs;
+    b.clock[CLK_NOW_NS]! += step.clockJump ? DRILL_JUMP_NS : b.opts.lookNs;
     b.step();
     step.after?.(b);
   }
@@ -361,7 +361,7 @@ function drillFailures(b: ProcBackend): void {
     if (b.nNew < b.newPids.length) b.newPids[b.nNew++] = pid++;
   }
   for (let step = 0; step < DRILL_STEPS && t.nLive > 0; step++) {
-    b.clock[CLK_NOW_NS] += b.opts.lookNs;
+    b.clock[CLK_NOW_NS]! += b.opts.lookNs;
     b.step();
   }
   let last = -1;

@@ -38,7 +38,6 @@ import {
   NSEC_PER_TICK, parsePidList, parseSchedstatRuntimeNs, parseStat, parseVoluntarySwitches, STAT_CPU_TICKS, STAT_FIELDS,
   STAT_NICE, STAT_START_TICKS, STAT_STATE, STAT_THREADS, STATE_DEAD, STATE_RUNNING, STATE_ZOMBIE,
 } from '../../os/procfs.js';
-import { readMonotonicNs } from '../../os/clock.js';
 import { TasksFileWriter } from './tasks-file.js';
 import { cpuMask, POLLIN, SIGCONT, SIGSTOP, sys, type Sys } from '../../os/sys.js';
 
@@ -223,7 +222,7 @@ export class ProcBackend {
     } catch {
       // Task table full: the process runs under the kernel alone, never stopped by us.
       this.closeAll(pidfd, statFd, schedstatFd, statusFd);
-      this.cnt[C.nr_bounce_dispatches]++;
+      this.cnt[C.nr_bounce_dispatches]!++;
       return false;
     }
     t.open(slot, pid, pidfd, statFd, schedstatFd, statusFd, stat[STAT_START_TICKS]!, this.tidScratch, nTids, proc);
@@ -489,7 +488,7 @@ export class ProcBackend {
       if (nvcsw >= 0) t.nvcsw[slot] = nvcsw;
     }
     if (!this.push(kind, t.pid[slot]!, t.cpu[slot]!, flags, t.weight[slot]!, slot)) {
-      this.cnt[C.nr_sched_congested]++;
+      this.cnt[C.nr_sched_congested]!++;
       t.mode[slot] = M_FREE;
       t.stopPending[slot] = 0;
       t.cpu[slot] = -1;
@@ -498,7 +497,7 @@ export class ProcBackend {
 
   reportExit(pid: number): void {
     if (!this.push(EV_EXITED, pid, -1, 0, 0, -1)) {
-      this.cnt[C.nr_sched_congested]++;
+      this.cnt[C.nr_sched_congested]!++;
       if (this.nExitRetry < this.exitRetry.length) this.exitRetry[this.nExitRetry++] = pid;
     }
   }
@@ -595,7 +594,7 @@ export class ProcBackend {
       ring.consume();
       const slot = this.sched.slotOf(pid);
       if (slot < 0 || !t.isLive(slot) || t.pid[slot] !== pid) {
-        this.cnt[C.nr_cancel_dispatches]++;
+        this.cnt[C.nr_cancel_dispatches]!++;
         if (cpu >= 0 && cpu < this.cpuIds.length) this.sched.setCpuIdle(cpu, true);
         continue;
       }
@@ -614,7 +613,7 @@ export class ProcBackend {
       t.sliceEndNs[slot] = nowNs + sliceNs;
       if (t.stopped[slot] === 1) {
         if (this.s.pidfdSignal(t.pidfd[slot]!, SIGCONT) !== 0) {
-          this.cnt[C.nr_cancel_dispatches]++;
+          this.cnt[C.nr_cancel_dispatches]!++;
           this.exitTask(slot);
           continue;
         }
@@ -633,7 +632,7 @@ export class ProcBackend {
       t.stopPending[slot] = 0;
       if (!t.isLive(slot) || t.mode[slot] !== M_WAITING || t.stopped[slot] === 1) continue;
       if (this.s.pidfdSignal(t.pidfd[slot]!, SIGSTOP) !== 0) {
-        this.cnt[C.nr_failed_dispatches]++;
+        this.cnt[C.nr_failed_dispatches]!++;
         this.exitTask(slot);
         continue;
       }

@@ -49,7 +49,7 @@ export class SchedulerLoop {
 
   startBurst(): void {
     readMonotonicNs(this.times, T_BURST_END);
-    this.times[T_BURST_END] += this.times[T_BURST]!;
+    this.times[T_BURST_END]! += this.times[T_BURST]!;
   }
 
   /** One round; returns ms to sleep (>= 0) or a ROUND_* reason to leave the burst. */
