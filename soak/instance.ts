@@ -67,12 +67,32 @@ export class Instance {
   }
 
   static run(index: number, cfg: InstanceConfig, rootArgv: string[]): Instance {
-    const argv = [process.execPath, CLI_MAIN, 'run', '--policy', cfg.policy, '--watchdog-ms', String(cfg.watchdogMs), '--', ...rootArgv];
+    const argv = [
+      process.execPath,
+      CLI_MAIN,
+      'run',
+      '--policy',
+      cfg.policy,
+      '--watchdog-ms',
+      String(cfg.watchdogMs),
+      '--',
+      ...rootArgv,
+    ];
     return Instance.start('run', index, argv, cfg);
   }
 
   static attach(index: number, cfg: InstanceConfig, rootPid: number): Instance {
-    const argv = [process.execPath, CLI_MAIN, 'attach', '--pid', String(rootPid), '--policy', cfg.policy, '--watchdog-ms', String(cfg.watchdogMs)];
+    const argv = [
+      process.execPath,
+      CLI_MAIN,
+      'attach',
+      '--pid',
+      String(rootPid),
+      '--policy',
+      cfg.policy,
+      '--watchdog-ms',
+      String(cfg.watchdogMs),
+    ];
     return Instance.start('attach', index, argv, cfg);
   }
 

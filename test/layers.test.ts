@@ -56,7 +56,8 @@ export function upwardImport(from: string, to: string): string | null {
   if (LAYERS[toTop]! > LAYERS[fromTop]!) return `${fromTop}/ may not import ${toTop}/ (a layer above it)`;
   if (fromTop === 'backends' && toTop === 'backends' && fromSub !== toSub) {
     if (!toSub || !BACKEND_SHARED.has(toSub)) return `backends/${fromSub}/ may not import another backend (backends/${toSub}/)`;
-    if (fromSub && BACKEND_SHARED.has(fromSub) && !BACKEND_SHARED.has(toSub)) return `backends/${fromSub}/ is shared and imports no backend`;
+    if (fromSub && BACKEND_SHARED.has(fromSub) && !BACKEND_SHARED.has(toSub))
+      return `backends/${fromSub}/ is shared and imports no backend`;
   }
   return null;
 }
@@ -86,5 +87,8 @@ test('the layer rule catches what it is for', () => {
   assert.equal(upwardImport('backends/proc/x.ts', 'backends/session/y.ts'), null);
   assert.equal(upwardImport('sched/lock.ts', 'mem/lock.ts'), null);
   assert.equal(upwardImport('cli/commands/run.ts', 'backends/proc/index.ts'), null);
-  assert.deepEqual(importsOf(join(SRC, 'mem/x.ts'), "import { a } from '../base/b.js';\nconst m = await import('./c.js');"), ['base/b.ts', 'mem/c.ts']);
+  assert.deepEqual(importsOf(join(SRC, 'mem/x.ts'), "import { a } from '../base/b.js';\nconst m = await import('./c.js');"), [
+    'base/b.ts',
+    'mem/c.ts',
+  ]);
 });

@@ -50,8 +50,18 @@ function drillSetup() {
   const counters = createCounters();
   const scheduler = createScheduler({ nrCpus: 2, policy: rustland(), sliceNs: 5e6, counters, lockMemory: false });
   const backend = new ProcBackend({
-    scheduler, counters, cpuIds: [0, 1], allCpus: [0, 1], tasksFile, graceNs: 2e6, lookNs: 1e6, freeLookMinNs: 1e6,
-    freeLookMaxNs: 4e6, excludePids: [1, process.pid], noReapPids: [], subreaperPid: process.pid,
+    scheduler,
+    counters,
+    cpuIds: [0, 1],
+    allCpus: [0, 1],
+    tasksFile,
+    graceNs: 2e6,
+    lookNs: 1e6,
+    freeLookMinNs: 1e6,
+    freeLookMaxNs: 4e6,
+    excludePids: [1, process.pid],
+    noReapPids: [],
+    subreaperPid: process.pid,
   });
   return { dir, tasksFile, counters, scheduler, backend };
 }

@@ -7,8 +7,23 @@ import { test } from 'node:test';
 import { measureHotPath } from '../src/mem/measure.js';
 import { SpscRing } from '../src/ring/spsc.js';
 import {
-  EV_STOPPED, EVF_RUNNABLE, pushQueued, Q_CPU, Q_FLAGS, Q_KIND, Q_NVCSW, Q_PID, Q_SLOT_HINT, Q_SUM_EXEC_NS, Q_TS_NS, Q_WEIGHT,
-  QUEUED_RECORD_BYTES, QueuedWriter, QW_NVCSW, QW_SUM_EXEC_NS, QW_TS_NS,
+  EV_STOPPED,
+  EVF_RUNNABLE,
+  pushQueued,
+  Q_CPU,
+  Q_FLAGS,
+  Q_KIND,
+  Q_NVCSW,
+  Q_PID,
+  Q_SLOT_HINT,
+  Q_SUM_EXEC_NS,
+  Q_TS_NS,
+  Q_WEIGHT,
+  QUEUED_RECORD_BYTES,
+  QueuedWriter,
+  QW_NVCSW,
+  QW_SUM_EXEC_NS,
+  QW_TS_NS,
 } from '../src/sched/records.js';
 
 function bytesOf(ring: SpscRing): number[] {
@@ -30,10 +45,20 @@ test('QueuedWriter and pushQueued write the same record, field by field at the Q
   assert.equal(pushQueued(b, EV_STOPPED, 4242, 3, EVF_RUNNABLE, 100, 1.5e9 + 0.25, 7, 123456789.5, 17), true);
   const at = a.peek();
   assert.deepEqual(
-    [a.i32[(at + Q_PID) >> 2], a.i32[(at + Q_CPU) >> 2], a.i32[(at + Q_KIND) >> 2], a.i32[(at + Q_FLAGS) >> 2], a.i32[(at + Q_WEIGHT) >> 2], a.i32[(at + Q_SLOT_HINT) >> 2]],
+    [
+      a.i32[(at + Q_PID) >> 2],
+      a.i32[(at + Q_CPU) >> 2],
+      a.i32[(at + Q_KIND) >> 2],
+      a.i32[(at + Q_FLAGS) >> 2],
+      a.i32[(at + Q_WEIGHT) >> 2],
+      a.i32[(at + Q_SLOT_HINT) >> 2],
+    ],
     [4242, 3, EV_STOPPED, EVF_RUNNABLE, 100, 18],
   );
-  assert.deepEqual([a.f64[(at + Q_SUM_EXEC_NS) >> 3], a.f64[(at + Q_NVCSW) >> 3], a.f64[(at + Q_TS_NS) >> 3]], [1.5e9 + 0.25, 7, 123456789.5]);
+  assert.deepEqual(
+    [a.f64[(at + Q_SUM_EXEC_NS) >> 3], a.f64[(at + Q_NVCSW) >> 3], a.f64[(at + Q_TS_NS) >> 3]],
+    [1.5e9 + 0.25, 7, 123456789.5],
+  );
   assert.deepEqual(bytesOf(a), bytesOf(b));
   // No slot known: the hint field says so with 0.
   pushQueued(b, EV_STOPPED, 1, 0, 0, 100, 0, 0, 0);

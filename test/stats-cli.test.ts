@@ -25,7 +25,10 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function tsland(args: string[], extraEnv: Record<string, string> = {}): Promise<{ code: number; out: string; err: string }> {
+async function tsland(
+  args: string[],
+  extraEnv: Record<string, string> = {},
+): Promise<{ code: number; out: string; err: string }> {
   const p = start(process.execPath, [MAIN, ...args], { env: { ...env, ...extraEnv } });
   try {
     const code = await p.exited;

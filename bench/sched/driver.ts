@@ -9,7 +9,16 @@ import { createScheduler } from '../../src/sched/scheduler.js';
 import { CLOCK_THREAD_CPUTIME_ID, WallClock } from '../../src/backends/sim/wallclock.js';
 import { rustland } from '../../src/sched/policies/rustland.js';
 import {
-  D_CPU, D_PID, D_SLICE_NS, EV_RUNNABLE, EV_STOPPED, EVF_RUNNABLE, QueuedWriter, QW_NVCSW, QW_SUM_EXEC_NS, QW_TS_NS,
+  D_CPU,
+  D_PID,
+  D_SLICE_NS,
+  EV_RUNNABLE,
+  EV_STOPPED,
+  EVF_RUNNABLE,
+  QueuedWriter,
+  QW_NVCSW,
+  QW_SUM_EXEC_NS,
+  QW_TS_NS,
 } from '../../src/sched/records.js';
 
 export interface HogLoop {

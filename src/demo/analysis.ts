@@ -88,7 +88,12 @@ export function analyse(run: MixResult): RunFigures {
     latenessPercentiles: { p: CHART_PERCENTILES, ms: CHART_PERCENTILES.map((p) => percentile(sorted, p)) },
     latenessTimeline: {
       atS: keys.map((k) => ((k + 0.5) * TIMELINE_BUCKET_MS) / MSEC_PER_SEC),
-      p99Ms: keys.map((k) => percentile([...buckets.get(k)!].sort((a, b) => a - b), 99)),
+      p99Ms: keys.map((k) =>
+        percentile(
+          [...buckets.get(k)!].sort((a, b) => a - b),
+          99,
+        ),
+      ),
     },
   };
 }

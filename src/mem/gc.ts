@@ -28,7 +28,6 @@ export const GC_TOTAL = 4;
 export const GC_PAUSE_NS = 5;
 export const GC_SLOTS = 6;
 
-
 interface GcDetail {
   kind?: number;
 }
@@ -43,14 +42,26 @@ export class GcCounter {
     this.observer.observe({ entryTypes: ['gc'] });
   }
 
-  get minor(): number { return this.counts[GC_MINOR]!; }
-  get major(): number { return this.counts[GC_MAJOR]!; }
-  get incremental(): number { return this.counts[GC_INCREMENTAL]!; }
-  get weakCallbacks(): number { return this.counts[GC_WEAKCB]!; }
+  get minor(): number {
+    return this.counts[GC_MINOR]!;
+  }
+  get major(): number {
+    return this.counts[GC_MAJOR]!;
+  }
+  get incremental(): number {
+    return this.counts[GC_INCREMENTAL]!;
+  }
+  get weakCallbacks(): number {
+    return this.counts[GC_WEAKCB]!;
+  }
   /** Every GC event of any kind. */
-  get total(): number { return this.counts[GC_TOTAL]!; }
+  get total(): number {
+    return this.counts[GC_TOTAL]!;
+  }
   /** Sum of the GC pauses, in nanoseconds. */
-  get pauseNs(): number { return this.counts[GC_PAUSE_NS]!; }
+  get pauseNs(): number {
+    return this.counts[GC_PAUSE_NS]!;
+  }
 
   /** Stops observing; the counts keep their last values. */
   close(): void {

@@ -58,7 +58,8 @@ export function slabLocker(enabled: boolean): SlabLocker {
         }
       }
       for (const buffer of buffers) {
-        if (!tracked.has(buffer) && buffer.byteLength > 0) tracked.set(buffer, lockBuffer(buffer as ArrayBuffer, { allowUnlocked: true }));
+        if (!tracked.has(buffer) && buffer.byteLength > 0)
+          tracked.set(buffer, lockBuffer(buffer as ArrayBuffer, { allowUnlocked: true }));
       }
     },
     unlockAll: () => {

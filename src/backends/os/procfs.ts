@@ -58,7 +58,13 @@ export function parseStat(buf: Uint8Array, len: number, out: Float64Array): bool
     i++;
     field++;
     if (i >= len) return false;
-    if (field === FIELD_UTIME || field === FIELD_STIME || field === FIELD_NICE || field === FIELD_NUM_THREADS || field === FIELD_STARTTIME) {
+    if (
+      field === FIELD_UTIME ||
+      field === FIELD_STIME ||
+      field === FIELD_NICE ||
+      field === FIELD_NUM_THREADS ||
+      field === FIELD_STARTTIME
+    ) {
       let negative = false;
       if (buf[i] === MINUS) {
         negative = true;

@@ -14,12 +14,54 @@ import { SessionStartError, type SessionHandle } from './seam.js';
 
 /** Flags every backend's `run` and `attach` take. */
 export const SESSION_FLAGS: FlagDef[] = [
-  { name: 'policy', type: 'string', valueName: 'NAME|PATH', default: DEFAULTS.policy, help: `Scheduling policy: ${builtinPolicyNames().join(', ')}, or a module exporting one (./my-policy.js).` },
-  { name: 'cpus', type: 'string', valueName: 'LIST', help: 'CPUs to schedule on, e.g. 0-3,6. Default: every CPU tsland may use.' },
-  { name: 'slice-us', type: 'number', valueName: 'N', default: DEFAULTS.sliceUs, min: 100, max: 10_000_000, integer: true, help: 'Base time slice in microseconds.' },
-  { name: 'stats', type: 'number', valueName: 'SECONDS', default: 0, min: 0, max: 3600, help: 'Print a stats line (tasks, dispatches, failures, page faults, GCs, health) to stderr every SECONDS; 0 turns it off.' },
-  { name: 'arena-mib', type: 'number', valueName: 'N', default: DEFAULTS.arenaMib, min: 1, max: 65_536, integer: true, help: 'Memory for the task table in MiB (bounds how many tasks can be managed).' },
-  { name: 'lock', type: 'boolean', default: true, help: "Lock the scheduler's memory in RAM; --no-lock runs unlocked, and health says so." },
+  {
+    name: 'policy',
+    type: 'string',
+    valueName: 'NAME|PATH',
+    default: DEFAULTS.policy,
+    help: `Scheduling policy: ${builtinPolicyNames().join(', ')}, or a module exporting one (./my-policy.js).`,
+  },
+  {
+    name: 'cpus',
+    type: 'string',
+    valueName: 'LIST',
+    help: 'CPUs to schedule on, e.g. 0-3,6. Default: every CPU tsland may use.',
+  },
+  {
+    name: 'slice-us',
+    type: 'number',
+    valueName: 'N',
+    default: DEFAULTS.sliceUs,
+    min: 100,
+    max: 10_000_000,
+    integer: true,
+    help: 'Base time slice in microseconds.',
+  },
+  {
+    name: 'stats',
+    type: 'number',
+    valueName: 'SECONDS',
+    default: 0,
+    min: 0,
+    max: 3600,
+    help: 'Print a stats line (tasks, dispatches, failures, page faults, GCs, health) to stderr every SECONDS; 0 turns it off.',
+  },
+  {
+    name: 'arena-mib',
+    type: 'number',
+    valueName: 'N',
+    default: DEFAULTS.arenaMib,
+    min: 1,
+    max: 65_536,
+    integer: true,
+    help: 'Memory for the task table in MiB (bounds how many tasks can be managed).',
+  },
+  {
+    name: 'lock',
+    type: 'boolean',
+    default: true,
+    help: "Lock the scheduler's memory in RAM; --no-lock runs unlocked, and health says so.",
+  },
   ...OBSERVABILITY_FLAGS,
 ];
 

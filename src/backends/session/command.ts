@@ -56,7 +56,11 @@ export function startCommand(run: CommandSpec, gated: boolean): StartedCommand {
   if (gated && fd <= GATE_MAX_FD && existsSync(GATE_SHELL)) {
     // No line (tsland died first): the shell exits without running the command.
     const script = `IFS= read -r _ <&${fd} || exit 125; exec ${fd}<&-; exec "$@"`;
-    const child = spawn(GATE_SHELL, ['-c', script, 'tsland', file, ...argv], { stdio: [...stdio, 'pipe'], cwd: run.cwd, env: run.env });
+    const child = spawn(GATE_SHELL, ['-c', script, 'tsland', file, ...argv], {
+      stdio: [...stdio, 'pipe'],
+      cwd: run.cwd,
+      env: run.env,
+    });
     const gate = child.stdio[fd] as Writable | null;
     // A command that has already gone (killed) closed the pipe: writing then is not an error of ours.
     gate?.on('error', () => {});

@@ -77,12 +77,16 @@ export function resolveSessionOptions(opts: SessionOptions): ResolvedSessionOpti
   const cpuIds = opts.cpus ?? allCpus;
   if (cpuIds.length === 0) throw new ManagedOptionError('cpus', 'needs at least one CPU');
   for (const cpu of cpuIds) {
-    if (!allCpus.includes(cpu)) throw new ManagedOptionError('cpus', `CPU ${cpu} is not one tsland may use (${allCpus.join(',')})`);
+    if (!allCpus.includes(cpu))
+      throw new ManagedOptionError('cpus', `CPU ${cpu} is not one tsland may use (${allCpus.join(',')})`);
   }
   let policy = opts.policy ?? SESSION_DEFAULTS.policy;
   if (!BUILTIN_POLICIES[policy]) {
     if (!/[./]/.test(policy)) {
-      throw new ManagedOptionError('policy', `unknown policy '${policy}' (built-in: ${Object.keys(BUILTIN_POLICIES).join(', ')}, or a path to a module)`);
+      throw new ManagedOptionError(
+        'policy',
+        `unknown policy '${policy}' (built-in: ${Object.keys(BUILTIN_POLICIES).join(', ')}, or a path to a module)`,
+      );
     }
     policy = isAbsolute(policy) ? policy : resolve(policy);
   }

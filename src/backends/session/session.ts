@@ -17,7 +17,15 @@ import { C, createCounters, type Counters } from '../../base/counters.js';
 import { collectGarbageNow, trimMalloc } from '../../mem/gc.js';
 import type { TaskSlabsInfo } from '../../sched/api.js';
 import { startCommand, signalNumber, type CommandSpec, type StartedCommand } from './command.js';
-import { CTL_ADOPT_PID, CTL_BYTES, CTL_SIGNAL, CTL_STOP, CTL_WAKE, type SessionThreadConfig, type WorkerMessage } from './control.js';
+import {
+  CTL_ADOPT_PID,
+  CTL_BYTES,
+  CTL_SIGNAL,
+  CTL_STOP,
+  CTL_WAKE,
+  type SessionThreadConfig,
+  type WorkerMessage,
+} from './control.js';
 import type { ResolvedSessionOptions } from './options.js';
 import type { SessionBackend, SessionExit, SessionHandle } from './seam.js';
 import { readTaskRows } from './task-rows.js';
@@ -47,10 +55,19 @@ export interface SchedulerThread {
   stop(signal: number): Promise<boolean>;
 }
 
-export function spawnSchedulerThread(entry: URL, config: Omit<SessionThreadConfig, 'countersSab' | 'ctlSab'>, extra: object): SchedulerThread {
+export function spawnSchedulerThread(
+  entry: URL,
+  config: Omit<SessionThreadConfig, 'countersSab' | 'ctlSab'>,
+  extra: object,
+): SchedulerThread {
   const counters = createCounters();
   const ctl = new Int32Array(new SharedArrayBuffer(CTL_BYTES));
-  const workerData: SessionThreadConfig = { ...extra, ...config, countersSab: counters.sab, ctlSab: ctl.buffer as SharedArrayBuffer };
+  const workerData: SessionThreadConfig = {
+    ...extra,
+    ...config,
+    countersSab: counters.sab,
+    ctlSab: ctl.buffer as SharedArrayBuffer,
+  };
   // V8's memory reducer runs collections some seconds after a GC when a heap allocates slowly, to give
   // memory back: exactly the heap of a scheduler thread that allocates nothing. It is set up with the
   // heap, so the flag must be off before the worker's isolate exists.
@@ -144,7 +161,11 @@ export interface SessionSpec {
 /** Starts the scheduler thread and returns the running session; on failure everything is undone. */
 export async function startSession(spec: SessionSpec): Promise<SessionHandle> {
   const { backend, options } = spec;
-  const thread = spawnSchedulerThread(backend.threadEntry, { ...options, roots: spec.roots, endWhenEmpty: spec.command === null }, backend.threadConfig());
+  const thread = spawnSchedulerThread(
+    backend.threadEntry,
+    { ...options, roots: spec.roots, endWhenEmpty: spec.command === null },
+    backend.threadConfig(),
+  );
   try {
     await thread.ready;
     backend.onReady();
@@ -187,8 +208,18 @@ class Session implements SessionHandle {
     // Whatever comes first ends the run.
     void impl.lost.then((message) => this.shutdown({ code: 1, reason: impl.lostReason, message }));
     void thread.done.then((m) => {
-      if (m.type === 'error') return this.shutdown({ code: 1, reason: 'scheduler-error', message: `scheduler failed: ${m.message}; every task was released` });
-      if (m.reason === 'lost') return this.shutdown({ code: 1, reason: impl.lostReason, message: m.message ?? `the ${impl.name} backend was lost; every task was released` });
+      if (m.type === 'error')
+        return this.shutdown({
+          code: 1,
+          reason: 'scheduler-error',
+          message: `scheduler failed: ${m.message}; every task was released`,
+        });
+      if (m.reason === 'lost')
+        return this.shutdown({
+          code: 1,
+          reason: impl.lostReason,
+          message: m.message ?? `the ${impl.name} backend was lost; every task was released`,
+        });
       if (m.reason === 'empty') return this.shutdown({ code: 0, reason: 'all-exited' });
       return undefined;
     });

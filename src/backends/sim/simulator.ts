@@ -11,8 +11,19 @@
 import { CLOCK_NOW_NS, type Policy, type Scheduler } from '../../sched/api.js';
 import { C } from '../../base/counters.js';
 import {
-  D_CPU, D_FLAGS, D_PID, D_SLICE_NS, DF_BOUNCE, EV_EXITED, EV_RUNNABLE, EV_STOPPED, EVF_RUNNABLE, QueuedWriter, QW_NVCSW,
-  QW_SUM_EXEC_NS, QW_TS_NS,
+  D_CPU,
+  D_FLAGS,
+  D_PID,
+  D_SLICE_NS,
+  DF_BOUNCE,
+  EV_EXITED,
+  EV_RUNNABLE,
+  EV_STOPPED,
+  EVF_RUNNABLE,
+  QueuedWriter,
+  QW_NVCSW,
+  QW_SUM_EXEC_NS,
+  QW_TS_NS,
 } from '../../sched/records.js';
 import { createScheduler, DEFAULT_SLICE_NS } from '../../sched/scheduler.js';
 import { NSEC_PER_MSEC, NSEC_PER_USEC } from '../../base/units.js';
@@ -131,20 +142,26 @@ export class SimError extends Error {
 
 function checkOptions(o: SimOptions): void {
   const whole = (name: string, v: number, min: number, max: number): void => {
-    if (!Number.isInteger(v) || v < min || v > max) throw new SimError(`${name} must be a whole number in [${min}, ${max}], got ${v}`);
+    if (!Number.isInteger(v) || v < min || v > max)
+      throw new SimError(`${name} must be a whole number in [${min}, ${max}], got ${v}`);
   };
   whole('cpus', o.cpus, 1, MAX_SIM_CPUS);
   whole('tasks', o.tasks, 1, MAX_SIM_TASKS);
   whole('seed', o.seed, 0, 0xffffffff);
-  if (!(o.durationNs > 0) || !Number.isFinite(o.durationNs)) throw new SimError(`duration must be positive, got ${o.durationNs} ns`);
-  if (o.warmupNs !== undefined && !(o.warmupNs >= 0 && o.warmupNs < o.durationNs)) throw new SimError(`warmup must be in [0, duration)`);
+  if (!(o.durationNs > 0) || !Number.isFinite(o.durationNs))
+    throw new SimError(`duration must be positive, got ${o.durationNs} ns`);
+  if (o.warmupNs !== undefined && !(o.warmupNs >= 0 && o.warmupNs < o.durationNs))
+    throw new SimError(`warmup must be in [0, duration)`);
 }
 
 /**
  * Runs one simulation. The setup (task registration, tables) allocates; the event loop does not.
  * GC events and page faults are counted over the event loop, the scheduler's own work included.
  */
-export async function simulate(opts: SimOptions, hooks: { gcCount?: () => number; faultCount?: () => number; settle?: () => Promise<void> } = {}): Promise<SimOutcome> {
+export async function simulate(
+  opts: SimOptions,
+  hooks: { gcCount?: () => number; faultCount?: () => number; settle?: () => Promise<void> } = {},
+): Promise<SimOutcome> {
   checkOptions(opts);
   const sim = new Simulation(opts);
   // GC entries arrive late (after the event loop turns): let the set-up's own collections land first.

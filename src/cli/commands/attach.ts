@@ -16,7 +16,10 @@ export const attachCommand: CommandDef = {
     'PID 1, tsland itself and its guardian are refused.',
   ].join('\n'),
   examples: ['tsland attach --pid 4242', 'tsland attach --pid 4242,4243 --policy fifo --stats 1'],
-  flags: [{ name: 'pid', type: 'list', valueName: 'PID[,PID...]', help: 'Processes whose trees to schedule (required).' }, ...SCHEDULING_FLAGS],
+  flags: [
+    { name: 'pid', type: 'list', valueName: 'PID[,PID...]', help: 'Processes whose trees to schedule (required).' },
+    ...SCHEDULING_FLAGS,
+  ],
   async run({ flags }) {
     const raw = flags.pid as string[] | undefined;
     if (!raw || raw.length === 0) throw new UsageError("'tsland attach' needs --pid PID[,PID...]");

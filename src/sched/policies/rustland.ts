@@ -16,9 +16,7 @@
 // 100 slices without sleeping the term is a constant and hogs share by weight alone.
 
 import type { Policy, PolicyContext, TaskView } from '../api.js';
-import {
-  F64_DEADLINE, F64_EXEC_RUNTIME_NS, F64_LAST_RAN_NS, F64_SLICE_NS, F64_VRUNTIME, I32_WEIGHT,
-} from '../task-layout.js';
+import { F64_DEADLINE, F64_EXEC_RUNTIME_NS, F64_LAST_RAN_NS, F64_SLICE_NS, F64_VRUNTIME, I32_WEIGHT } from '../task-layout.js';
 import { WEIGHT_NICE_0 } from '../weights.js';
 
 const EXEC_RUNTIME_CAP_SLICES = 100;

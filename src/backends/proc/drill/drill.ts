@@ -69,8 +69,14 @@ interface LifeState {
   twoThreads: number;
 }
 
-const writeStat = (text: string): ToRunning => (fake, p) => fake.writeFile(p, 'stat', text);
-const writeSchedstat = (text: string): ToRunning => (fake, p) => fake.writeFile(p, 'schedstat', text);
+const writeStat =
+  (text: string): ToRunning =>
+  (fake, p) =>
+    fake.writeFile(p, 'stat', text);
+const writeSchedstat =
+  (text: string): ToRunning =>
+  (fake, p) =>
+    fake.writeFile(p, 'schedstat', text);
 
 /**
  * The lifecycle scenario, one round of the backend per step: tasks run, are preempted, fall asleep, wake,
@@ -80,7 +86,11 @@ const LIFE_STEPS: LifeStep[] = [
   { name: 'the hogs run', sleeper: 'asleep' },
   { name: 'the hogs run on', sleeper: 'asleep' },
   { name: 'two hogs fork', sleeper: 'asleep', fork: true },
-  { name: 'the dispatched task falls asleep', sleeper: 'asleep, two threads', running: (fake, p, runtimeNs) => fake.write(p, { state: 'S', runtimeNs }) },
+  {
+    name: 'the dispatched task falls asleep',
+    sleeper: 'asleep, two threads',
+    running: (fake, p, runtimeNs) => fake.write(p, { state: 'S', runtimeNs }),
+  },
   {
     name: 'the dispatched task gains a thread; another thread of the sleeper ran; a second passes',
     sleeper: 'asleep, two threads',
@@ -95,9 +105,18 @@ const LIFE_STEPS: LifeStep[] = [
     running: writeSchedstat(''),
     notesThreadChange: true,
   },
-  { name: 'the dispatched task turns zombie', sleeper: 'asleep', running: (fake, p, runtimeNs) => fake.write(p, { state: 'Z', runtimeNs }) },
+  {
+    name: 'the dispatched task turns zombie',
+    sleeper: 'asleep',
+    running: (fake, p, runtimeNs) => fake.write(p, { state: 'Z', runtimeNs }),
+  },
   { name: 'the sleeper wakes as a hog; the hogs have run a whole second', sleeper: 'awake', clockJump: true, hogsJump: true },
-  { name: 'a schedstat with no number; then the rare orderings', sleeper: 'awake', running: writeSchedstat('none'), after: drillOddities },
+  {
+    name: 'a schedstat with no number; then the rare orderings',
+    sleeper: 'awake',
+    running: writeSchedstat('none'),
+    after: drillOddities,
+  },
   { name: 'a stat line with no state', sleeper: 'awake', running: writeStat('1 (drill)') },
   { name: 'a stat line cut short', sleeper: 'awake', running: writeStat('1 (drill) R 1 2') },
 ];
@@ -193,7 +212,14 @@ function drillLifecycle(b: ProcBackend, fake: DrillProc): void {
       b.sched.clock[CLOCK_NOW_NS] = b.clock[CLK_NOW_NS]!;
       b.sched.schedule();
     }
-    fake.write(alive, { state: 'S', tids: [alive, extraTid], children: [ghost], startTicks: fake.aliveStartTicks, runtimeNs, ticks: 10 });
+    fake.write(alive, {
+      state: 'S',
+      tids: [alive, extraTid],
+      children: [ghost],
+      startTicks: fake.aliveStartTicks,
+      runtimeNs,
+      ticks: 10,
+    });
     b.adopt(alive);
   }
   b.adopt(alive);
@@ -228,7 +254,18 @@ function drillLifecycle(b: ProcBackend, fake: DrillProc): void {
     const pidfd = s.pidfdOpen(i === n - 1 ? dead : alive);
     const nTids = b.proc.listTids(p, b.tidScratch);
     const proc = b.proc;
-    t.open(slot, p, pidfd, proc.openFile(p, PROC_STAT), proc.openFile(p, PROC_SCHEDSTAT), proc.openFile(p, PROC_STATUS), 1, b.tidScratch, nTids, proc);
+    t.open(
+      slot,
+      p,
+      pidfd,
+      proc.openFile(p, PROC_STAT),
+      proc.openFile(p, PROC_SCHEDSTAT),
+      proc.openFile(p, PROC_STATUS),
+      1,
+      b.tidScratch,
+      nTids,
+      proc,
+    );
     t.weight[slot] = 1024;
     t.stopped[slot] = i % 2;
     b.readRuntime(slot);

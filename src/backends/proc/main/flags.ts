@@ -5,8 +5,26 @@ import type { FlagDef, FlagValues } from '../../../base/flags.js';
 import { SESSION_FLAGS, sessionOptionsFromFlags } from '../../session/cli.js';
 import { DEFAULTS, type ManagedOptions } from './options.js';
 
-const GRACE_FLAG: FlagDef = { name: 'grace-us', type: 'number', valueName: 'N', default: DEFAULTS.graceUs, min: 0, max: 1_000_000, integer: true, help: 'CPU time a task that wakes up may use before it waits for a dispatch; short bursts (interactive tasks) never wait.' };
-const WATCHDOG_FLAG: FlagDef = { name: 'watchdog-ms', type: 'number', valueName: 'N', default: DEFAULTS.watchdogMs, min: 20, max: 600_000, integer: true, help: "The guardian releases every task when the scheduler's heartbeat is older than this." };
+const GRACE_FLAG: FlagDef = {
+  name: 'grace-us',
+  type: 'number',
+  valueName: 'N',
+  default: DEFAULTS.graceUs,
+  min: 0,
+  max: 1_000_000,
+  integer: true,
+  help: 'CPU time a task that wakes up may use before it waits for a dispatch; short bursts (interactive tasks) never wait.',
+};
+const WATCHDOG_FLAG: FlagDef = {
+  name: 'watchdog-ms',
+  type: 'number',
+  valueName: 'N',
+  default: DEFAULTS.watchdogMs,
+  min: 20,
+  max: 600_000,
+  integer: true,
+  help: "The guardian releases every task when the scheduler's heartbeat is older than this.",
+};
 
 /** Each of this backend's flags goes right after the common flag named here, so `--help` reads in order. */
 const PLACED: [after: string, flag: FlagDef][] = [
@@ -14,7 +32,10 @@ const PLACED: [after: string, flag: FlagDef][] = [
   ['lock', WATCHDOG_FLAG],
 ];
 
-export const SCHEDULING_FLAGS: FlagDef[] = SESSION_FLAGS.flatMap((f) => [f, ...PLACED.filter(([after]) => after === f.name).map(([, p]) => p)]);
+export const SCHEDULING_FLAGS: FlagDef[] = SESSION_FLAGS.flatMap((f) => [
+  f,
+  ...PLACED.filter(([after]) => after === f.name).map(([, p]) => p),
+]);
 
 export function optionsFromFlags(flags: FlagValues): ManagedOptions {
   return {

@@ -19,11 +19,29 @@ import { NSEC_PER_MSEC } from '../../../base/units.js';
 import { readStartTicks } from '../../os/identity.js';
 import { cpuMask, sys } from '../../os/sys.js';
 import { startCommand, type CommandSpec } from '../../session/command.js';
-import { SessionStartError, type ExitReason, type SessionBackend, type SessionExit, type SessionHandle } from '../../session/seam.js';
-import { startSession } from '../../session/session.js';
-import { beatWhileStarting, type GuardianHandle, initHeartbeat, markHeartbeatDone, startGuardian } from '../guardian/guardian-process.js';
 import {
-  ensureStateDir, readTaskRecords, recoverDeadRuns, releaseTasks, runPaths, stateDir as defaultStateDir, writeRunRecord,
+  SessionStartError,
+  type ExitReason,
+  type SessionBackend,
+  type SessionExit,
+  type SessionHandle,
+} from '../../session/seam.js';
+import { startSession } from '../../session/session.js';
+import {
+  beatWhileStarting,
+  type GuardianHandle,
+  initHeartbeat,
+  markHeartbeatDone,
+  startGuardian,
+} from '../guardian/guardian-process.js';
+import {
+  ensureStateDir,
+  readTaskRecords,
+  recoverDeadRuns,
+  releaseTasks,
+  runPaths,
+  stateDir as defaultStateDir,
+  writeRunRecord,
   type ReleaseRecord,
 } from '../guardian/state.js';
 import type { ProcThreadConfig } from '../thread/config.js';
@@ -165,7 +183,9 @@ async function start(opts: ManagedOptions, target: Target): Promise<ManagedHandl
   const command = target.kind === 'run' ? { spec: target.run, started: startCommand(target.run, true) } : null;
   const stopStartupBeat = beatWhileStarting(dir, process.pid, r.heartbeatNs / NSEC_PER_MSEC);
   const backend = new ProcSession(r, dir, guardian, target.kind === 'run', stopStartupBeat);
-  const notes = recovered.map((rec) => `resumed ${rec.tasksContinued} task(s) left stopped by an earlier run (pid ${rec.schedulerPid})`);
+  const notes = recovered.map(
+    (rec) => `resumed ${rec.tasksContinued} task(s) left stopped by an earlier run (pid ${rec.schedulerPid})`,
+  );
   const session = await startSession({ backend, options: r, command, roots: target.kind === 'attach' ? target.pids : [], notes });
   const extra: Omit<ManagedHandle, keyof SessionHandle> = { guardianPid: guardian.pid, stateDir: dir, recovered };
   return Object.assign(session, extra);

@@ -4,7 +4,12 @@
 
 import { NSEC_PER_MSEC, NSEC_PER_USEC } from '../../../base/units.js';
 import {
-  ManagedOptionError, positive, resolveSessionOptions, SESSION_DEFAULTS, type ResolvedSessionOptions, type SessionOptions,
+  ManagedOptionError,
+  positive,
+  resolveSessionOptions,
+  SESSION_DEFAULTS,
+  type ResolvedSessionOptions,
+  type SessionOptions,
 } from '../../session/options.js';
 
 export { ManagedOptionError, parseCpuList } from '../../session/options.js';

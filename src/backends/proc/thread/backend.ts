@@ -27,16 +27,39 @@
 import { C, type Counters } from '../../../base/counters.js';
 import { CLOCK_NOW_NS, type Scheduler } from '../../../sched/api.js';
 import {
-  D_CPU, D_FLAGS, D_PID, D_SLICE_NS, DF_BOUNCE, EV_EXITED, EV_RUNNABLE, EV_STOPPED, EVF_RUNNABLE, QueuedWriter, QW_NVCSW,
-  QW_SUM_EXEC_NS, QW_TS_NS,
+  D_CPU,
+  D_FLAGS,
+  D_PID,
+  D_SLICE_NS,
+  DF_BOUNCE,
+  EV_EXITED,
+  EV_RUNNABLE,
+  EV_STOPPED,
+  EVF_RUNNABLE,
+  QueuedWriter,
+  QW_NVCSW,
+  QW_SUM_EXEC_NS,
+  QW_TS_NS,
 } from '../../../sched/records.js';
 import { slabLocker, type SlabLocker } from '../../../sched/lock.js';
 import { weightFromNice } from '../../../sched/weights.js';
 import { PROC_SCHEDSTAT, PROC_STAT, PROC_STATUS, ProcDir } from '../../os/proc-dir.js';
 import { M_FREE, M_RUNNING, M_WAITING, ProcTasks } from './proc-tasks.js';
 import {
-  NSEC_PER_TICK, parsePidList, parseSchedstatRuntimeNs, parseStat, parseVoluntarySwitches, STAT_CPU_TICKS, STAT_FIELDS,
-  STAT_NICE, STAT_START_TICKS, STAT_STATE, STAT_THREADS, STATE_DEAD, STATE_RUNNING, STATE_ZOMBIE,
+  NSEC_PER_TICK,
+  parsePidList,
+  parseSchedstatRuntimeNs,
+  parseStat,
+  parseVoluntarySwitches,
+  STAT_CPU_TICKS,
+  STAT_FIELDS,
+  STAT_NICE,
+  STAT_START_TICKS,
+  STAT_STATE,
+  STAT_THREADS,
+  STATE_DEAD,
+  STATE_RUNNING,
+  STATE_ZOMBIE,
 } from '../../os/procfs.js';
 import { TasksFileWriter } from './tasks-file.js';
 import { cpuMask, POLLIN, SIGCONT, SIGSTOP, sys, type Sys } from '../../os/sys.js';
@@ -173,8 +196,16 @@ export class ProcBackend {
    */
   private lockScratch(): void {
     this.scratchLocker.track([
-      this.buf.buffer, this.childPids.buffer, this.newPids.buffer, this.exitRetry.buffer, this.threadChanged.buffer,
-      this.tidScratch.buffer, this.pendingList.buffer, this.ownChildFds.buffer, ...this.proc.buffers(), ...this.tasksFile.buffers(),
+      this.buf.buffer,
+      this.childPids.buffer,
+      this.newPids.buffer,
+      this.exitRetry.buffer,
+      this.threadChanged.buffer,
+      this.tidScratch.buffer,
+      this.pendingList.buffer,
+      this.ownChildFds.buffer,
+      ...this.proc.buffers(),
+      ...this.tasksFile.buffers(),
     ]);
   }
 

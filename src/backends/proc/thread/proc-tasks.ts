@@ -218,8 +218,16 @@ export class ProcTasks {
    * pid first, and adds it to the live list.
    */
   open(
-    slot: number, pid: number, pidfd: number, statFd: number, schedstatFd: number, statusFd: number,
-    startTicks: number, tids: Int32Array, nTids: number, dir: ChildrenOpener,
+    slot: number,
+    pid: number,
+    pidfd: number,
+    statFd: number,
+    schedstatFd: number,
+    statusFd: number,
+    startTicks: number,
+    tids: Int32Array,
+    nTids: number,
+    dir: ChildrenOpener,
   ): void {
     this.ensure(slot);
     this.pid[slot] = pid;

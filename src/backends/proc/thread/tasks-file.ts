@@ -45,7 +45,11 @@ export class TasksFileWriter {
   private written = 0;
 
   /** `reserveTasks`: slots whose records fit without growing anything (more grow it, allocating). */
-  constructor(private readonly s: Sys, path: string, reserveTasks = 1024) {
+  constructor(
+    private readonly s: Sys,
+    path: string,
+    reserveTasks = 1024,
+  ) {
     this.bySlot = new Uint8Array(TASK_RECORD_BYTES * reserveTasks);
     this.all = new Uint8Array(TASK_RECORD_BYTES * reserveTasks);
     this.path = pathBytes(path);
