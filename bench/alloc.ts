@@ -72,8 +72,19 @@ function newLive(factory: PeerFactory, n: number): unknown {
 async function measure(factory: PeerFactory, w: Workload, live: number): Promise<Row> {
   const spec: PeerSpec = { liveCount: live, maxSizeBytes: w.maxSizeBytes, align: w.align };
   const row: Row = {
-    workload: w.name, live, peer: factory.name, pairs: 0, batchPairs: 0, windowPairs: 0, medianNs: null, p999Ns: null,
-    pairsPerSec: null, gcEvents: null, failedAllocs: 0, locked: false, note: '',
+    workload: w.name,
+    live,
+    peer: factory.name,
+    pairs: 0,
+    batchPairs: 0,
+    windowPairs: 0,
+    medianNs: null,
+    p999Ns: null,
+    pairsPerSec: null,
+    gcEvents: null,
+    failedAllocs: 0,
+    locked: false,
+    note: '',
   };
   const skip = factory.skip(spec);
   if (skip !== null) {
@@ -115,7 +126,6 @@ async function timeCell(peer: Peer, factory: PeerFactory, w: Workload, live: num
   const times = new Float64Array(maxBatches);
   state[2] = 0;
 
-
   let batches = 0;
   const start = performance.now();
   while (batches < maxBatches) {
@@ -125,7 +135,10 @@ async function timeCell(peer: Peer, factory: PeerFactory, w: Workload, live: num
     times[batches++] = t1 - t0;
     if (t1 - start > BUDGET_MS) break;
   }
-  const perPair = times.slice(0, batches).map((ms) => (ms * NSEC_PER_MSEC) / batch).sort();
+  const perPair = times
+    .slice(0, batches)
+    .map((ms) => (ms * NSEC_PER_MSEC) / batch)
+    .sort();
   row.pairs = batches * batch;
   row.batchPairs = batch;
   row.medianNs = percentile(perPair, 0.5);
@@ -188,7 +201,11 @@ function fragmentation(factory: PeerFactory, live: number): FragRow | null {
   // The lowest offset ever returned stands for the heap's start (the allocator's own header sits below it).
   const span = highest - lowest;
   return {
-    peer: factory.name, live, pairs, peakRequestedBytes: peak, highestOffsetBytes: span,
+    peer: factory.name,
+    live,
+    pairs,
+    peakRequestedBytes: peak,
+    highestOffsetBytes: span,
     fragmentationPct: ((span - peak) / peak) * 100,
     note: pairs < FRAG_PAIRS ? `stopped by the ${FRAG_BUDGET_MS / 1000} s budget` : '',
   };
@@ -202,18 +219,35 @@ function fmt(n: number | null, digits = 0): string {
 function printRows(rows: Row[]): void {
   const header = ['workload', 'live', 'peer', 'pairs', 'median ns', 'p99.9 ns', 'pairs/s', 'GC', 'note'];
   const cells = rows.map((r) => [
-    r.workload, fmt(r.live), r.peer, fmt(r.pairs), fmt(r.medianNs, 1), fmt(r.p999Ns, 1), fmt(r.pairsPerSec),
-    r.gcEvents === null ? '-' : String(r.gcEvents), r.note + (r.failedAllocs ? ` ${r.failedAllocs} failed allocs` : ''),
+    r.workload,
+    fmt(r.live),
+    r.peer,
+    fmt(r.pairs),
+    fmt(r.medianNs, 1),
+    fmt(r.p999Ns, 1),
+    fmt(r.pairsPerSec),
+    r.gcEvents === null ? '-' : String(r.gcEvents),
+    r.note + (r.failedAllocs ? ` ${r.failedAllocs} failed allocs` : ''),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  const line = (c: string[]): string => c.map((v, i) => (i >= 3 && i <= 7 ? v.padStart(widths[i]!) : v.padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = (c: string[]): string =>
+    c
+      .map((v, i) => (i >= 3 && i <= 7 ? v.padStart(widths[i]!) : v.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   console.log(line(header));
   for (const c of cells) console.log(line(c));
 }
 
 async function main(): Promise<void> {
   const started = performance.now();
-  const plan: [Workload, number][] = [[RANDOM, 100], [RANDOM, 10_000], [RANDOM, 1_000_000], [FIFO, 10_000], [MIXED64, 10_000]];
+  const plan: [Workload, number][] = [
+    [RANDOM, 100],
+    [RANDOM, 10_000],
+    [RANDOM, 1_000_000],
+    [FIFO, 10_000],
+    [MIXED64, 10_000],
+  ];
   const rows: Row[] = [];
   for (const [w, live] of plan) {
     console.error(`# ${w.title}, ${fmt(live)} live`);
@@ -228,17 +262,24 @@ async function main(): Promise<void> {
   }
   gcEvents.close();
 
-  console.log(`\nallocator benchmark: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}, Linux ${release()}`);
+  console.log(
+    `\nallocator benchmark: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}, Linux ${release()}`,
+  );
   console.log('ns per free+alloc pair: median and 99.9th percentile over batches of ~50 us; pairs/s and GC events: one');
   console.log('further window of up to as many pairs, timed whole (the clock itself allocates, so it is read twice)');
   console.log('peers with a buffer run it locked and prefaulted, with huge pages advised (as tsland runs its arena)\n');
   printRows(rows);
-  console.log('\nfragmentation (TLSF paper): (highest offset in use - peak requested live) / peak requested live, random 16..256 B');
+  console.log(
+    '\nfragmentation (TLSF paper): (highest offset in use - peak requested live) / peak requested live, random 16..256 B',
+  );
   for (const f of frag) {
-    console.log(`  ${f.peer.padEnd(24)} live ${fmt(f.live).padStart(9)}  ${fmt(f.fragmentationPct, 1).padStart(6)} %  over ${fmt(f.pairs)} pairs ${f.note}`);
+    console.log(
+      `  ${f.peer.padEnd(24)} live ${fmt(f.live).padStart(9)}  ${fmt(f.fragmentationPct, 1).padStart(6)} %  over ${fmt(f.pairs)} pairs ${f.note}`,
+    );
   }
 
-  const find = (w: string, live: number, peer: string): Row | undefined => rows.find((r) => r.workload === w && r.live === live && r.peer === peer);
+  const find = (w: string, live: number, peer: string): Row | undefined =>
+    rows.find((r) => r.workload === w && r.live === live && r.peer === peer);
   const tlsf10k = find('random', 10_000, 'tsland tlsf');
   const thing10k = find('random', 10_000, '@thi.ng/malloc');
   const tlsf1m = find('random', 1_000_000, 'tsland tlsf');
@@ -254,7 +295,9 @@ async function main(): Promise<void> {
     tlsfFragmentationPctMax: tlsfFrag.length ? Math.max(...tlsfFrag) : null,
   };
   console.log('\ntargets:');
-  console.log(`  tlsf pairs/s at 10,000 live      ${fmt(targets.tlsfPairsPerSecAt10k)} in the window, ${fmt(targets.tlsfPairsPerSecAt10kFromMedian)} at the median batch  (>= 5,000,000)`);
+  console.log(
+    `  tlsf pairs/s at 10,000 live      ${fmt(targets.tlsfPairsPerSecAt10k)} in the window, ${fmt(targets.tlsfPairsPerSecAt10kFromMedian)} at the median batch  (>= 5,000,000)`,
+  );
   console.log(`  tlsf vs @thi.ng/malloc at 10,000 ${fmt(targets.tlsfSpeedupOverThingAt10k)}x faster (>= 400x)`);
   console.log(`  tlsf / fixed-slot floor at 1M    ${fmt(targets.tlsfOverSlotFloorAt1M, 2)}x  (<= 3x)`);
   console.log(`  GC events, tsland timed loops    ${targets.tslandGcEventsInTimedLoops}  (0)`);
@@ -263,13 +306,23 @@ async function main(): Promise<void> {
   console.log(`\nwhole run ${fmt(totalS, 1)} s`);
 
   mkdirSync('bench/results', { recursive: true });
-  writeFileSync('bench/results/alloc.json', JSON.stringify({
-    benchmark: 'alloc',
-    date: new Date().toISOString(),
-    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? null, node: process.version, kernel: release() },
-    settings: { seed: SEED, maxPairs: MAX_PAIRS, budgetMs: BUDGET_MS, warmPairs: WARM_PAIRS, targetBatchNs: TARGET_BATCH_NS },
-    rows, fragmentation: frag, targets, totalSeconds: totalS,
-  }, null, 2) + '\n');
+  writeFileSync(
+    'bench/results/alloc.json',
+    JSON.stringify(
+      {
+        benchmark: 'alloc',
+        date: new Date().toISOString(),
+        machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? null, node: process.version, kernel: release() },
+        settings: { seed: SEED, maxPairs: MAX_PAIRS, budgetMs: BUDGET_MS, warmPairs: WARM_PAIRS, targetBatchNs: TARGET_BATCH_NS },
+        rows,
+        fragmentation: frag,
+        targets,
+        totalSeconds: totalS,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
   console.log('wrote bench/results/alloc.json');
 }
 

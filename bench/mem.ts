@@ -11,7 +11,7 @@ import { cpus, loadavg, release } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { createArena, defineStruct, type Arena } from '../src/arena/index.js';
 import { FaultCounter, lockArena, measureHotPath, MemPublisher, type HotPathReport, type LockOptions } from '../src/mem/index.js';
-import { createCounters } from '../src/sched/counters.js';
+import { createCounters } from '../src/base/counters.js';
 
 const MIB = 1024 * 1024;
 const NSEC_PER_MSEC = 1e6;
@@ -85,7 +85,14 @@ function benchLock(): LockRow[] {
 
 // ---------------------------------------------------------------- 2. counter reads
 
-interface ReadRow { method: string; medianNs: number; allocates: boolean; gcEvents: number; heapGrowthBytes: number; pageFaults: number }
+interface ReadRow {
+  method: string;
+  medianNs: number;
+  allocates: boolean;
+  gcEvents: number;
+  heapGrowthBytes: number;
+  pageFaults: number;
+}
 
 function nodeStatReader(): () => number {
   // The obvious Node way: fs.readSync on a descriptor opened once, into a preallocated Buffer.
@@ -140,7 +147,16 @@ async function benchReads(): Promise<ReadRow[]> {
 
 // ---------------------------------------------------------------- 3. the hot loop
 
-interface HotRow { peer: string; pairs: number; locked: boolean; nsPerPair: number; pageFaults: number; gcEvents: number; heapGrowthBytes: number; windows: number }
+interface HotRow {
+  peer: string;
+  pairs: number;
+  locked: boolean;
+  nsPerPair: number;
+  pageFaults: number;
+  gcEvents: number;
+  heapGrowthBytes: number;
+  windows: number;
+}
 
 const Task = defineStruct({ pid: 'u32', vruntimeNs: 'f64', weight: 'u16', cpu: 'u16' });
 
@@ -152,7 +168,9 @@ function arenaPair(arena: Arena): () => void {
   const state = new Float64Array(1); // the pair counter, kept out of a boxed let
   return () => {
     let x = rng[0]!;
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
     rng[0] = x;
     const n = state[0]!;
     state[0] = n + 1;
@@ -169,7 +187,13 @@ function arenaPair(arena: Arena): () => void {
   };
 }
 
-interface JsTask { pid: number; vruntimeNs: number; weight: number; cpu: number; pad: Uint8Array }
+interface JsTask {
+  pid: number;
+  vruntimeNs: number;
+  weight: number;
+  cpu: number;
+  pad: Uint8Array;
+}
 
 /** The same pattern with plain JS records: what the arena saves the hot path from. */
 function heapPair(): () => void {
@@ -178,12 +202,20 @@ function heapPair(): () => void {
   const state = new Float64Array(1);
   return () => {
     let x = rng[0]!;
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
     rng[0] = x;
     const n = state[0]!;
     state[0] = n + 1;
     const slot = n % LIVE_RECORDS;
-    ring[slot] = { pid: slot, vruntimeNs: n, weight: 100, cpu: x & 1, pad: new Uint8Array(MIN_RECORD_BYTES + (x & (RECORD_SIZE_SPAN - 1))) };
+    ring[slot] = {
+      pid: slot,
+      vruntimeNs: n,
+      weight: 100,
+      cpu: x & 1,
+      pad: new Uint8Array(MIN_RECORD_BYTES + (x & (RECORD_SIZE_SPAN - 1))),
+    };
   };
 }
 
@@ -191,8 +223,16 @@ async function benchHot(): Promise<HotRow[]> {
   const rows: HotRow[] = [];
   const run = async (peer: string, locked: boolean, pairs: number, fn: () => void): Promise<void> => {
     const r: HotPathReport = await measureHotPath(fn, { iterations: pairs, warmup: HOT_WARMUP });
-    rows.push({ peer, pairs, locked, nsPerPair: r.nsPerIteration, pageFaults: r.pageFaults, gcEvents: r.gcEvents,
-      heapGrowthBytes: r.heapGrowthBytes, windows: r.windows });
+    rows.push({
+      peer,
+      pairs,
+      locked,
+      nsPerPair: r.nsPerIteration,
+      pageFaults: r.pageFaults,
+      gcEvents: r.gcEvents,
+      heapGrowthBytes: r.heapGrowthBytes,
+      windows: r.windows,
+    });
   };
   {
     const arena = createArena({ sizeBytes: ARENA_BYTES, strategy: 'tlsf' });
@@ -230,27 +270,71 @@ async function main(): Promise<void> {
   const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '', node: process.version, kernel: release() };
   const startedAt = new Date().toISOString();
   const loadBefore = loadavg()[0]!;
-  console.log(`tsland bench:mem  ${startedAt}  ${machine.cpus} cores, Node ${machine.node}, Linux ${machine.kernel}, ` +
-    `load average ${loadBefore.toFixed(1)}\n`);
+  console.log(
+    `tsland bench:mem  ${startedAt}  ${machine.cpus} cores, Node ${machine.node}, Linux ${machine.kernel}, ` +
+      `load average ${loadBefore.toFixed(1)}\n`,
+  );
 
   const lock = benchLock();
   console.log(`Lock + prefault of a ${ARENA_BYTES / MIB} MiB arena (${LOCK_REPS} interleaved repetitions; aim < 50 ms)`);
-  console.log(table(['method', 'median ms', 'min ms', 'max ms', 'CPU ms (median)', 'locked'],
-    lock.map((r) => [r.method, r.medianMs.toFixed(1), r.minMs.toFixed(1), r.maxMs.toFixed(1), r.medianCpuMs.toFixed(1),
-      String(r.locked)])));
+  console.log(
+    table(
+      ['method', 'median ms', 'min ms', 'max ms', 'CPU ms (median)', 'locked'],
+      lock.map((r) => [
+        r.method,
+        r.medianMs.toFixed(1),
+        r.minMs.toFixed(1),
+        r.maxMs.toFixed(1),
+        r.medianCpuMs.toFixed(1),
+        String(r.locked),
+      ]),
+    ),
+  );
 
   const reads = await benchReads();
   console.log(`\nOne page-fault counter read (median of ${READ_ROUNDS} rounds of ${READS_PER_ROUND}; aim < 2 us, no allocation)`);
-  console.log(table(['method', 'us/read', 'allocates', 'GCs', 'heap growth B'],
-    reads.map((r) => [r.method, (r.medianNs / 1000).toFixed(3), r.allocates ? 'yes' : 'no', String(r.gcEvents), String(r.heapGrowthBytes)])));
+  console.log(
+    table(
+      ['method', 'us/read', 'allocates', 'GCs', 'heap growth B'],
+      reads.map((r) => [
+        r.method,
+        (r.medianNs / 1000).toFixed(3),
+        r.allocates ? 'yes' : 'no',
+        String(r.gcEvents),
+        String(r.heapGrowthBytes),
+      ]),
+    ),
+  );
 
   const hot = await benchHot();
-  console.log(`\nAlloc/free pairs + struct writes after ${HOT_WARMUP} warm-up pairs, ${LIVE_RECORDS} records live (aim: 0 / 0 / 0)`);
-  console.log(table(['peer', 'pairs', 'ns/pair', 'page faults', 'GCs', 'heap growth B'],
-    hot.map((r) => [r.peer, String(r.pairs), r.nsPerPair.toFixed(1), String(r.pageFaults), String(r.gcEvents), String(r.heapGrowthBytes)])));
+  console.log(
+    `\nAlloc/free pairs + struct writes after ${HOT_WARMUP} warm-up pairs, ${LIVE_RECORDS} records live (aim: 0 / 0 / 0)`,
+  );
+  console.log(
+    table(
+      ['peer', 'pairs', 'ns/pair', 'page faults', 'GCs', 'heap growth B'],
+      hot.map((r) => [
+        r.peer,
+        String(r.pairs),
+        r.nsPerPair.toFixed(1),
+        String(r.pageFaults),
+        String(r.gcEvents),
+        String(r.heapGrowthBytes),
+      ]),
+    ),
+  );
 
   const loadAfter = loadavg()[0]!;
-  const out = { bench: 'mem', startedAt, machine, loadAverage1m: { before: loadBefore, after: loadAfter }, arenaBytes: ARENA_BYTES, lock, counterReads: reads, hotLoop: hot };
+  const out = {
+    bench: 'mem',
+    startedAt,
+    machine,
+    loadAverage1m: { before: loadBefore, after: loadAfter },
+    arenaBytes: ARENA_BYTES,
+    lock,
+    counterReads: reads,
+    hotLoop: hot,
+  };
   const dir = new URL('../../bench/results/', import.meta.url);
   mkdirSync(dir, { recursive: true });
   writeFileSync(new URL('mem.json', dir), `${JSON.stringify(out, null, 2)}\n`);

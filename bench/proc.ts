@@ -24,7 +24,7 @@ const USER_HZ = 100;
 const WARMUP_SECONDS = 5;
 /**
  * The scheduler thread's faults and GCs are counted from here: past its warm-up, which ends when the
- * process stops compiling new code 12 s in (src/backends/proc/worker.ts), as in the soak.
+ * process stops compiling new code 12 s in (src/backends/proc/thread/worker.ts), as in the soak.
  */
 const FAULT_WARMUP_SECONDS = 13;
 const SAMPLE_MS = 500;
@@ -115,7 +115,12 @@ function runTree(treeArgs: string[], underTsland: boolean): Promise<RunResult> {
   const child = spawn(process.execPath, cmd, {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, TSLAND_STATE_DIR: stateDir, TSLAND_STATS_DIR: stateDir, ...(hogBinary ? { TSLAND_BENCH_HOG: hogBinary } : {}) },
+    env: {
+      ...process.env,
+      TSLAND_STATE_DIR: stateDir,
+      TSLAND_STATS_DIR: stateDir,
+      ...(hogBinary ? { TSLAND_BENCH_HOG: hogBinary } : {}),
+    },
   });
   let out = '';
   let err = '';
@@ -174,7 +179,11 @@ function faultsAfterWarmup(stderr: string): { pageFaults: number; gcEvents: numb
   const read = (l: string | undefined, key: string): number => Number(new RegExp(`${key}=(\\d+)`).exec(l ?? '')?.[1] ?? NaN);
   const first = lines[Math.min(FAULT_WARMUP_SECONDS, lines.length - 1)];
   const last = lines.at(-1);
-  return { pageFaults: read(last, 'pf') - read(first, 'pf'), gcEvents: read(last, 'gc') - read(first, 'gc'), lines: lines.length };
+  return {
+    pageFaults: read(last, 'pf') - read(first, 'pf'),
+    gcEvents: read(last, 'gc') - read(first, 'gc'),
+    lines: lines.length,
+  };
 }
 
 /** Each nice class's share of the hogs' CPU time, against its share of the total weight. */
@@ -228,25 +237,50 @@ async function main(): Promise<void> {
 
   const rows: [string, string, string, string][] = [
     ['8 hogs: Jain index of CPU time', k.jain.toFixed(4), t.jain.toFixed(4), '>= 0.98 (tsland)'],
-    ['8 hogs: work (G iterations)', (k.work / 1e9).toFixed(2), (t.work / 1e9).toFixed(2), `tsland/kernel ${(t.work / k.work).toFixed(3)} (>= 0.95)`],
+    [
+      '8 hogs: work (G iterations)',
+      (k.work / 1e9).toFixed(2),
+      (t.work / 1e9).toFixed(2),
+      `tsland/kernel ${(t.work / k.work).toFixed(3)} (>= 0.95)`,
+    ],
     ['probe 2 ms: p50 late (us)', k.probeP50Us.toFixed(0), t.probeP50Us.toFixed(0), ''],
-    ['probe 2 ms: p99 late (us)', k.probeP99Us.toFixed(0), t.probeP99Us.toFixed(0), `tsland/kernel ${(t.probeP99Us / k.probeP99Us).toFixed(3)} (<= 0.5)`],
+    [
+      'probe 2 ms: p99 late (us)',
+      k.probeP99Us.toFixed(0),
+      t.probeP99Us.toFixed(0),
+      `tsland/kernel ${(t.probeP99Us / k.probeP99Us).toFixed(3)} (<= 0.5)`,
+    ],
     ['probe 2 ms: max late (us)', k.probeMaxUs.toFixed(0), t.probeMaxUs.toFixed(0), ''],
-    ...(['nice0', 'nice5', 'nice10'] as const).map(
-      (c): [string, string, string, string] => [
-        `nice: ${c} share after ${niceWarmupS} s (weight ${(tn[c]!.weightShare * 100).toFixed(1)}%)`,
-        `${(kn[c]!.share * 100).toFixed(1)}%`,
-        `${(tn[c]!.share * 100).toFixed(1)}%`,
-        `tsland off by ${(tn[c]!.error * 100).toFixed(1)}% (<= 10%)`,
-      ],
-    ),
-    [`tsland CPU, ${spinTasks} spinning tasks`, '-', `${((spin.cpuShare ?? NaN) * 100).toFixed(2)}% of a core`, `busiest thread ${((spin.busiestThreadShare ?? NaN) * 100).toFixed(2)}% (<= 3%)`],
+    ...(['nice0', 'nice5', 'nice10'] as const).map((c): [string, string, string, string] => [
+      `nice: ${c} share after ${niceWarmupS} s (weight ${(tn[c]!.weightShare * 100).toFixed(1)}%)`,
+      `${(kn[c]!.share * 100).toFixed(1)}%`,
+      `${(tn[c]!.share * 100).toFixed(1)}%`,
+      `tsland off by ${(tn[c]!.error * 100).toFixed(1)}% (<= 10%)`,
+    ]),
+    [
+      `tsland CPU, ${spinTasks} spinning tasks`,
+      '-',
+      `${((spin.cpuShare ?? NaN) * 100).toFixed(2)}% of a core`,
+      `busiest thread ${((spin.busiestThreadShare ?? NaN) * 100).toFixed(2)}% (<= 3%)`,
+    ],
     [`guardian CPU, ${spinTasks} spinning tasks`, '-', `${((spin.guardianCpuShare ?? NaN) * 100).toFixed(2)}% of a core`, ''],
     ['tsland CPU, 8 hogs + probe', '-', `${((tslandHogs.cpuShare ?? NaN) * 100).toFixed(2)}% of a core`, ''],
-    [`scheduler thread after ${FAULT_WARMUP_SECONDS} s: faults / GCs (${spinTasks} tasks)`, '-', `${health.pageFaults} / ${health.gcEvents}`, '0 / 0'],
-    [`scheduler thread after ${FAULT_WARMUP_SECONDS} s: faults / GCs (8 hogs)`, '-', `${hogHealth.pageFaults} / ${hogHealth.gcEvents}`, '0 / 0'],
+    [
+      `scheduler thread after ${FAULT_WARMUP_SECONDS} s: faults / GCs (${spinTasks} tasks)`,
+      '-',
+      `${health.pageFaults} / ${health.gcEvents}`,
+      '0 / 0',
+    ],
+    [
+      `scheduler thread after ${FAULT_WARMUP_SECONDS} s: faults / GCs (8 hogs)`,
+      '-',
+      `${hogHealth.pageFaults} / ${hogHealth.gcEvents}`,
+      '0 / 0',
+    ],
   ];
-  const width = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]!.length), ['measure', 'kernel', 'tsland', 'target'][i]!.length));
+  const width = [0, 1, 2, 3].map((i) =>
+    Math.max(...rows.map((r) => r[i]!.length), ['measure', 'kernel', 'tsland', 'target'][i]!.length),
+  );
   const fmt = (r: string[]): string => r.map((c, i) => c.padEnd(width[i]!)).join('  ');
   console.log(fmt(['measure', 'kernel', 'tsland', 'target']));
   for (const r of rows) console.log(fmt(r));

@@ -67,7 +67,14 @@ function clockPairNs(): number {
   return f[0]! / reps;
 }
 
-async function measure(impl: string, tasks: number, build: () => Loop, bytesPerTask: (loop: unknown) => number, pairNs: number, core: boolean): Promise<Row> {
+async function measure(
+  impl: string,
+  tasks: number,
+  build: () => Loop,
+  bytesPerTask: (loop: unknown) => number,
+  pairNs: number,
+  core: boolean,
+): Promise<Row> {
   gcNow();
   const heap0 = process.memoryUsage().heapUsed;
   const t0 = performance.now();
@@ -142,27 +149,104 @@ async function main(): Promise<void> {
     const bytes = (l: unknown): number => (l as ReturnType<typeof createHogLoop>).sched.memoryBytes() / tasks;
     // Both backends drive the scheduler from its own thread, so their rings skip Atomics; the
     // cross-thread configuration is measured beside it.
-    rows.push(await measure('tsland', tasks, () => createHogLoop({ tasks, cpus: CPUS, policy: rustland(), crossThreadRings: false }), bytes, pairNs, true));
-    rows.push(await measure('tsland-atomic-rings', tasks, () => createHogLoop({ tasks, cpus: CPUS, policy: rustland(), crossThreadRings: true }), bytes, pairNs, false));
-    rows.push(await measure('plain-js', tasks, () => createPlainHogLoop(tasks, CPUS, hogWeight), () => NaN, pairNs, true));
+    rows.push(
+      await measure(
+        'tsland',
+        tasks,
+        () => createHogLoop({ tasks, cpus: CPUS, policy: rustland(), crossThreadRings: false }),
+        bytes,
+        pairNs,
+        true,
+      ),
+    );
+    rows.push(
+      await measure(
+        'tsland-atomic-rings',
+        tasks,
+        () => createHogLoop({ tasks, cpus: CPUS, policy: rustland(), crossThreadRings: true }),
+        bytes,
+        pairNs,
+        false,
+      ),
+    );
+    rows.push(
+      await measure(
+        'plain-js',
+        tasks,
+        () => createPlainHogLoop(tasks, CPUS, hogWeight),
+        () => NaN,
+        pairNs,
+        true,
+      ),
+    );
     gcNow();
   }
-  const header = ['impl', 'tasks', 'decisions/s', 'ns/decision', 'cpu ns/dec', 'core cpu ns/dec (min)', 'bytes/task', 'GCs', 'faults'];
-  const core = (r: Row): string => (Number.isNaN(r.coreCpuNsPerDecision) ? '-' : `${r.coreCpuNsPerDecision.toFixed(0)} (${r.coreCpuNsMin.toFixed(0)})`);
-  const lines = [header, ...rows.map((r) => [r.impl, String(r.tasks), r.decisionsPerSec.toFixed(0), r.nsPerDecision.toFixed(0), r.cpuNsPerDecision.toFixed(0), core(r), r.bytesPerTask.toFixed(0), String(r.gcEvents), String(r.pageFaults)])];
+  const header = [
+    'impl',
+    'tasks',
+    'decisions/s',
+    'ns/decision',
+    'cpu ns/dec',
+    'core cpu ns/dec (min)',
+    'bytes/task',
+    'GCs',
+    'faults',
+  ];
+  const core = (r: Row): string =>
+    Number.isNaN(r.coreCpuNsPerDecision) ? '-' : `${r.coreCpuNsPerDecision.toFixed(0)} (${r.coreCpuNsMin.toFixed(0)})`;
+  const lines = [
+    header,
+    ...rows.map((r) => [
+      r.impl,
+      String(r.tasks),
+      r.decisionsPerSec.toFixed(0),
+      r.nsPerDecision.toFixed(0),
+      r.cpuNsPerDecision.toFixed(0),
+      core(r),
+      r.bytesPerTask.toFixed(0),
+      String(r.gcEvents),
+      String(r.pageFaults),
+    ]),
+  ];
   const widths = header.map((_, c) => Math.max(...lines.map((l) => l[c]!.length)));
   for (const l of lines) console.log(l.map((x, c) => (c < 1 ? x.padEnd(widths[c]!) : x.padStart(widths[c]!))).join('  '));
   const ts = rows.filter((r) => r.impl === 'tsland');
   const ratio1mTo1k = ts[2]!.coreCpuNsPerDecision / ts[0]!.coreCpuNsPerDecision;
-  console.log(`tsland core cost at 1M vs 1k tasks (CPU time): ${ratio1mTo1k.toFixed(2)}x; clock pair ${pairNs.toFixed(0)} ns taken out`);
+  console.log(
+    `tsland core cost at 1M vs 1k tasks (CPU time): ${ratio1mTo1k.toFixed(2)}x; clock pair ${pairNs.toFixed(0)} ns taken out`,
+  );
 
   // Simulator figures (virtual time; deterministic).
-  const overload = (await simulate({ policy: rustland(), cpus: 8, tasks: 64, workload: 'hogs', durationNs: 10 * SEC, seed: 1 })).results;
-  const weightedSteady = (await simulate({ policy: rustland(), cpus: 8, tasks: 24, workload: 'weighted', durationNs: 60 * SEC, warmupNs: 20 * SEC, seed: 1 })).results;
-  const weightedCold = (await simulate({ policy: rustland(), cpus: 8, tasks: 24, workload: 'weighted', durationNs: 10 * SEC, seed: 1 })).results;
-  const interactive = (await simulate({ policy: rustland(), cpus: 8, tasks: 64, workload: 'interactive', durationNs: 10 * SEC, seed: 1 })).results;
-  const interactiveFifo = (await simulate({ policy: fifo(), cpus: 8, tasks: 64, workload: 'interactive', durationNs: 10 * SEC, seed: 1 })).results;
-  const million = await simulate({ policy: rustland(), cpus: 8, tasks: 1_000_000, workload: 'mix', durationNs: 10 * SEC, seed: 1 });
+  const overload = (await simulate({ policy: rustland(), cpus: 8, tasks: 64, workload: 'hogs', durationNs: 10 * SEC, seed: 1 }))
+    .results;
+  const weightedSteady = (
+    await simulate({
+      policy: rustland(),
+      cpus: 8,
+      tasks: 24,
+      workload: 'weighted',
+      durationNs: 60 * SEC,
+      warmupNs: 20 * SEC,
+      seed: 1,
+    })
+  ).results;
+  const weightedCold = (
+    await simulate({ policy: rustland(), cpus: 8, tasks: 24, workload: 'weighted', durationNs: 10 * SEC, seed: 1 })
+  ).results;
+  const interactive = (
+    await simulate({ policy: rustland(), cpus: 8, tasks: 64, workload: 'interactive', durationNs: 10 * SEC, seed: 1 })
+  ).results;
+  const interactiveFifo = (
+    await simulate({ policy: fifo(), cpus: 8, tasks: 64, workload: 'interactive', durationNs: 10 * SEC, seed: 1 })
+  ).results;
+  const million = await simulate({
+    policy: rustland(),
+    cpus: 8,
+    tasks: 1_000_000,
+    workload: 'mix',
+    durationNs: 10 * SEC,
+    seed: 1,
+  });
   const sim = {
     overloadJain: overload.jainIndex,
     weightedShares: weightedSteady.shares,
@@ -173,16 +257,34 @@ async function main(): Promise<void> {
     interactiveFifoP99Ns: interactiveFifo.wakeLatencyNs!.p99,
     millionTasksMix: { decisions: million.results.decisions, bytesPerTask: million.results.bytesPerTask, perf: million.perf },
   };
-  console.log(`sim: 8x overload Jain ${sim.overloadJain.toFixed(4)}; weights 1:2:4 shares ${Object.values(sim.weightedShares).map((x) => (x * 100).toFixed(2) + '%').join(' / ')}` +
-    ` error ${(sim.weightedShareError * 100).toFixed(2)}% (after 20 s; ${(sim.weightedShareErrorNoWarmup * 100).toFixed(1)}% over the first 10 s);` +
-    ` interactive p99 wake ${(sim.interactiveP99Ns / MS).toFixed(1)} ms = ${sim.interactiveP99Slices.toFixed(2)} slices (fifo ${(sim.interactiveFifoP99Ns / MS).toFixed(1)} ms);` +
-    ` 1M-task mix: ${million.results.bytesPerTask.toFixed(0)} B/task, ${million.perf.gcEvents} GCs, ${million.perf.wallMs.toFixed(0)} ms`);
+  console.log(
+    `sim: 8x overload Jain ${sim.overloadJain.toFixed(4)}; weights 1:2:4 shares ${Object.values(sim.weightedShares)
+      .map((x) => (x * 100).toFixed(2) + '%')
+      .join(' / ')}` +
+      ` error ${(sim.weightedShareError * 100).toFixed(2)}% (after 20 s; ${(sim.weightedShareErrorNoWarmup * 100).toFixed(1)}% over the first 10 s);` +
+      ` interactive p99 wake ${(sim.interactiveP99Ns / MS).toFixed(1)} ms = ${sim.interactiveP99Slices.toFixed(2)} slices (fifo ${(sim.interactiveFifoP99Ns / MS).toFixed(1)} ms);` +
+      ` 1M-task mix: ${million.results.bytesPerTask.toFixed(0)} B/task, ${million.perf.gcEvents} GCs, ${million.perf.wallMs.toFixed(0)} ms`,
+  );
 
   const out = {
     benchmark: 'sched',
     date: new Date().toISOString(),
-    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, kernel: os.release(), loadavg: os.loadavg(), calibrationNsPerElement: calibrate() },
-    config: { cpus: CPUS, warmup: WARMUP, iterations: ITERATIONS, coreRounds: CORE_ROUNDS, policy: 'rustland', clockPairNs: pairNs },
+    machine: {
+      cpus: os.cpus().length,
+      model: os.cpus()[0]?.model,
+      node: process.version,
+      kernel: os.release(),
+      loadavg: os.loadavg(),
+      calibrationNsPerElement: calibrate(),
+    },
+    config: {
+      cpus: CPUS,
+      warmup: WARMUP,
+      iterations: ITERATIONS,
+      coreRounds: CORE_ROUNDS,
+      policy: 'rustland',
+      clockPairNs: pairNs,
+    },
     rows,
     tslandCostRatio1MTo1k: ratio1mTo1k,
     sim,

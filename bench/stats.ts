@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { createCounters } from '../src/sched/counters.js';
+import { createCounters } from '../src/base/counters.js';
 import { TaskTableReader, type TaskSlabsInfo } from '../src/sched/index.js';
 import { startStatsServer } from '../src/stats/server.js';
 import type { LoopConfig, LoopResult } from './stats/loop.js';
@@ -44,8 +44,12 @@ async function runPeer(mode: LoopConfig['mode']): Promise<Row> {
   const counters = createCounters();
   const cfg: LoopConfig = { mode, countersSab: counters.sab, tasks: TASKS, seconds: SECONDS, formatMs: FORMAT_MS };
   const worker = new Worker(new URL('./stats/loop.js', import.meta.url), { workerData: cfg });
-  const slabs = await new Promise<TaskSlabsInfo>((resolve) => worker.once('message', (m: { info: TaskSlabsInfo }) => resolve(m.info)));
-  const done = new Promise<LoopResult>((resolve) => worker.on('message', (m: { type: string; result: LoopResult }) => m.type === 'done' && resolve(m.result)));
+  const slabs = await new Promise<TaskSlabsInfo>((resolve) =>
+    worker.once('message', (m: { info: TaskSlabsInfo }) => resolve(m.info)),
+  );
+  const done = new Promise<LoopResult>((resolve) =>
+    worker.on('message', (m: { type: string; result: LoopResult }) => m.type === 'done' && resolve(m.result)),
+  );
   let clients: ChildProcess | undefined;
   let clientOut = '';
   const dir = mkdtempSync(join(tmpdir(), 'tsland-bench-stats-'));
@@ -55,9 +59,22 @@ async function runPeer(mode: LoopConfig['mode']): Promise<Row> {
     server = await startStatsServer({
       counters,
       socketPath: join(dir, 'bench.sock'),
-      tasks: () => reader.list().map((r) => ({ pid: r.pid, comm: 'task', weight: r.weight, vruntimeNs: r.vruntime, cpuTimeNs: r.cpuTimeNs, state: r.state, cpu: r.lastCpu })),
+      tasks: () =>
+        reader.list().map((r) => ({
+          pid: r.pid,
+          comm: 'task',
+          weight: r.weight,
+          vruntimeNs: r.vruntime,
+          cpuTimeNs: r.cpuTimeNs,
+          state: r.state,
+          cpu: r.lastCpu,
+        })),
     });
-    clients = spawn(process.execPath, [fileURLToPath(new URL('./stats/clients.js', import.meta.url)), server.socketPath, String(CLIENTS), String(POLL_MS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    clients = spawn(
+      process.execPath,
+      [fileURLToPath(new URL('./stats/clients.js', import.meta.url)), server.socketPath, String(CLIENTS), String(POLL_MS)],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     clients.stdout!.setEncoding('utf8').on('data', (d: string) => (clientOut += d));
   }
   const result = await done;
@@ -73,7 +90,12 @@ async function runPeer(mode: LoopConfig['mode']): Promise<Row> {
   rmSync(dir, { recursive: true, force: true });
   const g = result.gapsUs;
   return {
-    peer: mode === 'none' ? 'no stats (floor)' : mode === 'off-thread' ? `tsland: server off-thread, ${CLIENTS} clients` : `inline: formatted in the loop every ${FORMAT_MS} ms`,
+    peer:
+      mode === 'none'
+        ? 'no stats (floor)'
+        : mode === 'off-thread'
+          ? `tsland: server off-thread, ${CLIENTS} clients`
+          : `inline: formatted in the loop every ${FORMAT_MS} ms`,
     steps: result.steps,
     gapP50Us: pct(g, 50),
     gapP99Us: pct(g, 99),
@@ -91,7 +113,16 @@ for (const mode of ['none', 'off-thread', 'inline'] as const) {
 }
 const fmt = (v: number) => (Number.isFinite(v) ? v.toFixed(0) : '-');
 const head = ['peer', 'steps', 'gap p50 µs', 'gap p99 µs', 'gap p99.9 µs', 'gap max µs', 'scheduler GCs', 'requests served'];
-const cells = rows.map((r) => [r.peer, String(r.steps), fmt(r.gapP50Us), fmt(r.gapP99Us), fmt(r.gapP999Us), fmt(r.gapMaxUs), String(r.gcEvents), String(r.requests)]);
+const cells = rows.map((r) => [
+  r.peer,
+  String(r.steps),
+  fmt(r.gapP50Us),
+  fmt(r.gapP99Us),
+  fmt(r.gapP999Us),
+  fmt(r.gapMaxUs),
+  String(r.gcEvents),
+  String(r.requests),
+]);
 const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
 const line = (c: string[]) => c.map((x, i) => (i === 0 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join('  ');
 process.stdout.write([line(head), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n') + '\n');

@@ -56,7 +56,8 @@ export class CensusTaker {
     }
     for (const key of this.markCache.keys()) if (!seen.has(key)) this.markCache.delete(key);
     const root = all.get(this.rootPid);
-    const rootAlive = root !== undefined && root.state !== 'Z' && (this.rootStartTicks < 0 || root.startTicks === this.rootStartTicks);
+    const rootAlive =
+      root !== undefined && root.state !== 'Z' && (this.rootStartTicks < 0 || root.startTicks === this.rootStartTicks);
     return {
       atMs: Date.now(),
       marked,
@@ -106,7 +107,8 @@ export class StopStreaks {
   /** Processes stopped in every sample for at least `ms`. */
   stuck(ms: number): { pid: number; comm: string; stoppedMs: number }[] {
     const out: { pid: number; comm: string; stoppedMs: number }[] = [];
-    for (const s of this.since.values()) if (s.lastMs - s.firstMs >= ms) out.push({ pid: s.pid, comm: s.comm, stoppedMs: s.lastMs - s.firstMs });
+    for (const s of this.since.values())
+      if (s.lastMs - s.firstMs >= ms) out.push({ pid: s.pid, comm: s.comm, stoppedMs: s.lastMs - s.firstMs });
     return out;
   }
 

@@ -2,7 +2,7 @@
 // its status), the churn counts (every short-lived process started and reaped), the samples (page faults
 // and RSS of each scheduler instance after its warm-up) and the guardian's log (watchdog trips).
 
-import type { ReleaseRecord } from '../src/backends/proc/state.js';
+import type { ReleaseRecord } from '../src/backends/proc/guardian/state.js';
 import type { Soak } from './harness.js';
 import { components, readChurnCounts, readLedger } from './ledger.js';
 import type { Accounting, InstanceSummary, SoakSummary } from './record.js';
@@ -76,7 +76,12 @@ export function account(soak: Soak): Accounting {
   }
   if (!events.some((e) => e.ev === 'done')) soak.violate('accounting', 'the workload root never finished its shutdown');
   acc.lost =
-    acc.componentsStarted - acc.componentsExited + (acc.stormStarted - acc.stormReaped) + (acc.burstStarted - acc.burstReaped) + acc.leftAtEnd + acc.orphansSeen;
+    acc.componentsStarted -
+    acc.componentsExited +
+    (acc.stormStarted - acc.stormReaped) +
+    (acc.burstStarted - acc.burstReaped) +
+    acc.leftAtEnd +
+    acc.orphansSeen;
   return acc;
 }
 
@@ -95,7 +100,10 @@ export function summarizeInstances(soak: Soak): InstanceSummary[] {
     const running = warm.filter((s) => !s.inFault);
     const pf = running.map((s) => s.pageFaults).filter((v): v is number => v !== null);
     const gc = running.map((s) => s.gcEvents).filter((v): v is number => v !== null);
-    const hb = warm.filter((s) => !s.inFault).map((s) => s.heartbeatAgeMaxMs).filter((v): v is number => v !== null);
+    const hb = warm
+      .filter((s) => !s.inFault)
+      .map((s) => s.heartbeatAgeMaxMs)
+      .filter((v): v is number => v !== null);
     const summary: InstanceSummary = {
       index: inst.index,
       mode: inst.mode,
@@ -111,7 +119,10 @@ export function summarizeInstances(soak: Soak): InstanceSummary[] {
       rssDriftKiB: rss.length ? rss[rss.length - 1]! - rss[0]! : null,
       rssMinKiB: rss.length ? Math.min(...rss) : null,
       rssMaxKiB: rss.length ? Math.max(...rss) : null,
-      rssTrendKiBPerMin: trendPerMin(steady.map((s) => s.tS), rss),
+      rssTrendKiBPerMin: trendPerMin(
+        steady.map((s) => s.tS),
+        rss,
+      ),
       pageFaultsAfterWarmup: pf.length ? pf[pf.length - 1]! - pf[0]! : null,
       gcEventsAfterWarmup: gc.length ? gc[gc.length - 1]! - gc[0]! : null,
       maxHeartbeatAgeMs: hb.length ? Math.max(...hb) : null,
@@ -119,16 +130,29 @@ export function summarizeInstances(soak: Soak): InstanceSummary[] {
     };
     if (summary.pageFaultsAfterWarmup !== null && summary.pageFaultsAfterWarmup > soak.opts.pageFaultBudget) {
       const budget = soak.opts.pageFaultBudget > 0 ? ` (budget ${soak.opts.pageFaultBudget})` : '';
-      soak.violate('page-faults', `tsland #${inst.index} took ${summary.pageFaultsAfterWarmup} page fault(s) on its scheduler thread over ${summary.measuredS.toFixed(0)} s after warm-up${budget}`);
+      soak.violate(
+        'page-faults',
+        `tsland #${inst.index} took ${summary.pageFaultsAfterWarmup} page fault(s) on its scheduler thread over ${summary.measuredS.toFixed(0)} s after warm-up${budget}`,
+      );
     }
     if (inst.mode !== 'baseline' && summary.measuredS >= soak.opts.warmupS && pf.length === 0) {
       soak.violate('measurement', `no stats from tsland #${inst.index} after its warm-up: its page faults could not be checked`);
     }
-    if (summary.measuredS >= MIN_DRIFT_SPAN_S && summary.rssDriftKiB !== null && Math.abs(summary.rssDriftKiB) > MAX_RSS_DRIFT_KIB) {
-      soak.violate('rss-drift', `tsland #${inst.index} RSS moved ${(summary.rssDriftKiB / 1024).toFixed(2)} MiB over ${summary.measuredS.toFixed(0)} s (limit 1 MiB)`);
+    if (
+      summary.measuredS >= MIN_DRIFT_SPAN_S &&
+      summary.rssDriftKiB !== null &&
+      Math.abs(summary.rssDriftKiB) > MAX_RSS_DRIFT_KIB
+    ) {
+      soak.violate(
+        'rss-drift',
+        `tsland #${inst.index} RSS moved ${(summary.rssDriftKiB / 1024).toFixed(2)} MiB over ${summary.measuredS.toFixed(0)} s (limit 1 MiB)`,
+      );
     }
     if (summary.watchdogTrips > 0 && !guardianFault(soak, inst.index)) {
-      soak.violate('watchdog', `the guardian of tsland #${inst.index} released its tasks ${summary.watchdogTrips} time(s) with no fault injected`);
+      soak.violate(
+        'watchdog',
+        `the guardian of tsland #${inst.index} released its tasks ${summary.watchdogTrips} time(s) with no fault injected`,
+      );
     }
     return summary;
   });

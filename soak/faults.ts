@@ -38,7 +38,7 @@ export async function injectFault(soak: Soak, planned: PlannedFault): Promise<Fa
     soak.violate(check, `${planned.kind} at ${rec.atS} s: ${detail}`);
   };
   // An unplanned restart in flight finishes first: a fault aimed at a half-started scheduler tests nothing.
-  for (const deadline = Date.now() + 60_000; soak.recovering && Date.now() < deadline; ) await sleep(100);
+  for (const deadline = Date.now() + 60_000; soak.recovering && Date.now() < deadline;) await sleep(100);
   rec.atS = soak.tS();
   soak.log(`fault: ${planned.kind} at ${rec.atS} s`);
   switch (planned.kind) {
@@ -51,14 +51,22 @@ export async function injectFault(soak: Soak, planned: PlannedFault): Promise<Fa
     default:
       await schedulerFault(soak, rec, fail);
   }
-  soak.log(`fault: ${planned.kind} ${rec.ok ? 'recovered' : 'FAILED'}${rec.releaseMs !== undefined ? `, released in ${rec.releaseMs.toFixed(0)} ms` : ''}${rec.recoveredMs !== undefined ? `, scheduling again after ${rec.recoveredMs.toFixed(0)} ms` : ''}`);
+  soak.log(
+    `fault: ${planned.kind} ${rec.ok ? 'recovered' : 'FAILED'}${rec.releaseMs !== undefined ? `, released in ${rec.releaseMs.toFixed(0)} ms` : ''}${rec.recoveredMs !== undefined ? `, scheduling again after ${rec.recoveredMs.toFixed(0)} ms` : ''}`,
+  );
   return rec;
 }
 
 type Fail = (check: string, detail: string) => void;
 
 /** Sends a control signal to the root and waits for the component it starts, then for its end. */
-async function runComponent(soak: Soak, kind: ComponentKind, signal: NodeJS.Signals, timeoutMs: number, fail: Fail): Promise<ComponentRecord | undefined> {
+async function runComponent(
+  soak: Soak,
+  kind: ComponentKind,
+  signal: NodeJS.Signals,
+  timeoutMs: number,
+  fail: Fail,
+): Promise<ComponentRecord | undefined> {
   const before = components(readLedger(soak.ledgerPath)).filter((c) => c.kind === kind).length;
   if (!signalIfSame(soak.rootPid, soak.rootStartTicks, signal)) {
     fail('fault-setup', 'the workload root is gone');
@@ -69,7 +77,10 @@ async function runComponent(soak: Soak, kind: ComponentKind, signal: NodeJS.Sign
     const mine = components(readLedger(soak.ledgerPath)).filter((c) => c.kind === kind)[before];
     if (mine?.exit) return mine;
     if (Date.now() > deadline || soak.abort.signal.aborted) {
-      fail('fault-timeout', mine ? `${mine.id} still running after ${timeoutMs / 1000} s` : `the root did not start it within ${timeoutMs / 1000} s`);
+      fail(
+        'fault-timeout',
+        mine ? `${mine.id} still running after ${timeoutMs / 1000} s` : `the root did not start it within ${timeoutMs / 1000} s`,
+      );
       return undefined;
     }
     await sleep(100);
@@ -86,7 +97,8 @@ async function burst(soak: Soak, rec: FaultRecord, fail: Fail): Promise<void> {
   if (!counts) fail('accounting', `${c.id} wrote no counts`);
   else {
     rec.notes.push(`${counts.started} started, ${counts.reaped} reaped, ${counts.ok} exited 0`);
-    if (counts.started !== n || counts.reaped !== n || counts.ok !== n) fail('accounting', `burst of ${n}: ${counts.started} started, ${counts.reaped} reaped, ${counts.failed} failed`);
+    if (counts.started !== n || counts.reaped !== n || counts.ok !== n)
+      fail('accounting', `burst of ${n}: ${counts.started} started, ${counts.reaped} reaped, ${counts.failed} failed`);
   }
   if (c.exit.code !== 0) fail('burst', `${c.id} exited with ${c.exit.code ?? c.exit.signal}`);
   checkTree(soak, fail, false);
@@ -112,13 +124,20 @@ async function memoryJump(soak: Soak, rec: FaultRecord, fail: Fail): Promise<voi
 function checkTree(soak: Soak, fail: Fail, strictStopped: boolean): void {
   const census = soak.census.take();
   soak.lastCensus = census;
-  if (census.orphans.length > 0) fail('orphaned', `${census.orphans.length} process(es) outside the tree: ${list(census.orphans)}`);
-  if (strictStopped && census.stopped.length > 0) fail('left-stopped', `${census.stopped.length} process(es) still stopped with no scheduler: ${list(census.stopped)}`);
+  if (census.orphans.length > 0)
+    fail('orphaned', `${census.orphans.length} process(es) outside the tree: ${list(census.orphans)}`);
+  if (strictStopped && census.stopped.length > 0)
+    fail('left-stopped', `${census.stopped.length} process(es) still stopped with no scheduler: ${list(census.stopped)}`);
   if (!census.rootAlive) fail('lost', 'the workload root is gone');
 }
 
 function list(entries: readonly CensusEntry[]): string {
-  return entries.slice(0, 8).map((e) => `${e.pid}(${e.comm})`).join(' ') + (entries.length > 8 ? ' ...' : '');
+  return (
+    entries
+      .slice(0, 8)
+      .map((e) => `${e.pid}(${e.comm})`)
+      .join(' ') + (entries.length > 8 ? ' ...' : '')
+  );
 }
 
 /**
@@ -172,7 +191,9 @@ async function schedulerFault(soak: Soak, rec: FaultRecord, fail: Fail): Promise
   inst.exitExpected = true;
   try {
     soak.lastCensus = soak.census.take();
-    rec.notes.push(`${soak.lastCensus.stopped.length} of ${soak.lastCensus.marked.length} workload processes stopped at the injection`);
+    rec.notes.push(
+      `${soak.lastCensus.stopped.length} of ${soak.lastCensus.marked.length} workload processes stopped at the injection`,
+    );
     const t0 = Date.now();
     const t0MonoMs = monotonicNowMs();
     if (rec.kind === 'stop-scheduler') inst.signal('SIGSTOP');
@@ -184,7 +205,8 @@ async function schedulerFault(soak: Soak, rec: FaultRecord, fail: Fail): Promise
     }
     const limitMs = watchdogMs * 4 + 3000;
     const { releaseMs, stuck } = await measureRelease(soak, t0, limitMs);
-    if (releaseMs === undefined) fail('release', `${stuck.length} process(es) still stopped ${limitMs} ms after the fault: ${list(stuck)}`);
+    if (releaseMs === undefined)
+      fail('release', `${stuck.length} process(es) still stopped ${limitMs} ms after the fault: ${list(stuck)}`);
     if (rec.kind === 'stop-scheduler') {
       await sleep(Math.max(0, t0 + Math.max(2000, 2 * watchdogMs) - Date.now()));
       inst.signal('SIGCONT');
@@ -192,12 +214,17 @@ async function schedulerFault(soak: Soak, rec: FaultRecord, fail: Fail): Promise
     await expectGone(soak, inst, guardian, rec, fail);
     // A task that was stopped at the injection stays stopped until the release ends: the later of what we
     // saw and what the releasing side logged (same monotonic clock) bounds how long any task waited.
-    const logged = soak.releaseRecords()
+    const logged = soak
+      .releaseRecords()
       .filter((r) => r.schedulerPid === inst.pid && r.releasedMs !== undefined && !/finished/i.test(r.reason))
       .map((r) => r.releasedMs! - t0MonoMs);
     if (releaseMs !== undefined) {
       rec.releaseMs = Math.round(Math.max(releaseMs, ...logged));
-      if (rec.releaseMs > watchdogMs + RELEASE_SLACK_MS) fail('release', `tasks released ${rec.releaseMs} ms after the fault, over watchdog ${watchdogMs} + ${RELEASE_SLACK_MS} ms`);
+      if (rec.releaseMs > watchdogMs + RELEASE_SLACK_MS)
+        fail(
+          'release',
+          `tasks released ${rec.releaseMs} ms after the fault, over watchdog ${watchdogMs} + ${RELEASE_SLACK_MS} ms`,
+        );
     }
     checkTree(soak, fail, true);
     await recover(soak, t0, rec, fail);
@@ -208,7 +235,13 @@ async function schedulerFault(soak: Soak, rec: FaultRecord, fail: Fail): Promise
 }
 
 /** After a scheduler fault both halves of the old instance must be gone, each for the documented reason. */
-async function expectGone(soak: Soak, inst: Instance, guardian: { pid: number; startTicks: number } | undefined, rec: FaultRecord, fail: Fail): Promise<void> {
+async function expectGone(
+  soak: Soak,
+  inst: Instance,
+  guardian: { pid: number; startTicks: number } | undefined,
+  rec: FaultRecord,
+  fail: Fail,
+): Promise<void> {
   const exit = await inst.waitExit(10_000);
   if (!exit) {
     fail('unguarded', `tsland #${inst.index} was still running 10 s after its guardian was gone; killed`);
@@ -216,7 +249,8 @@ async function expectGone(soak: Soak, inst: Instance, guardian: { pid: number; s
     await inst.waitExit(5000);
   } else if (rec.kind !== 'kill-scheduler') {
     rec.notes.push(`tsland #${inst.index} exited with ${exit.code ?? exit.signal}`);
-    if (exit.code === 0) fail('exit-status', `tsland #${inst.index} exited 0 after losing its guardian; a non-zero status was expected`);
+    if (exit.code === 0)
+      fail('exit-status', `tsland #${inst.index} exited 0 after losing its guardian; a non-zero status was expected`);
   }
   if (guardian) {
     const deadline = Date.now() + 5000;
@@ -228,7 +262,10 @@ async function expectGone(soak: Soak, inst: Instance, guardian: { pid: number; s
   }
   const trips = soak.releaseRecords().filter((r) => r.schedulerPid === inst.pid);
   for (const r of trips) {
-    const timing = r.lastBeatMs !== undefined && r.releasedMs !== undefined ? ` (released ${(r.releasedMs - r.lastBeatMs).toFixed(0)} ms after the last beat)` : '';
+    const timing =
+      r.lastBeatMs !== undefined && r.releasedMs !== undefined
+        ? ` (released ${(r.releasedMs - r.lastBeatMs).toFixed(0)} ms after the last beat)`
+        : '';
     rec.notes.push(`release by ${r.releasedBy}: ${r.reason}${timing}`);
   }
 }
@@ -252,8 +289,11 @@ async function checkManaged(soak: Soak, inst: Instance, fail: Fail): Promise<voi
   const managed = new Set(tasks.map((t) => t.pid));
   const nowS = uptimeS();
   const census = soak.census.take();
-  const missing = census.marked.filter((e) => e.state !== 'Z' && nowS - e.startTicks / CLK_TCK >= MANAGED_AGE_S && !managed.has(e.pid));
-  if (missing.length > 0) fail('unmanaged', `${missing.length} workload process(es) not managed by tsland #${inst.index}: ${list(missing)}`);
+  const missing = census.marked.filter(
+    (e) => e.state !== 'Z' && nowS - e.startTicks / CLK_TCK >= MANAGED_AGE_S && !managed.has(e.pid),
+  );
+  if (missing.length > 0)
+    fail('unmanaged', `${missing.length} workload process(es) not managed by tsland #${inst.index}: ${list(missing)}`);
 }
 
 export { checkManaged };

@@ -7,7 +7,7 @@ import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { GUARDIAN_LOG, readReleaseRecords, type ReleaseRecord } from '../src/backends/proc/state.js';
+import { GUARDIAN_LOG, readReleaseRecords, type ReleaseRecord } from '../src/backends/proc/guardian/state.js';
 import { CensusTaker, StopStreaks, type Census, type CensusEntry } from './census.js';
 import { HeartbeatWatch } from './heartbeat.js';
 import { Instance, type InstanceConfig } from './instance.js';
@@ -40,7 +40,10 @@ export function sleep(ms: number): Promise<void> {
 }
 
 function stamp(d = new Date()): string {
-  return d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return d
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 }
 
 export class Soak {
@@ -159,7 +162,9 @@ export class Soak {
   async start(): Promise<void> {
     this.prepare();
     const rootArgv = ['env', this.mark, process.execPath, WORKLOAD_JS, join(this.runDir, 'workload.json')];
-    const inst = this.opts.baseline ? Instance.baseline(this.instanceConfig(), rootArgv) : Instance.run(0, this.instanceConfig(), rootArgv);
+    const inst = this.opts.baseline
+      ? Instance.baseline(this.instanceConfig(), rootArgv)
+      : Instance.run(0, this.instanceConfig(), rootArgv);
     this.adopt(inst);
     const deadline = Date.now() + ROOT_START_TIMEOUT_MS;
     while (this.rootPid < 0) {
@@ -168,7 +173,9 @@ export class Soak {
         this.rootPid = root.pid;
         this.rootStartTicks = readStat(root.pid)?.startTicks ?? -1;
       } else if (inst.exit || Date.now() > deadline) {
-        throw new Error(`the workload did not start (tsland ${inst.exit ? `exited with ${inst.exit.code ?? inst.exit.signal}` : 'timed out'}); see ${join(this.runDir, 'tsland-0.log')}`);
+        throw new Error(
+          `the workload did not start (tsland ${inst.exit ? `exited with ${inst.exit.code ?? inst.exit.signal}` : 'timed out'}); see ${join(this.runDir, 'tsland-0.log')}`,
+        );
       } else {
         await sleep(100);
       }
@@ -177,7 +184,9 @@ export class Soak {
     this.census.rootStartTicks = this.rootStartTicks;
     this.lastCensus = this.census.take();
     if (!this.opts.baseline && !(await this.waitStatsUp(inst))) {
-      const why = inst.exit ? `exited with ${inst.exit.code ?? inst.exit.signal} before serving stats` : `did not answer on its stats socket within ${STATS_UP_TIMEOUT_MS / 1000} s`;
+      const why = inst.exit
+        ? `exited with ${inst.exit.code ?? inst.exit.signal} before serving stats`
+        : `did not answer on its stats socket within ${STATS_UP_TIMEOUT_MS / 1000} s`;
       this.violate('scheduler-start', `tsland run ${why}`);
     }
     inst.guardian(this.rootPid);
@@ -238,7 +247,10 @@ export class Soak {
         const key = `${s.pid}`;
         if (this.stuckReported.has(key)) continue;
         this.stuckReported.add(key);
-        this.violate('left-stopped', `pid ${s.pid} (${s.comm}) stopped for ${(s.stoppedMs / 1000).toFixed(1)} s while the scheduler ran`);
+        this.violate(
+          'left-stopped',
+          `pid ${s.pid} (${s.comm}) stopped for ${(s.stoppedMs / 1000).toFixed(1)} s while the scheduler ran`,
+        );
       }
     }
   }
@@ -265,7 +277,8 @@ export class Soak {
     if (c && live) {
       const total = (c.nr_user_dispatches ?? 0) + (c.nr_kernel_dispatches ?? 0);
       const prev = this.prevDispatch;
-      if (prev && prev.instance === live.index && atMs > prev.atMs) dispatchPerS = ((total - prev.total) * 1000) / (atMs - prev.atMs);
+      if (prev && prev.instance === live.index && atMs > prev.atMs)
+        dispatchPerS = ((total - prev.total) * 1000) / (atMs - prev.atMs);
       this.prevDispatch = { instance: live.index, atMs, total };
     }
     const hbAge = this.heartbeat?.take();
@@ -276,7 +289,7 @@ export class Soak {
       rssKiB: live ? (statusKiB(live.pid, 'VmRSS') ?? null) : null,
       memAvailableMiB: memAvailableMiB(),
       // Every fault of the scheduler thread: the scheduling path's and the task-creation path's together.
-      pageFaults: c ? c.nr_page_faults + (c.nr_creation_page_faults ?? 0) : null,
+      pageFaults: c ? c.nr_page_faults! + (c.nr_creation_page_faults ?? 0) : null,
       creationPageFaults: c ? (c.nr_creation_page_faults ?? 0) : null,
       gcEvents: c?.nr_gc_events ?? null,
       failedDispatches: c?.nr_failed_dispatches ?? null,
@@ -303,7 +316,11 @@ export class Soak {
       this.violate('orphaned', `pid ${o.pid} (${o.comm}) left the workload tree (parent ${o.ppid})`);
     }
     if (sample.memAvailableMiB < this.opts.memHeadroomMiB * 0.75) {
-      this.violate('memory-headroom', `MemAvailable fell to ${sample.memAvailableMiB} MiB (bound keeps ${this.opts.memHeadroomMiB} MiB)`, `mem-${Math.floor(sample.tS / 60)}`);
+      this.violate(
+        'memory-headroom',
+        `MemAvailable fell to ${sample.memAvailableMiB} MiB (bound keeps ${this.opts.memHeadroomMiB} MiB)`,
+        `mem-${Math.floor(sample.tS / 60)}`,
+      );
       this.shedMemoryJump();
     }
     // Not while a scheduler fault or the run's end tears the instance down (checks.ts leaves those out).
@@ -311,7 +328,8 @@ export class Soak {
       // The violation itself is counted once per instance at the end (checks.ts); here the first sign of
       // trouble is logged as it happens.
       const base = this.warm.get(live.index);
-      if (!base || base.pageFaults === null) this.warm.set(live.index, { pageFaults: sample.pageFaults, gcEvents: sample.gcEvents });
+      if (!base || base.pageFaults === null)
+        this.warm.set(live.index, { pageFaults: sample.pageFaults, gcEvents: sample.gcEvents });
       else if (sample.pageFaults !== null && sample.pageFaults > base.pageFaults && !this.reported.has(`pf-${live.index}`)) {
         this.reported.add(`pf-${live.index}`);
         this.log(`scheduler #${live.index} took ${sample.pageFaults - base.pageFaults} page fault(s) after its warm-up`);
@@ -320,7 +338,10 @@ export class Soak {
     const inst = this.current;
     if (inst && inst.mode !== 'baseline' && inst.exit && !inst.exitExpected && !this.recovering && this.inFault === 0) {
       inst.exitExpected = true;
-      this.violate('scheduler-exit', `tsland #${inst.index} (${inst.mode}) exited by itself with ${inst.exit.code ?? inst.exit.signal} and no fault injected`);
+      this.violate(
+        'scheduler-exit',
+        `tsland #${inst.index} (${inst.mode}) exited by itself with ${inst.exit.code ?? inst.exit.signal} and no fault injected`,
+      );
       void this.recoverFromSurprise();
     }
   }
@@ -337,11 +358,19 @@ export class Soak {
     try {
       // Whatever ended it, nothing may stay stopped without a scheduler.
       let census = this.census.take();
-      for (const deadline = Date.now() + 2000; census.stopped.length > 0 && Date.now() < deadline; census = this.census.take()) await sleep(20);
+      for (const deadline = Date.now() + 2000; census.stopped.length > 0 && Date.now() < deadline; census = this.census.take())
+        await sleep(20);
       if (census.stopped.length > 0) {
-        this.violate('left-stopped', `${census.stopped.length} workload process(es) still stopped 2 s after the scheduler ended: ${census.stopped.slice(0, 8).map((e) => `${e.pid}(${e.comm})`).join(' ')}`);
+        this.violate(
+          'left-stopped',
+          `${census.stopped.length} workload process(es) still stopped 2 s after the scheduler ended: ${census.stopped
+            .slice(0, 8)
+            .map((e) => `${e.pid}(${e.comm})`)
+            .join(' ')}`,
+        );
       }
-      if (!(await this.attach())) this.violate('recovery', 'tsland attach over the workload did not come up after an unexpected exit');
+      if (!(await this.attach()))
+        this.violate('recovery', 'tsland attach over the workload did not come up after an unexpected exit');
     } finally {
       this.recovering = false;
     }
@@ -393,7 +422,11 @@ export class Soak {
       signalIfSame(this.rootPid, this.rootStartTicks, 'SIGTERM');
       const deadline = Date.now() + END_TIMEOUT_MS;
       while (this.rootAlive && Date.now() < deadline) await sleep(200);
-      if (this.rootAlive) this.violate('end', `the workload root (pid ${this.rootPid}) did not finish within ${END_TIMEOUT_MS / 1000} s of SIGTERM`);
+      if (this.rootAlive)
+        this.violate(
+          'end',
+          `the workload root (pid ${this.rootPid}) did not finish within ${END_TIMEOUT_MS / 1000} s of SIGTERM`,
+        );
     }
     const inst = this.current;
     if (inst && inst.mode !== 'baseline') {
@@ -414,7 +447,13 @@ export class Soak {
     await sleep(1000);
     const left = this.census.take().marked.filter((e) => e.state !== 'Z');
     if (left.length > 0) {
-      this.violate('end', `${left.length} workload process(es) still running after the end: ${left.slice(0, 10).map((e) => `${e.pid}(${e.comm},${e.state})`).join(' ')}`);
+      this.violate(
+        'end',
+        `${left.length} workload process(es) still running after the end: ${left
+          .slice(0, 10)
+          .map((e) => `${e.pid}(${e.comm},${e.state})`)
+          .join(' ')}`,
+      );
     }
     this.leftAtEnd = left.length;
   }
@@ -446,7 +485,8 @@ export class Soak {
       if (guardian) signalIfSame(guardian.pid, guardian.startTicks, 'SIGKILL');
     }
     try {
-      if (existsSync(join(this.stateDir, GUARDIAN_LOG))) copyFileSync(join(this.stateDir, GUARDIAN_LOG), join(this.runDir, GUARDIAN_LOG));
+      if (existsSync(join(this.stateDir, GUARDIAN_LOG)))
+        copyFileSync(join(this.stateDir, GUARDIAN_LOG), join(this.runDir, GUARDIAN_LOG));
     } catch {
       // The run directory may not exist when set-up failed early.
     }

@@ -3,7 +3,7 @@
 // every POLL_MS, so a stall shorter than a sample interval still shows in that second's maximum age.
 
 import { closeSync, openSync, readSync } from 'node:fs';
-import { HB_BEAT_MS, HB_DONE, HB_FLAGS, HEARTBEAT_BYTES, runPaths } from '../src/backends/proc/state.js';
+import { HB_BEAT_MS, HB_DONE, HB_FLAGS, HEARTBEAT_BYTES, runPaths } from '../src/backends/proc/guardian/state.js';
 
 export const POLL_MS = 50;
 const READ_NOISE_MS = 2;

@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { runPaths, STATE_DIR_ENV, type RunRecord } from '../src/backends/proc/state.js';
+import { runPaths, STATE_DIR_ENV, type RunRecord } from '../src/backends/proc/guardian/state.js';
 import { defaultSocketPath, STATS_DIR_ENV } from '../src/stats/paths.js';
 import { childrenOf, cmdline, readStat, sameProcess } from './procfs.js';
 
@@ -67,12 +67,32 @@ export class Instance {
   }
 
   static run(index: number, cfg: InstanceConfig, rootArgv: string[]): Instance {
-    const argv = [process.execPath, CLI_MAIN, 'run', '--policy', cfg.policy, '--watchdog-ms', String(cfg.watchdogMs), '--', ...rootArgv];
+    const argv = [
+      process.execPath,
+      CLI_MAIN,
+      'run',
+      '--policy',
+      cfg.policy,
+      '--watchdog-ms',
+      String(cfg.watchdogMs),
+      '--',
+      ...rootArgv,
+    ];
     return Instance.start('run', index, argv, cfg);
   }
 
   static attach(index: number, cfg: InstanceConfig, rootPid: number): Instance {
-    const argv = [process.execPath, CLI_MAIN, 'attach', '--pid', String(rootPid), '--policy', cfg.policy, '--watchdog-ms', String(cfg.watchdogMs)];
+    const argv = [
+      process.execPath,
+      CLI_MAIN,
+      'attach',
+      '--pid',
+      String(rootPid),
+      '--policy',
+      cfg.policy,
+      '--watchdog-ms',
+      String(cfg.watchdogMs),
+    ];
     return Instance.start('attach', index, argv, cfg);
   }
 

@@ -7,7 +7,16 @@ import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 export type LedgerEvent =
   | { ev: 'root'; atMs: number; pid: number; ppid: number }
   | { ev: 'start'; atMs: number; id: string; kind: ComponentKind; pid: number; argv: string[]; countsFile?: string }
-  | { ev: 'exit'; atMs: number; id: string; kind: ComponentKind; pid: number; code: number | null; signal: string | null; stoppedByUs: boolean }
+  | {
+      ev: 'exit';
+      atMs: number;
+      id: string;
+      kind: ComponentKind;
+      pid: number;
+      code: number | null;
+      signal: string | null;
+      stoppedByUs: boolean;
+    }
   | { ev: 'done'; atMs: number; ok: boolean };
 
 export type ComponentKind = 'cpu' | 'vm' | 'storm' | 'build' | 'burst' | 'memory-jump';

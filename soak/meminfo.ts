@@ -46,7 +46,13 @@ export interface MemoryPlan {
 export const LOAD_RESERVE_MIB = 512;
 
 /** Steady workers take `steadyShare` of the bound (or `vmMiB` when given); the jump takes the rest. */
-export function planMemory(availableMiB: number, headroomMiB: number, vmMiB?: number, steadyShare = 0.6, reserveMiB = LOAD_RESERVE_MIB): MemoryPlan {
+export function planMemory(
+  availableMiB: number,
+  headroomMiB: number,
+  vmMiB?: number,
+  steadyShare = 0.6,
+  reserveMiB = LOAD_RESERVE_MIB,
+): MemoryPlan {
   const boundMiB = Math.max(0, availableMiB - headroomMiB - reserveMiB);
   const steadyMiB = Math.min(boundMiB, vmMiB ?? Math.floor(boundMiB * steadyShare));
   // A light run asks for a small steady share; its jump is as large again, still inside the bound.

@@ -31,7 +31,17 @@ export function generateProject(dir: string, files: number): string {
   }
   writeFileSync(
     join(dir, 'src', 'main.c'),
-    ['#include <stdio.h>', ...decls, 'int main(void) {', '  unsigned long acc = 1;', ...calls, '  printf("%lu\\n", acc);', '  return 0;', '}', ''].join('\n'),
+    [
+      '#include <stdio.h>',
+      ...decls,
+      'int main(void) {',
+      '  unsigned long acc = 1;',
+      ...calls,
+      '  printf("%lu\\n", acc);',
+      '  return 0;',
+      '}',
+      '',
+    ].join('\n'),
   );
   writeFileSync(
     join(dir, 'Makefile'),

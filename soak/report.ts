@@ -27,7 +27,8 @@ function fmt(v: number | null | undefined, digits = 0): string {
 export function targetRows(r: SoakRecord): (string | number)[][] {
   const s = r.summary;
   const watchdogMs = r.options.watchdogMs;
-  const driftOk = s.maxRssDriftKiB === null || s.longestMeasuredS < MIN_DRIFT_SPAN_S || Math.abs(s.maxRssDriftKiB) <= MAX_RSS_DRIFT_KIB;
+  const driftOk =
+    s.maxRssDriftKiB === null || s.longestMeasuredS < MIN_DRIFT_SPAN_S || Math.abs(s.maxRssDriftKiB) <= MAX_RSS_DRIFT_KIB;
   const yes = (b: boolean) => (b ? 'yes' : 'NO');
   return [
     ['page faults on the scheduler thread after warm-up', '0', s.pageFaultsAfterWarmup, yes(s.pageFaultsAfterWarmup === 0)],
@@ -43,13 +44,19 @@ export function targetRows(r: SoakRecord): (string | number)[][] {
     [
       'slowest release after a scheduler fault',
       `<= ${watchdogMs + RELEASE_SLACK_MS} ms`,
-      (s.maxReleaseMs === null ? '-' : `${s.maxReleaseMs} ms`) + (s.releasesMissed > 0 ? `; ${s.releasesMissed} fault(s) left a task stopped` : ''),
+      (s.maxReleaseMs === null ? '-' : `${s.maxReleaseMs} ms`) +
+        (s.releasesMissed > 0 ? `; ${s.releasesMissed} fault(s) left a task stopped` : ''),
       yes(s.releasesMissed === 0 && (s.maxReleaseMs === null || s.maxReleaseMs <= watchdogMs + RELEASE_SLACK_MS)),
     ],
     ['tasks lost', '0', s.tasksLost, yes(s.tasksLost === 0)],
     ['OOM kills', '0', s.oomKills, yes(s.oomKills === 0)],
     ['longest stop seen while a scheduler ran (200 ms resolution)', 'reported', `${s.maxSteadyStopMs} ms`, '-'],
-    ['oldest heartbeat seen with no fault in flight', 'reported', s.maxSteadyHeartbeatAgeMs === null ? '-' : `${s.maxSteadyHeartbeatAgeMs.toFixed(0)} ms`, '-'],
+    [
+      'oldest heartbeat seen with no fault in flight',
+      'reported',
+      s.maxSteadyHeartbeatAgeMs === null ? '-' : `${s.maxSteadyHeartbeatAgeMs.toFixed(0)} ms`,
+      '-',
+    ],
   ];
 }
 
@@ -71,25 +78,48 @@ export function htmlReport(r: SoakRecord): string {
     {
       heading: 'Scheduler over time',
       blocks: [
-        chart('Scheduler RSS', 'MiB', perInstance(r, 'RSS', (s) => (s.rssKiB === null ? null : s.rssKiB / KIB_PER_MIB)), markers, false),
-        chart('Page faults and GCs of the scheduler thread (cumulative)', 'count', [
-          ...perInstance(r, 'page faults', (s) => s.pageFaults),
-          ...perInstance(r, 'GCs', (s) => s.gcEvents),
-        ], markers),
+        chart(
+          'Scheduler RSS',
+          'MiB',
+          perInstance(r, 'RSS', (s) => (s.rssKiB === null ? null : s.rssKiB / KIB_PER_MIB)),
+          markers,
+          false,
+        ),
+        chart(
+          'Page faults and GCs of the scheduler thread (cumulative)',
+          'count',
+          [...perInstance(r, 'page faults', (s) => s.pageFaults), ...perInstance(r, 'GCs', (s) => s.gcEvents)],
+          markers,
+        ),
         // Inside a fault window the age is the fault's (seconds, for a stopped scheduler): left out so the
         // steady milliseconds stay readable; the fault table has the release times.
-        chart('Heartbeat age, largest each second (fault windows left out)', 'ms', [{ name: 'heartbeat age', x: t, y: all.map((s) => (s.inFault ? NaN : (s.heartbeatAgeMaxMs ?? NaN))) }], markers),
-        chart('Dispatch rate', 'dispatches/s', [{ name: 'dispatches/s', x: t, y: all.map((s) => s.dispatchPerS ?? NaN) }], markers),
+        chart(
+          'Heartbeat age, largest each second (fault windows left out)',
+          'ms',
+          [{ name: 'heartbeat age', x: t, y: all.map((s) => (s.inFault ? NaN : (s.heartbeatAgeMaxMs ?? NaN))) }],
+          markers,
+        ),
+        chart(
+          'Dispatch rate',
+          'dispatches/s',
+          [{ name: 'dispatches/s', x: t, y: all.map((s) => s.dispatchPerS ?? NaN) }],
+          markers,
+        ),
       ],
     },
     {
       heading: 'Workload and machine',
       blocks: [
-        chart('Workload processes', 'processes', [
-          { name: 'alive', x: t, y: all.map((s) => s.workloadProcs) },
-          { name: 'stopped', x: t, y: all.map((s) => s.stoppedProcs) },
-          { name: 'orphaned', x: t, y: all.map((s) => s.orphanProcs) },
-        ], markers),
+        chart(
+          'Workload processes',
+          'processes',
+          [
+            { name: 'alive', x: t, y: all.map((s) => s.workloadProcs) },
+            { name: 'stopped', x: t, y: all.map((s) => s.stoppedProcs) },
+            { name: 'orphaned', x: t, y: all.map((s) => s.orphanProcs) },
+          ],
+          markers,
+        ),
         chart('Memory available', 'MiB', [{ name: 'MemAvailable', x: t, y: all.map((s) => s.memAvailableMiB) }], markers),
       ],
     },
@@ -100,7 +130,14 @@ export function htmlReport(r: SoakRecord): string {
           kind: 'table',
           id: 'faults',
           columns: ['fault', 'at (s)', 'released (ms)', 'scheduling again (ms)', 'recovered', 'notes'],
-          rows: r.faults.map((f) => [f.kind, f.atS, fmt(f.releaseMs), fmt(f.recoveredMs), f.ok ? 'yes' : 'NO', f.notes.join('; ')]),
+          rows: r.faults.map((f) => [
+            f.kind,
+            f.atS,
+            fmt(f.releaseMs),
+            fmt(f.recoveredMs),
+            f.ok ? 'yes' : 'NO',
+            f.notes.join('; '),
+          ]),
         },
       ],
     },
@@ -110,7 +147,20 @@ export function htmlReport(r: SoakRecord): string {
         {
           kind: 'table',
           id: 'instances',
-          columns: ['#', 'mode', 'start (s)', 'end (s)', 'exit', 'measured (s)', 'RSS drift (KiB)', 'RSS range (KiB)', 'RSS trend (KiB/min)', 'faults', 'GCs', 'trips'],
+          columns: [
+            '#',
+            'mode',
+            'start (s)',
+            'end (s)',
+            'exit',
+            'measured (s)',
+            'RSS drift (KiB)',
+            'RSS range (KiB)',
+            'RSS trend (KiB/min)',
+            'faults',
+            'GCs',
+            'trips',
+          ],
           rows: r.instances.map((i) => [
             i.index,
             i.mode,
@@ -137,7 +187,12 @@ export function htmlReport(r: SoakRecord): string {
       blocks: [
         r.violations.length === 0
           ? { kind: 'text', text: 'None.' }
-          : { kind: 'table', id: 'violations', columns: ['at (s)', 'check', 'detail'], rows: r.violations.map((v) => [v.tS, v.check, v.detail]) },
+          : {
+              kind: 'table',
+              id: 'violations',
+              columns: ['at (s)', 'check', 'detail'],
+              rows: r.violations.map((v) => [v.tS, v.check, v.detail]),
+            },
       ],
     },
   ];

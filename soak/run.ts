@@ -80,7 +80,12 @@ export async function runSoak(opts: SoakOptions, log: Log): Promise<SoakRecord> 
     version: 1,
     startedAt: soak.startedAt,
     finishedAt: new Date().toISOString(),
-    machine: { cpus: availableParallelism(), memTotalMiB: Math.round(meminfoKiB('MemTotal') / 1024), kernel: release(), node: process.versions.node },
+    machine: {
+      cpus: availableParallelism(),
+      memTotalMiB: Math.round(meminfoKiB('MemTotal') / 1024),
+      kernel: release(),
+      node: process.versions.node,
+    },
     source,
     options: opts,
     memory: soak.memory,
@@ -100,8 +105,12 @@ export async function runSoak(opts: SoakOptions, log: Log): Promise<SoakRecord> 
 export function printSummary(r: SoakRecord, log: Log): void {
   const s = r.summary;
   const rel = (p: string) => relative(process.cwd(), p) || p;
-  log(`page faults after warm-up: ${s.pageFaultsAfterWarmup}; GCs ${s.gcEventsAfterWarmup}; RSS drift ${s.maxRssDriftKiB === null ? '-' : (s.maxRssDriftKiB / 1024).toFixed(2)} MiB over ${s.longestMeasuredS.toFixed(0)} s`);
-  log(`faults recovered ${s.faultsRecovered}/${s.faultsInjected}; slowest release ${s.maxReleaseMs ?? '-'} ms; watchdog trips without a fault ${s.watchdogTripsWithoutFault}; tasks lost ${s.tasksLost}`);
+  log(
+    `page faults after warm-up: ${s.pageFaultsAfterWarmup}; GCs ${s.gcEventsAfterWarmup}; RSS drift ${s.maxRssDriftKiB === null ? '-' : (s.maxRssDriftKiB / 1024).toFixed(2)} MiB over ${s.longestMeasuredS.toFixed(0)} s`,
+  );
+  log(
+    `faults recovered ${s.faultsRecovered}/${s.faultsInjected}; slowest release ${s.maxReleaseMs ?? '-'} ms; watchdog trips without a fault ${s.watchdogTripsWithoutFault}; tasks lost ${s.tasksLost}`,
+  );
   log(`record: ${rel(r.files.json)}  report: ${rel(r.files.html)}  logs: ${rel(r.files.logs)}/`);
   if (s.passed) {
     log('PASSED');
@@ -110,4 +119,3 @@ export function printSummary(r: SoakRecord, log: Log): void {
   log(`FAILED: ${r.violations.length} violation(s):`);
   for (const v of r.violations) process.stdout.write(`  [${v.tS}s] ${v.check}: ${v.detail}\n`);
 }
-

@@ -31,11 +31,11 @@ export function ensureTools(install: boolean, log: (line: string) => void): stri
   }
   log(`installing ${missing.join(' ')} with apt-get`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  let r = spawnSync('apt-get', ['install', '-y', '-qq', ...missing], { stdio: 'inherit', env });
+  const r = spawnSync('apt-get', ['install', '-y', '-qq', ...missing], { stdio: 'inherit', env });
   if (r.status !== 0) {
     // A fresh image has no package lists yet.
     spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-    r = spawnSync('apt-get', ['install', '-y', '-qq', ...missing], { stdio: 'inherit', env });
+    spawnSync('apt-get', ['install', '-y', '-qq', ...missing], { stdio: 'inherit', env });
   }
   const still = missingPackages();
   if (still.length > 0) throw new MissingToolsError(`apt-get could not install ${still.join(', ')}; ${hint}`);

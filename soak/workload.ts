@@ -43,16 +43,42 @@ function start(kind: ComponentKind, argv: string[], onExit?: (code: number | nul
   const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', log, log] });
   if (child.pid === undefined) {
     failures++;
-    appendLedger(spec.ledgerPath, { ev: 'exit', atMs: Date.now(), id, kind, pid: -1, code: null, signal: 'spawn-failed', stoppedByUs: false });
+    appendLedger(spec.ledgerPath, {
+      ev: 'exit',
+      atMs: Date.now(),
+      id,
+      kind,
+      pid: -1,
+      code: null,
+      signal: 'spawn-failed',
+      stoppedByUs: false,
+    });
     child.on('error', () => {});
     return;
   }
   const entry: Live = { id, kind, child, stoppedByUs: false };
   live.set(id, entry);
-  appendLedger(spec.ledgerPath, { ev: 'start', atMs: Date.now(), id, kind, pid: child.pid, argv, ...(countsFile ? { countsFile } : {}) });
+  appendLedger(spec.ledgerPath, {
+    ev: 'start',
+    atMs: Date.now(),
+    id,
+    kind,
+    pid: child.pid,
+    argv,
+    ...(countsFile ? { countsFile } : {}),
+  });
   child.on('exit', (code, signal) => {
     live.delete(id);
-    appendLedger(spec.ledgerPath, { ev: 'exit', atMs: Date.now(), id, kind, pid: child.pid!, code, signal, stoppedByUs: entry.stoppedByUs });
+    appendLedger(spec.ledgerPath, {
+      ev: 'exit',
+      atMs: Date.now(),
+      id,
+      kind,
+      pid: child.pid!,
+      code,
+      signal,
+      stoppedByUs: entry.stoppedByUs,
+    });
     if (!entry.stoppedByUs && code !== 0) failures++;
     onExit?.(code);
     if (stopping && live.size === 0) finish();
@@ -65,7 +91,18 @@ function startCpu(): void {
 
 function startVm(): void {
   if (spec.vmWorkers > 0 && spec.vmMiBTotal > 0) {
-    start('vm', ['stress-ng', '--vm', String(spec.vmWorkers), '--vm-bytes', `${spec.vmMiBTotal}m`, '--vm-keep', '--vm-populate', '--timeout', safetyS, '-q']);
+    start('vm', [
+      'stress-ng',
+      '--vm',
+      String(spec.vmWorkers),
+      '--vm-bytes',
+      `${spec.vmMiBTotal}m`,
+      '--vm-keep',
+      '--vm-populate',
+      '--timeout',
+      safetyS,
+      '-q',
+    ]);
   }
 }
 
@@ -91,7 +128,18 @@ function startBurst(): void {
 
 function startMemoryJump(): void {
   if (stopping || spec.jumpMiB <= 0) return;
-  start('memory-jump', ['stress-ng', '--vm', '1', '--vm-bytes', `${spec.jumpMiB}m`, '--vm-keep', '--vm-populate', '--timeout', `${spec.jumpS}s`, '-q']);
+  start('memory-jump', [
+    'stress-ng',
+    '--vm',
+    '1',
+    '--vm-bytes',
+    `${spec.jumpMiB}m`,
+    '--vm-keep',
+    '--vm-populate',
+    '--timeout',
+    `${spec.jumpS}s`,
+    '-q',
+  ]);
 }
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {

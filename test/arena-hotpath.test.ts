@@ -18,7 +18,9 @@ const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve)
 /** GC entries reach observers from the event loop, so let it turn before and after the synchronous loop. */
 async function gcEventsDuring(loop: () => void): Promise<number> {
   let events = 0;
-  const observer = new PerformanceObserver((list) => { events += list.getEntries().length; });
+  const observer = new PerformanceObserver((list) => {
+    events += list.getEntries().length;
+  });
   observer.observe({ entryTypes: ['gc'] });
   try {
     collect();
@@ -43,7 +45,7 @@ function churn(a: Arena, live: Uint32Array, ops: number, seed: number): number {
     const r = x >>> 12;
     const slot = r % live.length;
     a.free(live[slot]!);
-    const size = 16 + (r >>> 4) % 241;
+    const size = 16 + ((r >>> 4) % 241);
     let p = (r & 3) === 0 ? a.calloc(size) : a.alloc(size, (r & 4) === 0 ? 8 : 64);
     if ((r & 24) === 0) p = a.realloc(p, size + 64);
     sum = (sum + a.usableSize(p)) & 0x3fffffff;
@@ -75,7 +77,9 @@ for (const c of CASES) {
     // some numbers.
     for (let round = 0; round < 2; round++) churn(a, live, c.ops / 2, 7 + round);
     let sum = 0;
-    const events = await gcEventsDuring(() => { sum = churn(a, live, c.ops, 99); });
+    const events = await gcEventsDuring(() => {
+      sum = churn(a, live, c.ops, 99);
+    });
     assert.ok(sum >= 0);
     assert.equal(events, 0, `${events} GC events during ${c.ops} allocator calls`);
     a.check();

@@ -13,7 +13,12 @@ type Op =
   | { kind: 'free'; pick: number }
   | { kind: 'bad'; pick: number; how: 'double' | 'interior' | 'foreign' };
 
-interface Live { ptr: number; size: number; align: number; fill: number }
+interface Live {
+  ptr: number;
+  size: number;
+  align: number;
+  fill: number;
+}
 
 const sizeArb = fc.oneof(
   { weight: 6, arbitrary: fc.integer({ min: 0, max: 300 }) },
@@ -21,10 +26,25 @@ const sizeArb = fc.oneof(
   { weight: 1, arbitrary: fc.integer({ min: 4000, max: 40_000 }) },
 );
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 5, arbitrary: fc.record({ kind: fc.constant('alloc' as const), size: sizeArb, alignLog2: fc.integer({ min: 0, max: 12 }), zero: fc.boolean() }) },
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      kind: fc.constant('alloc' as const),
+      size: sizeArb,
+      alignLog2: fc.integer({ min: 0, max: 12 }),
+      zero: fc.boolean(),
+    }),
+  },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('realloc' as const), pick: fc.nat(), size: sizeArb }) },
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('free' as const), pick: fc.nat() }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('bad' as const), pick: fc.nat(), how: fc.constantFrom('double' as const, 'interior' as const, 'foreign' as const) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('bad' as const),
+      pick: fc.nat(),
+      how: fc.constantFrom('double' as const, 'interior' as const, 'foreign' as const),
+    }),
+  },
 );
 
 class Model {

@@ -57,7 +57,10 @@ for (const strategy of STRATEGIES) {
     const before = snapshot(a);
     const badPointers = [p + 8, p + 64, q, 8, 4, a.sizeBytes + 64, -64, 1.5, NaN, 2 ** 32 + p];
     for (const bad of badPointers) {
-      assert.throws(() => a.free(bad), (e: unknown) => e instanceof ArenaError && e.message.includes(String(bad)));
+      assert.throws(
+        () => a.free(bad),
+        (e: unknown) => e instanceof ArenaError && e.message.includes(String(bad)),
+      );
       assert.throws(() => a.usableSize(bad), ArenaError);
       assert.throws(() => a.realloc(bad, 10), ArenaError);
     }

@@ -37,7 +37,11 @@ test('bad input throws one UsageError naming the flag', () => {
     [['stray'], /unexpected argument 'stray'/],
   ];
   for (const [argv, re] of bad) {
-    assert.throws(() => parseArgs(def, argv), (e: unknown) => e instanceof UsageError && re.test(e.message), argv.join(' '));
+    assert.throws(
+      () => parseArgs(def, argv),
+      (e: unknown) => e instanceof UsageError && re.test(e.message),
+      argv.join(' '),
+    );
   }
 });
 

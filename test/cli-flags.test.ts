@@ -35,7 +35,9 @@ test('every registered command rejects an unknown flag through the real binary',
 });
 
 test('every number flag rejects a value that is not a number', async () => {
-  const cases = commands.flatMap((c) => c.flags.filter((f) => f.type === 'number').map((f) => [c.name, `--${f.name}`, 'lots'] as const));
+  const cases = commands.flatMap((c) =>
+    c.flags.filter((f) => f.type === 'number').map((f) => [c.name, `--${f.name}`, 'lots'] as const),
+  );
   const results = await Promise.all(cases.map((argv) => tsland([...argv])));
   results.forEach((r, i) => {
     assertUsageError(r, cases[i]!.join(' '));

@@ -13,14 +13,21 @@ import type { DemoData } from '../src/demo/report.js';
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
 function unescapeHtml(s: string): string {
-  return s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&');
+  return s
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&amp;/g, '&');
 }
 
 function htmlTableCells(html: string, id: string): string[][] {
   const start = html.indexOf(`<table id="${id}">`);
   assert.ok(start >= 0, `table ${id} in report`);
   const body = html.slice(html.indexOf('<tbody>', start), html.indexOf('</table>', start));
-  return [...body.matchAll(/<tr>(.*?)<\/tr>/g)].map((m) => [...m[1]!.matchAll(/<td>(.*?)<\/td>/g)].map((c) => unescapeHtml(c[1]!)));
+  return [...body.matchAll(/<tr>(.*?)<\/tr>/g)].map((m) =>
+    [...m[1]!.matchAll(/<td>(.*?)<\/td>/g)].map((c) => unescapeHtml(c[1]!)),
+  );
 }
 
 function textTableCells(out: string): string[][] {
@@ -44,7 +51,10 @@ test('figures: percentiles, Jain and shares', () => {
   const f = analyse({
     startAtMs: 0,
     endAtMs: 1000,
-    hogs: [{ nice: 0, pid: 1, chunks: 10, cpuMs: 750 }, { nice: 5, pid: 2, chunks: 5, cpuMs: 250 }],
+    hogs: [
+      { nice: 0, pid: 1, chunks: 10, cpuMs: 750 },
+      { nice: 5, pid: 2, chunks: 5, cpuMs: 250 },
+    ],
     probe: { periodUs: 2000, latenessUs: [100, 300, 200], atMs: [0, 300, 600] },
   });
   assert.equal(f.hogChunks, 15);
@@ -57,7 +67,9 @@ test('figures: percentiles, Jain and shares', () => {
 
 test('the demo in CI mode completes and its report matches its table', async () => {
   const outDir = mkdtempSync(join(tmpdir(), 'tsland-demo-test-'));
-  const p = start(process.execPath, [MAIN, 'demo', '--seconds', '1', '--out-dir', outDir], { env: { ...process.env, TSLAND_STATS_DIR: join(outDir, 'sock') } });
+  const p = start(process.execPath, [MAIN, 'demo', '--seconds', '1', '--out-dir', outDir], {
+    env: { ...process.env, TSLAND_STATS_DIR: join(outDir, 'sock') },
+  });
   try {
     let timer: NodeJS.Timeout | undefined;
     const tooLong = new Promise<number>((_, rej) => (timer = setTimeout(() => rej(new Error('demo took over 180 s')), 180_000)));
@@ -116,7 +128,9 @@ test('a bad window length from the environment is a usage error', async () => {
 test('SIGTERM during the kernel half stops the demo and leaves no process behind', async () => {
   const outDir = mkdtempSync(join(tmpdir(), 'tsland-demo-int-'));
   const mark = `tsland-demo-test-k-${process.pid}-${Date.now()}`;
-  const p = start(process.execPath, [MAIN, 'demo', '--seconds', '20', '--out-dir', outDir], { env: { ...process.env, TSLAND_TEST_MARK: mark } });
+  const p = start(process.execPath, [MAIN, 'demo', '--seconds', '20', '--out-dir', outDir], {
+    env: { ...process.env, TSLAND_TEST_MARK: mark },
+  });
   try {
     const deadline = Date.now() + 60_000;
     while (!/kernel scheduler/.test(p.stderr())) {

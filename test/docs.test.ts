@@ -29,7 +29,12 @@ test('includes are refreshed from their source and a missing source is reported'
 });
 
 test('every relative link in the README and docs points at a file that exists', () => {
-  const pages = ['README.md', ...readdirSync(join(REPO_ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+  const pages = [
+    'README.md',
+    ...readdirSync(join(REPO_ROOT, 'docs'))
+      .filter((f) => f.endsWith('.md'))
+      .map((f) => `docs/${f}`),
+  ];
   for (const page of pages) {
     const text = readFileSync(join(REPO_ROOT, page), 'utf8');
     for (const m of text.matchAll(/\]\(([^)#\s]+)(#[^)]*)?\)/g)) {
@@ -42,9 +47,11 @@ test('every relative link in the README and docs points at a file that exists', 
 
 test('the docs cover the concepts and draw the architecture', () => {
   const concepts = readFileSync(join(REPO_ROOT, 'docs/concepts.md'), 'utf8');
-  for (const h of ['## The arena', '## The hot-path rule', '## The policy API', '## Backends', '## The guardian']) assert.ok(concepts.includes(h), h);
+  for (const h of ['## The arena', '## The hot-path rule', '## The policy API', '## Backends', '## The guardian'])
+    assert.ok(concepts.includes(h), h);
   assert.match(readFileSync(join(REPO_ROOT, 'docs/architecture.md'), 'utf8'), /```mermaid\nflowchart/);
   const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
-  for (const link of ['docs/concepts.md', 'docs/architecture.md', 'docs/cli.md', 'docs/policy-guide.md', 'BENCHMARKS.md']) assert.ok(readme.includes(`](${link})`), link);
+  for (const link of ['docs/concepts.md', 'docs/architecture.md', 'docs/cli.md', 'docs/policy-guide.md', 'BENCHMARKS.md'])
+    assert.ok(readme.includes(`](${link})`), link);
   assert.match(readme, /npm install && npm start/);
 });

@@ -28,24 +28,84 @@ interface ScriptCoverage {
 
 /** Functions of the round and the creation path, per compiled file under src/. */
 const HOT: Record<string, string[]> = {
-  'backends/proc/backend.js': [
-    'adopt', 'listTids', 'closeAll', 'isExcluded', 'refreshOwnChildFds', 'adoptNew', 'cpuIndexOf', 'step', 'retryExits',
-    'pollExits', 'look', 'readRuntime', 'lookAt', 'backOff', 'markStopPending', 'report', 'reportExit', 'push',
-    'scanChildren', 'noteNew', 'scanOrphans', 'exitTask', 'pin', 'enforce', 'stopUnpicked',
+  'backends/proc/thread/backend.js': [
+    'adopt',
+    'listTids',
+    'closeAll',
+    'isExcluded',
+    'refreshOwnChildFds',
+    'adoptNew',
+    'cpuIndexOf',
+    'step',
+    'retryExits',
+    'pollExits',
+    'look',
+    'readRuntime',
+    'lookAt',
+    'backOff',
+    'markStopPending',
+    'report',
+    'reportExit',
+    'push',
+    'scanChildren',
+    'noteNew',
+    'scanOrphans',
+    'exitTask',
+    'pin',
+    'enforce',
+    'stopUnpicked',
   ],
-  'backends/proc/proc-tasks.js': ['open', 'setThreads', 'close', 'isLive', 'dropList', 'allocList', 'writePollfd', 'revents'],
-  'backends/proc/proc-dir.js': ['parseDirentNumbers', 'openFile', 'openChildren', 'listTids', 'openPath', 'byte', 'bytes', 'number'],
-  'backends/proc/procfs.js': ['parseStat', 'parseSchedstatRuntimeNs', 'parseVoluntarySwitches', 'parsePidList'],
-  'backends/proc/tasks-file.js': ['append', 'keep', 'fill', 'compact'],
+  'backends/proc/thread/proc-tasks.js': [
+    'open',
+    'setThreads',
+    'close',
+    'isLive',
+    'dropList',
+    'allocList',
+    'writePollfd',
+    'revents',
+  ],
+  'backends/os/proc-dir.js': [
+    'parseDirentNumbers',
+    'openFile',
+    'openChildren',
+    'listTids',
+    'openPath',
+    'byte',
+    'bytes',
+    'number',
+  ],
+  'backends/os/procfs.js': ['parseStat', 'parseSchedstatRuntimeNs', 'parseVoluntarySwitches', 'parsePidList'],
+  'backends/proc/thread/tasks-file.js': ['append', 'keep', 'fill', 'compact'],
+  'sched/records.js': ['writeQueued', 'push'],
   'sched/scheduler.js': ['slotOf', 'registerTask', 'setCpuIdle', 'markBusy', 'schedule', 'handle', 'enqueue', 'exit', 'dispatch'],
   'sched/policies/rustland.js': ['enqueue', 'stopping'],
   'sched/runqueue.js': ['has', 'push', 'peek', 'peekKey', 'pop', 'remove', 'tieBefore', 'removeAt', 'siftUp', 'siftDown'],
   'sched/taskmap.js': ['home', 'get', 'set', 'hasRoom', 'insert', 'delete'],
   'ring/spsc.js': ['room', 'slot', 'commit', 'reserve', 'publish', 'available', 'record', 'release', 'peek', 'consume'],
   'arena/tlsf.js': [
-    'classOf', 'classAtLeast', 'statusWord', 'statusBit', 'ctz', 'insertFree', 'clearFreeBit', 'isFreeStart', 'removeFree',
-    'popHead', 'takeFree', 'takeExactFit', 'isLive', 'markLive', 'writeBackRef', 'clearLeftLong', 'freeLeftOf', 'alloc',
-    'blockSizeFor', 'allocBlock', 'free', 'freeMerging',
+    'classOf',
+    'classAtLeast',
+    'statusWord',
+    'statusBit',
+    'ctz',
+    'insertFree',
+    'clearFreeBit',
+    'isFreeStart',
+    'removeFree',
+    'popHead',
+    'takeFree',
+    'takeExactFit',
+    'isLive',
+    'markLive',
+    'writeBackRef',
+    'clearLeftLong',
+    'freeLeftOf',
+    'alloc',
+    'blockSizeFor',
+    'allocBlock',
+    'free',
+    'freeMerging',
   ],
 };
 
@@ -58,35 +118,48 @@ const GUARD = "a guard against a caller's bad argument or damaged memory";
 
 /** Blocks that may stay untaken: [file, function, the block's first characters, why]. */
 const ALLOWED: [string, string, string, string][] = [
-  ['backends/proc/backend.js', 'adopt', 'catch', 'the scheduler at maxTasks: the process runs under the kernel alone'],
-  ['backends/proc/backend.js', 'adopt', '{ const next = new Int32Array', GROWS],
-  ['backends/proc/backend.js', 'adopt', '{ t.close(slot); this.reportExit(pid)', IO_FAILURE],
-  ['backends/proc/backend.js', 'listTids', '{ this.tidScratch = new Int32Array', GROWS],
-  ['backends/proc/backend.js', 'refreshOwnChildFds', '{ this.ownChildFds = new Int32Array', GROWS],
-  ['backends/proc/backend.js', 'cpuIndexOf', 'return -1', CANNOT],
-  ['backends/proc/backend.js', 'step', 'return 0', ENDS_RUN],
-  ['backends/proc/backend.js', 'step', '?.creationBegin', 'the meter is set after the drill: the first real adoption takes it'],
-  ['backends/proc/backend.js', 'step', '?.creationEnd', 'the meter is set after the drill: the first real adoption takes it'],
-  ['backends/proc/backend.js', 'pollExits', '{ this.guardianLost = true', ENDS_RUN],
-  ['backends/proc/backend.js', 'scanOrphans', 'return', PER_RUN],
-  ['backends/proc/backend.js', 'pin', ': this.allMask', ENDS_RUN],
-  ['backends/proc/backend.js', 'pin', ': -1', ENDS_RUN],
-  ['backends/proc/proc-tasks.js', 'allocList', ': 1', CANNOT],
-  ['backends/proc/proc-tasks.js', 'allocList', '{ this.growLists(', GROWS],
-  ['backends/proc/proc-dir.js', 'parseDirentNumbers', 'break', CANNOT],
-  ['backends/proc/proc-dir.js', 'listTids', ': out.length', GROWS],
-  ['backends/proc/proc-dir.js', 'openPath', 'return -1', CANNOT],
-  ['backends/proc/tasks-file.js', 'append', 'return false', IO_FAILURE],
-  ['backends/proc/tasks-file.js', 'keep', '{ const grown', GROWS],
-  ['backends/proc/tasks-file.js', 'fill', '{ // Creation path, and only when more tasks are live', GROWS],
-  ['backends/proc/tasks-file.js', 'compact', 'return', IO_FAILURE],
-  ['backends/proc/tasks-file.js', 'compact', '{ this.s.close(fd); return; }', IO_FAILURE],
+  ['backends/proc/thread/backend.js', 'adopt', 'catch', 'the scheduler at maxTasks: the process runs under the kernel alone'],
+  ['backends/proc/thread/backend.js', 'adopt', '{ const next = new Int32Array', GROWS],
+  ['backends/proc/thread/backend.js', 'adopt', '{ t.close(slot); this.reportExit(pid)', IO_FAILURE],
+  ['backends/proc/thread/backend.js', 'listTids', '{ this.tidScratch = new Int32Array', GROWS],
+  ['backends/proc/thread/backend.js', 'refreshOwnChildFds', '{ this.ownChildFds = new Int32Array', GROWS],
+  ['backends/proc/thread/backend.js', 'cpuIndexOf', 'return -1', CANNOT],
+  ['backends/proc/thread/backend.js', 'step', 'return 0', ENDS_RUN],
+  [
+    'backends/proc/thread/backend.js',
+    'step',
+    '?.creationBegin',
+    'the meter is set after the drill: the first real adoption takes it',
+  ],
+  [
+    'backends/proc/thread/backend.js',
+    'step',
+    '?.creationEnd',
+    'the meter is set after the drill: the first real adoption takes it',
+  ],
+  ['backends/proc/thread/backend.js', 'pollExits', '{ this.guardianLost = true', ENDS_RUN],
+  ['backends/proc/thread/backend.js', 'scanOrphans', 'return', PER_RUN],
+  ['backends/proc/thread/backend.js', 'pin', ': this.allMask', ENDS_RUN],
+  ['backends/proc/thread/backend.js', 'pin', ': -1', ENDS_RUN],
+  ['backends/proc/thread/proc-tasks.js', 'allocList', ': 1', CANNOT],
+  ['backends/proc/thread/proc-tasks.js', 'allocList', '{ this.growLists(', GROWS],
+  ['backends/os/proc-dir.js', 'parseDirentNumbers', 'break', CANNOT],
+  ['backends/os/proc-dir.js', 'listTids', ': out.length', GROWS],
+  ['backends/os/proc-dir.js', 'openPath', 'return -1', CANNOT],
+  ['backends/proc/thread/tasks-file.js', 'append', 'return false', IO_FAILURE],
+  ['backends/proc/thread/tasks-file.js', 'keep', '{ const grown', GROWS],
+  ['backends/proc/thread/tasks-file.js', 'fill', '{ // Creation path, and only when more tasks are live', GROWS],
+  ['backends/proc/thread/tasks-file.js', 'compact', 'return', IO_FAILURE],
+  ['backends/proc/thread/tasks-file.js', 'compact', '{ this.s.close(fd); return; }', IO_FAILURE],
   ['sched/scheduler.js', 'registerTask', 'throw', GUARD],
   ['sched/scheduler.js', 'registerTask', 'this.lockTables()', GROWS],
   ['sched/scheduler.js', 'setCpuIdle', 'throw', GUARD],
-  ['sched/scheduler.js', 'handle', '&& t < tasks.capacity', 'the real-process backend sends no slot hint'],
-  ['sched/scheduler.js', 'handle', '&& tasks.i32Of(t)', 'the real-process backend sends no slot hint'],
-  ['sched/scheduler.js', 'handle', ' t = this.registerInPlace(', 'the real-process backend registers every task before its events'],
+  [
+    'sched/scheduler.js',
+    'handle',
+    ' t = this.registerInPlace(',
+    'the real-process backend registers every task before its events',
+  ],
   ['sched/scheduler.js', 'enqueue', '{ key = Infinity', 'a policy that computes a NaN deadline'],
   ['sched/scheduler.js', 'exit', 'this.p.exiting(', PER_RUN],
   ['sched/scheduler.js', 'dispatch', '? this.p.selectCpu(', PER_RUN],
@@ -113,9 +186,10 @@ test('drills: every block of the round and the creation path runs before the fir
     await session.post('Profiler.startPreciseCoverage', { callCount: true, detailed: true });
     // Loaded only now: V8 counts blocks of code compiled after coverage started.
     const src = new URL('../src/', import.meta.url);
-    const { DEFAULT_RESERVE_TASKS, ProcBackend } = await import(new URL('backends/proc/backend.js', src).href);
-    const { warmParsers } = await import(new URL('backends/proc/procfs.js', src).href);
-    const { createCounters } = await import(new URL('sched/counters.js', src).href);
+    const { DEFAULT_RESERVE_TASKS, ProcBackend } = await import(new URL('backends/proc/thread/backend.js', src).href);
+    const { drillProcBackend } = await import(new URL('backends/proc/drill/drill.js', src).href);
+    const { warmParsers } = await import(new URL('backends/os/procfs.js', src).href);
+    const { createCounters } = await import(new URL('base/counters.js', src).href);
     const { rustland } = await import(new URL('sched/policies/index.js', src).href);
     const { createScheduler } = await import(new URL('sched/scheduler.js', src).href);
     const { RunQueue } = await import(new URL('sched/runqueue.js', src).href);
@@ -133,12 +207,22 @@ test('drills: every block of the round and the creation path runs before the fir
     const reserveTasks = DEFAULT_RESERVE_TASKS;
     const scheduler = createScheduler({ nrCpus: 2, policy: rustland(), sliceNs: 5e6, counters, lockMemory: false, reserveTasks });
     const backend = new ProcBackend({
-      scheduler, counters, cpuIds: [0, 1], allCpus: [0, 1], tasksFile: join(dir, 'tasks'), graceNs: 2e6, lookNs: 1e6,
-      freeLookMinNs: 1e6, freeLookMaxNs: 4e6, excludePids: [1, process.pid], noReapPids: [], subreaperPid: process.pid,
+      scheduler,
+      counters,
+      cpuIds: [0, 1],
+      allCpus: [0, 1],
+      tasksFile: join(dir, 'tasks'),
+      graceNs: 2e6,
+      lookNs: 1e6,
+      freeLookMinNs: 1e6,
+      freeLookMaxNs: 4e6,
+      excludePids: [1, process.pid],
+      noReapPids: [],
+      subreaperPid: process.pid,
       reserveTasks,
     });
     try {
-      backend.drill();
+      drillProcBackend(backend);
     } finally {
       backend.close();
       scheduler.close();

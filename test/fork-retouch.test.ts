@@ -61,7 +61,11 @@ function tableFaultsAfterFork(lockMemory: boolean, retouch: boolean): number {
   try {
     locker.track(tables.map((t) => t.buffer));
     writeEnds(makeTables()); // the writer compiled, on other tables
-    return faultsOfWriteAfterFork(faults, () => writeEnds(tables), () => retouch && locker.retouch());
+    return faultsOfWriteAfterFork(
+      faults,
+      () => writeEnds(tables),
+      () => retouch && locker.retouch(),
+    );
   } finally {
     locker.unlockAll();
     faults.close();
@@ -70,16 +74,30 @@ function tableFaultsAfterFork(lockMemory: boolean, retouch: boolean): number {
 
 const ATTEMPTS = 5;
 
-test('after a fork, the first write to a locked table faults, unless it was retouched', { skip: getSys() ? false : 'no libc' }, () => {
-  // The failure this guards against: without retouch, the pages the tables share fault.
-  assert.ok(fewest(() => tableFaultsAfterFork(true, false)) >= TABLES / 2, 'a fork leaves the shared pages copy-on-write');
-  assert.equal(fewest(() => tableFaultsAfterFork(true, true)), 0);
-});
+test(
+  'after a fork, the first write to a locked table faults, unless it was retouched',
+  { skip: getSys() ? false : 'no libc' },
+  () => {
+    // The failure this guards against: without retouch, the pages the tables share fault.
+    assert.ok(fewest(() => tableFaultsAfterFork(true, false)) >= TABLES / 2, 'a fork leaves the shared pages copy-on-write');
+    assert.equal(
+      fewest(() => tableFaultsAfterFork(true, true)),
+      0,
+    );
+  },
+);
 
-test('retouch also covers unlocked tables (RLIMIT_MEMLOCK refused, or locking off)', { skip: getSys() ? false : 'no libc' }, () => {
-  assert.ok(fewest(() => tableFaultsAfterFork(false, false)) >= TABLES / 2);
-  assert.equal(fewest(() => tableFaultsAfterFork(false, true)), 0);
-});
+test(
+  'retouch also covers unlocked tables (RLIMIT_MEMLOCK refused, or locking off)',
+  { skip: getSys() ? false : 'no libc' },
+  () => {
+    assert.ok(fewest(() => tableFaultsAfterFork(false, false)) >= TABLES / 2);
+    assert.equal(
+      fewest(() => tableFaultsAfterFork(false, true)),
+      0,
+    );
+  },
+);
 
 test('retouch keeps what the tables hold; after unlockAll it holds nothing', () => {
   const locker = slabLocker(false);
@@ -98,7 +116,14 @@ test('retouch keeps what the tables hold; after unlockAll it holds nothing', () 
 function slabFaultsAfterFork(lockMemory: boolean, retouch: boolean): number {
   const faults = new FaultCounter({ scope: 'thread' });
   // Slabs of a page or two (64 tasks), so each starts and ends in a page shared with other memory.
-  const scheduler = createScheduler({ nrCpus: 2, policy: rustland(), sliceNs: 5e6, lockMemory, slabTasks: 64, reserveTasks: 256 });
+  const scheduler = createScheduler({
+    nrCpus: 2,
+    policy: rustland(),
+    sliceNs: 5e6,
+    lockMemory,
+    slabTasks: 64,
+    reserveTasks: 256,
+  });
   try {
     for (let pid = 100; pid < 356; pid++) scheduler.registerTask(pid, 1024, -1);
     const slabs = scheduler.taskSlabs().slabs.map((sab) => new Uint8Array(sab));
@@ -109,7 +134,11 @@ function slabFaultsAfterFork(lockMemory: boolean, retouch: boolean): number {
       }
     };
     writeSlabEnds([new Uint8Array(64), new Uint8Array(64)]); // the writer compiled, on other bytes
-    return faultsOfWriteAfterFork(faults, () => writeSlabEnds(slabs), () => retouch && scheduler.retouchMemory());
+    return faultsOfWriteAfterFork(
+      faults,
+      () => writeSlabEnds(slabs),
+      () => retouch && scheduler.retouchMemory(),
+    );
   } finally {
     scheduler.close();
     faults.close();
@@ -118,7 +147,14 @@ function slabFaultsAfterFork(lockMemory: boolean, retouch: boolean): number {
 
 test('Scheduler.retouchMemory covers the task slabs too, locked or not', { skip: getSys() ? false : 'no libc' }, () => {
   for (const lockMemory of [true, false]) {
-    assert.ok(fewest(() => slabFaultsAfterFork(lockMemory, false)) >= 1, `lockMemory ${lockMemory}: a fork leaves slab pages copy-on-write`);
-    assert.equal(fewest(() => slabFaultsAfterFork(lockMemory, true)), 0, `lockMemory ${lockMemory}`);
+    assert.ok(
+      fewest(() => slabFaultsAfterFork(lockMemory, false)) >= 1,
+      `lockMemory ${lockMemory}: a fork leaves slab pages copy-on-write`,
+    );
+    assert.equal(
+      fewest(() => slabFaultsAfterFork(lockMemory, true)),
+      0,
+      `lockMemory ${lockMemory}`,
+    );
   }
 });

@@ -8,7 +8,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { exitedWithin, guardianPidOf, HOG, managedPids, sleep, startTsland, stateOf, waitFor, CLI } from './fixtures/proc-util.js';
+import {
+  exitedWithin,
+  guardianPidOf,
+  HOG,
+  managedPids,
+  sleep,
+  startTsland,
+  stateOf,
+  waitFor,
+  CLI,
+} from './fixtures/proc-util.js';
 
 const WATCHDOG_MS = 500;
 
@@ -23,7 +33,10 @@ interface ReleaseLine {
 
 function releaseLines(stateDir: string): ReleaseLine[] {
   try {
-    return readFileSync(join(stateDir, 'guardian.log'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as ReleaseLine);
+    return readFileSync(join(stateDir, 'guardian.log'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as ReleaseLine);
   } catch {
     return [];
   }
@@ -66,43 +79,62 @@ test('guardian: SIGKILL of the scheduler leaves no task stopped one second later
   }
 });
 
-test('guardian: a scheduler stopped for 2 s has its tasks released within the timeout + 100 ms', { timeout: 60_000 }, async () => {
-  const { t, hogs } = await stoppedHogs();
-  try {
-    process.kill(t.pid, 'SIGSTOP');
-    await sleep(2000);
-    const stopped = hogs.filter((p) => stateOf(p) === 'T');
-    assert.deepEqual(stopped, [], 'no hog in state T while the scheduler is stopped');
-    const line = releaseLines(t.stateDir).find((l) => l.schedulerPid === t.pid);
-    assert.ok(line && line.lastBeatMs !== undefined && line.releasedMs !== undefined, 'release recorded with times');
-    assert.match(line.reason, /heartbeat/);
-    // The scheduler stopped after its last beat, so this over-estimates the delay, never under.
-    const delayMs = line.releasedMs - line.lastBeatMs;
-    assert.ok(delayMs <= WATCHDOG_MS + 100, `released ${delayMs.toFixed(1)} ms after the last heartbeat`);
-    process.kill(t.pid, 'SIGCONT');
-    const code = await exitedWithin(t);
-    assert.notEqual(code, 0, 'a scheduler that lost its guardian exits non-zero');
-    assert.match(t.stderr(), /guardian/);
-    assert.deepEqual(hogs.filter((p) => stateOf(p) === 'T'), [], 'nothing stopped again after resuming');
-  } finally {
-    await t.cleanup(hogs);
-  }
-});
+test(
+  'guardian: a scheduler stopped for 2 s has its tasks released within the timeout + 100 ms',
+  { timeout: 60_000 },
+  async () => {
+    const { t, hogs } = await stoppedHogs();
+    try {
+      process.kill(t.pid, 'SIGSTOP');
+      await sleep(2000);
+      const stopped = hogs.filter((p) => stateOf(p) === 'T');
+      assert.deepEqual(stopped, [], 'no hog in state T while the scheduler is stopped');
+      const line = releaseLines(t.stateDir).find((l) => l.schedulerPid === t.pid);
+      assert.ok(line && line.lastBeatMs !== undefined && line.releasedMs !== undefined, 'release recorded with times');
+      assert.match(line.reason, /heartbeat/);
+      // The scheduler stopped after its last beat, so this over-estimates the delay, never under.
+      const delayMs = line.releasedMs - line.lastBeatMs;
+      assert.ok(delayMs <= WATCHDOG_MS + 100, `released ${delayMs.toFixed(1)} ms after the last heartbeat`);
+      process.kill(t.pid, 'SIGCONT');
+      const code = await exitedWithin(t);
+      assert.notEqual(code, 0, 'a scheduler that lost its guardian exits non-zero');
+      assert.match(t.stderr(), /guardian/);
+      assert.deepEqual(
+        hogs.filter((p) => stateOf(p) === 'T'),
+        [],
+        'nothing stopped again after resuming',
+      );
+    } finally {
+      await t.cleanup(hogs);
+    }
+  },
+);
 
-test('guardian: SIGKILL of the guardian makes the scheduler release everything and exit non-zero', { timeout: 60_000 }, async () => {
-  const { t, hogs, guardian } = await stoppedHogs();
-  try {
-    process.kill(guardian, 'SIGKILL');
-    const code = await exitedWithin(t);
-    assert.notEqual(code, -1, 'tsland exited');
-    assert.notEqual(code, 0);
-    assert.match(t.stderr(), /guardian/);
-    assert.deepEqual(hogs.filter((p) => stateOf(p) === 'T'), [], 'no hog in state T');
-    assert.ok(hogs.every((p) => stateOf(p) !== ''), 'the hogs were released, not killed');
-  } finally {
-    await t.cleanup(hogs);
-  }
-});
+test(
+  'guardian: SIGKILL of the guardian makes the scheduler release everything and exit non-zero',
+  { timeout: 60_000 },
+  async () => {
+    const { t, hogs, guardian } = await stoppedHogs();
+    try {
+      process.kill(guardian, 'SIGKILL');
+      const code = await exitedWithin(t);
+      assert.notEqual(code, -1, 'tsland exited');
+      assert.notEqual(code, 0);
+      assert.match(t.stderr(), /guardian/);
+      assert.deepEqual(
+        hogs.filter((p) => stateOf(p) === 'T'),
+        [],
+        'no hog in state T',
+      );
+      assert.ok(
+        hogs.every((p) => stateOf(p) !== ''),
+        'the hogs were released, not killed',
+      );
+    } finally {
+      await t.cleanup(hogs);
+    }
+  },
+);
 
 test('recovery: a new run resumes tasks that a dead run left stopped', { timeout: 60_000 }, async () => {
   const stateDir = mkdtempSync(join(tmpdir(), 'tsland-recover-'));
@@ -127,7 +159,13 @@ test('recovery: a new run resumes tasks that a dead run left stopped', { timeout
     writeFileSync(join(stateDir, `${dead.pid}.tasks`), record);
     writeFileSync(
       join(stateDir, `${dead.pid}.run.json`),
-      JSON.stringify({ schedulerPid: dead.pid, schedulerStartTicks: 1, guardianPid: dead.pid, guardianStartTicks: 1, watchdogMs: 500 }),
+      JSON.stringify({
+        schedulerPid: dead.pid,
+        schedulerStartTicks: 1,
+        guardianPid: dead.pid,
+        guardianStartTicks: 1,
+        watchdogMs: 500,
+      }),
     );
     run = spawn(process.execPath, [CLI, 'run', '--', 'true'], {
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -150,23 +188,43 @@ test('recovery: a new run resumes tasks that a dead run left stopped', { timeout
   }
 });
 
-test('guardian: a scheduler thread stuck in its policy gets everything released, then tsland exits non-zero', { timeout: 60_000 }, async () => {
-  const policy = fileURLToPath(new URL('./fixtures/proc-stuck-policy.js', import.meta.url));
-  const script = `for i in 1 2 3 4; do sh -c '${HOG}' & echo $!; done; wait`;
-  const t = startTsland(['run', '--cpus', '0', '--policy', policy, '--watchdog-ms', String(WATCHDOG_MS), '--', 'sh', '-c', script]);
-  const hogs = await waitFor('four hogs', () => {
-    const printed = t.stdout().split('\n').filter(Boolean).map(Number);
-    return printed.length === 4 ? printed : null;
-  });
-  try {
-    const code = await exitedWithin(t);
-    assert.notEqual(code, -1, `tsland exited: ${t.stderr()}`);
-    assert.notEqual(code, 0);
-    assert.match(t.stderr(), /guardian/);
-    const line = releaseLines(t.stateDir).find((l) => l.schedulerPid === t.pid);
-    assert.match(line?.reason ?? '', /heartbeat/, 'the guardian saw the heartbeat stop');
-    assert.deepEqual(hogs.filter((p) => stateOf(p) === 'T'), [], 'no hog left stopped');
-  } finally {
-    await t.cleanup(hogs);
-  }
-});
+test(
+  'guardian: a scheduler thread stuck in its policy gets everything released, then tsland exits non-zero',
+  { timeout: 60_000 },
+  async () => {
+    const policy = fileURLToPath(new URL('./fixtures/proc-stuck-policy.js', import.meta.url));
+    const script = `for i in 1 2 3 4; do sh -c '${HOG}' & echo $!; done; wait`;
+    const t = startTsland([
+      'run',
+      '--cpus',
+      '0',
+      '--policy',
+      policy,
+      '--watchdog-ms',
+      String(WATCHDOG_MS),
+      '--',
+      'sh',
+      '-c',
+      script,
+    ]);
+    const hogs = await waitFor('four hogs', () => {
+      const printed = t.stdout().split('\n').filter(Boolean).map(Number);
+      return printed.length === 4 ? printed : null;
+    });
+    try {
+      const code = await exitedWithin(t);
+      assert.notEqual(code, -1, `tsland exited: ${t.stderr()}`);
+      assert.notEqual(code, 0);
+      assert.match(t.stderr(), /guardian/);
+      const line = releaseLines(t.stateDir).find((l) => l.schedulerPid === t.pid);
+      assert.match(line?.reason ?? '', /heartbeat/, 'the guardian saw the heartbeat stop');
+      assert.deepEqual(
+        hogs.filter((p) => stateOf(p) === 'T'),
+        [],
+        'no hog left stopped',
+      );
+    } finally {
+      await t.cleanup(hogs);
+    }
+  },
+);

@@ -47,7 +47,10 @@ test('both methods read the same thread counter, and the process counter covers 
     assert.equal(ru.scope, 'thread');
     assert.equal(proc.scope, 'process');
   } finally {
-    ru.close(); fs.close(); proc.close(); procRu.close();
+    ru.close();
+    fs.close();
+    proc.close();
+    procRu.close();
   }
 });
 
@@ -120,8 +123,11 @@ test('GC counter sorts entries by kind and sums their pauses', () => {
   const gc = new GcCounter();
   gc.close();
   const entry = (kind: number, duration: number) => ({ detail: { kind }, duration }) as unknown as PerformanceEntry;
-  gc.record([entry(constants.NODE_PERFORMANCE_GC_MINOR, 0.5), entry(constants.NODE_PERFORMANCE_GC_MAJOR, 2),
-    entry(constants.NODE_PERFORMANCE_GC_MINOR, 0.25)]);
+  gc.record([
+    entry(constants.NODE_PERFORMANCE_GC_MINOR, 0.5),
+    entry(constants.NODE_PERFORMANCE_GC_MAJOR, 2),
+    entry(constants.NODE_PERFORMANCE_GC_MINOR, 0.25),
+  ]);
   assert.equal(gc.counts[GC_MINOR], 2);
   assert.equal(gc.counts[GC_MAJOR], 1);
   assert.equal(gc.counts[GC_TOTAL], 3);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { C, createCounters } from '../src/sched/counters.js';
+import { C, createCounters } from '../src/base/counters.js';
 import { evaluateHealth, HealthMonitor, MemPublisher, measureHotPath, settleGcEntries } from '../src/mem/index.js';
 
 test('an interval with nothing counted is healthy', () => {
@@ -42,7 +42,7 @@ test('an unlocked arena is visible in the status but is not by itself unhealthy'
   assert.match(evaluateHealth(null, counters.f64).status, /^WARNING: 2 GC events \(arena unlocked/);
 });
 
-test('the publisher puts this thread\'s faults and GCs into the counters and sets arena_locked', async () => {
+test("the publisher puts this thread's faults and GCs into the counters and sets arena_locked", async () => {
   const counters = createCounters();
   const pub = new MemPublisher(counters, { lock: { locked: true } });
   try {

@@ -3,7 +3,15 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createArena } from '../src/arena/index.js';
-import { COMPACT_UNEVICTABLE_PATH, lockArena, lockBuffer, lockedBytes, MemLockError, settleGcEntries, threadFaultCounter } from '../src/mem/index.js';
+import {
+  COMPACT_UNEVICTABLE_PATH,
+  lockArena,
+  lockBuffer,
+  lockedBytes,
+  MemLockError,
+  settleGcEntries,
+  threadFaultCounter,
+} from '../src/mem/index.js';
 
 const MIB = 1024 * 1024;
 const KIB = 1024;
@@ -68,29 +76,33 @@ test('two locks on one buffer: the pages stay locked until the last one lets go'
   assert.equal(vmLckBytes(), before);
 });
 
-test('after the lock, touching every page takes no page fault; an unlocked buffer faults', { skip: !isRoot && 'needs root' }, () => {
-  const locked = new Uint8Array(8 * MIB);
-  const fresh = new Uint8Array(8 * MIB);
-  const touch = (u8: Uint8Array): void => {
-    for (let i = 0; i < u8.length; i += PAGE_BYTES) u8[i] = (u8[i]! + 1) & 0xff;
-  };
-  warmUp(touch);
-  const lock = lockBuffer(locked.buffer);
-  const faults = threadFaultCounter();
-  try {
-    const f0 = faults.sample();
-    touch(locked);
-    const lockedFaults = faults.sample() - f0;
-    const f1 = faults.sample();
-    touch(fresh);
-    const freshFaults = faults.sample() - f1;
-    assert.equal(lockedFaults, 0);
-    assert.ok(freshFaults >= (8 * MIB) / PAGE_BYTES / 2, `only ${freshFaults} faults on ${8 * MIB / PAGE_BYTES} fresh pages`);
-  } finally {
-    faults.close();
-    lock.unlock();
-  }
-});
+test(
+  'after the lock, touching every page takes no page fault; an unlocked buffer faults',
+  { skip: !isRoot && 'needs root' },
+  () => {
+    const locked = new Uint8Array(8 * MIB);
+    const fresh = new Uint8Array(8 * MIB);
+    const touch = (u8: Uint8Array): void => {
+      for (let i = 0; i < u8.length; i += PAGE_BYTES) u8[i] = (u8[i]! + 1) & 0xff;
+    };
+    warmUp(touch);
+    const lock = lockBuffer(locked.buffer);
+    const faults = threadFaultCounter();
+    try {
+      const f0 = faults.sample();
+      touch(locked);
+      const lockedFaults = faults.sample() - f0;
+      const f1 = faults.sample();
+      touch(fresh);
+      const freshFaults = faults.sample() - f1;
+      assert.equal(lockedFaults, 0);
+      assert.ok(freshFaults >= (8 * MIB) / PAGE_BYTES / 2, `only ${freshFaults} faults on ${(8 * MIB) / PAGE_BYTES} fresh pages`);
+    } finally {
+      faults.close();
+      lock.unlock();
+    }
+  },
+);
 
 test('a spawned child does not make the locked pages copy-on-write', { skip: !isRoot && 'needs root' }, () => {
   const pages = (4 * MIB) / PAGE_BYTES;
@@ -163,7 +175,11 @@ test('every prefault method leaves no page to fault in', { skip: !isRoot && 'nee
   await settleGcEntries();
   const faults = threadFaultCounter();
   try {
-    for (const [prefault, expected] of [[undefined, 'mlock'], ['madvise', 'madvise'], ['touch', 'touch']] as const) {
+    for (const [prefault, expected] of [
+      [undefined, 'mlock'],
+      ['madvise', 'madvise'],
+      ['touch', 'touch'],
+    ] as const) {
       const u8 = new Uint8Array(4 * MIB);
       const lock = lockBuffer(u8.buffer, prefault === undefined ? {} : { prefault });
       try {

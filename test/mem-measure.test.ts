@@ -8,28 +8,36 @@ const PAGE_BYTES = 4096;
 const isRoot = process.getuid?.() === 0;
 
 // Module-level sinks so that the allocating loops cannot be optimized into allocating nothing.
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- written only, so the allocations stay live
 let sink: unknown = null;
 let counter = 0;
 
-test('a warmed-up typed-array loop over a locked arena: no faults, no GC, no heap growth', { skip: !isRoot && 'needs root' }, async () => {
-  const arena = createArena({ sizeBytes: 8 * MIB });
-  const lock = lockArena(arena);
-  try {
-    const f64 = arena.f64;
-    const mask = f64.length - 1;
-    let i = 0;
-    const report = await measureHotPath(() => {
-      f64[i & mask] = f64[(i + 1) & mask]! + 1;
-      i += 4099;
-    }, { iterations: 200_000, warmup: 20_000 });
-    assert.equal(report.pageFaults, 0);
-    assert.equal(report.gcEvents, 0);
-    assert.equal(report.heapGrowthBytes, 0);
-    assert.equal(report.iterations, 200_000);
-  } finally {
-    lock.unlock();
-  }
-});
+test(
+  'a warmed-up typed-array loop over a locked arena: no faults, no GC, no heap growth',
+  { skip: !isRoot && 'needs root' },
+  async () => {
+    const arena = createArena({ sizeBytes: 8 * MIB });
+    const lock = lockArena(arena);
+    try {
+      const f64 = arena.f64;
+      const mask = f64.length - 1;
+      let i = 0;
+      const report = await measureHotPath(
+        () => {
+          f64[i & mask] = f64[(i + 1) & mask]! + 1;
+          i += 4099;
+        },
+        { iterations: 200_000, warmup: 20_000 },
+      );
+      assert.equal(report.pageFaults, 0);
+      assert.equal(report.gcEvents, 0);
+      assert.equal(report.heapGrowthBytes, 0);
+      assert.equal(report.iterations, 200_000);
+    } finally {
+      lock.unlock();
+    }
+  },
+);
 
 test('arena alloc/free with struct writes on a locked arena: clean', { skip: !isRoot && 'needs root' }, async () => {
   const arena = createArena({ sizeBytes: 8 * MIB });
@@ -62,28 +70,44 @@ test('arena alloc/free with struct writes on a locked arena: clean', { skip: !is
 });
 
 test('a closure per iteration is caught', async () => {
-  const report = await measureHotPath(() => {
-    const n = counter++;
-    sink = () => n;
-  }, { iterations: 2_000, warmup: 2_000 });
+  const report = await measureHotPath(
+    () => {
+      const n = counter++;
+      sink = () => n;
+    },
+    { iterations: 2_000, warmup: 2_000 },
+  );
   assert.ok(report.heapGrowthBytes > 0 || report.gcEvents > 0, JSON.stringify(report));
   assert.ok(report.heapGrowthBytes >= 2_000 * 16 || report.gcEvents > 0, `only ${report.heapGrowthBytes} bytes`);
 });
 
 test('a string per iteration is caught, small or long-running', async () => {
-  const small = await measureHotPath(() => { sink = `task-${counter++}`; }, { iterations: 1_000, warmup: 1_000 });
+  const small = await measureHotPath(
+    () => {
+      sink = `task-${counter++}`;
+    },
+    { iterations: 1_000, warmup: 1_000 },
+  );
   assert.ok(small.heapGrowthBytes > 0 || small.gcEvents > 0, JSON.stringify(small));
-  const long = await measureHotPath(() => { sink = `task-${counter++}`; }, { iterations: 300_000, warmup: 1_000 });
+  const long = await measureHotPath(
+    () => {
+      sink = `task-${counter++}`;
+    },
+    { iterations: 300_000, warmup: 1_000 },
+  );
   assert.ok(long.gcEvents > 0, JSON.stringify(long));
 });
 
 test('a loop that touches fresh pages is caught as page faults', async () => {
   const fresh = new Uint8Array(64 * MIB); // room for every window the harness may run
   let offset = 0;
-  const report = await measureHotPath(() => {
-    fresh[offset] = 1;
-    offset += PAGE_BYTES;
-  }, { iterations: 2_000, warmup: 100 });
+  const report = await measureHotPath(
+    () => {
+      fresh[offset] = 1;
+      offset += PAGE_BYTES;
+    },
+    { iterations: 2_000, warmup: 100 },
+  );
   assert.ok(report.pageFaults >= 1_000, JSON.stringify(report));
 });
 
@@ -98,7 +122,12 @@ test('reading the thread fault counter is itself clean', async () => {
   try {
     for (const counterUnderTest of [c, p]) {
       // A long warm-up: on a busy machine V8 may still be installing optimized code after a short one.
-      const report = await measureHotPath(() => { counterUnderTest.sample(); }, { iterations: 5_000, warmup: 30_000 });
+      const report = await measureHotPath(
+        () => {
+          counterUnderTest.sample();
+        },
+        { iterations: 5_000, warmup: 30_000 },
+      );
       assert.deepEqual([report.pageFaults, report.gcEvents, report.heapGrowthBytes], [0, 0, 0], counterUnderTest.method);
     }
   } finally {
@@ -108,7 +137,13 @@ test('reading the thread fault counter is itself clean', async () => {
 });
 
 test('bad options throw', async () => {
-  await assert.rejects(measureHotPath(() => {}, { iterations: 0 }), RangeError);
-  await assert.rejects(measureHotPath(() => {}, { iterations: 10, warmup: -1 }), RangeError);
+  await assert.rejects(
+    measureHotPath(() => {}, { iterations: 0 }),
+    RangeError,
+  );
+  await assert.rejects(
+    measureHotPath(() => {}, { iterations: 10, warmup: -1 }),
+    RangeError,
+  );
   await assert.rejects(measureHotPath(null as never, { iterations: 10 }), TypeError);
 });

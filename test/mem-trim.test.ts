@@ -32,6 +32,9 @@ test('trimMalloc returns freed holes of the malloc arena to the kernel', async (
   assert.equal(trimMalloc(), true, 'glibc malloc_trim is available on Linux');
   const after = rssKiB();
   const givenBackKiB = before - after;
-  assert.ok(givenBackKiB >= (PAIRS * GARBAGE_BYTES) / 1024 / 4, `gave back ${givenBackKiB} KiB of ${(PAIRS * GARBAGE_BYTES) / 1024}`);
+  assert.ok(
+    givenBackKiB >= (PAIRS * GARBAGE_BYTES) / 1024 / 4,
+    `gave back ${givenBackKiB} KiB of ${(PAIRS * GARBAGE_BYTES) / 1024}`,
+  );
   assert.equal(keep.length, PAIRS);
 });

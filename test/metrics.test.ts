@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { COUNTER_NAMES, C, createCounters } from '../src/sched/counters.js';
+import { COUNTER_NAMES, C, createCounters } from '../src/base/counters.js';
 import { formatOpenMetrics } from '../src/stats/openmetrics.js';
 import { isLoopback, parseMetricsAddress, startMetricsServer } from '../src/stats/metrics-server.js';
 import { UsageError } from '../src/cli/command.js';
@@ -21,14 +21,24 @@ test('the strict parser rejects what a scraper would', () => {
   assert.equal(parseOpenMetrics('# TYPE a counter\na_total 3\n# EOF\n').samples.get('a_total')!.value, 3);
 });
 
-test('formatted counters parse as OpenMetrics with the counters\' values', () => {
+test("formatted counters parse as OpenMetrics with the counters' values", () => {
   const counters = createCounters();
   counters.f64[C.nr_user_dispatches] = 1234;
   counters.f64[C.nr_running] = 2;
   counters.f64[C.heartbeat_ns] = 1.5e15;
   const text = formatOpenMetrics({
     counters,
-    health: () => ({ healthy: false, reason: 'x', status: 'WARNING: x', intervalMs: 1000, pageFaults: 1, gcEvents: 0, congested: 0, failedDispatches: 0, locked: true }),
+    health: () => ({
+      healthy: false,
+      reason: 'x',
+      status: 'WARNING: x',
+      intervalMs: 1000,
+      pageFaults: 1,
+      gcEvents: 0,
+      congested: 0,
+      failedDispatches: 0,
+      locked: true,
+    }),
     info: () => ({ version: '0.1.0', policy: 'rust"land\\\n' }),
   });
   const parsed = parseOpenMetrics(text);
@@ -61,11 +71,17 @@ test('HTTP endpoint serves the text on loopback', async () => {
 
 test('non-loopback addresses are refused unless allowed', () => {
   for (const a of ['0.0.0.0:9464', '10.1.2.3:9464', '[::]:9464', '[2001:db8::1]:80']) {
-    assert.throws(() => parseMetricsAddress(a), (e: unknown) => e instanceof UsageError && /--metrics-allow-remote/.test(e.message), a);
+    assert.throws(
+      () => parseMetricsAddress(a),
+      (e: unknown) => e instanceof UsageError && /--metrics-allow-remote/.test(e.message),
+      a,
+    );
     assert.equal(parseMetricsAddress(a, true).port, Number(a.split(':').at(-1)));
   }
-  for (const a of ['127.0.0.1:9464', 'localhost:1', '[::1]:9464', '127.9.9.9:80']) assert.ok(isLoopback(parseMetricsAddress(a).host), a);
-  for (const a of ['9464', 'host:', ':9464', '127.0.0.1:70000', 'example.com:80']) assert.throws(() => parseMetricsAddress(a), UsageError, a);
+  for (const a of ['127.0.0.1:9464', 'localhost:1', '[::1]:9464', '127.9.9.9:80'])
+    assert.ok(isLoopback(parseMetricsAddress(a).host), a);
+  for (const a of ['9464', 'host:', ':9464', '127.0.0.1:70000', 'example.com:80'])
+    assert.throws(() => parseMetricsAddress(a), UsageError, a);
 });
 
 test('metrics without the stats server still judge health', async () => {

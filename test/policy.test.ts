@@ -5,8 +5,19 @@ import { simulate } from '../src/backends/sim/simulator.js';
 import { measureHotPath } from '../src/mem/index.js';
 import { createHogLoop } from '../bench/sched/driver.js';
 import {
-  CLOCK_NOW_NS, createScheduler, EV_RUNNABLE, EV_STOPPED, EVF_RUNNABLE, fifo, loadPolicy, PolicyError, pushQueued,
-  rustland, RustlandPolicy, TaskTableReader, weightFromNice,
+  CLOCK_NOW_NS,
+  createScheduler,
+  EV_RUNNABLE,
+  EV_STOPPED,
+  EVF_RUNNABLE,
+  fifo,
+  loadPolicy,
+  PolicyError,
+  pushQueued,
+  rustland,
+  RustlandPolicy,
+  TaskTableReader,
+  weightFromNice,
 } from '../src/sched/index.js';
 
 const SEC = 1e9;
@@ -83,7 +94,10 @@ test('a user policy file loads (example, factory) and a broken one gives one cle
   const r = (await simulate({ policy: sjf, cpus: 4, tasks: 32, workload: 'mix', durationNs: 2 * SEC, seed: 1 })).results;
   assert.ok(r.decisions > 100);
   assert.equal((await loadPolicy(fixture('policy-factory.js'))).name, 'fifo-from-factory');
-  await assert.rejects(loadPolicy(fixture('policy-no-enqueue.js')), (e: Error) => e instanceof PolicyError && /no enqueue\(\) function/.test(e.message));
+  await assert.rejects(
+    loadPolicy(fixture('policy-no-enqueue.js')),
+    (e: Error) => e instanceof PolicyError && /no enqueue\(\) function/.test(e.message),
+  );
   await assert.rejects(loadPolicy('nonesuch'), PolicyError);
   await assert.rejects(loadPolicy('./does/not/exist.js'), /not found/);
 });

@@ -6,8 +6,8 @@ import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { parseDirentNumbers, PROC_STAT, ProcDir } from '../src/backends/proc/proc-dir.js';
-import { sys } from '../src/backends/proc/sys.js';
+import { parseDirentNumbers, PROC_STAT, ProcDir } from '../src/backends/os/proc-dir.js';
+import { sys } from '../src/backends/os/sys.js';
 import { waitFor, stateOf } from './fixtures/proc-util.js';
 
 /** linux_dirent64 records for `names`, laid out as getdents64 does (8-byte aligned records). */
@@ -35,13 +35,18 @@ test('parseDirentNumbers: whole numbers only, in order; counts past the end of o
   assert.equal(parseDirentNumbers(buf, buf.length, small, 0), 3, 'the count says how much room is needed');
   assert.deepEqual([...small], [42, 7]);
   fc.assert(
-    fc.property(fc.array(fc.oneof(fc.integer({ min: 0, max: 0x3fffffff }).map(String), fc.constantFrom('.', '..', 'fd', 'x1')), { maxLength: 60 }), (names) => {
-      const bytes = dirents(names);
-      const got = new Int32Array(64);
-      const n = parseDirentNumbers(bytes, bytes.length, got, 0);
-      const want = names.filter((name) => /^\d+$/.test(name)).map(Number);
-      assert.deepEqual([...got.subarray(0, n)], want);
-    }),
+    fc.property(
+      fc.array(fc.oneof(fc.integer({ min: 0, max: 0x3fffffff }).map(String), fc.constantFrom('.', '..', 'fd', 'x1')), {
+        maxLength: 60,
+      }),
+      (names) => {
+        const bytes = dirents(names);
+        const got = new Int32Array(64);
+        const n = parseDirentNumbers(bytes, bytes.length, got, 0);
+        const want = names.filter((name) => /^\d+$/.test(name)).map(Number);
+        assert.deepEqual([...got.subarray(0, n)], want);
+      },
+    ),
   );
 });
 
@@ -63,7 +68,10 @@ test('ProcDir: thread lists, stat and children files match what fs reads', async
     const want = readdirSync(`/proc/${pid}/task`).map(Number);
     assert.equal(n, want.length);
     assert.equal(tids[0], pid, 'the process itself comes first');
-    assert.deepEqual([...tids.subarray(0, n)].sort((a, b) => a - b), want.sort((a, b) => a - b));
+    assert.deepEqual(
+      [...tids.subarray(0, n)].sort((a, b) => a - b),
+      want.sort((a, b) => a - b),
+    );
     // Too small a list: the count still tells the real number, and what fits is stored.
     const two = new Int32Array(2);
     assert.equal(dir.listTids(pid, two), want.length);
@@ -78,12 +86,18 @@ test('ProcDir: thread lists, stat and children files match what fs reads', async
     const head = (text: string) => text.split(' ').slice(0, 3).join(' ');
     assert.equal(head(Buffer.from(buf.subarray(0, len)).toString('latin1')), head(fromFs));
 
-    await waitFor('two sleeps forked', () => readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(' ').length === 2);
+    await waitFor(
+      'two sleeps forked',
+      () => readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(' ').length === 2,
+    );
     const cfd = dir.openChildren(child.pid!, child.pid!);
     assert.ok(cfd >= 0);
     const clen = s.pread(cfd, buf, buf.length, 0);
     s.close(cfd);
-    assert.equal(Buffer.from(buf.subarray(0, clen)).toString('latin1'), readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'latin1'));
+    assert.equal(
+      Buffer.from(buf.subarray(0, clen)).toString('latin1'),
+      readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'latin1'),
+    );
 
     killGroup();
     await waitFor('the shell to exit', () => stateOf(child.pid!) === '' || child.exitCode !== null || child.signalCode !== null);

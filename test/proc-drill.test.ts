@@ -8,9 +8,10 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ProcBackend } from '../src/backends/proc/backend.js';
-import { SIGCONT, SIGSTOP } from '../src/backends/proc/sys.js';
-import { createCounters } from '../src/sched/counters.js';
+import { drillProcBackend } from '../src/backends/proc/drill/drill.js';
+import { ProcBackend } from '../src/backends/proc/thread/backend.js';
+import { SIGCONT, SIGSTOP } from '../src/backends/os/sys.js';
+import { createCounters } from '../src/base/counters.js';
 import { rustland } from '../src/sched/policies/index.js';
 import { createScheduler } from '../src/sched/scheduler.js';
 import { stateOf, waitFor } from './fixtures/proc-util.js';
@@ -49,8 +50,18 @@ function drillSetup() {
   const counters = createCounters();
   const scheduler = createScheduler({ nrCpus: 2, policy: rustland(), sliceNs: 5e6, counters, lockMemory: false });
   const backend = new ProcBackend({
-    scheduler, counters, cpuIds: [0, 1], allCpus: [0, 1], tasksFile, graceNs: 2e6, lookNs: 1e6, freeLookMinNs: 1e6,
-    freeLookMaxNs: 4e6, excludePids: [1, process.pid], noReapPids: [], subreaperPid: process.pid,
+    scheduler,
+    counters,
+    cpuIds: [0, 1],
+    allCpus: [0, 1],
+    tasksFile,
+    graceNs: 2e6,
+    lookNs: 1e6,
+    freeLookMinNs: 1e6,
+    freeLookMaxNs: 4e6,
+    excludePids: [1, process.pid],
+    noReapPids: [],
+    subreaperPid: process.pid,
   });
   return { dir, tasksFile, counters, scheduler, backend };
 }
@@ -87,7 +98,7 @@ test('drill: takes the failure branches on fake tasks and leaves no trace', asyn
   };
   const before = Float64Array.from(counters.f64);
   try {
-    backend.drill();
+    drillProcBackend(backend);
     assert.ok((signals.get(SIGCONT) ?? 0) > 0, 'a dispatch whose SIGCONT failed');
     assert.ok((signals.get(SIGSTOP) ?? 0) > 0, 'an unpicked task whose SIGSTOP failed');
     assert.ok(failedReads > 0, 'a running task whose look failed to read');
@@ -106,7 +117,7 @@ test('drill: takes the failure branches on fake tasks and leaves no trace', asyn
     try {
       await waitFor('sleep to start', () => stateOf(sleeper.pid!) !== '');
       assert.ok(backend.adopt(sleeper.pid!));
-      assert.throws(() => backend.drill(), /before adopting/);
+      assert.throws(() => drillProcBackend(backend), /before adopting/);
     } finally {
       sleeper.kill('SIGKILL');
     }
@@ -127,7 +138,7 @@ test('drill: without sleep(1) it falls back to fake descriptors and still leaves
   try {
     // No directory on the search path: the stand-in /proc's sleep processes cannot start.
     process.env.PATH = dir;
-    backend.drill();
+    drillProcBackend(backend);
     assert.equal(backend.tasks.nLive, 0);
     assert.equal(scheduler.nrTasks, 0);
     assert.deepEqual([...counters.f64], [...before], 'counters are as they were');

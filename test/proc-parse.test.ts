@@ -6,10 +6,18 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import {
-  parsePidList, parseSchedstatRuntimeNs, parseStat, parseVoluntarySwitches, STAT_CPU_TICKS, STAT_FIELDS, STAT_NICE,
-  STAT_START_TICKS, STAT_STATE, STAT_THREADS,
-} from '../src/backends/proc/procfs.js';
-import { ManagedOptionError, parseCpuList, resolveOptions } from '../src/backends/proc/options.js';
+  parsePidList,
+  parseSchedstatRuntimeNs,
+  parseStat,
+  parseVoluntarySwitches,
+  STAT_CPU_TICKS,
+  STAT_FIELDS,
+  STAT_NICE,
+  STAT_START_TICKS,
+  STAT_STATE,
+  STAT_THREADS,
+} from '../src/backends/os/procfs.js';
+import { ManagedOptionError, parseCpuList, resolveOptions } from '../src/backends/proc/main/options.js';
 
 const bytes = (text: string): Uint8Array => Buffer.from(text, 'latin1');
 
@@ -26,7 +34,7 @@ test('parseStat: fields count from the last parenthesis, whatever the command na
   assert.equal(parseStat(bytes('1 (x) R 1 2'), 11, out), false, 'a line cut before the start time');
 });
 
-test('parseStat agrees with a plain split of this process\'s own stat file', () => {
+test("parseStat agrees with a plain split of this process's own stat file", () => {
   const text = readFileSync('/proc/self/stat', 'latin1');
   const out = new Float64Array(STAT_FIELDS);
   assert.ok(parseStat(bytes(text), text.length, out));
@@ -41,16 +49,24 @@ test('parseStat: any command name and any values round-trip (property)', () => {
   const comm = fc.string({ maxLength: 15 }).map((s) => s.replace(/[\n\0]/g, '_'));
   const num = fc.integer({ min: 0, max: 2 ** 40 });
   fc.assert(
-    fc.property(comm, num, num, fc.integer({ min: -20, max: 19 }), fc.integer({ min: 1, max: 5000 }), num, (c, ut, st, nice, threads, start) => {
-      const line = `77 (${c}) R 1 77 77 0 -1 0 0 0 0 0 ${ut} ${st} 0 0 20 ${nice} ${threads} 0 ${start} 1 1\n`;
-      const buf = bytes(line);
-      const out = new Float64Array(STAT_FIELDS);
-      assert.ok(parseStat(buf, buf.length, out));
-      assert.equal(out[STAT_CPU_TICKS], ut + st);
-      assert.equal(out[STAT_NICE], nice);
-      assert.equal(out[STAT_THREADS], threads);
-      assert.equal(out[STAT_START_TICKS], start);
-    }),
+    fc.property(
+      comm,
+      num,
+      num,
+      fc.integer({ min: -20, max: 19 }),
+      fc.integer({ min: 1, max: 5000 }),
+      num,
+      (c, ut, st, nice, threads, start) => {
+        const line = `77 (${c}) R 1 77 77 0 -1 0 0 0 0 0 ${ut} ${st} 0 0 20 ${nice} ${threads} 0 ${start} 1 1\n`;
+        const buf = bytes(line);
+        const out = new Float64Array(STAT_FIELDS);
+        assert.ok(parseStat(buf, buf.length, out));
+        assert.equal(out[STAT_CPU_TICKS], ut + st);
+        assert.equal(out[STAT_NICE], nice);
+        assert.equal(out[STAT_THREADS], threads);
+        assert.equal(out[STAT_START_TICKS], start);
+      },
+    ),
   );
 });
 

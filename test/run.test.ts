@@ -85,7 +85,10 @@ test('run: equal hogs share the CPUs fairly, and SIGTERM is passed to the tree',
     await sleep(MEASURE_MS);
     const used = pids.map((p, i) => cpuNs(p) - before[i]!);
     const index = jain(used);
-    assert.ok(used.every((ns) => ns > 0), `every hog ran: ${used.join(', ')}`);
+    assert.ok(
+      used.every((ns) => ns > 0),
+      `every hog ran: ${used.join(', ')}`,
+    );
     assert.ok(index >= 0.9, `Jain's index ${index.toFixed(3)} over ${used.map((n) => (n / 1e6).toFixed(0)).join('/')} ms`);
     process.kill(t.pid, 'SIGTERM');
     assert.equal(await exitedWithin(t), 128 + 15, `the command died of the forwarded SIGTERM: ${t.stderr()}`);

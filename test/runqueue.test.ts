@@ -24,7 +24,12 @@ test('run queue pops by (key, ts, pid) and removes any slot, like a sorted-array
     fc.property(
       fc.array(
         fc.oneof(
-          fc.record({ op: fc.constant('push' as const), slot: fc.nat(slots - 1), key: fc.integer({ min: 0, max: 20 }), ts: fc.integer({ min: 0, max: 5 }) }),
+          fc.record({
+            op: fc.constant('push' as const),
+            slot: fc.nat(slots - 1),
+            key: fc.integer({ min: 0, max: 20 }),
+            ts: fc.integer({ min: 0, max: 5 }),
+          }),
           fc.record({ op: fc.constant('pop' as const) }),
           fc.record({ op: fc.constant('remove' as const), slot: fc.nat(slots - 1) }),
         ),

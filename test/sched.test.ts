@@ -4,8 +4,24 @@ import { Worker } from 'node:worker_threads';
 import { measureHotPath } from '../src/mem/index.js';
 import { createHogLoop } from '../bench/sched/driver.js';
 import {
-  C, CLOCK_NOW_NS, createScheduler, DF_BOUNCE, dispatchCpu, dispatchFlags, dispatchPid, dispatchSliceNs, EV_EXITED,
-  EV_RUNNABLE, EV_STOPPED, EVF_RUNNABLE, fifo, pushQueued, rustland, SchedulerError, TaskTableReader, type Policy,
+  C,
+  CLOCK_NOW_NS,
+  createScheduler,
+  DF_BOUNCE,
+  dispatchCpu,
+  dispatchFlags,
+  dispatchPid,
+  dispatchSliceNs,
+  EV_EXITED,
+  EV_RUNNABLE,
+  EV_STOPPED,
+  EVF_RUNNABLE,
+  fifo,
+  pushQueued,
+  rustland,
+  SchedulerError,
+  TaskTableReader,
+  type Policy,
   type Scheduler,
 } from '../src/sched/index.js';
 
@@ -29,7 +45,13 @@ test('one dispatch per idle CPU, previous CPU preferred, never a busy CPU', () =
   s.setCpuIdle(3, true);
   const first = drain((s.schedule(), s));
   // Equal keys: pid order. pid 1 ran on CPU 1 (idle): stays there; pid 2's CPU 2 is busy: the other idle one.
-  assert.deepEqual(first.map((d) => [d.pid, d.cpu]), [[1, 1], [2, 3]]);
+  assert.deepEqual(
+    first.map((d) => [d.pid, d.cpu]),
+    [
+      [1, 1],
+      [2, 3],
+    ],
+  );
   assert.equal(s.nrWaiting, 4);
   assert.equal(s.schedule(), 0, 'no idle CPU, no dispatch');
   assert.equal(s.counters.f64[C.nr_scheduled], 4);
@@ -50,10 +72,16 @@ test('an exiting task leaves no trace: map, run queue, table, reader', () => {
   assert.equal(s.nrWaiting, 1);
   assert.equal(s.nrTasks, 1);
   const reader = new TaskTableReader(s.taskSlabs());
-  assert.deepEqual(reader.list().map((r) => r.pid), [43]);
+  assert.deepEqual(
+    reader.list().map((r) => r.pid),
+    [43],
+  );
   s.setCpuIdle(0, true);
   s.schedule();
-  assert.deepEqual(drain(s).map((d) => d.pid), [43]);
+  assert.deepEqual(
+    drain(s).map((d) => d.pid),
+    [43],
+  );
   // The freed slot is reused by the next task.
   const slot = s.registerTask(44, 100, 0);
   assert.ok(slot <= 1);
@@ -68,13 +96,22 @@ test('unknown pids are taken in place when a slot is free, bounced when the tabl
   assert.notEqual(s.slotOf(7), -1);
   assert.equal(s.slotOf(8), -1);
   const out = drain(s);
-  assert.deepEqual(out.map((d) => [d.pid, d.flags & DF_BOUNCE]), [[8, DF_BOUNCE]]);
+  assert.deepEqual(
+    out.map((d) => [d.pid, d.flags & DF_BOUNCE]),
+    [[8, DF_BOUNCE]],
+  );
   assert.equal(s.counters.f64[C.nr_bounce_dispatches], 1);
   assert.throws(() => s.registerTask(9, 100, 0), SchedulerError);
 });
 
 test('a reused pid starts afresh; a NaN key from a policy does not break the queue', () => {
-  const nanPolicy: Policy = { name: 'nan', enqueue: (t) => ctxTasks!.setDeadline(t, t === 0 ? NaN : 1), init: (c) => { ctxTasks = c.tasks; } };
+  const nanPolicy: Policy = {
+    name: 'nan',
+    enqueue: (t) => ctxTasks!.setDeadline(t, t === 0 ? NaN : 1),
+    init: (c) => {
+      ctxTasks = c.tasks;
+    },
+  };
   let ctxTasks: import('../src/sched/api.js').TaskView | undefined;
   const s = createScheduler({ nrCpus: 1, policy: nanPolicy, lockMemory: false });
   s.registerTask(5, 100, 0);
@@ -83,7 +120,11 @@ test('a reused pid starts afresh; a NaN key from a policy does not break the que
   pushQueued(s.queued, EV_RUNNABLE, 6, 0, 0, 100, 0, 0, 0);
   s.setCpuIdle(0, true);
   s.schedule();
-  assert.deepEqual(drain(s).map((d) => d.pid), [6], 'the NaN-keyed task sorts last');
+  assert.deepEqual(
+    drain(s).map((d) => d.pid),
+    [6],
+    'the NaN-keyed task sorts last',
+  );
   s.registerTask(5, 100, 0); // pid 5 reused before its exit was seen
   assert.equal(s.nrWaiting, 0);
   assert.equal(s.nrTasks, 2);
@@ -118,7 +159,10 @@ test('task slabs are readable from another thread', async () => {
       parentPort.postMessage(r.list().map((t) => [t.pid, t.weight, t.state, t.lastCpu]));
     });
   `;
-  const worker = new Worker(src, { eval: true, workerData: { info, reader: new URL('../src/sched/reader.js', import.meta.url).href } });
+  const worker = new Worker(src, {
+    eval: true,
+    workerData: { info, reader: new URL('../src/sched/reader.js', import.meta.url).href },
+  });
   try {
     const rows = await new Promise<unknown[]>((resolve, reject) => {
       worker.once('message', resolve);
@@ -164,7 +208,10 @@ test('a slot hint skips the pid lookup when right and is ignored when wrong', ()
   s.schedule();
   assert.equal(s.nrWaiting, 3);
   const states = new TaskTableReader(s.taskSlabs()).list().map((r) => [r.pid, r.slot, r.state]);
-  assert.deepEqual(states.slice(0, 2), [[10, a, 'queued'], [11, b, 'queued']]);
+  assert.deepEqual(states.slice(0, 2), [
+    [10, a, 'queued'],
+    [11, b, 'queued'],
+  ]);
 });
 
 test('wake-up latency: counted from the wake-up to the first dispatch, once per wake-up', () => {
@@ -180,7 +227,10 @@ test('wake-up latency: counted from the wake-up to the first dispatch, once per 
   s.clock[CLOCK_NOW_NS] = 4_000;
   s.setCpuIdle(0, true);
   s.schedule();
-  assert.deepEqual(drain(s).map((d) => d.pid), [11]);
+  assert.deepEqual(
+    drain(s).map((d) => d.pid),
+    [11],
+  );
   assert.equal(s.counters.f64[C.nr_wake_dispatches], 1);
   assert.equal(s.counters.f64[C.wake_latency_total_ns], 3_000);
   // pid 11 is preempted, still runnable: its next dispatch is not a wake-up.
@@ -188,13 +238,19 @@ test('wake-up latency: counted from the wake-up to the first dispatch, once per 
   pushQueued(s.queued, EV_STOPPED, 11, 0, EVF_RUNNABLE, 100, 5_000, 0, 0);
   s.setCpuIdle(0, true);
   s.schedule();
-  assert.deepEqual(drain(s).map((d) => d.pid), [12]);
+  assert.deepEqual(
+    drain(s).map((d) => d.pid),
+    [12],
+  );
   assert.equal(s.counters.f64[C.nr_wake_dispatches], 2);
   assert.equal(s.counters.f64[C.wake_latency_total_ns], 3_000 + 8_000);
   s.clock[CLOCK_NOW_NS] = 12_000;
   pushQueued(s.queued, EV_STOPPED, 12, 0, 0, 100, 3_000, 0, 0);
   s.setCpuIdle(0, true);
   s.schedule();
-  assert.deepEqual(drain(s).map((d) => d.pid), [11]);
+  assert.deepEqual(
+    drain(s).map((d) => d.pid),
+    [11],
+  );
   assert.equal(s.counters.f64[C.nr_wake_dispatches], 2, 'a preempted task is not a wake-up');
 });

@@ -20,8 +20,14 @@ test('the PRNG is seeded and reproducible', () => {
   const b = new Prng(42);
   const c = new Prng(43);
   const xs = Array.from({ length: 5 }, () => a.nextU32());
-  assert.deepEqual(xs, Array.from({ length: 5 }, () => b.nextU32()));
-  assert.notDeepEqual(xs, Array.from({ length: 5 }, () => c.nextU32()));
+  assert.deepEqual(
+    xs,
+    Array.from({ length: 5 }, () => b.nextU32()),
+  );
+  assert.notDeepEqual(
+    xs,
+    Array.from({ length: 5 }, () => c.nextU32()),
+  );
   for (let i = 0; i < 1000; i++) {
     const x = a.next();
     assert.ok(x >= 0 && x < 1);
@@ -39,7 +45,8 @@ test('same seed, same results, bit for bit; another seed differs', async () => {
 });
 
 test('more tasks than the queued ring holds: no event is lost, every class runs', async () => {
-  const r = (await simulate({ policy: rustland(), cpus: 8, tasks: 12_000, workload: 'mix', durationNs: 30 * SEC, seed: 4 })).results;
+  const r = (await simulate({ policy: rustland(), cpus: 8, tasks: 12_000, workload: 'mix', durationNs: 30 * SEC, seed: 4 }))
+    .results;
   for (const c of r.classes) assert.ok(c.share > 0, `${c.name} got no CPU`);
   assert.ok(r.classes.find((c) => c.name === 'interactive')!.wakeups > 0);
 });
@@ -56,8 +63,10 @@ test('tsland sim --json prints {results, perf} and is deterministic across proce
   const one = sim(args);
   assert.equal(one.status, 0, one.stderr);
   const out = JSON.parse(one.stdout) as { results: Record<string, unknown>; perf: Record<string, number> };
-  for (const k of ['shares', 'jainIndex', 'weightedShareError', 'wakeLatencyNs', 'decisions', 'bytesPerTask']) assert.ok(k in out.results, k);
-  for (const k of ['decisionsPerSec', 'schedulerNsPerDecision', 'gcEvents', 'pageFaults', 'wallMs']) assert.equal(typeof out.perf[k], 'number', k);
+  for (const k of ['shares', 'jainIndex', 'weightedShareError', 'wakeLatencyNs', 'decisions', 'bytesPerTask'])
+    assert.ok(k in out.results, k);
+  for (const k of ['decisionsPerSec', 'schedulerNsPerDecision', 'gcEvents', 'pageFaults', 'wallMs'])
+    assert.equal(typeof out.perf[k], 'number', k);
   assert.equal(JSON.stringify(JSON.parse(sim(args).stdout).results), JSON.stringify(out.results));
   assert.equal(one.stderr, '', 'no progress bar when stderr is not a terminal');
 });
@@ -71,7 +80,14 @@ test('the table names every class and the headline figures', () => {
 });
 
 test('bad flags: one line, exit 2, no stack trace', () => {
-  for (const args of [['--cpus', '0'], ['--duration', 'soon'], ['--workload', 'x'], ['--policy', './missing.js'], ['--tasks', '2000000'], ['--warmup', '20s']]) {
+  for (const args of [
+    ['--cpus', '0'],
+    ['--duration', 'soon'],
+    ['--workload', 'x'],
+    ['--policy', './missing.js'],
+    ['--tasks', '2000000'],
+    ['--warmup', '20s'],
+  ]) {
     const r = sim(args);
     assert.equal(r.status, 2, args.join(' '));
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);

@@ -23,7 +23,15 @@ function resolve(argv: string[]) {
 }
 
 test('bad flags: one line on stderr, exit 2, no stack trace', () => {
-  for (const argv of [['--minutes', '0'], ['--minutes', 'x'], ['--load', 'heavy'], ['--faults', 'burst,nope'], ['--mem-headroom-mib', '100'], ['--bogus'], ['--run-id', 'a/b']]) {
+  for (const argv of [
+    ['--minutes', '0'],
+    ['--minutes', 'x'],
+    ['--load', 'heavy'],
+    ['--faults', 'burst,nope'],
+    ['--mem-headroom-mib', '100'],
+    ['--bogus'],
+    ['--run-id', 'a/b'],
+  ]) {
     const flag = argv[0]!;
     const r = spawnSync(process.execPath, [MAIN, ...argv], { encoding: 'utf8', timeout: 20_000 });
     assert.equal(r.status, 2, `${argv.join(' ')}: ${r.stderr}`);
@@ -55,10 +63,17 @@ test('options: light load scales down, baseline keeps only load faults, warm-up 
 });
 
 test('fault plan: after the quiet stretch, before the tail, in the order given', () => {
-  for (const [durationS, warmupS] of [[60, 8], [600, 20], [36000, 20]] as const) {
+  for (const [durationS, warmupS] of [
+    [60, 8],
+    [600, 20],
+    [36000, 20],
+  ] as const) {
     const plan = planFaults(durationS, warmupS, FAULT_KINDS);
     assert.equal(plan.faults.length, FAULT_KINDS.length);
-    assert.deepEqual(plan.faults.map((f) => f.kind), [...FAULT_KINDS]);
+    assert.deepEqual(
+      plan.faults.map((f) => f.kind),
+      [...FAULT_KINDS],
+    );
     assert.ok(plan.quietUntilS >= 2 * warmupS);
     for (const f of plan.faults) assert.ok(f.atS >= plan.quietUntilS && f.atS < plan.tailFromS, JSON.stringify(f));
     for (let i = 1; i < plan.faults.length; i++) assert.ok(plan.faults[i]!.atS > plan.faults[i - 1]!.atS);
@@ -110,7 +125,10 @@ test('census: marked processes are found, stops seen, escapees reported as orpha
     const pids = census.marked.map((e) => e.pid);
     assert.ok(pids.includes(root.pid!) && pids.includes(stray.pid!), JSON.stringify(census.marked));
     assert.equal(census.marked.length, 3);
-    assert.deepEqual(census.orphans.map((e) => e.pid), [stray.pid]);
+    assert.deepEqual(
+      census.orphans.map((e) => e.pid),
+      [stray.pid],
+    );
     assert.ok(!pids.includes(process.pid), 'the unmarked test process is not counted');
     // A child of the scheduler (a subreaper's adopted orphan) is still in the tree.
     taker.schedulerPid = process.pid;
@@ -119,11 +137,17 @@ test('census: marked processes are found, stops seen, escapees reported as orpha
     process.kill(stray.pid!, 'SIGSTOP');
     await new Promise((r) => setTimeout(r, 50));
     census = taker.take();
-    assert.deepEqual(census.stopped.map((e) => e.pid), [stray.pid]);
+    assert.deepEqual(
+      census.stopped.map((e) => e.pid),
+      [stray.pid],
+    );
     const streaks = new StopStreaks();
     streaks.update({ ...census, atMs: 1000 });
     streaks.update({ ...census, atMs: 3500 });
-    assert.deepEqual(streaks.stuck(2000).map((s) => s.pid), [stray.pid]);
+    assert.deepEqual(
+      streaks.stuck(2000).map((s) => s.pid),
+      [stray.pid],
+    );
     streaks.update({ ...census, stopped: [], atMs: 4000 });
     assert.equal(streaks.maxStreakMs, 2500);
     assert.deepEqual(streaks.stuck(0), []);
@@ -143,7 +167,15 @@ test('ledger: components fold start and exit; churn counts parse; torn lines are
   const dir = mkdtempSync(join(tmpdir(), 'soak-ledger-'));
   try {
     const path = join(dir, 'ledger.jsonl');
-    appendLedger(path, { ev: 'start', atMs: 1, id: 'burst#1', kind: 'burst', pid: 10, argv: ['churn'], countsFile: join(dir, 'c.txt') });
+    appendLedger(path, {
+      ev: 'start',
+      atMs: 1,
+      id: 'burst#1',
+      kind: 'burst',
+      pid: 10,
+      argv: ['churn'],
+      countsFile: join(dir, 'c.txt'),
+    });
     appendLedger(path, { ev: 'start', atMs: 2, id: 'build#1', kind: 'build', pid: 11, argv: ['make'] });
     appendLedger(path, { ev: 'exit', atMs: 3, id: 'burst#1', kind: 'burst', pid: 10, code: 0, signal: null, stoppedByUs: false });
     writeFileSync(path, '{"ev":"exit","id":"bui', { flag: 'a' });
@@ -165,14 +197,32 @@ test('report: every fault marked on the charts, targets judged, the record embed
   const { readEmbeddedData } = await import('../src/stats/html.js');
   const opts = resolve(['--minutes', '1', '--load', 'light']);
   const sample = (tS: number, instance: number) => ({
-    tS, instance, rssKiB: 70_000 + tS, memAvailableMiB: 20_000, pageFaults: 0, gcEvents: 0, failedDispatches: 0, congested: 0,
-    dispatchPerS: 90, nrTasks: 10, healthy: true, healthReason: 'ok', heartbeatAgeMaxMs: 40, workloadProcs: 9, stoppedProcs: 1,
-    orphanProcs: 0, inFault: false,
+    tS,
+    instance,
+    rssKiB: 70_000 + tS,
+    memAvailableMiB: 20_000,
+    pageFaults: 0,
+    gcEvents: 0,
+    failedDispatches: 0,
+    congested: 0,
+    dispatchPerS: 90,
+    nrTasks: 10,
+    healthy: true,
+    healthReason: 'ok',
+    heartbeatAgeMaxMs: 40,
+    workloadProcs: 9,
+    stoppedProcs: 1,
+    orphanProcs: 0,
+    inFault: false,
   });
   const record = {
-    kind: 'tsland-soak', version: 1, startedAt: 'a', finishedAt: 'b',
+    kind: 'tsland-soak',
+    version: 1,
+    startedAt: 'a',
+    finishedAt: 'b',
     machine: { cpus: 2, memTotalMiB: 24_000, kernel: '6.18', node: '20' },
-    options: opts, memory: planMemory(20_000, 2048, 256),
+    options: opts,
+    memory: planMemory(20_000, 2048, 256),
     plan: { quietUntilS: 16, tailFromS: 51, faults: [] },
     samples: [sample(1, 0), sample(2, 0), sample(40, 1), sample(41, 1)],
     faults: [
@@ -180,11 +230,37 @@ test('report: every fault marked on the charts, targets judged, the record embed
       { kind: 'kill-scheduler', plannedS: 30, atS: 30.5, ok: false, instance: 0, notes: ['left one stopped'] },
     ],
     instances: [],
-    accounting: { componentsStarted: 1, componentsExited: 1, stormStarted: 0, stormReaped: 0, stormFailed: 0, burstStarted: 1000, burstReaped: 1000, burstFailed: 0, builds: 1, buildsFailed: 0, leftAtEnd: 0, orphansSeen: 0, lost: 0 },
+    accounting: {
+      componentsStarted: 1,
+      componentsExited: 1,
+      stormStarted: 0,
+      stormReaped: 0,
+      stormFailed: 0,
+      burstStarted: 1000,
+      burstReaped: 1000,
+      burstFailed: 0,
+      builds: 1,
+      buildsFailed: 0,
+      leftAtEnd: 0,
+      orphansSeen: 0,
+      lost: 0,
+    },
     summary: {
-      passed: false, violations: 1, pageFaultsAfterWarmup: 0, gcEventsAfterWarmup: 0, maxRssDriftKiB: 300, longestMeasuredS: 30,
-      watchdogTripsWithoutFault: 0, faultsInjected: 2, faultsRecovered: 1, maxReleaseMs: 120, releasesMissed: 1, maxSteadyStopMs: 200,
-      maxSteadyHeartbeatAgeMs: 40, tasksLost: 0, oomKills: 0,
+      passed: false,
+      violations: 1,
+      pageFaultsAfterWarmup: 0,
+      gcEventsAfterWarmup: 0,
+      maxRssDriftKiB: 300,
+      longestMeasuredS: 30,
+      watchdogTripsWithoutFault: 0,
+      faultsInjected: 2,
+      faultsRecovered: 1,
+      maxReleaseMs: 120,
+      releasesMissed: 1,
+      maxSteadyStopMs: 200,
+      maxSteadyHeartbeatAgeMs: 40,
+      tasksLost: 0,
+      oomKills: 0,
     },
     violations: [{ tS: 31, check: 'release', detail: 'left one stopped' }],
     files: { json: 'x.json', html: 'x.html', logs: 'x' },
@@ -208,7 +284,14 @@ test('RSS trend: the least-squares slope per minute, not the endpoints', async (
   const { trendPerMin } = await import('../soak/checks.js');
   const x = Array.from({ length: 60 }, (_, i) => i);
   assert.equal(trendPerMin(x.slice(0, 5), x.slice(0, 5)), null);
-  assert.ok(Math.abs(trendPerMin(x, x.map((t) => 1000 + 2 * t))! - 120) < 1e-9);
+  assert.ok(
+    Math.abs(
+      trendPerMin(
+        x,
+        x.map((t) => 1000 + 2 * t),
+      )! - 120,
+    ) < 1e-9,
+  );
   // Noisy endpoints around a flat line: last - first says ~1000 KiB/min, the trend a tenth of it.
   const y = x.map((t) => 1000 + (t === 0 ? -500 : t === 59 ? 500 : 0));
   assert.ok(Math.abs(trendPerMin(x, y)!) < 120);
@@ -218,9 +301,23 @@ test('page faults after warm-up: counted while the scheduler runs, not while a s
   const { summarizeInstances } = await import('../soak/checks.js');
   const violations: string[] = [];
   const sample = (tS: number, pageFaults: number, inFault: boolean) => ({
-    tS, instance: 0, rssKiB: 70_000, memAvailableMiB: 20_000, pageFaults, gcEvents: 1, failedDispatches: 0, congested: 0,
-    dispatchPerS: 90, nrTasks: 10, healthy: true, healthReason: 'ok', heartbeatAgeMaxMs: 40, workloadProcs: 9, stoppedProcs: 0,
-    orphanProcs: 0, inFault,
+    tS,
+    instance: 0,
+    rssKiB: 70_000,
+    memAvailableMiB: 20_000,
+    pageFaults,
+    gcEvents: 1,
+    failedDispatches: 0,
+    congested: 0,
+    dispatchPerS: 90,
+    nrTasks: 10,
+    healthy: true,
+    healthReason: 'ok',
+    heartbeatAgeMaxMs: 40,
+    workloadProcs: 9,
+    stoppedProcs: 0,
+    orphanProcs: 0,
+    inFault,
   });
   const soakOf = (samples: ReturnType<typeof sample>[]) => ({
     instances: [{ index: 0, mode: 'run', pid: 42, startedMs: 0, exit: null, exitExpected: true }],
@@ -232,7 +329,13 @@ test('page faults after warm-up: counted while the scheduler runs, not while a s
     violate: (check: string, detail: string) => violations.push(`${check}: ${detail}`),
   });
   // Warm-up ends at 20 s; the scheduler is stopped at 60 s and takes 26 faults while it ends.
-  const quiet = [sample(10, 400, false), sample(21, 500, false), sample(40, 500, false), sample(59, 500, false), sample(61, 526, true)];
+  const quiet = [
+    sample(10, 400, false),
+    sample(21, 500, false),
+    sample(40, 500, false),
+    sample(59, 500, false),
+    sample(61, 526, true),
+  ];
   const [s] = summarizeInstances(soakOf(quiet) as never);
   assert.equal(s!.pageFaultsAfterWarmup, 0);
   assert.deepEqual(violations, []);

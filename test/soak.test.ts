@@ -47,10 +47,28 @@ function sweep(runId: string): void {
 test('a one-minute soak with every fault passes and writes its record', { timeout: HARD_LIMIT_MS + 60_000 }, async () => {
   const out = mkdtempSync(join(tmpdir(), 'soak-ci-'));
   const runId = `ci-${process.pid}`;
-  const child = spawn(process.execPath, [MAIN, '--minutes', '1', '--load', 'light', '--out', out, '--run-id', runId, '--progress-s', '15', '--page-fault-budget', String(CI_PAGE_FAULT_BUDGET)], {
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      MAIN,
+      '--minutes',
+      '1',
+      '--load',
+      'light',
+      '--out',
+      out,
+      '--run-id',
+      runId,
+      '--progress-s',
+      '15',
+      '--page-fault-budget',
+      String(CI_PAGE_FAULT_BUDGET),
+    ],
+    {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let output = '';
   child.stdout.on('data', (b: Buffer) => (output += b.toString()));
   child.stderr.on('data', (b: Buffer) => (output += b.toString()));
@@ -71,7 +89,11 @@ test('a one-minute soak with every fault passes and writes its record', { timeou
     assert.equal(record.accounting.lost, 0);
     // The hot-path rule, on the real thing: not one GC on any scheduler thread after its warm-up, fork storm
     // and 1,000-process burst included.
-    assert.equal(record.summary.gcEventsAfterWarmup, 0, `GCs on the scheduler thread after warm-up: ${record.summary.gcEventsAfterWarmup}`);
+    assert.equal(
+      record.summary.gcEventsAfterWarmup,
+      0,
+      `GCs on the scheduler thread after warm-up: ${record.summary.gcEventsAfterWarmup}`,
+    );
     assert.ok(record.accounting.burstStarted >= 1000 && record.accounting.builds >= 1);
     const html = readFileSync(join(out, `soak-${runId}.html`), 'utf8');
     assert.deepEqual((readEmbeddedData(html) as SoakRecord).summary, record.summary);

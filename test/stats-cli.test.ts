@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { COUNTER_NAMES } from '../src/sched/counters.js';
+import { COUNTER_NAMES } from '../src/base/counters.js';
 import { start, type Started } from './fixtures/spawn.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -25,7 +25,10 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function tsland(args: string[], extraEnv: Record<string, string> = {}): Promise<{ code: number; out: string; err: string }> {
+async function tsland(
+  args: string[],
+  extraEnv: Record<string, string> = {},
+): Promise<{ code: number; out: string; err: string }> {
   const p = start(process.execPath, [MAIN, ...args], { env: { ...env, ...extraEnv } });
   try {
     const code = await p.exited;

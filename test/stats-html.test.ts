@@ -40,15 +40,38 @@ const spec: ReportSpec = {
           ],
           markers: [{ x: 1, label: 'hogs start' }],
         },
-        { kind: 'bar', title: 'shares', yLabel: '%', categories: ['nice 0', 'nice 5'], series: [{ name: 'kernel', values: [60, 40] }, { name: 'ideal', values: [75, 25] }] },
+        {
+          kind: 'bar',
+          title: 'shares',
+          yLabel: '%',
+          categories: ['nice 0', 'nice 5'],
+          series: [
+            { name: 'kernel', values: [60, 40] },
+            { name: 'ideal', values: [75, 25] },
+          ],
+        },
       ],
     },
     {
       heading: 'Table',
       blocks: [
-        { kind: 'table', id: 'results', columns: ['metric', 'kernel', 'tsland'], rows: [['p99 ms', 2.5, 0.31234], [hostile, 1, 2]] },
+        {
+          kind: 'table',
+          id: 'results',
+          columns: ['metric', 'kernel', 'tsland'],
+          rows: [
+            ['p99 ms', 2.5, 0.31234],
+            [hostile, 1, 2],
+          ],
+        },
         { kind: 'text', text: 'ran unlocked\n\nnot root', tone: 'warning' },
-        { kind: 'keyvalue', entries: [['cpus', 2], ['policy', 'rustland']] },
+        {
+          kind: 'keyvalue',
+          entries: [
+            ['cpus', 2],
+            ['policy', 'rustland'],
+          ],
+        },
       ],
     },
   ],
@@ -61,7 +84,10 @@ test('report is one well-formed, self-contained page', () => {
   assert.match(html, /^<!DOCTYPE html>/);
   // Nothing is fetched: the only URL is the SVG namespace, which is an identifier, not a request.
   const urls = [...html.matchAll(/https?:\/\/[^"' )]+/g)].map((m) => m[0]);
-  assert.ok(urls.every((u) => u === 'http://www.w3.org/2000/svg'), urls.join(' '));
+  assert.ok(
+    urls.every((u) => u === 'http://www.w3.org/2000/svg'),
+    urls.join(' '),
+  );
   assert.doesNotMatch(html, /<script(?! type="application\/json")/);
   assert.doesNotMatch(html, /<link|<img|@import/);
 });
@@ -90,16 +116,45 @@ test('tables keep their numbers and embedded data reads back intact', () => {
 });
 
 test('mismatched chart or table input is a programming error', () => {
-  assert.throws(() => buildHtmlReport({ title: 't', sections: [{ heading: 'h', blocks: [{ kind: 'line', title: '', xLabel: '', yLabel: '', series: [{ name: 'a', x: [1, 2], y: [1] }] }] }] }), RangeError);
-  assert.throws(() => buildHtmlReport({ title: 't', sections: [{ heading: 'h', blocks: [{ kind: 'table', columns: ['a', 'b'], rows: [[1]] }] }] }), RangeError);
+  assert.throws(
+    () =>
+      buildHtmlReport({
+        title: 't',
+        sections: [
+          {
+            heading: 'h',
+            blocks: [{ kind: 'line', title: '', xLabel: '', yLabel: '', series: [{ name: 'a', x: [1, 2], y: [1] }] }],
+          },
+        ],
+      }),
+    RangeError,
+  );
+  assert.throws(
+    () =>
+      buildHtmlReport({
+        title: 't',
+        sections: [{ heading: 'h', blocks: [{ kind: 'table', columns: ['a', 'b'], rows: [[1]] }] }],
+      }),
+    RangeError,
+  );
 });
 
 test('axis ticks are round numbers covering the data', () => {
-  for (const [lo, hi] of [[0, 1], [0.13, 0.97], [-3, 1234], [5, 5], [0, 0], [1e-6, 3e-6]] as const) {
+  for (const [lo, hi] of [
+    [0, 1],
+    [0.13, 0.97],
+    [-3, 1234],
+    [5, 5],
+    [0, 0],
+    [1e-6, 3e-6],
+  ] as const) {
     const t = niceTicks(lo, hi);
     assert.ok(t.min <= lo && t.max >= hi, `${lo}..${hi}`);
     const mantissa = t.step / 10 ** Math.floor(Math.log10(t.step));
-    assert.ok([1, 2, 5].some((m) => Math.abs(mantissa - m) < 1e-9), `step ${t.step}`);
+    assert.ok(
+      [1, 2, 5].some((m) => Math.abs(mantissa - m) < 1e-9),
+      `step ${t.step}`,
+    );
     assert.ok(t.values.length >= 2 && t.values.length <= 12);
   }
 });

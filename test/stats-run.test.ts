@@ -59,9 +59,13 @@ async function until(what: string, fn: () => boolean | Promise<boolean>, timeout
 before(async () => {
   port = await freePort();
   const hogs = 'yes > /dev/null & yes > /dev/null & yes > /dev/null & sleep 60; kill $(jobs -p)';
-  run = start(process.execPath, [MAIN, 'run', '--stats-socket', socketPath, '--metrics', `127.0.0.1:${port}`, '--', 'sh', '-c', hogs], {
-    env: { ...process.env, TSLAND_STATE_DIR: join(dir, 'state') },
-  });
+  run = start(
+    process.execPath,
+    [MAIN, 'run', '--stats-socket', socketPath, '--metrics', `127.0.0.1:${port}`, '--', 'sh', '-c', hogs],
+    {
+      env: { ...process.env, TSLAND_STATE_DIR: join(dir, 'state') },
+    },
+  );
   await until('the stats socket', () => existsSync(socketPath));
 });
 
@@ -95,7 +99,7 @@ test('tsland top shows the managed tasks of the run', async () => {
   assert.match(r.out, /health: /);
 });
 
-test('the metrics endpoint serves parseable OpenMetrics with the run\'s counters', async () => {
+test("the metrics endpoint serves parseable OpenMetrics with the run's counters", async () => {
   const res = await fetch(`http://127.0.0.1:${port}/metrics`);
   assert.equal(res.status, 200);
   const parsed = parseOpenMetrics(await res.text());

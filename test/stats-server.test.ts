@@ -5,7 +5,7 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { COUNTER_NAMES, C, createCounters } from '../src/sched/counters.js';
+import { COUNTER_NAMES, C, createCounters } from '../src/base/counters.js';
 import { startStatsServer, type StatsServer } from '../src/stats/server.js';
 import { connectStats, connectStatsResilient, findInstances, requestStats } from '../src/stats/client.js';
 import type { TaskRow } from '../src/stats/protocol.js';
@@ -38,10 +38,21 @@ function liveTasks(): TaskRow[] {
 
 before(async () => {
   // A real scheduler core (rustland policy) stepping in a worker, as under `tsland run`.
-  worker = new Worker(new URL('./fixtures/sched-stepper.js', import.meta.url), { workerData: { countersSab: counters.sab, controlSab } });
-  const slabs = await new Promise<TaskSlabsInfo>((resolve) => worker.once('message', (m: { info: TaskSlabsInfo }) => resolve(m.info)));
+  worker = new Worker(new URL('./fixtures/sched-stepper.js', import.meta.url), {
+    workerData: { countersSab: counters.sab, controlSab },
+  });
+  const slabs = await new Promise<TaskSlabsInfo>((resolve) =>
+    worker.once('message', (m: { info: TaskSlabsInfo }) => resolve(m.info)),
+  );
   reader = new TaskTableReader(slabs);
-  server = await startStatsServer({ counters, socketPath, tasks: liveTasks, idleTimeoutMs: 400, sampleIntervalMs: 100, info: () => ({ policy: 'test' }) });
+  server = await startStatsServer({
+    counters,
+    socketPath,
+    tasks: liveTasks,
+    idleTimeoutMs: 400,
+    sampleIntervalMs: 100,
+    info: () => ({ policy: 'test' }),
+  });
 });
 
 after(async () => {
@@ -68,7 +79,11 @@ test('socket is private to its owner', () => {
 
 test('stats returns every counter and the health', async () => {
   await workerAdvances();
-  const resp = await requestStats<{ counters: Record<string, number>; health: { healthy: boolean; reason: string }; info: Record<string, unknown> }>(socketPath, 'stats');
+  const resp = await requestStats<{
+    counters: Record<string, number>;
+    health: { healthy: boolean; reason: string };
+    info: Record<string, unknown>;
+  }>(socketPath, 'stats');
   assert.deepEqual(Object.keys(resp.counters), [...COUNTER_NAMES]);
   assert.ok(resp.counters.nr_user_dispatches! > 0, 'the scheduler dispatched');
   assert.equal(resp.health.healthy, true, resp.health.reason);
@@ -90,15 +105,25 @@ test('stats_meta describes every counter; tasks lists the rows; history has samp
   assert.equal(meta.counters.nr_user_dispatches!.kind, 'counter');
   const tasks = await requestStats<{ tasks: TaskRow[] }>(socketPath, 'tasks');
   assert.deepEqual(tasks.tasks.map((t) => t.pid).sort(), [1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007]);
-  assert.ok(tasks.tasks.some((t) => t.cpuTimeNs > 0), 'tasks ran');
-  assert.ok(tasks.tasks.every((t) => Number.isFinite(t.vruntimeNs) && 'RQS'.includes(t.state)), JSON.stringify(tasks.tasks[0]));
+  assert.ok(
+    tasks.tasks.some((t) => t.cpuTimeNs > 0),
+    'tasks ran',
+  );
+  assert.ok(
+    tasks.tasks.every((t) => Number.isFinite(t.vruntimeNs) && 'RQS'.includes(t.state)),
+    JSON.stringify(tasks.tasks[0]),
+  );
   const conn = await connectStats(socketPath);
   try {
     const top3 = await conn.request<{ total: number; tasks: TaskRow[] }>('tasks', { limit: '3' });
     assert.equal(top3.total, 8);
     assert.equal(top3.tasks.length, 3);
     const vr = top3.tasks.map((t) => t.vruntimeNs);
-    assert.deepEqual(vr, [...vr].sort((a, b) => a - b), 'smallest vruntime first');
+    assert.deepEqual(
+      vr,
+      [...vr].sort((a, b) => a - b),
+      'smallest vruntime first',
+    );
     await assert.rejects(conn.request('tasks', { limit: 'many' }), /"limit" must be a whole number/);
   } finally {
     conn.close();
@@ -127,7 +152,9 @@ function rawExchange(lines: string): Promise<string[]> {
 }
 
 test('malformed and unknown requests get a JSON error and the connection stays up', async () => {
-  const replies = (await rawExchange('{nope\n[1,2]\n{"req":"reboot"}\n{"x":1}\n{"req":"stats"}\n{"req":"tasks","args":[1]}\n')).map((l) => JSON.parse(l));
+  const replies = (
+    await rawExchange('{nope\n[1,2]\n{"req":"reboot"}\n{"x":1}\n{"req":"stats"}\n{"req":"tasks","args":[1]}\n')
+  ).map((l) => JSON.parse(l));
   assert.equal(replies.length, 6);
   assert.equal(replies[5].errno, 22);
   assert.equal(replies[0].errno, 22);
@@ -167,7 +194,9 @@ test('100 concurrent clients are all answered while the scheduler dispatches', a
   const before = counters.f64[C.nr_user_dispatches]!;
   const conns = await Promise.all(Array.from({ length: 100 }, () => connectStats(socketPath, 20_000)));
   try {
-    const replies = await Promise.all(conns.flatMap((c) => [c.request<{ counters: Record<string, number> }>('stats'), c.request<{ tasks: TaskRow[] }>('tasks')]));
+    const replies = await Promise.all(
+      conns.flatMap((c) => [c.request<{ counters: Record<string, number> }>('stats'), c.request<{ tasks: TaskRow[] }>('tasks')]),
+    );
     assert.equal(replies.length, 200);
     for (let i = 0; i < replies.length; i += 2) {
       assert.ok((replies[i] as { counters: Record<string, number> }).counters.nr_cpus === 2);

@@ -6,7 +6,9 @@ import { TaskMap, TaskMapError } from '../src/sched/taskmap.js';
 test('pid map agrees with a Map model under random set/delete/get (backward-shift deletion)', () => {
   fc.assert(
     fc.property(
-      fc.array(fc.tuple(fc.constantFrom('set', 'delete', 'get'), fc.integer({ min: 0, max: 300 }), fc.nat(1_000_000)), { maxLength: 600 }),
+      fc.array(fc.tuple(fc.constantFrom('set', 'delete', 'get'), fc.integer({ min: 0, max: 300 }), fc.nat(1_000_000)), {
+        maxLength: 600,
+      }),
       (ops) => {
         const map = new TaskMap();
         const model = new Map<number, number>();

@@ -6,9 +6,9 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { readTaskRecords, TASK_RECORD_BYTES } from '../src/backends/proc/state.js';
-import { sys } from '../src/backends/proc/sys.js';
-import { TasksFileWriter, type TaskRecordSource } from '../src/backends/proc/tasks-file.js';
+import { readTaskRecords, TASK_RECORD_BYTES } from '../src/backends/proc/guardian/state.js';
+import { sys } from '../src/backends/os/sys.js';
+import { TasksFileWriter, type TaskRecordSource } from '../src/backends/proc/thread/tasks-file.js';
 
 function source(n: number): TaskRecordSource & { nLive: number } {
   const pid = new Int32Array(n);
@@ -32,13 +32,19 @@ test('tasks file: appends, compacts to the live tasks in dense order, reads back
       assert.ok(writer.append(src, slot));
     }
     assert.equal(statSync(path).size, 40 * TASK_RECORD_BYTES);
-    assert.deepEqual(readTaskRecords(path).map((r) => r.pid), Array.from({ length: 40 }, (_, i) => 1000 + i));
+    assert.deepEqual(
+      readTaskRecords(path).map((r) => r.pid),
+      Array.from({ length: 40 }, (_, i) => 1000 + i),
+    );
     // Keep every third, in a shuffled dense order, then compact.
     const kept = [39, 0, 21, 3, 33, 9];
     src.live.set(kept);
     src.nLive = kept.length;
     writer.compact(src);
-    assert.deepEqual(readTaskRecords(path), kept.map((slot) => ({ pid: 1000 + slot, startTicks: src.startTicks[slot] })));
+    assert.deepEqual(
+      readTaskRecords(path),
+      kept.map((slot) => ({ pid: 1000 + slot, startTicks: src.startTicks[slot] })),
+    );
     // Appends go on after a compaction, into the new file.
     src.live[src.nLive++] = 2500;
     assert.ok(writer.append(src, 2500), 'a slot past the first 1,024 grows the per-slot records');

@@ -6,7 +6,9 @@ import { PerformanceObserver } from 'node:perf_hooks';
  */
 export class GcEvents {
   count = 0;
-  private readonly observer = new PerformanceObserver((list) => { this.count += list.getEntries().length; });
+  private readonly observer = new PerformanceObserver((list) => {
+    this.count += list.getEntries().length;
+  });
 
   constructor() {
     this.observer.observe({ entryTypes: ['gc'] });

@@ -51,9 +51,10 @@ export const BLOCK_MAX_LIVE = 100_000;
 export const blockPeer: PeerFactory = {
   name: 'tsland block',
   offsets: true,
-  skip: (spec) => spec.liveCount > BLOCK_MAX_LIVE
-    ? `not run: its first-fit scan makes filling ${spec.liveCount} live blocks O(n^2) (hours)`
-    : null,
+  skip: (spec) =>
+    spec.liveCount > BLOCK_MAX_LIVE
+      ? `not run: its first-fit scan makes filling ${spec.liveCount} live blocks O(n^2) (hours)`
+      : null,
   make: (spec) => createArena({ sizeBytes: capacityBytes(spec, 64), strategy: 'block', blockSize: 64 }) as Peer,
 };
 
@@ -67,7 +68,9 @@ export const thingPeer: PeerFactory = {
     return {
       buffer: pool.buf,
       alloc: (size: number) => pool.malloc(size),
-      free: (p) => { if (p !== 0) pool.free(p as number); },
+      free: (p) => {
+        if (p !== 0) pool.free(p as number);
+      },
     };
   },
 };

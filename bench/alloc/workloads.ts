@@ -15,13 +15,28 @@ export interface Workload {
 }
 
 export const RANDOM: Workload = {
-  name: 'random', title: 'random 16..256 B free+alloc pairs', minSizeBytes: 16, maxSizeBytes: 256, align: 8, order: 'random',
+  name: 'random',
+  title: 'random 16..256 B free+alloc pairs',
+  minSizeBytes: 16,
+  maxSizeBytes: 256,
+  align: 8,
+  order: 'random',
 };
 export const FIFO: Workload = {
-  name: 'fifo', title: 'scheduler-like: 64..128 B records freed in FIFO order', minSizeBytes: 64, maxSizeBytes: 128, align: 8, order: 'fifo',
+  name: 'fifo',
+  title: 'scheduler-like: 64..128 B records freed in FIFO order',
+  minSizeBytes: 64,
+  maxSizeBytes: 128,
+  align: 8,
+  order: 'fifo',
 };
 export const MIXED64: Workload = {
-  name: 'mixed64', title: 'mixed 16..1024 B, alignment 64', minSizeBytes: 16, maxSizeBytes: 1024, align: 64, order: 'random',
+  name: 'mixed64',
+  title: 'mixed 16..1024 B, alignment 64',
+  minSizeBytes: 16,
+  maxSizeBytes: 1024,
+  align: 64,
+  order: 'random',
 };
 
 /** Runs `pairs` free+alloc pairs; state[0] is the RNG, state[1] the FIFO head, state[2] failed allocations. */
@@ -36,9 +51,7 @@ function sizeExpr(w: Workload): string {
 }
 
 export function pairLoop(w: Workload): PairLoop {
-  const pick = w.order === 'fifo'
-    ? 'const s = h; h = h + 1 === n ? 0 : h + 1;'
-    : `${LCG_STEP} const s = (x >>> 7) % n;`;
+  const pick = w.order === 'fifo' ? 'const s = h; h = h + 1 === n ? 0 : h + 1;' : `${LCG_STEP} const s = (x >>> 7) % n;`;
   const src = `
     const n = live.length;
     let x = state[0]; let h = state[1]; let failed = 0;

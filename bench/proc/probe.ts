@@ -17,4 +17,6 @@ for (;;) {
 }
 lateUs.sort((a, b) => a - b);
 const q = (p: number): number => lateUs[Math.min(lateUs.length - 1, Math.floor(p * lateUs.length))] ?? NaN;
-process.stdout.write(JSON.stringify({ probe: true, samples: lateUs.length, p50Us: q(0.5), p99Us: q(0.99), maxUs: lateUs.at(-1) ?? NaN }) + '\n');
+process.stdout.write(
+  JSON.stringify({ probe: true, samples: lateUs.length, p50Us: q(0.5), p99Us: q(0.99), maxUs: lateUs.at(-1) ?? NaN }) + '\n',
+);

@@ -9,8 +9,16 @@ import { createScheduler } from '../../src/sched/scheduler.js';
 import { CLOCK_THREAD_CPUTIME_ID, WallClock } from '../../src/backends/sim/wallclock.js';
 import { rustland } from '../../src/sched/policies/rustland.js';
 import {
-  D_CPU, D_PID, D_SLICE_NS, EV_RUNNABLE, EV_STOPPED, EVF_RUNNABLE, Q_CPU, Q_FLAGS, Q_KIND, Q_NVCSW, Q_PID, Q_SLOT_HINT,
-  Q_SUM_EXEC_NS, Q_TS_NS, Q_WEIGHT,
+  D_CPU,
+  D_PID,
+  D_SLICE_NS,
+  EV_RUNNABLE,
+  EV_STOPPED,
+  EVF_RUNNABLE,
+  QueuedWriter,
+  QW_NVCSW,
+  QW_SUM_EXEC_NS,
+  QW_TS_NS,
 } from '../../src/sched/records.js';
 
 export interface HogLoop {
@@ -52,8 +60,6 @@ export function createHogLoop(opts: HogLoopOptions): HogLoop {
     crossThreadRings: opts.crossThreadRings ?? true,
   });
   const q = sched.queued;
-  const qi = q.i32;
-  const qf = q.f64;
   const d = sched.dispatched;
   const clock = sched.clock;
   const sumExec = new Float64Array(tasks).fill(0); // filled: its pages are touched now, not in the measured loop
@@ -65,22 +71,18 @@ export function createHogLoop(opts: HogLoopOptions): HogLoop {
   for (let i = 0; i < tasks; i++) slotOf[i] = sched.registerTask(FIRST_PID + i, hogWeight(i), i % cpus);
   for (let c = 0; c < cpus; c++) sched.setCpuIdle(c, true);
 
-  // Fills the next queued record with everything but the two times (set by the caller field by field).
-  const pushInts = (kind: number, task: number, cpu: number, flags: number, weight: number): number => {
+  // Writes the next queued record (records.ts's writer); returns its offset.
+  const qw = new QueuedWriter(q);
+  const pushRecord = (kind: number, task: number, cpu: number, flags: number, weight: number): number => {
     if (q.room() === 0) {
       sched.schedule();
       consume();
     }
     const at = q.slot(0);
-    qi[(at + Q_PID) >> 2] = FIRST_PID + task;
-    qi[(at + Q_CPU) >> 2] = cpu;
-    qi[(at + Q_KIND) >> 2] = kind;
-    qi[(at + Q_FLAGS) >> 2] = flags;
-    qi[(at + Q_WEIGHT) >> 2] = weight;
-    qi[(at + Q_SLOT_HINT) >> 2] = slotOf[task]! + 1;
-    qf[(at + Q_NVCSW) >> 3] = 0;
-    qf[(at + Q_TS_NS) >> 3] = clock[CLOCK_NOW_NS]!;
-    qf[(at + Q_SUM_EXEC_NS) >> 3] = sumExec[task]!;
+    qw.f64[QW_SUM_EXEC_NS] = sumExec[task]!;
+    qw.f64[QW_NVCSW] = 0;
+    qw.f64[QW_TS_NS] = clock[CLOCK_NOW_NS]!;
+    qw.write(at, kind, FIRST_PID + task, cpu, flags, weight, slotOf[task]!);
     return at;
   };
   const consume = (): number => {
@@ -97,7 +99,7 @@ export function createHogLoop(opts: HogLoopOptions): HogLoop {
 
   clock[CLOCK_NOW_NS] = 0;
   for (let i = 0; i < tasks; i++) {
-    pushInts(EV_RUNNABLE, i, i % cpus, 0, hogWeight(i));
+    pushRecord(EV_RUNNABLE, i, i % cpus, 0, hogWeight(i));
     q.commit(1);
   }
   sched.schedule();
@@ -113,7 +115,7 @@ export function createHogLoop(opts: HogLoopOptions): HogLoop {
       if (task < 0) continue;
       clock[CLOCK_NOW_NS] = clock[CLOCK_NOW_NS]! + runningSlice[cpu]! / cpus;
       sumExec[task] = sumExec[task]! + runningSlice[cpu]!;
-      pushInts(EV_STOPPED, task, cpu, EVF_RUNNABLE, 0);
+      pushRecord(EV_STOPPED, task, cpu, EVF_RUNNABLE, 0);
       q.commit(1);
       sched.setCpuIdle(cpu, true);
       sched.schedule();
@@ -131,7 +133,7 @@ export function createHogLoop(opts: HogLoopOptions): HogLoop {
         if (task < 0) continue;
         clock[CLOCK_NOW_NS] = clock[CLOCK_NOW_NS]! + runningSlice[cpu]! / cpus;
         sumExec[task] = sumExec[task]! + runningSlice[cpu]!;
-        pushInts(EV_STOPPED, task, cpu, EVF_RUNNABLE, 0);
+        pushRecord(EV_STOPPED, task, cpu, EVF_RUNNABLE, 0);
         q.commit(1);
         running[cpu] = -1;
         sched.setCpuIdle(cpu, true);

@@ -30,10 +30,23 @@ export class PlainScheduler {
   private readonly idle: number[] = [];
   private vruntimeNow = 0;
 
-  constructor(readonly nrCpus: number, readonly baseSliceNs: number) {}
+  constructor(
+    readonly nrCpus: number,
+    readonly baseSliceNs: number,
+  ) {}
 
   register(pid: number, weight: number, cpu: number): void {
-    this.tasks.set(pid, { pid, weight, cpu, vruntime: 0, sumExecNs: 0, execRuntimeNs: 0, deadline: 0, enqTsNs: 0, queued: false });
+    this.tasks.set(pid, {
+      pid,
+      weight,
+      cpu,
+      vruntime: 0,
+      sumExecNs: 0,
+      execRuntimeNs: 0,
+      deadline: 0,
+      enqTsNs: 0,
+      queued: false,
+    });
   }
 
   setIdle(cpu: number): void {
@@ -75,7 +88,10 @@ export class PlainScheduler {
   }
 
   private less(a: PlainTask, b: PlainTask): boolean {
-    return a.deadline < b.deadline || (a.deadline === b.deadline && (a.enqTsNs < b.enqTsNs || (a.enqTsNs === b.enqTsNs && a.pid < b.pid)));
+    return (
+      a.deadline < b.deadline ||
+      (a.deadline === b.deadline && (a.enqTsNs < b.enqTsNs || (a.enqTsNs === b.enqTsNs && a.pid < b.pid)))
+    );
   }
 
   private push(task: PlainTask): void {

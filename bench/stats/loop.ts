@@ -4,9 +4,18 @@
 // only schedules. It records every gap between two steps and counts its own GCs.
 import { parentPort, workerData } from 'node:worker_threads';
 import {
-  CLOCK_NOW_NS, createScheduler, dispatchCpu, dispatchPid, EV_RUNNABLE, EV_STOPPED, EVF_RUNNABLE, pushQueued, rustland, TaskTableReader,
+  CLOCK_NOW_NS,
+  createScheduler,
+  dispatchCpu,
+  dispatchPid,
+  EV_RUNNABLE,
+  EV_STOPPED,
+  EVF_RUNNABLE,
+  pushQueued,
+  rustland,
+  TaskTableReader,
 } from '../../src/sched/index.js';
-import { createCounters, snapshotCounters } from '../../src/sched/counters.js';
+import { createCounters, snapshotCounters } from '../../src/base/counters.js';
 import { GcCounter, settleGcEntries } from '../../src/mem/gc.js';
 
 export interface LoopConfig {

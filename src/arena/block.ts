@@ -24,8 +24,19 @@
 
 import { ArenaError } from './errors.js';
 import {
-  ALLOCS_F64, FAILED_F64, FREES_F64, HEADER_END, HEAP_START_U32, LIVE_BLOCKS_F64, MAGIC, MAGIC_U32, MAX_ALIGN,
-  SIZE_U32, STRATEGY_BLOCK, STRATEGY_U32, USED_BYTES_F64,
+  ALLOCS_F64,
+  FAILED_F64,
+  FREES_F64,
+  HEADER_END,
+  HEAP_START_U32,
+  LIVE_BLOCKS_F64,
+  MAGIC,
+  MAGIC_U32,
+  MAX_ALIGN,
+  SIZE_U32,
+  STRATEGY_BLOCK,
+  STRATEGY_U32,
+  USED_BYTES_F64,
 } from './header.js';
 import type { Arena, ArenaStats } from './types.js';
 import { makeViews, moveAlignOf, throwBadAlign, throwBadPointer, throwBadSize, type ArenaViews } from './views.js';
@@ -146,7 +157,12 @@ export class BlockArena implements Arena {
 
   /** Block index of a live run's first block, or -1. */
   private startIndex(ptr: number): number {
-    if (ptr !== ptr >>> 0 || ptr < this.heapStart || ptr >= this.heapEnd || ((ptr - this.heapStart) & (this.blockBytes - 1)) !== 0) {
+    if (
+      ptr !== ptr >>> 0 ||
+      ptr < this.heapStart ||
+      ptr >= this.heapEnd ||
+      ((ptr - this.heapStart) & (this.blockBytes - 1)) !== 0
+    ) {
       return -1;
     }
     const i = (ptr - this.heapStart) >>> this.blockLog2;
@@ -264,8 +280,15 @@ export class BlockArena implements Arena {
 }
 
 export function validateBlockBytes(blockBytes: number): void {
-  if (!Number.isInteger(blockBytes) || blockBytes < MIN_BLOCK_BYTES || blockBytes > MAX_BLOCK_BYTES || (blockBytes & (blockBytes - 1)) !== 0) {
-    throw new ArenaError(`blockSize must be a power of two from ${MIN_BLOCK_BYTES} to ${MAX_BLOCK_BYTES}, got ${String(blockBytes)}`);
+  if (
+    !Number.isInteger(blockBytes) ||
+    blockBytes < MIN_BLOCK_BYTES ||
+    blockBytes > MAX_BLOCK_BYTES ||
+    (blockBytes & (blockBytes - 1)) !== 0
+  ) {
+    throw new ArenaError(
+      `blockSize must be a power of two from ${MIN_BLOCK_BYTES} to ${MAX_BLOCK_BYTES}, got ${String(blockBytes)}`,
+    );
   }
 }
 

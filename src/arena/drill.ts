@@ -57,7 +57,10 @@ export function drillArena(strategy: ArenaStrategy = 'tlsf', ops = 4000): void {
  * which is too small for it in the first case (608 bytes for 616) and just large enough in the second.
  */
 function drillFullArena(strategy: ArenaStrategy): void {
-  for (const [fill, ask] of [[604, 612], [612, 612]] as const) {
+  for (const [fill, ask] of [
+    [604, 612],
+    [612, 612],
+  ] as const) {
     const arena = createArena({ sizeBytes: DRILL_FULL_ARENA_BYTES, strategy });
     const first = arena.alloc(fill);
     while (arena.alloc(fill) !== 0);

@@ -119,20 +119,42 @@ function bindStruct<S extends StructSpec>(fields: readonly FieldInfo[], sizeByte
   return {
     get: get as Getters<S>,
     set: set as Setters<S>,
-    clear: (ptr) => { u8.fill(0, ptr, ptr + sizeBytes); },
-    copy: (dst, src) => { u8.copyWithin(dst, src, src + sizeBytes); },
+    clear: (ptr) => {
+      u8.fill(0, ptr, ptr + sizeBytes);
+    },
+    copy: (dst, src) => {
+      u8.copyWithin(dst, src, src + sizeBytes);
+    },
   };
 }
 
 // One closure per field and type, each over exactly one typed array, keeps every accessor monomorphic.
 function getter(type: FieldType, off: number, v: ArenaViews): (ptr: number) => number {
   switch (type) {
-    case 'u8': { const a = v.u8; return (ptr) => a[ptr + off]!; }
-    case 'u16': { const a = v.u16; return (ptr) => a[(ptr + off) >>> 1]!; }
-    case 'u32': { const a = v.u32; return (ptr) => a[(ptr + off) >>> 2]!; }
-    case 'i32': { const a = v.i32; return (ptr) => a[(ptr + off) >>> 2]!; }
-    case 'f32': { const a = v.f32; return (ptr) => a[(ptr + off) >>> 2]!; }
-    case 'f64': { const a = v.f64; return (ptr) => a[(ptr + off) >>> 3]!; }
+    case 'u8': {
+      const a = v.u8;
+      return (ptr) => a[ptr + off]!;
+    }
+    case 'u16': {
+      const a = v.u16;
+      return (ptr) => a[(ptr + off) >>> 1]!;
+    }
+    case 'u32': {
+      const a = v.u32;
+      return (ptr) => a[(ptr + off) >>> 2]!;
+    }
+    case 'i32': {
+      const a = v.i32;
+      return (ptr) => a[(ptr + off) >>> 2]!;
+    }
+    case 'f32': {
+      const a = v.f32;
+      return (ptr) => a[(ptr + off) >>> 2]!;
+    }
+    case 'f64': {
+      const a = v.f64;
+      return (ptr) => a[(ptr + off) >>> 3]!;
+    }
     case 'u64': {
       const a = v.u32;
       return (ptr) => {
@@ -145,12 +167,42 @@ function getter(type: FieldType, off: number, v: ArenaViews): (ptr: number) => n
 
 function setter(type: FieldType, off: number, v: ArenaViews): (ptr: number, value: number) => void {
   switch (type) {
-    case 'u8': { const a = v.u8; return (ptr, value) => { a[ptr + off] = value; }; }
-    case 'u16': { const a = v.u16; return (ptr, value) => { a[(ptr + off) >>> 1] = value; }; }
-    case 'u32': { const a = v.u32; return (ptr, value) => { a[(ptr + off) >>> 2] = value; }; }
-    case 'i32': { const a = v.i32; return (ptr, value) => { a[(ptr + off) >>> 2] = value; }; }
-    case 'f32': { const a = v.f32; return (ptr, value) => { a[(ptr + off) >>> 2] = value; }; }
-    case 'f64': { const a = v.f64; return (ptr, value) => { a[(ptr + off) >>> 3] = value; }; }
+    case 'u8': {
+      const a = v.u8;
+      return (ptr, value) => {
+        a[ptr + off] = value;
+      };
+    }
+    case 'u16': {
+      const a = v.u16;
+      return (ptr, value) => {
+        a[(ptr + off) >>> 1] = value;
+      };
+    }
+    case 'u32': {
+      const a = v.u32;
+      return (ptr, value) => {
+        a[(ptr + off) >>> 2] = value;
+      };
+    }
+    case 'i32': {
+      const a = v.i32;
+      return (ptr, value) => {
+        a[(ptr + off) >>> 2] = value;
+      };
+    }
+    case 'f32': {
+      const a = v.f32;
+      return (ptr, value) => {
+        a[(ptr + off) >>> 2] = value;
+      };
+    }
+    case 'f64': {
+      const a = v.f64;
+      return (ptr, value) => {
+        a[(ptr + off) >>> 3] = value;
+      };
+    }
     case 'u64': {
       const a = v.u32;
       return (ptr, value) => {

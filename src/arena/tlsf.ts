@@ -52,8 +52,18 @@
 
 import { ArenaError } from './errors.js';
 import {
-  ALLOCS_F64, FAILED_F64, FREES_F64, HEADER_END, HEAP_START_U32, MAGIC, MAGIC_U32, MAX_ALIGN,
-  SIZE_U32, STRATEGY_TLSF, STRATEGY_U32, USED_BYTES_F64,
+  ALLOCS_F64,
+  FAILED_F64,
+  FREES_F64,
+  HEADER_END,
+  HEAP_START_U32,
+  MAGIC,
+  MAGIC_U32,
+  MAX_ALIGN,
+  SIZE_U32,
+  STRATEGY_TLSF,
+  STRATEGY_U32,
+  USED_BYTES_F64,
 } from './header.js';
 import type { Arena, ArenaStats } from './types.js';
 import { makeViews, moveAlignOf, throwBadAlign, throwBadPointer, throwBadSize, type ArenaViews } from './views.js';
@@ -294,8 +304,13 @@ export class TlsfArena implements Arena {
   // ---- validation ---------------------------------------------------------------------------------------
 
   private isLive(ptr: number): boolean {
-    return ptr === ptr >>> 0 && ptr > this.firstBlock && ptr < this.tail && (ptr & GRAIN_MASK) === 0 &&
-      (this.u32[statusWord(ptr)]! & statusBit(ptr)) !== 0;
+    return (
+      ptr === ptr >>> 0 &&
+      ptr > this.firstBlock &&
+      ptr < this.tail &&
+      (ptr & GRAIN_MASK) === 0 &&
+      (this.u32[statusWord(ptr)]! & statusBit(ptr)) !== 0
+    );
   }
 
   private markLive(ptr: number): void {
@@ -328,7 +343,13 @@ export class TlsfArena implements Arena {
       // a block there that ends exactly at h (the flag and the back reference are ours, but a caller who
       // writes past its block could have damaged them).
       const left = u32[(h - BACK_REF_BYTES) >>> 2]!;
-      if (left < this.firstBlock || left > h - BACK_REF_MIN_BYTES || (left & GRAIN_MASK) !== HEADER_BYTES || !this.isFreeStart(left)) return 0;
+      if (
+        left < this.firstBlock ||
+        left > h - BACK_REF_MIN_BYTES ||
+        (left & GRAIN_MASK) !== HEADER_BYTES ||
+        !this.isFreeStart(left)
+      )
+        return 0;
       const leftHdr = u32[left >>> 2]!;
       return leftHdr - (leftHdr & FLAGS_MASK) === h - left ? left : 0;
     }
@@ -478,9 +499,12 @@ export class TlsfArena implements Arena {
     // any other block (the nearest free bit below ptr, if any, may be a free left neighbour: check it
     // properly out of line).
     const right = ptr + size;
-    if ((hdr & FLAG_LEFT_LONG) !== 0 || (u32[w + FREE_WORD_DELTA]! & (bit - 1)) !== 0 ||
-        u32[w + FREE_WORD_DELTA - STATUS_WORDS_PER_SPAN] !== 0 ||
-        (u32[statusWord(right) + FREE_WORD_DELTA]! & statusBit(right)) !== 0) {
+    if (
+      (hdr & FLAG_LEFT_LONG) !== 0 ||
+      (u32[w + FREE_WORD_DELTA]! & (bit - 1)) !== 0 ||
+      u32[w + FREE_WORD_DELTA - STATUS_WORDS_PER_SPAN] !== 0 ||
+      (u32[statusWord(right) + FREE_WORD_DELTA]! & statusBit(right)) !== 0
+    ) {
       this.freeMerging(h, hdr);
       return;
     }
@@ -656,7 +680,8 @@ function checkTlsf(u32: Uint32Array, f64: Float64Array, firstBlock: number, tail
     const w = statusWord(pos) - STATUS_MAP_U32;
     if (isFree) {
       if (leftFree) broken('two free blocks touch', h);
-      if (size >= BACK_REF_MIN_BYTES && u32[(h + size - BACK_REF_BYTES) >>> 2] !== h) broken('free block back reference is wrong', h);
+      if (size >= BACK_REF_MIN_BYTES && u32[(h + size - BACK_REF_BYTES) >>> 2] !== h)
+        broken('free block back reference is wrong', h);
       expected[w + FREE_WORD_DELTA] = expected[w + FREE_WORD_DELTA]! | statusBit(pos);
       freeBlocks++;
     } else {
@@ -702,7 +727,8 @@ function checkTlsf(u32: Uint32Array, f64: Float64Array, firstBlock: number, tail
   if ((u32[FL_MAP_U32]! | 0) !== flExpect) broken('first-level bitmap is wrong', FL_MAP_START);
   if (listed !== freeBlocks) broken(`${freeBlocks - listed} free blocks missing from the free lists`, 0);
   if (f64[USED_BYTES_F64] !== usedBytes) broken(`usedBytes counter ${f64[USED_BYTES_F64]} but blocks hold ${usedBytes}`, 0);
-  if (f64[ALLOCS_F64]! - f64[FREES_F64]! !== live) broken(`allocs - frees is ${f64[ALLOCS_F64]! - f64[FREES_F64]!} but ${live} blocks are used`, 0);
+  if (f64[ALLOCS_F64]! - f64[FREES_F64]! !== live)
+    broken(`allocs - frees is ${f64[ALLOCS_F64]! - f64[FREES_F64]!} but ${live} blocks are used`, 0);
 }
 
 export function createTlsfArena(buffer: ArrayBuffer | SharedArrayBuffer): TlsfArena {

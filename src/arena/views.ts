@@ -34,7 +34,9 @@ export function allocateBuffer(sizeBytes: number, shared: boolean): ArrayBuffer 
   try {
     return shared ? new SharedArrayBuffer(sizeBytes) : new ArrayBuffer(sizeBytes);
   } catch (err) {
-    throw new ArenaError(`cannot allocate a ${sizeBytes}-byte ${shared ? 'SharedArrayBuffer' : 'ArrayBuffer'}: ${(err as Error).message}`);
+    throw new ArenaError(
+      `cannot allocate a ${sizeBytes}-byte ${shared ? 'SharedArrayBuffer' : 'ArrayBuffer'}: ${(err as Error).message}`,
+    );
   }
 }
 

@@ -44,4 +44,3 @@ export async function main(argv: readonly string[]): Promise<number> {
     throw err;
   }
 }
-

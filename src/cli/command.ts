@@ -1,27 +1,10 @@
 // One definition per command feeds the parser, `--help` and the generated CLI reference (docs/cli.md),
 // so the three never drift apart.
 
-export type FlagType = 'string' | 'number' | 'boolean' | 'list';
+import { UsageError, type FlagDef, type FlagValues } from '../base/flags.js';
 
-export interface FlagDef {
-  /** Long name without the dashes, e.g. `slice-us`. */
-  name: string;
-  type: FlagType;
-  /** Value placeholder shown in help, e.g. `N`, `PATH`, `LIST`. */
-  valueName?: string;
-  help: string;
-  default?: string | number | boolean;
-  short?: string;
-  /** For number flags: inclusive bounds, checked where the value enters. */
-  min?: number;
-  max?: number;
-  /** For number flags: reject fractions. */
-  integer?: boolean;
-  /** For string flags: the only accepted values. */
-  choices?: readonly string[];
-}
-
-export type FlagValues = Record<string, string | number | boolean | string[] | undefined>;
+export { UsageError };
+export type { FlagDef, FlagType, FlagValues } from '../base/flags.js';
 
 export interface ParsedArgs {
   flags: FlagValues;
@@ -45,11 +28,6 @@ export interface CommandDef {
   /** Max positional arguments (default 0). */
   maxPositionals?: number;
   run(args: ParsedArgs): Promise<number> | number;
-}
-
-/** A user input error: printed as one line, exit code 2, never a stack trace. */
-export class UsageError extends Error {
-  override name = 'UsageError';
 }
 
 const HELP_FLAG: FlagDef = { name: 'help', short: 'h', type: 'boolean', help: 'Show this help and exit.' };

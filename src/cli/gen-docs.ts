@@ -27,7 +27,13 @@ export function cliReference(): string {
 export function benchmarksPage(root = REPO_ROOT): string {
   const source = join(root, 'BENCHMARKS.md');
   const body = existsSync(source) ? readFileSync(source, 'utf8').replace(/^# .*\n/, '') : '\nNo figures recorded yet.\n';
-  return ['# Benchmarks', '', 'Copied from [BENCHMARKS.md](../BENCHMARKS.md) by `npm run docs`; edit that file, not this one.', body.trimEnd(), ''].join('\n');
+  return [
+    '# Benchmarks',
+    '',
+    'Copied from [BENCHMARKS.md](../BENCHMARKS.md) by `npm run docs`; edit that file, not this one.',
+    body.trimEnd(),
+    '',
+  ].join('\n');
 }
 
 // <!-- include PATH --> or <!-- include PATH from "FIRST LINE TEXT" to "LAST LINE TEXT" -->, then anything,

@@ -7,6 +7,7 @@
 
 import { weightFromNice } from '../sched/weights.js';
 import type { MixResult } from './workload.js';
+import { MSEC_PER_SEC, USEC_PER_MSEC } from '../base/units.js';
 
 export interface ClassFigures {
   nice: number;
@@ -35,8 +36,6 @@ export interface RunFigures {
   latenessTimeline: { atS: number[]; p99Ms: number[] };
 }
 
-const USEC_PER_MSEC = 1000;
-const MSEC_PER_SEC = 1000;
 const TIMELINE_BUCKET_MS = 250;
 const CHART_PERCENTILES = [50, 90, 95, 99, 99.9, 100];
 
@@ -89,7 +88,12 @@ export function analyse(run: MixResult): RunFigures {
     latenessPercentiles: { p: CHART_PERCENTILES, ms: CHART_PERCENTILES.map((p) => percentile(sorted, p)) },
     latenessTimeline: {
       atS: keys.map((k) => ((k + 0.5) * TIMELINE_BUCKET_MS) / MSEC_PER_SEC),
-      p99Ms: keys.map((k) => percentile([...buckets.get(k)!].sort((a, b) => a - b), 99)),
+      p99Ms: keys.map((k) =>
+        percentile(
+          [...buckets.get(k)!].sort((a, b) => a - b),
+          99,
+        ),
+      ),
     },
   };
 }

@@ -3,7 +3,7 @@
 
 import { buildHtmlReport, type ReportBlock } from '../stats/html.js';
 import type { RunFigures } from './analysis.js';
-import { TABLE_COLUMNS, tableCells, type Row, type TslandExtras } from './table.js';
+import { TABLE_COLUMNS, type Row, type TslandExtras } from './table.js';
 
 export interface DemoSetup {
   seconds: number;
@@ -34,9 +34,7 @@ export const COMPARISON_TABLE_ID = 'comparison';
 
 export function demoReportHtml(d: DemoData): string {
   const s = d.setup;
-  const summary: ReportBlock[] = [
-    { kind: 'table', id: COMPARISON_TABLE_ID, columns: [...TABLE_COLUMNS], rows: d.cells },
-  ];
+  const summary: ReportBlock[] = [{ kind: 'table', id: COMPARISON_TABLE_ID, columns: [...TABLE_COLUMNS], rows: d.cells }];
   for (const n of d.notes) summary.push({ kind: 'text', text: n, tone: 'warning' });
   const categories = d.kernel.classes.map((c) => `nice ${c.nice}`);
   const shareSeries = [{ name: 'kernel', values: d.kernel.classes.map((c) => c.share * 100) }];
@@ -48,15 +46,41 @@ export function demoReportHtml(d: DemoData): string {
   const pctSeries = [{ name: 'kernel', values: d.kernel.latenessPercentiles.ms }];
   if (d.tsland) pctSeries.push({ name: `tsland (${s.policy})`, values: d.tsland.latenessPercentiles.ms });
   const charts: ReportBlock[] = [
-    { kind: 'bar', title: 'CPU share of each nice class (% of the hogs\' CPU time)', yLabel: '%', categories, series: shareSeries },
-    { kind: 'bar', title: 'Probe wake-up lateness by percentile, ms (lower is better)', yLabel: 'ms', categories: pctCategories, series: pctSeries },
-    { kind: 'line', title: 'Probe wake-up lateness, p99 per 250 ms', xLabel: 'seconds into the window', yLabel: 'ms', series: latSeries, yFromZero: true },
+    {
+      kind: 'bar',
+      title: "CPU share of each nice class (% of the hogs' CPU time)",
+      yLabel: '%',
+      categories,
+      series: shareSeries,
+    },
+    {
+      kind: 'bar',
+      title: 'Probe wake-up lateness by percentile, ms (lower is better)',
+      yLabel: 'ms',
+      categories: pctCategories,
+      series: pctSeries,
+    },
+    {
+      kind: 'line',
+      title: 'Probe wake-up lateness, p99 per 250 ms',
+      xLabel: 'seconds into the window',
+      yLabel: 'ms',
+      series: latSeries,
+      yFromZero: true,
+    },
   ];
   if (d.dispatchRate.atS.length > 1) {
-    charts.push({ kind: 'line', title: 'tsland dispatches per second', xLabel: 'seconds into the window', yLabel: 'dispatches/s', series: [{ name: 'dispatches/s', x: d.dispatchRate.atS, y: d.dispatchRate.perS }], yFromZero: true });
+    charts.push({
+      kind: 'line',
+      title: 'tsland dispatches per second',
+      xLabel: 'seconds into the window',
+      yLabel: 'dispatches/s',
+      series: [{ name: 'dispatches/s', x: d.dispatchRate.atS, y: d.dispatchRate.perS }],
+      yFromZero: true,
+    });
   }
   return buildHtmlReport({
-    title: 'tsland demo: the kernel\'s scheduler vs tsland',
+    title: "tsland demo: the kernel's scheduler vs tsland",
     subtitle: `${s.nices.length} CPU hogs (nice ${s.nices.join(', ')}) + an interactive probe (sleeps ${s.probePeriodUs / 1000} ms), ${s.seconds} s each, ${s.nrCpus} CPUs`,
     generatedAt: s.startedAt,
     sections: [
@@ -68,11 +92,11 @@ export function demoReportHtml(d: DemoData): string {
           {
             kind: 'text',
             text:
-              'The same process tree ran twice: first under the kernel\'s own scheduler, then under tsland with the ' +
+              "The same process tree ran twice: first under the kernel's own scheduler, then under tsland with the " +
               `${s.policy} policy. Every process waited for a common start, so start-up is not measured. Shares are ` +
-              'each nice class\'s part of the hogs\' CPU time; the ideal is its part of the total weight. Jain\'s index ' +
+              "each nice class's part of the hogs' CPU time; the ideal is its part of the total weight. Jain's index " +
               'is computed over CPU time divided by weight (1.0 is perfectly weight-fair). Lateness is how much later than ' +
-              'asked the probe woke up. Page faults and GCs are those of tsland\'s scheduler thread during the window. ' +
+              "asked the probe woke up. Page faults and GCs are those of tsland's scheduler thread during the window. " +
               'Other load on the machine competes with both halves, so on a busy machine the figures vary from run to run.',
           },
           {

@@ -7,7 +7,7 @@ import { availableParallelism, loadavg, release, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { runManaged } from '../backends/proc/index.js';
-import { C } from '../sched/counters.js';
+import { C } from '../base/counters.js';
 import { CounterSampler } from '../stats/sampler.js';
 import { startObservability, type Observability } from '../stats/observe.js';
 import { analyse, type RunFigures } from './analysis.js';
@@ -15,6 +15,7 @@ import { Progress } from './progress.js';
 import { demoReportHtml, type DemoData } from './report.js';
 import { comparisonRows, renderTextTable, tableCells, type TslandExtras } from './table.js';
 import { WORKLOAD_SCRIPT, type MixResult } from './workload.js';
+import { MSEC_PER_SEC, USEC_PER_MSEC } from '../base/units.js';
 
 export interface DemoOptions {
   seconds: number;
@@ -71,7 +72,6 @@ class Interrupt {
 }
 
 const DEFAULT_NICE_CLASSES = [0, 5, 10];
-const MS_PER_S = 1000;
 const DISPATCH_SAMPLE_MS = 250;
 
 export function defaultNices(nrCpus = availableParallelism()): number[] {
@@ -98,13 +98,31 @@ function windowOf(stdout: Readable): Promise<[number, number]> {
 }
 
 function mixArgs(outFile: string, seconds: number, nices: number[], periodUs: number): string[] {
-  return [WORKLOAD_SCRIPT, 'mix', '--seconds', String(seconds), '--nices', nices.join(','), '--period-us', String(periodUs), '--out', outFile];
+  return [
+    WORKLOAD_SCRIPT,
+    'mix',
+    '--seconds',
+    String(seconds),
+    '--nices',
+    nices.join(','),
+    '--period-us',
+    String(periodUs),
+    '--out',
+    outFile,
+  ];
 }
 
-async function kernelHalf(o: Required<Omit<DemoOptions, 'kernelOnly' | 'statsServer'>> & { nices: number[] }, dir: string, progress: Progress, interrupt: Interrupt): Promise<MixResult> {
+async function kernelHalf(
+  o: Required<Omit<DemoOptions, 'kernelOnly' | 'statsServer'>> & { nices: number[] },
+  dir: string,
+  progress: Progress,
+  interrupt: Interrupt,
+): Promise<MixResult> {
   const out = join(dir, 'kernel.json');
-  progress.note('kernel: starting the workload under the kernel\'s scheduler');
-  const child = spawn(process.execPath, mixArgs(out, o.seconds, o.nices, o.probePeriodUs), { stdio: ['ignore', 'pipe', 'inherit'] });
+  progress.note("kernel: starting the workload under the kernel's scheduler");
+  const child = spawn(process.execPath, mixArgs(out, o.seconds, o.nices, o.probePeriodUs), {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const exit = new Promise<number>((res) => child.once('exit', (code, sig) => res(code ?? (sig ? 128 : 1))));
   // The hogs and the probe end on their own: at the window's end, or when the mix's pipe to them closes.
   interrupt.during(() => child.kill('SIGTERM'));
@@ -127,11 +145,25 @@ interface TslandRun {
   dispatchRate: { atS: number[]; perS: number[] };
 }
 
-async function tslandHalf(o: Required<Omit<DemoOptions, 'kernelOnly' | 'statsServer'>> & { nices: number[] }, dir: string, progress: Progress, lock: boolean, serveStats: boolean, notes: string[], interrupt: Interrupt): Promise<TslandRun> {
+async function tslandHalf(
+  o: Required<Omit<DemoOptions, 'kernelOnly' | 'statsServer'>> & { nices: number[] },
+  dir: string,
+  progress: Progress,
+  lock: boolean,
+  serveStats: boolean,
+  notes: string[],
+  interrupt: Interrupt,
+): Promise<TslandRun> {
   const out = join(dir, 'tsland.json');
   progress.note(`tsland: starting the same workload under tsland (${o.policy})${lock ? '' : ', arena unlocked'}`);
   const start = (locked: boolean) =>
-    runManaged({ command: process.execPath, args: mixArgs(out, o.seconds, o.nices, o.probePeriodUs), stdio: ['ignore', 'pipe', 'inherit'], policy: o.policy, lock: locked });
+    runManaged({
+      command: process.execPath,
+      args: mixArgs(out, o.seconds, o.nices, o.probePeriodUs),
+      stdio: ['ignore', 'pipe', 'inherit'],
+      policy: o.policy,
+      lock: locked,
+    });
   let handle: Awaited<ReturnType<typeof runManaged>>;
   try {
     handle = await start(lock);
@@ -147,7 +179,14 @@ async function tslandHalf(o: Required<Omit<DemoOptions, 'kernelOnly' | 'statsSer
   const sampler = new CounterSampler(handle.counters, 100_000);
   try {
     if (serveStats) {
-      obs = await startObservability({ statsServer: true }, { counters: handle.counters, tasks: () => handle.tasks(), info: () => ({ policy: handle.policy, backend: 'proc', command: 'tsland demo' }) }).catch(() => undefined);
+      obs = await startObservability(
+        { statsServer: true },
+        {
+          counters: handle.counters,
+          tasks: () => handle.tasks(),
+          info: () => ({ policy: handle.policy, backend: 'proc', command: 'tsland demo' }),
+        },
+      ).catch(() => undefined);
       if (obs?.stats) progress.note(`tsland: watch it live with 'tsland top --socket ${obs.stats.socketPath}'`);
     }
     const [startAt, endAt] = await windowOf(handle.child!.stdout!);
@@ -176,9 +215,9 @@ async function tslandHalf(o: Required<Omit<DemoOptions, 'kernelOnly' | 'statsSer
         locked: handle.locked,
         pageFaults: c1[C.nr_page_faults]! - c0[C.nr_page_faults]!,
         gcEvents: c1[C.nr_gc_events]! - c0[C.nr_gc_events]!,
-        cpuPercent: ((cpu.user + cpu.system) / MS_PER_S / windowMs) * 100,
+        cpuPercent: ((cpu.user + cpu.system) / USEC_PER_MSEC / windowMs) * 100,
       },
-      dispatchRate: { atS: sampler.history.slice(1).map((s) => (s.atMs - t0) / MS_PER_S), perS: dispatches },
+      dispatchRate: { atS: sampler.history.slice(1).map((s) => (s.atMs - t0) / MSEC_PER_SEC), perS: dispatches },
     };
   } catch (err) {
     await handle.stop('SIGKILL').catch(() => {});
@@ -195,14 +234,26 @@ function stamp(d: Date): string {
 
 export async function runDemo(opts: DemoOptions): Promise<DemoOutcome> {
   const nrCpus = availableParallelism();
-  const o = { seconds: opts.seconds, outDir: opts.outDir, policy: opts.policy, nices: opts.nices ?? defaultNices(nrCpus), probePeriodUs: opts.probePeriodUs ?? 2000 };
+  const o = {
+    seconds: opts.seconds,
+    outDir: opts.outDir,
+    policy: opts.policy,
+    nices: opts.nices ?? defaultNices(nrCpus),
+    probePeriodUs: opts.probePeriodUs ?? 2000,
+  };
   const progress = new Progress();
   const notes: string[] = [];
   const started = new Date();
   const loadAvgAtStart = loadavg()[0] ?? 0;
-  if (loadAvgAtStart > nrCpus) notes.push(`The machine was busy (load average ${loadAvgAtStart.toFixed(1)} on ${nrCpus} CPUs): other processes compete with both halves, so figures vary from run to run.`);
+  if (loadAvgAtStart > nrCpus)
+    notes.push(
+      `The machine was busy (load average ${loadAvgAtStart.toFixed(1)} on ${nrCpus} CPUs): other processes compete with both halves, so figures vary from run to run.`,
+    );
   const lock = isRoot();
-  if (!lock) notes.push('Not running as root: tsland ran with its arena unlocked (not pinned in RAM), so the scheduler thread could take page faults. Run as root to lock it.');
+  if (!lock)
+    notes.push(
+      'Not running as root: tsland ran with its arena unlocked (not pinned in RAM), so the scheduler thread could take page faults. Run as root to lock it.',
+    );
   const dir = mkdtempSync(join(tmpdir(), 'tsland-demo-'));
   let kernel: RunFigures;
   let tsland: TslandRun | null = null;
@@ -229,7 +280,17 @@ export async function runDemo(opts: DemoOptions): Promise<DemoOutcome> {
   const tslandFigures = tsland ? analyse(tsland.mix) : null;
   const rows = comparisonRows(kernel, tslandFigures, tsland?.extras ?? null);
   const data: DemoData = {
-    setup: { seconds: o.seconds, nrCpus, nices: o.nices, probePeriodUs: o.probePeriodUs, policy: tsland?.extras.policy ?? o.policy, node: process.version, kernel: release(), startedAt: started.toISOString(), loadAverage: Number(loadAvgAtStart.toFixed(2)) },
+    setup: {
+      seconds: o.seconds,
+      nrCpus,
+      nices: o.nices,
+      probePeriodUs: o.probePeriodUs,
+      policy: tsland?.extras.policy ?? o.policy,
+      node: process.version,
+      kernel: release(),
+      startedAt: started.toISOString(),
+      loadAverage: Number(loadAvgAtStart.toFixed(2)),
+    },
     rows,
     cells: tableCells(rows),
     kernel,

@@ -15,6 +15,7 @@ import { spawn } from 'node:child_process';
 import { readSync, writeFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { USEC_PER_MSEC } from '../base/units.js';
 
 export interface HogResult {
   nice: number;
@@ -40,7 +41,6 @@ export interface MixResult {
 
 const SELF = fileURLToPath(import.meta.url);
 const CHUNK_ITERATIONS = 50_000;
-const USEC_PER_MSEC = 1000;
 const MAX_PROBE_SAMPLES = 1_000_000;
 
 function arg(argv: string[], name: string, fallback?: string): string {
@@ -87,7 +87,9 @@ function hog(argv: string[]): void {
   }
   const cpu = process.cpuUsage(cpu0);
   // x is printed so the loop cannot be optimised away.
-  process.stdout.write(JSON.stringify({ nice, pid: process.pid, chunks, cpuMs: (cpu.user + cpu.system) / USEC_PER_MSEC, x }) + '\n');
+  process.stdout.write(
+    JSON.stringify({ nice, pid: process.pid, chunks, cpuMs: (cpu.user + cpu.system) / USEC_PER_MSEC, x }) + '\n',
+  );
 }
 
 function probe(argv: string[]): void {
@@ -107,7 +109,11 @@ function probe(argv: string[]): void {
     at[n] = t0 - origin;
     n++;
   }
-  const out: ProbeResult = { periodUs, latenessUs: Array.from(lateness.subarray(0, n), (v) => Math.round(v)), atMs: Array.from(at.subarray(0, n), (v) => Math.round(v)) };
+  const out: ProbeResult = {
+    periodUs,
+    latenessUs: Array.from(lateness.subarray(0, n), (v) => Math.round(v)),
+    atMs: Array.from(at.subarray(0, n), (v) => Math.round(v)),
+  };
   process.stdout.write(JSON.stringify(out) + '\n');
 }
 

@@ -9,8 +9,19 @@
 // Thread scope counts faults of the thread that *created* the counter. /proc/thread-self resolves when it is
 // opened, and RUSAGE_THREAD means the calling thread, so create and read it on the same thread.
 
-import { O_CLOEXEC, O_RDONLY, getSys, RU_MAJFLT_U32, RU_MINFLT_U32, RUSAGE_BYTES, RUSAGE_SELF, RUSAGE_THREAD,
-  sysUnavailableReason, U32_SPAN, type Sys } from './sys.js';
+import {
+  O_CLOEXEC,
+  O_RDONLY,
+  getSys,
+  RU_MAJFLT_U32,
+  RU_MINFLT_U32,
+  RUSAGE_BYTES,
+  RUSAGE_SELF,
+  RUSAGE_THREAD,
+  sysUnavailableReason,
+  U32_SPAN,
+  type Sys,
+} from './sys.js';
 
 export type FaultScope = 'thread' | 'process';
 export type FaultMethod = 'rusage' | 'procfs';
@@ -55,8 +66,10 @@ export class FaultCounter {
   constructor(opts: FaultCounterOptions = {}) {
     const scope = opts.scope ?? 'thread';
     const method = opts.method ?? 'rusage';
-    if (scope !== 'thread' && scope !== 'process') throw new TypeError(`fault counter scope must be 'thread' or 'process', got ${String(scope)}`);
-    if (method !== 'rusage' && method !== 'procfs') throw new TypeError(`fault counter method must be 'rusage' or 'procfs', got ${String(method)}`);
+    if (scope !== 'thread' && scope !== 'process')
+      throw new TypeError(`fault counter scope must be 'thread' or 'process', got ${String(scope)}`);
+    if (method !== 'rusage' && method !== 'procfs')
+      throw new TypeError(`fault counter method must be 'rusage' or 'procfs', got ${String(method)}`);
     const sys = getSys();
     if (!sys) throw new FaultCounterError(`page-fault counters unavailable: ${sysUnavailableReason()}`);
     this.scope = scope;

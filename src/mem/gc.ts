@@ -18,6 +18,7 @@ import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { libc } from './libc.js';
+import { NSEC_PER_MSEC } from '../base/units.js';
 
 export const GC_MINOR = 0;
 export const GC_MAJOR = 1;
@@ -26,8 +27,6 @@ export const GC_WEAKCB = 3;
 export const GC_TOTAL = 4;
 export const GC_PAUSE_NS = 5;
 export const GC_SLOTS = 6;
-
-const NSEC_PER_MSEC = 1e6;
 
 interface GcDetail {
   kind?: number;
@@ -43,14 +42,26 @@ export class GcCounter {
     this.observer.observe({ entryTypes: ['gc'] });
   }
 
-  get minor(): number { return this.counts[GC_MINOR]!; }
-  get major(): number { return this.counts[GC_MAJOR]!; }
-  get incremental(): number { return this.counts[GC_INCREMENTAL]!; }
-  get weakCallbacks(): number { return this.counts[GC_WEAKCB]!; }
+  get minor(): number {
+    return this.counts[GC_MINOR]!;
+  }
+  get major(): number {
+    return this.counts[GC_MAJOR]!;
+  }
+  get incremental(): number {
+    return this.counts[GC_INCREMENTAL]!;
+  }
+  get weakCallbacks(): number {
+    return this.counts[GC_WEAKCB]!;
+  }
   /** Every GC event of any kind. */
-  get total(): number { return this.counts[GC_TOTAL]!; }
+  get total(): number {
+    return this.counts[GC_TOTAL]!;
+  }
   /** Sum of the GC pauses, in nanoseconds. */
-  get pauseNs(): number { return this.counts[GC_PAUSE_NS]!; }
+  get pauseNs(): number {
+    return this.counts[GC_PAUSE_NS]!;
+  }
 
   /** Stops observing; the counts keep their last values. */
   close(): void {
@@ -63,12 +74,12 @@ export class GcCounter {
     const c = this.counts;
     for (const entry of entries) {
       const kind = (entry as PerformanceEntry & { detail?: GcDetail }).detail?.kind;
-      if (kind === constants.NODE_PERFORMANCE_GC_MINOR) c[GC_MINOR]++;
-      else if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) c[GC_MAJOR]++;
-      else if (kind === constants.NODE_PERFORMANCE_GC_INCREMENTAL) c[GC_INCREMENTAL]++;
-      else if (kind === constants.NODE_PERFORMANCE_GC_WEAKCB) c[GC_WEAKCB]++;
-      c[GC_TOTAL]++;
-      c[GC_PAUSE_NS] += entry.duration * NSEC_PER_MSEC;
+      if (kind === constants.NODE_PERFORMANCE_GC_MINOR) c[GC_MINOR]!++;
+      else if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) c[GC_MAJOR]!++;
+      else if (kind === constants.NODE_PERFORMANCE_GC_INCREMENTAL) c[GC_INCREMENTAL]!++;
+      else if (kind === constants.NODE_PERFORMANCE_GC_WEAKCB) c[GC_WEAKCB]!++;
+      c[GC_TOTAL]!++;
+      c[GC_PAUSE_NS]! += entry.duration * NSEC_PER_MSEC;
     }
   }
 }

@@ -5,7 +5,7 @@
 //
 // Works on the counters SharedArrayBuffer alone, so any thread can judge without touching the scheduler's.
 
-import { C, COUNTER_COUNT, type Counters } from '../sched/counters.js';
+import { C, COUNTER_COUNT, type Counters } from '../base/counters.js';
 
 export interface MemHealth {
   healthy: boolean;

@@ -24,8 +24,7 @@ export function memlockLimit(): MemlockLimit | null {
  * Goes no higher than needed (rounded up to whole pages) and never above the hard limit.
  * Returns the limit in force afterwards.
  */
-export function raiseMemlockLimit(wantBytes: number, alreadyLockedBytes: number, pageSizeBytes: number):
-  MemlockLimit | null {
+export function raiseMemlockLimit(wantBytes: number, alreadyLockedBytes: number, pageSizeBytes: number): MemlockLimit | null {
   const sys = getSys();
   const now = memlockLimit();
   if (!sys || !now) return now;
@@ -47,9 +46,12 @@ export function formatBytes(bytes: number): string {
   const MIB = KIB * 1024;
   const GIB = MIB * 1024;
   const human =
-    bytes >= GIB ? `${+(bytes / GIB).toFixed(2)} GiB`
-      : bytes >= MIB ? `${+(bytes / MIB).toFixed(2)} MiB`
-        : bytes >= KIB ? `${+(bytes / KIB).toFixed(2)} KiB`
+    bytes >= GIB
+      ? `${+(bytes / GIB).toFixed(2)} GiB`
+      : bytes >= MIB
+        ? `${+(bytes / MIB).toFixed(2)} MiB`
+        : bytes >= KIB
+          ? `${+(bytes / KIB).toFixed(2)} KiB`
           : `${bytes} B`;
   return bytes >= KIB ? `${human} (${bytes} bytes)` : human;
 }

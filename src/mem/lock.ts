@@ -13,7 +13,17 @@ import { readFileSync } from 'node:fs';
 import { formatBytes, memlockLimit, raiseMemlockLimit, type MemlockLimit } from './limits.js';
 import { holdCompactUnevictable, releaseCompactUnevictable } from './sysctl.js';
 import {
-  EAGAIN, ENOMEM, EPERM, errnoName, getSys, MADV_DOFORK, MADV_DONTFORK, MADV_HUGEPAGE, MADV_POPULATE_WRITE, sysUnavailableReason, type Sys,
+  EAGAIN,
+  ENOMEM,
+  EPERM,
+  errnoName,
+  getSys,
+  MADV_DOFORK,
+  MADV_DONTFORK,
+  MADV_HUGEPAGE,
+  MADV_POPULATE_WRITE,
+  sysUnavailableReason,
+  type Sys,
 } from './sys.js';
 
 export interface LockOptions {
@@ -109,8 +119,13 @@ export function lockBuffer(buffer: ArrayBuffer | SharedArrayBuffer, opts: LockOp
     // Off Linux there is nothing to lock with, and that is documented; on Linux a broken FFI must not
     // quietly turn into an unlocked run.
     if (process.platform === 'linux' && !opts.allowUnlocked) {
-      throw new MemLockError(`cannot lock ${formatBytes(sizeBytes)} of arena memory: ${reason}. To run anyway: ` +
-        'pass --no-lock (lockArena option allowUnlocked: true).', sizeBytes, null, 0);
+      throw new MemLockError(
+        `cannot lock ${formatBytes(sizeBytes)} of arena memory: ${reason}. To run anyway: ` +
+          'pass --no-lock (lockArena option allowUnlocked: true).',
+        sizeBytes,
+        null,
+        0,
+      );
     }
     return unlockedHandle(sizeBytes, reason, [], 0, 'none');
   }
@@ -301,9 +316,9 @@ function refusalMessage(askedBytes: number, limit: MemlockLimit | null, code: nu
     : 'RLIMIT_MEMLOCK could not be read';
   const already = lockedBytesTotal > 0 ? `, ${formatBytes(lockedBytesTotal)} already locked by tsland` : '';
   const cause =
-    code === ENOMEM || code === EPERM || code === EAGAIN
-      ? 'not permitted to lock that much memory'
-      : 'the kernel refused';
-  return `cannot lock ${formatBytes(askedBytes)} of arena memory: mlock failed with ${errnoName(code)} ` +
-    `(${cause}); ${limitText}${already}. To fix: ${REMEDIES}.`;
+    code === ENOMEM || code === EPERM || code === EAGAIN ? 'not permitted to lock that much memory' : 'the kernel refused';
+  return (
+    `cannot lock ${formatBytes(askedBytes)} of arena memory: mlock failed with ${errnoName(code)} ` +
+    `(${cause}); ${limitText}${already}. To fix: ${REMEDIES}.`
+  );
 }

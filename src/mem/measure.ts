@@ -24,6 +24,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { FaultCounter } from './faults.js';
 import { settleGcEntries } from './gc.js';
 import { getSys } from './sys.js';
+import { NSEC_PER_MSEC } from '../base/units.js';
 
 export interface MeasureOptions {
   /** Calls inside the measured window. */
@@ -68,7 +69,6 @@ const MAX_WINDOWS = 5;
  */
 const RETRY_PAUSE_MS = 5;
 const RETRY_PAUSE_GROWTH = 4;
-const NSEC_PER_MSEC = 1e6;
 
 // Slots of the one Float64Array the window writes into, so that no number is boxed inside it.
 const M_FAULTS_BEFORE = 0;

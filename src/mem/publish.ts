@@ -5,7 +5,7 @@
 // call it once per tick or at the end of each burst. The page-fault figure is exact at the call; the GC
 // figure lags by at most two event-loop yields (see ./gc.ts).
 
-import { C, type Counters } from '../sched/counters.js';
+import { C, type Counters } from '../base/counters.js';
 import { FaultCounter, type FaultMethod } from './faults.js';
 import { GC_TOTAL, GcCounter } from './gc.js';
 import type { LockHandle } from './lock.js';

@@ -12,8 +12,9 @@
 //   2. Events: `pushQueued(sched.queued, EV_RUNNABLE | EV_STOPPED | EV_EXITED, ...)` from records.ts, with the
 //      cumulative CPU time of the task (`sumExecNs`); the scheduler charges the difference. When the ring is
 //      full, pushQueued returns false: run the task yourself and bump `counters.f64[C.nr_sched_congested]`.
-//      pushQueued takes fractional arguments, so a backend's own hot loop may prefer writing the fields
-//      at the Q_* offsets itself (`room()`, `slot(0)`, `commit(1)`), as the simulator does.
+//      pushQueued takes fractional arguments, which V8 boxes across a call it does not inline: a backend's
+//      hot loop uses a QueuedWriter instead (the f64 fields staged in its `f64`, the slot as the hint), as
+//      the proc backend and the simulator do.
 //   3. Idle CPUs: `setCpuIdle(cpu, true)` when a CPU has nothing to run (its task stopped, slept or exited).
 //      The scheduler marks a CPU busy itself when it dispatches there, and only ever dispatches to CPUs the
 //      backend reported idle: one dispatch per idle CPU, no more.
@@ -174,7 +175,7 @@ export interface SchedulerOptions {
   /** Size the task table, pid map and run queue for this many tasks up front (default 0: grow on demand). */
   reserveTasks?: number;
   /** Shared counters to write; default a fresh block. */
-  counters?: import('./counters.js').Counters;
+  counters?: import('../base/counters.js').Counters;
   /** Lock each slab in RAM (mlock) as it is created; default true where the platform allows. */
   lockMemory?: boolean;
   /**
@@ -191,7 +192,7 @@ export interface Scheduler {
   readonly queued: import('../ring/spsc.js').SpscRing;
   /** Scheduler -> backend decisions (records.ts: DISPATCH_RECORD_BYTES). The backend is the only consumer. */
   readonly dispatched: import('../ring/spsc.js').SpscRing;
-  readonly counters: import('./counters.js').Counters;
+  readonly counters: import('../base/counters.js').Counters;
   /** The backend's clock: write `clock[CLOCK_NOW_NS]` (ns) before each `schedule()`. */
   readonly clock: Float64Array;
   /** Task creation path: returns the task's slot. Throws SchedulerError when maxTasks would be exceeded. */

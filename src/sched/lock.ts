@@ -7,7 +7,7 @@
 // the whole pages inside, see mem/lock.ts), and a fork makes them copy-on-write: the next write to each
 // faults: a page first written after the fork (a slot or run-queue depth first reached in a burst of new
 // tasks) faulted minutes into a soak. tsland no longer forks once its tables exist, except where it has no
-// shell to hold its command with (see backends/proc/managed.ts); `retouch()` (and `touchPages` for the
+// shell to hold its command with (see backends/session/command.ts); `retouch()` (and `touchPages` for the
 // slabs) writes every page once, right after such a fork.
 
 import { lockBuffer, type LockHandle } from '../mem/index.js';
@@ -58,7 +58,8 @@ export function slabLocker(enabled: boolean): SlabLocker {
         }
       }
       for (const buffer of buffers) {
-        if (!tracked.has(buffer) && buffer.byteLength > 0) tracked.set(buffer, lockBuffer(buffer as ArrayBuffer, { allowUnlocked: true }));
+        if (!tracked.has(buffer) && buffer.byteLength > 0)
+          tracked.set(buffer, lockBuffer(buffer as ArrayBuffer, { allowUnlocked: true }));
       }
     },
     unlockAll: () => {

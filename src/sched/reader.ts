@@ -5,7 +5,15 @@
 
 import type { TaskSlabsInfo } from './api.js';
 import {
-  F64_DEADLINE, F64_SUM_EXEC_NS, F64_VRUNTIME, I32_CPU, I32_PID, I32_STATE, I32_WEIGHT, TASK_FREE, TASK_STATE_NAMES,
+  F64_DEADLINE,
+  F64_SUM_EXEC_NS,
+  F64_VRUNTIME,
+  I32_CPU,
+  I32_PID,
+  I32_STATE,
+  I32_WEIGHT,
+  TASK_FREE,
+  TASK_STATE_NAMES,
 } from './task-layout.js';
 
 export interface TaskRow {

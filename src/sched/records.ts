@@ -39,8 +39,6 @@ export const Q_KIND = 8;
 export const Q_FLAGS = 12;
 export const Q_WEIGHT = 16;
 export const Q_SLOT_HINT = 20;
-/** The former name of Q_SLOT_HINT; writing 0 there means "no hint". */
-export const Q_RSV = Q_SLOT_HINT;
 export const Q_SUM_EXEC_NS = 24;
 export const Q_NVCSW = 32;
 export const Q_TS_NS = 40;
@@ -67,9 +65,75 @@ export const EVF_RUNNABLE = 1 << 0;
 /** The scheduler could not place the task in its tables (task table full) and sends it back to its CPU. */
 export const DF_BOUNCE = 1 << 0;
 
+// Backend side: the one writer of queued records. A double passed to a call V8 does not inline is boxed (a
+// heap allocation per record), so the three f64 fields never travel as arguments on a hot path: the caller
+// stages them in a QueuedWriter's `f64` (slots QW_*) and passes the integer fields. pushQueued takes every
+// field as an argument, for callers off any hot path (tests, tools), and writes through the same code.
+
+/** Slots of QueuedWriter.f64: the record's f64 fields, staged by the caller before write() or push(). */
+export const QW_SUM_EXEC_NS = 0;
+export const QW_NVCSW = 1;
+export const QW_TS_NS = 2;
+export const QW_SLOTS = 3;
+
 /**
- * Backend side: appends one queued record. Returns false when the ring is full; the backend must then run
- * the task itself (a kernel dispatch) and count `nr_sched_congested`.
+ * Writes the queued record at byte offset `at` of `ring`: the integer fields from the arguments, the f64
+ * fields from `staged` (QW_* slots). `slotHint` is the slot registerTask returned, or -1 when unknown.
+ */
+function writeQueued(
+  ring: SpscRing,
+  at: number,
+  staged: Float64Array,
+  kind: number,
+  pid: number,
+  cpu: number,
+  flags: number,
+  weight: number,
+  slotHint: number,
+): void {
+  const i32 = ring.i32;
+  const f64 = ring.f64;
+  i32[(at + Q_PID) >> 2] = pid;
+  i32[(at + Q_CPU) >> 2] = cpu;
+  i32[(at + Q_KIND) >> 2] = kind;
+  i32[(at + Q_FLAGS) >> 2] = flags;
+  i32[(at + Q_WEIGHT) >> 2] = weight;
+  i32[(at + Q_SLOT_HINT) >> 2] = slotHint + 1;
+  f64[(at + Q_SUM_EXEC_NS) >> 3] = staged[QW_SUM_EXEC_NS]!;
+  f64[(at + Q_NVCSW) >> 3] = staged[QW_NVCSW]!;
+  f64[(at + Q_TS_NS) >> 3] = staged[QW_TS_NS]!;
+}
+
+/** Writes queued records into one ring; allocation-free, with the f64 fields staged in `f64`. */
+export class QueuedWriter {
+  /** sumExecNs, nvcsw and tsNs of the next record (slots QW_SUM_EXEC_NS, QW_NVCSW, QW_TS_NS). */
+  readonly f64 = new Float64Array(QW_SLOTS);
+
+  constructor(readonly ring: SpscRing) {}
+
+  /** Writes a record at `at` (from ring.reserve() or ring.slot(i)); the caller publishes or commits it. */
+  write(at: number, kind: number, pid: number, cpu: number, flags: number, weight: number, slotHint: number): void {
+    writeQueued(this.ring, at, this.f64, kind, pid, cpu, flags, weight, slotHint);
+  }
+
+  /**
+   * Appends one record. Returns false when the ring is full; the backend must then run the task itself (a
+   * kernel dispatch) and count `nr_sched_congested`.
+   */
+  push(kind: number, pid: number, cpu: number, flags: number, weight: number, slotHint: number): boolean {
+    const at = this.ring.reserve();
+    if (at < 0) return false;
+    writeQueued(this.ring, at, this.f64, kind, pid, cpu, flags, weight, slotHint);
+    this.ring.publish();
+    return true;
+  }
+}
+
+const staged = new Float64Array(QW_SLOTS);
+
+/**
+ * Appends one queued record with every field as an argument (see QueuedWriter for a hot path). Returns
+ * false when the ring is full; the backend must then run the task itself and count `nr_sched_congested`.
  */
 export function pushQueued(
   ring: SpscRing,
@@ -85,17 +149,10 @@ export function pushQueued(
 ): boolean {
   const at = ring.reserve();
   if (at < 0) return false;
-  const i32 = ring.i32;
-  const f64 = ring.f64;
-  i32[(at + Q_PID) >> 2] = pid;
-  i32[(at + Q_CPU) >> 2] = cpu;
-  i32[(at + Q_KIND) >> 2] = kind;
-  i32[(at + Q_FLAGS) >> 2] = flags;
-  i32[(at + Q_WEIGHT) >> 2] = weight;
-  i32[(at + Q_SLOT_HINT) >> 2] = slotHint + 1;
-  f64[(at + Q_SUM_EXEC_NS) >> 3] = sumExecNs;
-  f64[(at + Q_NVCSW) >> 3] = nvcsw;
-  f64[(at + Q_TS_NS) >> 3] = tsNs;
+  staged[QW_SUM_EXEC_NS] = sumExecNs;
+  staged[QW_NVCSW] = nvcsw;
+  staged[QW_TS_NS] = tsNs;
+  writeQueued(ring, at, staged, kind, pid, cpu, flags, weight, slotHint);
   ring.publish();
   return true;
 }

@@ -49,7 +49,9 @@ export class RunQueue {
   }
 
   get memoryBytes(): number {
-    return this.keys.byteLength + this.slots.byteLength + this.pos.byteLength + this.tsBySlot.byteLength + this.pidBySlot.byteLength;
+    return (
+      this.keys.byteLength + this.slots.byteLength + this.pos.byteLength + this.tsBySlot.byteLength + this.pidBySlot.byteLength
+    );
   }
 
   /** Makes room for slots [0, slots). Allocates: task-creation path only. */
@@ -248,7 +250,8 @@ export class RunQueue {
       const p = (i - 1) >> 1;
       const k = this.keys[i]!;
       const pk = this.keys[p]!;
-      if (k < pk || (k === pk && this.tieBefore(this.slots[i]!, this.slots[p]!))) throw new RunQueueError(`heap order broken at node ${i}`);
+      if (k < pk || (k === pk && this.tieBefore(this.slots[i]!, this.slots[p]!)))
+        throw new RunQueueError(`heap order broken at node ${i}`);
     }
     for (let i = 0; i < this.n; i++) {
       const slot = this.slots[i]!;

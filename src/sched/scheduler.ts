@@ -5,27 +5,66 @@
 
 import { SpscRing } from '../ring/spsc.js';
 import {
-  CLOCK_NOW_NS, PolicyError, SchedulerError, type Policy, type PolicyContext, type Scheduler, type SchedulerOptions, type TaskField,
+  CLOCK_NOW_NS,
+  PolicyError,
+  SchedulerError,
+  type Policy,
+  type PolicyContext,
+  type Scheduler,
+  type SchedulerOptions,
+  type TaskField,
   type TaskSlabsInfo,
 } from './api.js';
-import { C, createCounters, type Counters } from './counters.js';
+import { C, createCounters, type Counters } from '../base/counters.js';
 import {
-  D_CPU, D_FLAGS, D_PID, D_RSV, D_SLICE_NS, D_VRUNTIME, DF_BOUNCE, DISPATCH_RECORD_BYTES, EV_EXITED, EV_RUNNABLE,
-  EV_STOPPED, EVF_RUNNABLE, Q_CPU, Q_FLAGS, Q_KIND, Q_NVCSW, Q_PID, Q_SLOT_HINT, Q_SUM_EXEC_NS, Q_WEIGHT, QUEUED_RECORD_BYTES,
+  D_CPU,
+  D_FLAGS,
+  D_PID,
+  D_RSV,
+  D_SLICE_NS,
+  D_VRUNTIME,
+  DF_BOUNCE,
+  DISPATCH_RECORD_BYTES,
+  EV_EXITED,
+  EV_RUNNABLE,
+  EV_STOPPED,
+  EVF_RUNNABLE,
+  Q_CPU,
+  Q_FLAGS,
+  Q_KIND,
+  Q_NVCSW,
+  Q_PID,
+  Q_SLOT_HINT,
+  Q_SUM_EXEC_NS,
+  Q_WEIGHT,
+  QUEUED_RECORD_BYTES,
 } from './records.js';
 import { PENDING_KEY, PENDING_TS_NS, RunQueue } from './runqueue.js';
 import {
-  F64_DEADLINE, F64_ENQ_TS_NS, F64_EXEC_RUNTIME_NS, F64_LAST_RAN_NS, F64_NVCSW, F64_SLICE_NS, F64_SUM_EXEC_NS, F64_VRUNTIME, F64_WOKE_TS_NS,
-  I32_CPU, I32_PID, I32_STATE, I32_WEIGHT, TASK_FREE, TASK_QUEUED, TASK_RUNNING, TASK_SLEEPING,
+  F64_DEADLINE,
+  F64_ENQ_TS_NS,
+  F64_EXEC_RUNTIME_NS,
+  F64_LAST_RAN_NS,
+  F64_NVCSW,
+  F64_SLICE_NS,
+  F64_SUM_EXEC_NS,
+  F64_VRUNTIME,
+  F64_WOKE_TS_NS,
+  I32_CPU,
+  I32_PID,
+  I32_STATE,
+  I32_WEIGHT,
+  TASK_FREE,
+  TASK_QUEUED,
+  TASK_RUNNING,
+  TASK_SLEEPING,
 } from './task-layout.js';
 import { TaskMap } from './taskmap.js';
 import { TaskTable } from './tasks.js';
 import { clampWeight, WEIGHT_NICE_0 } from './weights.js';
 import { slabLocker, touchPages } from './lock.js';
+import { NSEC_PER_MSEC } from '../base/units.js';
 
-export const NSEC_PER_USEC = 1_000;
-export const NSEC_PER_MSEC = 1_000_000;
-export const NSEC_PER_SEC = 1_000_000_000;
 export const DEFAULT_SLICE_NS = 20 * NSEC_PER_MSEC;
 export const DEFAULT_QUEUED_CAPACITY = 4096;
 export const DEFAULT_SLAB_TASKS = 16384;
@@ -94,7 +133,8 @@ class CoreScheduler implements Scheduler {
     this.nrCpus = nrCpus;
     this.policy = policy;
     this.baseSliceNs = opts.sliceNs ?? DEFAULT_SLICE_NS;
-    if (!(this.baseSliceNs > 0) || !Number.isFinite(this.baseSliceNs)) throw new SchedulerError(`sliceNs must be positive, got ${this.baseSliceNs}`);
+    if (!(this.baseSliceNs > 0) || !Number.isFinite(this.baseSliceNs))
+      throw new SchedulerError(`sliceNs must be positive, got ${this.baseSliceNs}`);
     let dispatchCapacity = MIN_DISPATCH_CAPACITY;
     while (dispatchCapacity < nrCpus) dispatchCapacity *= 2;
     const crossThread = opts.crossThreadRings ?? true;
@@ -114,7 +154,8 @@ class CoreScheduler implements Scheduler {
       lockSlab: locker.lock,
     });
     const reserve = opts.reserveTasks ?? 0;
-    if (!Number.isInteger(reserve) || reserve < 0) throw new SchedulerError(`reserveTasks must be a whole number >= 0, got ${reserve}`);
+    if (!Number.isInteger(reserve) || reserve < 0)
+      throw new SchedulerError(`reserveTasks must be a whole number >= 0, got ${reserve}`);
     this.tasks.reserve(reserve);
     this.map = new TaskMap(Math.min(reserve, this.tasks.maxTasks));
     this.rq = new RunQueue(this.tasks.capacity);
@@ -155,8 +196,10 @@ class CoreScheduler implements Scheduler {
   // ---- creation path ----
 
   registerTask(pid: number, weight: number, cpu: number): number {
-    if (!Number.isInteger(pid) || pid < 0 || pid > 0x7fffffff) throw new SchedulerError(`pid must be a non-negative int32, got ${pid}`);
-    if (!Number.isInteger(cpu) || cpu < -1 || cpu >= this.nrCpus) throw new SchedulerError(`cpu must be -1 or in [0, ${this.nrCpus}), got ${cpu}`);
+    if (!Number.isInteger(pid) || pid < 0 || pid > 0x7fffffff)
+      throw new SchedulerError(`pid must be a non-negative int32, got ${pid}`);
+    if (!Number.isInteger(cpu) || cpu < -1 || cpu >= this.nrCpus)
+      throw new SchedulerError(`cpu must be -1 or in [0, ${this.nrCpus}), got ${cpu}`);
     // A reused pid whose exit we have not seen yet: the old task is gone, start afresh.
     const old = this.map.get(pid);
     if (old >= 0) this.exit(old, pid);
@@ -224,8 +267,8 @@ class CoreScheduler implements Scheduler {
     cnt[NR_QUEUED] = 0;
     const dispatched = this.dispatch();
     if (this.filled > 0) this.dispatched.commit(this.filled);
-    cnt[NR_USER_DISPATCHES] += dispatched;
-    cnt[NR_DECISIONS] += dispatched;
+    cnt[NR_USER_DISPATCHES]! += dispatched;
+    cnt[NR_DECISIONS]! += dispatched;
     cnt[NR_SCHEDULED] = this.rq.size;
     cnt[NR_RUNNING] = this.nrRunning;
     cnt[NR_TASKS] = this.tasks.nrLive;
@@ -243,7 +286,12 @@ class CoreScheduler implements Scheduler {
     const tasks = this.tasks;
     // The backend's slot hint saves the pid lookup; it is trusted only if that slot holds this pid.
     let t = i32[(at + Q_SLOT_HINT) >> 2]! - 1;
-    if (!(t >= 0 && t < tasks.capacity && tasks.i32Of(t)[tasks.i32Index(t) + I32_PID] === pid && tasks.i32Of(t)[tasks.i32Index(t) + I32_STATE] !== TASK_FREE)) {
+    if (!(
+      t >= 0 &&
+      t < tasks.capacity &&
+      tasks.i32Of(t)[tasks.i32Index(t) + I32_PID] === pid &&
+      tasks.i32Of(t)[tasks.i32Index(t) + I32_STATE] !== TASK_FREE
+    )) {
       t = this.map.get(pid);
     }
     if (t < 0) {
@@ -329,7 +377,7 @@ class CoreScheduler implements Scheduler {
   // No room for the task: send it back to its CPU so it is not lost.
   private bounce(pid: number, cpu: number): void {
     if (this.filled >= this.room) {
-      this.cnt[C.nr_failed_dispatches]++;
+      this.cnt[C.nr_failed_dispatches]!++;
       return;
     }
     const ring = this.dispatched;
@@ -337,7 +385,7 @@ class CoreScheduler implements Scheduler {
     writeDispatchInts(ring.i32, d, pid, cpu, DF_BOUNCE);
     ring.f64[(d + D_SLICE_NS) >> 3] = this.num[N_BASE_SLICE_NS]!;
     ring.f64[(d + D_VRUNTIME) >> 3] = 0;
-    this.cnt[C.nr_bounce_dispatches]++;
+    this.cnt[C.nr_bounce_dispatches]!++;
   }
 
   private dispatch(): number {
@@ -368,8 +416,8 @@ class CoreScheduler implements Scheduler {
       ti[ii + I32_CPU] = cpu;
       const wokeTsNs = tf[fi + F64_WOKE_TS_NS]!;
       if (wokeTsNs > 0) {
-        this.cnt[WAKE_LATENCY_TOTAL_NS] += this.clock[CLOCK_NOW_NS]! - wokeTsNs;
-        this.cnt[NR_WAKE_DISPATCHES]++;
+        this.cnt[WAKE_LATENCY_TOTAL_NS]! += this.clock[CLOCK_NOW_NS]! - wokeTsNs;
+        this.cnt[NR_WAKE_DISPATCHES]!++;
         tf[fi + F64_WOKE_TS_NS] = 0;
       }
       this.nrRunning++;
@@ -398,7 +446,13 @@ class CoreScheduler implements Scheduler {
   }
 
   memoryBytes(): number {
-    return this.tasks.memoryBytes + this.map.memoryBytes + this.rq.memoryBytes + this.queued.sab.byteLength + this.dispatched.sab.byteLength;
+    return (
+      this.tasks.memoryBytes +
+      this.map.memoryBytes +
+      this.rq.memoryBytes +
+      this.queued.sab.byteLength +
+      this.dispatched.sab.byteLength
+    );
   }
 
   /** Task-table slabs that could not be locked in RAM (RLIMIT_MEMLOCK, no libc). */
@@ -425,7 +479,8 @@ function writeDispatchInts(i32: Int32Array, d: number, pid: number, cpu: number,
 
 /** Checks a policy's shape where it enters (a user's file may export anything). */
 export function validatePolicy(p: unknown): asserts p is Policy {
-  if (typeof p !== 'object' || p === null) throw new PolicyError(`a policy must be an object, got ${p === null ? 'null' : typeof p}`);
+  if (typeof p !== 'object' || p === null)
+    throw new PolicyError(`a policy must be an object, got ${p === null ? 'null' : typeof p}`);
   const o = p as Record<string, unknown>;
   if (typeof o.name !== 'string' || o.name === '') throw new PolicyError(`a policy needs a non-empty string 'name'`);
   if (typeof o.enqueue !== 'function') throw new PolicyError(`policy '${o.name}' has no enqueue() function`);
@@ -437,7 +492,8 @@ export function validatePolicy(p: unknown): asserts p is Policy {
   if (o.fields !== undefined) {
     if (typeof o.fields !== 'object' || o.fields === null) throw new PolicyError(`policy '${o.name}': fields must be an object`);
     for (const [k, v] of Object.entries(o.fields)) {
-      if (v !== 'f64' && v !== 'i32') throw new PolicyError(`policy '${o.name}': field '${k}' must be 'f64' or 'i32', got ${JSON.stringify(v)}`);
+      if (v !== 'f64' && v !== 'i32')
+        throw new PolicyError(`policy '${o.name}': field '${k}' must be 'f64' or 'i32', got ${JSON.stringify(v)}`);
     }
   }
 }

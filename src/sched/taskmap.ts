@@ -73,14 +73,15 @@ export class TaskMap {
 
   /** Inserts or replaces. May grow the table (allocates): call only off the hot path or when `hasRoom()`. */
   set(pid: number, slot: number): void {
-    if (!Number.isInteger(pid) || pid < 0 || pid > 0x7fffffff) throw new TaskMapError(`pid must be a non-negative int32, got ${pid}`);
-    if (((this.count + 1) << MAX_LOAD_SHIFT) > (this.capacity * MAX_LOAD_NUM)) this.grow();
+    if (!Number.isInteger(pid) || pid < 0 || pid > 0x7fffffff)
+      throw new TaskMapError(`pid must be a non-negative int32, got ${pid}`);
+    if ((this.count + 1) << MAX_LOAD_SHIFT > this.capacity * MAX_LOAD_NUM) this.grow();
     this.insert(pid, slot);
   }
 
   /** Whether one more `set` of a new pid would not grow the table. */
   hasRoom(): boolean {
-    return ((this.count + 1) << MAX_LOAD_SHIFT) <= this.capacity * MAX_LOAD_NUM;
+    return (this.count + 1) << MAX_LOAD_SHIFT <= this.capacity * MAX_LOAD_NUM;
   }
 
   private insert(pid: number, slot: number): void {

@@ -5,9 +5,23 @@
 
 import { PolicyError, SchedulerError, type TaskFieldType, type TaskField, type TaskView } from './api.js';
 import {
-  F64_DEADLINE as F64_DEADLINE_, F64_ENQ_TS_NS as F64_ENQ_TS, F64_EXEC_RUNTIME_NS as F64_EXEC_RUNTIME, F64_LAST_RAN_NS as F64_LAST_RAN,
-  F64_NVCSW, F64_SLICE_NS as F64_SLICE, F64_SUM_EXEC_NS as F64_SUM_EXEC, F64_VRUNTIME, I32_CPU, I32_PID, I32_STATE, I32_WEIGHT,
-  TASK_BASE_BYTES, TASK_FIELD_BYTES, TASK_FREE, TASK_SLEEPING, taskStrideBytes,
+  F64_DEADLINE as F64_DEADLINE_,
+  F64_ENQ_TS_NS as F64_ENQ_TS,
+  F64_EXEC_RUNTIME_NS as F64_EXEC_RUNTIME,
+  F64_LAST_RAN_NS as F64_LAST_RAN,
+  F64_NVCSW,
+  F64_SLICE_NS as F64_SLICE,
+  F64_SUM_EXEC_NS as F64_SUM_EXEC,
+  F64_VRUNTIME,
+  I32_CPU,
+  I32_PID,
+  I32_STATE,
+  I32_WEIGHT,
+  TASK_BASE_BYTES,
+  TASK_FIELD_BYTES,
+  TASK_FREE,
+  TASK_SLEEPING,
+  taskStrideBytes,
 } from './task-layout.js';
 
 const F64_DEADLINE = F64_DEADLINE_;
@@ -53,7 +67,8 @@ export class TaskTable implements TaskView {
     this.fieldNames = Object.keys(opts.fields);
     for (const name of this.fieldNames) {
       const type = opts.fields[name];
-      if (type !== 'f64' && type !== 'i32') throw new PolicyError(`policy field '${name}' has type '${String(type)}'; use 'f64' or 'i32'`);
+      if (type !== 'f64' && type !== 'i32')
+        throw new PolicyError(`policy field '${name}' has type '${String(type)}'; use 'f64' or 'i32'`);
     }
     this.strideBytes = taskStrideBytes(this.fieldNames.length);
     this.strideI32 = this.strideBytes >> 2;

@@ -85,7 +85,11 @@ export function connectStats(socketPath: string, timeoutMs = DEFAULT_REQUEST_TIM
 }
 
 /** One request on a fresh connection. */
-export async function requestStats<T = unknown>(socketPath: string, req: string, timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS): Promise<T> {
+export async function requestStats<T = unknown>(
+  socketPath: string,
+  req: string,
+  timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS,
+): Promise<T> {
   const conn = await connectStats(socketPath, timeoutMs);
   try {
     return await conn.request<T>(req);
@@ -141,7 +145,10 @@ export async function findInstances(dirs: readonly string[] = searchDirs()): Pro
  * A connection that reconnects once when the server dropped it (it drops clients silent for a minute, and
  * `--watch 300` is silent for five): for long-lived readers such as `tsland stats --watch` and `tsland top`.
  */
-export async function connectStatsResilient(socketPath: string, timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS): Promise<StatsConnection> {
+export async function connectStatsResilient(
+  socketPath: string,
+  timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS,
+): Promise<StatsConnection> {
   let conn = await connectStats(socketPath, timeoutMs);
   return {
     async request<T>(req: string, args?: Record<string, string>): Promise<T> {

@@ -87,7 +87,8 @@ function tableHtml(t: TableSpec): string {
   for (const c of t.columns) out.push(`<th>${escapeHtml(c)}</th>`);
   out.push('</tr></thead><tbody>');
   for (const row of t.rows) {
-    if (row.length !== t.columns.length) throw new RangeError(`table row has ${row.length} cells for ${t.columns.length} columns`);
+    if (row.length !== t.columns.length)
+      throw new RangeError(`table row has ${row.length} cells for ${t.columns.length} columns`);
     out.push('<tr>' + row.map((c) => `<td>${cellHtml(c)}</td>`).join('') + '</tr>');
   }
   out.push('</tbody></table>');
@@ -95,7 +96,10 @@ function tableHtml(t: TableSpec): string {
 }
 
 function textHtml(t: TextSpec): string {
-  const paragraphs = t.text.split(/\n\s*\n/).map((p) => `<p>${escapeHtml(p.trim())}</p>`).join('');
+  const paragraphs = t.text
+    .split(/\n\s*\n/)
+    .map((p) => `<p>${escapeHtml(p.trim())}</p>`)
+    .join('');
   return t.tone && t.tone !== 'plain' ? `<div class="${t.tone}">${paragraphs}</div>` : paragraphs;
 }
 
@@ -121,7 +125,10 @@ export function blockHtml(block: ReportBlock): string {
 
 /** JSON that is safe inside a <script> element: no `</script>` or `<!--` can close it early. */
 function embeddedJson(data: unknown): string {
-  return JSON.stringify(data).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  return JSON.stringify(data)
+    .replace(/</g, '\\u003c')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
 }
 
 export function buildHtmlReport(spec: ReportSpec): string {

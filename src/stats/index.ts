@@ -7,5 +7,17 @@ export { defaultSocketPath, statsDir } from './paths.js';
 export { fieldMeta, allFieldMeta, type FieldMeta } from './meta.js';
 export { buildHtmlReport, readEmbeddedData, type ReportSpec, type ReportSection, type ReportBlock } from './html.js';
 export { formatOpenMetrics, OPENMETRICS_CONTENT_TYPE } from './openmetrics.js';
-export { startMetricsServer, parseMetricsAddress, isLoopback, DEFAULT_METRICS_ADDRESS, type MetricsServer } from './metrics-server.js';
-export { OBSERVABILITY_FLAGS, observabilityFromFlags, startObservability, type Observability, type ObservabilityOptions } from './observe.js';
+export {
+  startMetricsServer,
+  parseMetricsAddress,
+  isLoopback,
+  DEFAULT_METRICS_ADDRESS,
+  type MetricsServer,
+} from './metrics-server.js';
+export {
+  OBSERVABILITY_FLAGS,
+  observabilityFromFlags,
+  startObservability,
+  type Observability,
+  type ObservabilityOptions,
+} from './observe.js';

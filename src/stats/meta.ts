@@ -2,7 +2,7 @@
 // and `tsland top` all read it. A counter appended to COUNTER_NAMES without an entry here is still served,
 // described as undocumented, so adding a counter never breaks a reader.
 
-import { COUNTER_NAMES, type CounterName } from '../sched/counters.js';
+import { COUNTER_NAMES, type CounterName } from '../base/counters.js';
 
 /** `counter` only ever grows (rates are meaningful); `gauge` goes up and down. */
 export type FieldKind = 'counter' | 'gauge';
@@ -25,15 +25,31 @@ const KNOWN: Partial<Record<CounterName, FieldMeta>> = {
   nr_bounce_dispatches: { desc: 'dispatches sent back to the scheduler (target CPU unavailable)', kind: 'counter', unit: '' },
   nr_failed_dispatches: { desc: 'dispatches that failed (task gone, ring full)', kind: 'counter', unit: '' },
   nr_sched_congested: { desc: 'times the queued ring was full', kind: 'counter', unit: '' },
-  nr_page_faults: { desc: 'page faults taken by the scheduler thread outside the task-creation path (the hot-path rule: 0 after warm-up)', kind: 'counter', unit: '' },
+  nr_page_faults: {
+    desc: 'page faults taken by the scheduler thread outside the task-creation path (the hot-path rule: 0 after warm-up)',
+    kind: 'counter',
+    unit: '',
+  },
   nr_gc_events: { desc: 'garbage collections seen on the scheduler thread', kind: 'counter', unit: '' },
   nr_tasks: { desc: 'managed tasks known to the task table', kind: 'gauge', unit: '' },
   nr_decisions: { desc: 'scheduling decisions made (loop iterations that dispatched)', kind: 'counter', unit: '' },
-  heartbeat_ns: { desc: 'monotonic time of the scheduler loop\'s last iteration', kind: 'gauge', unit: 'ns' },
+  heartbeat_ns: { desc: "monotonic time of the scheduler loop's last iteration", kind: 'gauge', unit: 'ns' },
   arena_locked: { desc: '1 when the arena is locked in RAM, 0 when running unlocked', kind: 'gauge', unit: 'bool' },
-  wake_latency_total_ns: { desc: 'sum over dispatches of woken tasks of the time from wake-up to dispatch', kind: 'counter', unit: 'ns' },
-  nr_wake_dispatches: { desc: 'dispatches of tasks that had just woken up (divides wake_latency_total_ns)', kind: 'counter', unit: '' },
-  nr_creation_page_faults: { desc: 'page faults the scheduler thread took while adopting new tasks (the task-creation path, which may allocate)', kind: 'counter', unit: '' },
+  wake_latency_total_ns: {
+    desc: 'sum over dispatches of woken tasks of the time from wake-up to dispatch',
+    kind: 'counter',
+    unit: 'ns',
+  },
+  nr_wake_dispatches: {
+    desc: 'dispatches of tasks that had just woken up (divides wake_latency_total_ns)',
+    kind: 'counter',
+    unit: '',
+  },
+  nr_creation_page_faults: {
+    desc: 'page faults the scheduler thread took while adopting new tasks (the task-creation path, which may allocate)',
+    kind: 'counter',
+    unit: '',
+  },
 };
 
 export function fieldMeta(name: string): FieldMeta {

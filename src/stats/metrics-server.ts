@@ -4,7 +4,7 @@
 
 import { createServer, type Server } from 'node:http';
 import { isIP } from 'node:net';
-import { UsageError } from '../cli/command.js';
+import { UsageError } from '../base/flags.js';
 import { formatOpenMetrics, OPENMETRICS_CONTENT_TYPE, type MetricsSources } from './openmetrics.js';
 
 export const DEFAULT_METRICS_ADDRESS = '127.0.0.1:9464';
@@ -29,8 +29,10 @@ export function parseMetricsAddress(text: string, allowRemote = false): ListenAd
   if (!m) throw new UsageError(`--metrics takes HOST:PORT (e.g. ${DEFAULT_METRICS_ADDRESS}), got '${text}'`);
   const host = m[1]!;
   const port = Number(m[2]);
-  if (!Number.isInteger(port) || port > 65535) throw new UsageError(`--metrics port must be 0..65535 (0: any free port), got ${m[2]}`);
-  if (host !== 'localhost' && isIP(host) === 0) throw new UsageError(`--metrics host must be an IP address or localhost, got '${host}'`);
+  if (!Number.isInteger(port) || port > 65535)
+    throw new UsageError(`--metrics port must be 0..65535 (0: any free port), got ${m[2]}`);
+  if (host !== 'localhost' && isIP(host) === 0)
+    throw new UsageError(`--metrics host must be an IP address or localhost, got '${host}'`);
   if (!allowRemote && !isLoopback(host)) {
     throw new UsageError(`--metrics ${text} is not a loopback address; pass --metrics-allow-remote to expose it`);
   }

@@ -2,17 +2,32 @@
 // the stats socket (on by default) and the OpenMetrics endpoint (opt-in). The flags are defined here so that
 // every such command spells them the same way; the command spreads OBSERVABILITY_FLAGS into its own.
 
-import type { FlagDef, FlagValues } from '../cli/command.js';
-import type { Counters } from '../sched/counters.js';
+import type { FlagDef, FlagValues } from '../base/flags.js';
+import type { Counters } from '../base/counters.js';
 import { parseMetricsAddress, startMetricsServer, type ListenAddress, type MetricsServer } from './metrics-server.js';
 import type { TaskRow } from './protocol.js';
 import { CounterSampler, type Health } from './sampler.js';
 import { startStatsServer, type StatsServer } from './server.js';
 
 export const OBSERVABILITY_FLAGS: FlagDef[] = [
-  { name: 'stats-server', type: 'boolean', default: true, help: 'Serve counters, health and tasks as JSON lines on a UNIX socket (read by tsland stats and tsland top).' },
-  { name: 'stats-socket', type: 'string', valueName: 'PATH', help: 'Socket path for the stats server. Default: /run/tsland/<pid>.sock as root, a private per-user directory otherwise.' },
-  { name: 'metrics', type: 'string', valueName: 'HOST:PORT', help: 'Serve OpenMetrics text (tsland_* counters) at http://HOST:PORT/metrics, e.g. 127.0.0.1:9464. Off by default.' },
+  {
+    name: 'stats-server',
+    type: 'boolean',
+    default: true,
+    help: 'Serve counters, health and tasks as JSON lines on a UNIX socket (read by tsland stats and tsland top).',
+  },
+  {
+    name: 'stats-socket',
+    type: 'string',
+    valueName: 'PATH',
+    help: 'Socket path for the stats server. Default: /run/tsland/<pid>.sock as root, a private per-user directory otherwise.',
+  },
+  {
+    name: 'metrics',
+    type: 'string',
+    valueName: 'HOST:PORT',
+    help: 'Serve OpenMetrics text (tsland_* counters) at http://HOST:PORT/metrics, e.g. 127.0.0.1:9464. Off by default.',
+  },
   { name: 'metrics-allow-remote', type: 'boolean', default: false, help: 'Allow --metrics on a non-loopback address.' },
 ];
 
@@ -66,7 +81,11 @@ export async function startObservability(opts: ObservabilityOptions, src: Observ
       }
       const judged = sampler;
       const health = src.health ?? (() => judged.health());
-      out.metrics = await startMetricsServer(opts.metrics, { counters: src.counters, health, ...(src.info ? { info: src.info } : {}) });
+      out.metrics = await startMetricsServer(opts.metrics, {
+        counters: src.counters,
+        health,
+        ...(src.info ? { info: src.info } : {}),
+      });
     }
   } catch (err) {
     await out.close();

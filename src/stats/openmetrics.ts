@@ -8,7 +8,7 @@
 //   ...
 //   # EOF
 
-import { COUNTER_COUNT, COUNTER_NAMES, type Counters } from '../sched/counters.js';
+import { COUNTER_COUNT, COUNTER_NAMES, type Counters } from '../base/counters.js';
 import { fieldMeta } from './meta.js';
 import type { Health } from './sampler.js';
 

@@ -6,9 +6,9 @@ import { allFieldMeta, HEALTH_META, TASK_META } from './meta.js';
 import { REQUESTS } from './protocol.js';
 import { DEFAULT_HISTORY_SAMPLES, DEFAULT_SAMPLE_INTERVAL_MS } from './sampler.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_LINE_BYTES } from './server.js';
+import { MSEC_PER_SEC } from '../base/units.js';
 
 const KIB = 1024;
-const MS_PER_S = 1000;
 
 function table(head: [string, string], rows: [string, string][]): string[] {
   return [`| ${head[0]} | ${head[1]} |`, '| --- | --- |', ...rows.map(([a, b]) => `| \`${a}\` | ${b.replaceAll('|', '\\|')} |`)];
@@ -32,9 +32,9 @@ export function statsProtocolReference(): string {
     '```',
     '',
     `Requests: ${REQUESTS.map((r) => `\`${r}\``).join(', ')}. \`stats_meta\` returns the descriptions below; \`history\``,
-    `returns the samples the server took (one every ${DEFAULT_SAMPLE_INTERVAL_MS / MS_PER_S} s, the last ${DEFAULT_HISTORY_SAMPLES}). A malformed or unknown`,
+    `returns the samples the server took (one every ${DEFAULT_SAMPLE_INTERVAL_MS / MSEC_PER_SEC} s, the last ${DEFAULT_HISTORY_SAMPLES}). A malformed or unknown`,
     `request gets an error (errno 22 or 2) and the connection stays open; a line over ${DEFAULT_MAX_LINE_BYTES / KIB} KiB, a client`,
-    `silent for ${DEFAULT_IDLE_TIMEOUT_MS / MS_PER_S} s or one that never reads its replies is disconnected.`,
+    `silent for ${DEFAULT_IDLE_TIMEOUT_MS / MSEC_PER_SEC} s or one that never reads its replies is disconnected.`,
     '',
     '## Counters',
     '',

@@ -8,7 +8,7 @@
 // Everything a client sends is checked here; a bad request costs the client an error line, never the
 // connection or the server.
 
-import { COUNTER_NAMES, snapshotCounters, type Counters } from '../sched/counters.js';
+import { COUNTER_NAMES, snapshotCounters, type Counters } from '../base/counters.js';
 import { allFieldMeta, HEALTH_META, TASK_META } from './meta.js';
 import type { CounterSampler, Health } from './sampler.js';
 
@@ -83,7 +83,8 @@ function tasksReply(args: Record<string, unknown>, src: StatsSources): Reply {
   const all = src.tasks ? src.tasks() : [];
   if (args.limit === undefined) return ok({ total: all.length, tasks: all });
   const limit = Number(args.limit);
-  if (!Number.isInteger(limit) || limit < 0) return fail(ERRNO_EINVAL, `"limit" must be a whole number >= 0, got ${JSON.stringify(args.limit).slice(0, 32)}`);
+  if (!Number.isInteger(limit) || limit < 0)
+    return fail(ERRNO_EINVAL, `"limit" must be a whole number >= 0, got ${JSON.stringify(args.limit).slice(0, 32)}`);
   const sorted = [...all].sort((a, b) => a.vruntimeNs - b.vruntimeNs || a.pid - b.pid);
   return ok({ total: all.length, tasks: sorted.slice(0, limit) });
 }
@@ -102,7 +103,10 @@ function dispatch(req: string, args: Record<string, unknown>, src: StatsSources)
     case 'tasks':
       return tasksReply(args, src);
     case 'history':
-      return ok({ names: COUNTER_NAMES, samples: src.sampler.history.map((s) => ({ atMs: s.atMs, values: Array.from(s.values) })) });
+      return ok({
+        names: COUNTER_NAMES,
+        samples: src.sampler.history.map((s) => ({ atMs: s.atMs, values: Array.from(s.values) })),
+      });
     default:
       return fail(ERRNO_ENOENT, `unknown request '${req.slice(0, 64)}' (one of ${REQUESTS.join(', ')})`);
   }

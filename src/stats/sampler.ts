@@ -3,7 +3,7 @@
 // GCs, congestion and failed dispatches must all be 0). The scheduler thread is never touched: reading a Float64Array slot of a SharedArrayBuffer is all this does.
 
 import { evaluateHealth, type MemHealth } from '../mem/health.js';
-import { C, COUNTER_COUNT, COUNTER_NAMES, type Counters } from '../sched/counters.js';
+import { C, COUNTER_COUNT, COUNTER_NAMES, type Counters } from '../base/counters.js';
 
 export interface Sample {
   /** Wall-clock time of the sample, ms since the epoch. */

@@ -11,7 +11,7 @@
 import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
-import type { Counters } from '../sched/counters.js';
+import type { Counters } from '../base/counters.js';
 import { defaultSocketPath, ensureSocketDir } from './paths.js';
 import { ERRNO_EINVAL, handleLine, type StatsSources, type TaskRow } from './protocol.js';
 import { CounterSampler, DEFAULT_SAMPLE_INTERVAL_MS, type Health } from './sampler.js';

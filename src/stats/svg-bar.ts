@@ -44,14 +44,20 @@ export function barChartSvg(spec: BarChartSpec): string {
   const barWidth = (groupWidth * (1 - GROUP_GAP_FRACTION)) / Math.max(1, spec.series.length);
 
   const parts: string[] = [];
-  parts.push(`<svg class="chart bar" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${widthPx} ${heightPx}" width="${widthPx}" height="${heightPx}" role="img" aria-label="${escapeHtml(spec.title)}">`);
+  parts.push(
+    `<svg class="chart bar" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${widthPx} ${heightPx}" width="${widthPx}" height="${heightPx}" role="img" aria-label="${escapeHtml(spec.title)}">`,
+  );
   parts.push(`<text x="${widthPx / 2}" y="16" text-anchor="middle" class="title">${escapeHtml(spec.title)}</text>`);
   for (const v of ticks.values) {
     const y = py(v).toFixed(1);
     parts.push(`<line x1="${MARGIN_LEFT_PX}" x2="${widthPx - MARGIN_RIGHT_PX}" y1="${y}" y2="${y}" class="grid"/>`);
-    parts.push(`<text x="${MARGIN_LEFT_PX - 6}" y="${y}" text-anchor="end" dominant-baseline="middle" class="tick">${formatNumber(v)}</text>`);
+    parts.push(
+      `<text x="${MARGIN_LEFT_PX - 6}" y="${y}" text-anchor="end" dominant-baseline="middle" class="tick">${formatNumber(v)}</text>`,
+    );
   }
-  parts.push(`<text transform="translate(14 ${(MARGIN_TOP_PX + plotBottom) / 2}) rotate(-90)" text-anchor="middle" class="label">${escapeHtml(spec.yLabel)}</text>`);
+  parts.push(
+    `<text transform="translate(14 ${(MARGIN_TOP_PX + plotBottom) / 2}) rotate(-90)" text-anchor="middle" class="label">${escapeHtml(spec.yLabel)}</text>`,
+  );
   const zeroY = py(0);
   spec.categories.forEach((cat, c) => {
     const groupX = MARGIN_LEFT_PX + c * groupWidth + (groupWidth * GROUP_GAP_FRACTION) / 2;
@@ -61,16 +67,26 @@ export function barChartSvg(spec: BarChartSpec): string {
       const x = groupX + i * barWidth;
       const top = Math.min(py(v), zeroY);
       const h = Math.abs(py(v) - zeroY);
-      parts.push(`<rect x="${x.toFixed(1)}" y="${top.toFixed(1)}" width="${(barWidth - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="${s.color ?? colorAt(i)}"><title>${escapeHtml(`${s.name} ${cat}: ${v}`)}</title></rect>`);
-      parts.push(`<text x="${(x + barWidth / 2 - 1).toFixed(1)}" y="${(top - 3).toFixed(1)}" text-anchor="middle" class="value">${formatNumber(v)}</text>`);
+      parts.push(
+        `<rect x="${x.toFixed(1)}" y="${top.toFixed(1)}" width="${(barWidth - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="${s.color ?? colorAt(i)}"><title>${escapeHtml(`${s.name} ${cat}: ${v}`)}</title></rect>`,
+      );
+      parts.push(
+        `<text x="${(x + barWidth / 2 - 1).toFixed(1)}" y="${(top - 3).toFixed(1)}" text-anchor="middle" class="value">${formatNumber(v)}</text>`,
+      );
     });
-    parts.push(`<text x="${(MARGIN_LEFT_PX + (c + 0.5) * groupWidth).toFixed(1)}" y="${plotBottom + 16}" text-anchor="middle" class="tick">${escapeHtml(cat)}</text>`);
+    parts.push(
+      `<text x="${(MARGIN_LEFT_PX + (c + 0.5) * groupWidth).toFixed(1)}" y="${plotBottom + 16}" text-anchor="middle" class="tick">${escapeHtml(cat)}</text>`,
+    );
   });
-  parts.push(`<line x1="${MARGIN_LEFT_PX}" x2="${widthPx - MARGIN_RIGHT_PX}" y1="${zeroY.toFixed(1)}" y2="${zeroY.toFixed(1)}" class="axis"/>`);
+  parts.push(
+    `<line x1="${MARGIN_LEFT_PX}" x2="${widthPx - MARGIN_RIGHT_PX}" y1="${zeroY.toFixed(1)}" y2="${zeroY.toFixed(1)}" class="axis"/>`,
+  );
   spec.series.forEach((s, i) => {
     const lx = MARGIN_LEFT_PX + i * 160;
     const ly = heightPx - 20;
-    parts.push(`<rect x="${lx}" y="${ly}" width="10" height="10" fill="${s.color ?? colorAt(i)}"/><text x="${lx + 14}" y="${ly + 9}" class="legend">${escapeHtml(s.name)}</text>`);
+    parts.push(
+      `<rect x="${lx}" y="${ly}" width="10" height="10" fill="${s.color ?? colorAt(i)}"/><text x="${lx + 14}" y="${ly + 9}" class="legend">${escapeHtml(s.name)}</text>`,
+    );
   });
   parts.push('</svg>');
   return parts.join('');

@@ -4,6 +4,7 @@
 import type { CounterSnapshot } from './format.js';
 import type { TaskRow } from './protocol.js';
 import type { Health } from './sampler.js';
+import { MSEC_PER_SEC, NSEC_PER_USEC } from '../base/units.js';
 
 export interface StatsReply {
   atMs: number;
@@ -12,8 +13,6 @@ export interface StatsReply {
   info: Record<string, unknown>;
 }
 
-export const NSEC_PER_USEC = 1000;
-const MS_PER_S = 1000;
 export const TOP_HISTORY_SAMPLES = 240;
 
 export class TopModel {
@@ -42,7 +41,7 @@ export class TopModel {
     const prev = this.prev;
     this.prev = { atMs, counters };
     if (!prev || atMs <= prev.atMs) return;
-    const dtS = (atMs - prev.atMs) / MS_PER_S;
+    const dtS = (atMs - prev.atMs) / MSEC_PER_SEC;
     const d = (k: string) => (counters[k] ?? 0) - (prev.counters[k] ?? 0);
     this.append(this.dispatchRate, (d('nr_user_dispatches') + d('nr_kernel_dispatches')) / dtS);
     const wakes = d('nr_wake_dispatches');

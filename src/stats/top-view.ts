@@ -5,6 +5,7 @@ import { formatNumber } from './escape.js';
 import { healthText } from './format.js';
 import { sparkline } from './sparkline.js';
 import type { TopModel } from './top-model.js';
+import { NSEC_PER_MSEC, NSEC_PER_SEC } from '../base/units.js';
 
 export interface ViewSize {
   cols: number;
@@ -12,8 +13,6 @@ export interface ViewSize {
 }
 
 const SPARK_LABEL_CHARS = 16;
-const NSEC_PER_MSEC = 1e6;
-const NSEC_PER_SEC = 1e9;
 
 function last(series: readonly number[]): number | undefined {
   return series.length ? series[series.length - 1] : undefined;
@@ -28,7 +27,9 @@ export function renderTop(model: TopModel, size: ViewSize, title = 'tsland top')
   const r = model.latest;
   if (!r) return [fit(`${title}: waiting for the first stats reply...`, size.cols)];
   const c = r.counters;
-  const facts = Object.entries(r.info).map(([k, v]) => `${k}=${String(v)}`).join('  ');
+  const facts = Object.entries(r.info)
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join('  ');
   lines.push(`${title}  ${facts}  ${new Date(r.atMs).toISOString().slice(11, 19)}  [q] quit`);
   lines.push(
     `health: ${healthText(r.health)}   tasks ${c.nr_tasks ?? 0}  running ${c.nr_running ?? 0}/${c.nr_cpus ?? 0}` +
@@ -51,9 +52,13 @@ export function renderTop(model: TopModel, size: ViewSize, title = 'tsland top')
   lines.push('');
   const perCpu = model.perCpu();
   lines.push('CPU  PID      COMMAND');
-  perCpu.forEach((t, cpu) => lines.push(`${String(cpu).padStart(3)}  ${t ? String(t.pid).padEnd(8) + ' ' + t.comm : '-        (idle)'}`));
+  perCpu.forEach((t, cpu) =>
+    lines.push(`${String(cpu).padStart(3)}  ${t ? String(t.pid).padEnd(8) + ' ' + t.comm : '-        (idle)'}`),
+  );
   lines.push('');
-  lines.push(`${'PID'.padStart(8)}  ${'COMMAND'.padEnd(16)} ${'WEIGHT'.padStart(6)} ${'S'} ${'CPU'.padStart(3)} ${'VRUNTIME ms'.padStart(12)} ${'CPU TIME s'.padStart(10)}`);
+  lines.push(
+    `${'PID'.padStart(8)}  ${'COMMAND'.padEnd(16)} ${'WEIGHT'.padStart(6)} ${'S'} ${'CPU'.padStart(3)} ${'VRUNTIME ms'.padStart(12)} ${'CPU TIME s'.padStart(10)}`,
+  );
   const room = Math.max(0, size.rows - lines.length - 1);
   const tasks = model.byVruntime();
   for (const t of tasks.slice(0, room)) {

@@ -1,9 +1,7 @@
 // Human-readable output of a simulation: the table `tsland sim` prints.
 
 import type { SimOutcome } from './simulator.js';
-
-const NSEC_PER_MSEC = 1e6;
-const NSEC_PER_SEC = 1e9;
+import { NSEC_PER_MSEC, NSEC_PER_SEC } from '../../base/units.js';
 
 function ms(ns: number | undefined): string {
   return ns === undefined ? '-' : (ns / NSEC_PER_MSEC).toFixed(ns < 10 * NSEC_PER_MSEC ? 3 : 1);
@@ -15,7 +13,12 @@ function pct(x: number): string {
 
 function table(rows: string[][]): string[] {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd());
+  return rows.map((r) =>
+    r
+      .map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!)))
+      .join('  ')
+      .trimEnd(),
+  );
 }
 
 export function formatSimTable(o: SimOutcome): string {
@@ -24,18 +27,32 @@ export function formatSimTable(o: SimOutcome): string {
   const lines: string[] = [];
   lines.push(
     `policy ${r.policy} · workload ${r.workload} · ${r.cpus} CPUs · ${r.tasks} tasks · ${r.durationNs / NSEC_PER_SEC}s virtual` +
-      ` · slice ${ms(r.sliceNs)} ms · seed ${r.seed}` + (r.warmupNs > 0 ? ` · shares after ${r.warmupNs / NSEC_PER_SEC}s` : ''),
+      ` · slice ${ms(r.sliceNs)} ms · seed ${r.seed}` +
+      (r.warmupNs > 0 ? ` · shares after ${r.warmupNs / NSEC_PER_SEC}s` : ''),
     '',
   );
   const rows = [['class', 'tasks', 'cpu share', 'wake-ups', 'wake p50 ms', 'p99 ms', 'p99.9 ms']];
   for (const c of r.classes) {
-    rows.push([c.name, String(c.tasks), pct(c.share), String(c.wakeups), ms(c.wakeLatencyNs?.p50), ms(c.wakeLatencyNs?.p99), ms(c.wakeLatencyNs?.p999)]);
+    rows.push([
+      c.name,
+      String(c.tasks),
+      pct(c.share),
+      String(c.wakeups),
+      ms(c.wakeLatencyNs?.p50),
+      ms(c.wakeLatencyNs?.p99),
+      ms(c.wakeLatencyNs?.p999),
+    ]);
   }
   lines.push(...table(rows), '');
   const kv: [string, string][] = [
     ["Jain's fairness index (hogs, per weight)", r.jainIndex.toFixed(4)],
     ['weighted-share error (hogs)', pct(r.weightedShareError)],
-    ['wake-up latency p50 / p99 / p99.9', r.wakeLatencyNs ? `${ms(r.wakeLatencyNs.p50)} / ${ms(r.wakeLatencyNs.p99)} / ${ms(r.wakeLatencyNs.p999)} ms` : '- (no task slept)'],
+    [
+      'wake-up latency p50 / p99 / p99.9',
+      r.wakeLatencyNs
+        ? `${ms(r.wakeLatencyNs.p50)} / ${ms(r.wakeLatencyNs.p99)} / ${ms(r.wakeLatencyNs.p999)} ms`
+        : '- (no task slept)',
+    ],
     ['wake-ups that found no idle CPU', `${r.wakeupsWithNoIdleCpu} of ${r.wakeups}`],
     ['CPU utilization', pct(r.cpuUtilization)],
     ['decisions', String(r.decisions)],

@@ -8,7 +8,8 @@ export class Prng {
   private readonly s = new Uint32Array(4);
 
   constructor(seed: number) {
-    if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new RangeError(`seed must be a whole number in [0, 2^32), got ${seed}`);
+    if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)
+      throw new RangeError(`seed must be a whole number in [0, 2^32), got ${seed}`);
     let x = seed >>> 0;
     for (let i = 0; i < 4; i++) {
       // splitmix32 spreads a small seed over all 128 bits of state.

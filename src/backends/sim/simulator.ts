@@ -9,12 +9,24 @@
 // setup: per-task and per-CPU state live in typed arrays, times travel through Float64Arrays.
 
 import { CLOCK_NOW_NS, type Policy, type Scheduler } from '../../sched/api.js';
-import { C } from '../../sched/counters.js';
+import { C } from '../../base/counters.js';
 import {
-  D_CPU, D_FLAGS, D_PID, D_SLICE_NS, DF_BOUNCE, EV_EXITED, EV_RUNNABLE, EV_STOPPED, EVF_RUNNABLE, Q_CPU, Q_FLAGS, Q_KIND,
-  Q_NVCSW, Q_PID, Q_SLOT_HINT, Q_SUM_EXEC_NS, Q_TS_NS, Q_WEIGHT,
+  D_CPU,
+  D_FLAGS,
+  D_PID,
+  D_SLICE_NS,
+  DF_BOUNCE,
+  EV_EXITED,
+  EV_RUNNABLE,
+  EV_STOPPED,
+  EVF_RUNNABLE,
+  QueuedWriter,
+  QW_NVCSW,
+  QW_SUM_EXEC_NS,
+  QW_TS_NS,
 } from '../../sched/records.js';
-import { createScheduler, DEFAULT_SLICE_NS, NSEC_PER_MSEC, NSEC_PER_USEC } from '../../sched/scheduler.js';
+import { createScheduler, DEFAULT_SLICE_NS } from '../../sched/scheduler.js';
+import { NSEC_PER_MSEC, NSEC_PER_USEC } from '../../base/units.js';
 import { EventQueue } from './event-queue.js';
 import { Prng } from './prng.js';
 import { Histograms } from './histogram.js';
@@ -130,20 +142,26 @@ export class SimError extends Error {
 
 function checkOptions(o: SimOptions): void {
   const whole = (name: string, v: number, min: number, max: number): void => {
-    if (!Number.isInteger(v) || v < min || v > max) throw new SimError(`${name} must be a whole number in [${min}, ${max}], got ${v}`);
+    if (!Number.isInteger(v) || v < min || v > max)
+      throw new SimError(`${name} must be a whole number in [${min}, ${max}], got ${v}`);
   };
   whole('cpus', o.cpus, 1, MAX_SIM_CPUS);
   whole('tasks', o.tasks, 1, MAX_SIM_TASKS);
   whole('seed', o.seed, 0, 0xffffffff);
-  if (!(o.durationNs > 0) || !Number.isFinite(o.durationNs)) throw new SimError(`duration must be positive, got ${o.durationNs} ns`);
-  if (o.warmupNs !== undefined && !(o.warmupNs >= 0 && o.warmupNs < o.durationNs)) throw new SimError(`warmup must be in [0, duration)`);
+  if (!(o.durationNs > 0) || !Number.isFinite(o.durationNs))
+    throw new SimError(`duration must be positive, got ${o.durationNs} ns`);
+  if (o.warmupNs !== undefined && !(o.warmupNs >= 0 && o.warmupNs < o.durationNs))
+    throw new SimError(`warmup must be in [0, duration)`);
 }
 
 /**
  * Runs one simulation. The setup (task registration, tables) allocates; the event loop does not.
  * GC events and page faults are counted over the event loop, the scheduler's own work included.
  */
-export async function simulate(opts: SimOptions, hooks: { gcCount?: () => number; faultCount?: () => number; settle?: () => Promise<void> } = {}): Promise<SimOutcome> {
+export async function simulate(
+  opts: SimOptions,
+  hooks: { gcCount?: () => number; faultCount?: () => number; settle?: () => Promise<void> } = {},
+): Promise<SimOutcome> {
   checkOptions(opts);
   const sim = new Simulation(opts);
   // GC entries arrive late (after the event loop turns): let the set-up's own collections land first.
@@ -173,6 +191,7 @@ export async function simulate(opts: SimOptions, hooks: { gcCount?: () => number
 class Simulation {
   private readonly opts: SimOptions;
   private readonly sched: Scheduler;
+  private readonly queuedWriter: QueuedWriter;
   private readonly rng: Prng;
   private readonly events: EventQueue;
   private readonly wall = new WallClock();
@@ -275,6 +294,7 @@ class Simulation {
       crossThreadRings: false,
     });
     this.clock = this.sched.clock;
+    this.queuedWriter = new QueuedWriter(this.sched.queued);
 
     // Tasks present from the start take the first ids, spawned ones the rest in arrival order.
     let id = 0;
@@ -479,14 +499,14 @@ class Simulation {
       const cpu = this.tCpu[t]!;
       if (this.f[F_NOW]! < this.cpuStart[cpu]!) {
         this.cancelled++;
-        this.sched.counters.f64[C.nr_cancel_dispatches]++;
+        this.sched.counters.f64[C.nr_cancel_dispatches]!++;
       }
       this.account(t, cpu);
-      this.cpuGen[cpu]++;
+      this.cpuGen[cpu]!++;
       this.cpuTask[cpu] = -1;
       this.sched.setCpuIdle(cpu, true);
     } else if (state === ST_SLEEPING) {
-      this.tGen[t]++;
+      this.tGen[t]!++;
     } else if (state === ST_RUNNABLE) {
       this.exitsQueued++;
     }
@@ -500,18 +520,11 @@ class Simulation {
   private pushRecord(kind: number, t: number, flags: number): void {
     const q = this.sched.queued;
     if (q.room() === 0) this.step();
-    const at = q.slot(0);
-    const i32 = q.i32;
-    const f64 = q.f64;
-    i32[(at + Q_PID) >> 2] = FIRST_PID + t;
-    i32[(at + Q_CPU) >> 2] = this.tCpu[t]!;
-    i32[(at + Q_KIND) >> 2] = kind;
-    i32[(at + Q_FLAGS) >> 2] = flags;
-    i32[(at + Q_WEIGHT) >> 2] = this.tWeight[t]!;
-    i32[(at + Q_SLOT_HINT) >> 2] = this.tSlot[t]! + 1;
-    f64[(at + Q_SUM_EXEC_NS) >> 3] = this.tSumExec[t]!;
-    f64[(at + Q_NVCSW) >> 3] = 0;
-    f64[(at + Q_TS_NS) >> 3] = this.f[F_NOW]!;
+    const w = this.queuedWriter;
+    w.f64[QW_SUM_EXEC_NS] = this.tSumExec[t]!;
+    w.f64[QW_NVCSW] = 0;
+    w.f64[QW_TS_NS] = this.f[F_NOW]!;
+    w.write(q.slot(0), kind, FIRST_PID + t, this.tCpu[t]!, flags, this.tWeight[t]!, this.tSlot[t]!);
     q.commit(1);
   }
 
@@ -546,7 +559,7 @@ class Simulation {
       if (!bounced) this.decisions++;
       if (t < 0 || t >= this.nTasks || this.tState[t] !== ST_RUNNABLE || this.cpuTask[cpu]! >= 0) {
         // Stale decision: the task is gone or the CPU is taken. Give the CPU back.
-        this.sched.counters.f64[C.nr_failed_dispatches]++;
+        this.sched.counters.f64[C.nr_failed_dispatches]!++;
         if (this.cpuTask[cpu]! < 0) this.sched.setCpuIdle(cpu, true);
         continue;
       }

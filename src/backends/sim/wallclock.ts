@@ -4,11 +4,11 @@
 // where libc is unavailable.
 
 import { libc } from '../../mem/libc.js';
+import { NSEC_PER_SEC } from '../../base/units.js';
 
 export const CLOCK_MONOTONIC = 1;
 /** CPU time of the calling thread: what a step cost, whatever else the machine was doing. */
 export const CLOCK_THREAD_CPUTIME_ID = 3;
-const NSEC_PER_SEC = 1e9;
 
 export class WallClock {
   private readonly ts = new Int32Array(4);

@@ -3,7 +3,7 @@
 // a spawned task needs a given amount of CPU in total and then exits; some tasks are killed at a random
 // moment, whatever they are doing (running, queued or asleep).
 
-import { NSEC_PER_MSEC, NSEC_PER_USEC } from '../../sched/scheduler.js';
+import { NSEC_PER_MSEC, NSEC_PER_USEC } from '../../base/units.js';
 import { WEIGHT_NICE_0, weightFromNice } from '../../sched/weights.js';
 
 export const WORKLOAD_NAMES = ['hogs', 'weighted', 'interactive', 'bursty', 'forkstorm', 'mix'] as const;
@@ -46,17 +46,44 @@ const SPAWNED_LIFE_CPU_NS = 2 * NSEC_PER_MSEC;
 const SPAWN_KILL_FRACTION = 0.1;
 
 function hog(name: string, weights: number[], initial: number): TaskClass {
-  return { name, kind: KIND_HOG, weights, initial, spawned: 0, burstMeanNs: Infinity, sleepMeanNs: 0, lifeCpuMeanNs: Infinity, killFraction: 0 };
+  return {
+    name,
+    kind: KIND_HOG,
+    weights,
+    initial,
+    spawned: 0,
+    burstMeanNs: Infinity,
+    sleepMeanNs: 0,
+    lifeCpuMeanNs: Infinity,
+    killFraction: 0,
+  };
 }
 
 function sleeper(name: string, initial: number, burstMeanNs: number, sleepMeanNs: number): TaskClass {
-  return { name, kind: KIND_SLEEPER, weights: [WEIGHT_NICE_0], initial, spawned: 0, burstMeanNs, sleepMeanNs, lifeCpuMeanNs: Infinity, killFraction: 0 };
+  return {
+    name,
+    kind: KIND_SLEEPER,
+    weights: [WEIGHT_NICE_0],
+    initial,
+    spawned: 0,
+    burstMeanNs,
+    sleepMeanNs,
+    lifeCpuMeanNs: Infinity,
+    killFraction: 0,
+  };
 }
 
 function spawned(name: string, count: number): TaskClass {
   return {
-    name, kind: KIND_SPAWNED, weights: [WEIGHT_NICE_0], initial: 0, spawned: count, burstMeanNs: Infinity, sleepMeanNs: 0,
-    lifeCpuMeanNs: SPAWNED_LIFE_CPU_NS, killFraction: SPAWN_KILL_FRACTION,
+    name,
+    kind: KIND_SPAWNED,
+    weights: [WEIGHT_NICE_0],
+    initial: 0,
+    spawned: count,
+    burstMeanNs: Infinity,
+    sleepMeanNs: 0,
+    lifeCpuMeanNs: SPAWNED_LIFE_CPU_NS,
+    killFraction: SPAWN_KILL_FRACTION,
   };
 }
 
@@ -77,14 +104,20 @@ export function buildWorkload(name: WorkloadName, tasks: number, cpus: number, d
     case 'weighted': {
       const [a, b, c] = split(tasks, [1, 1, 1]);
       return {
-        name, spawnWindowNs,
-        classes: [hog('hog-w1', [WEIGHT_NICE_0], a!), hog('hog-w2', [2 * WEIGHT_NICE_0], b!), hog('hog-w4', [4 * WEIGHT_NICE_0], c!)],
+        name,
+        spawnWindowNs,
+        classes: [
+          hog('hog-w1', [WEIGHT_NICE_0], a!),
+          hog('hog-w2', [2 * WEIGHT_NICE_0], b!),
+          hog('hog-w4', [4 * WEIGHT_NICE_0], c!),
+        ],
       };
     }
     case 'interactive': {
       const [hogs, inter] = split(tasks, [3, 1]);
       return {
-        name, spawnWindowNs,
+        name,
+        spawnWindowNs,
         classes: [hog('hog', [WEIGHT_NICE_0], hogs!), sleeper('interactive', inter!, INTERACTIVE_BURST_NS, INTERACTIVE_SLEEP_NS)],
       };
     }
@@ -98,7 +131,8 @@ export function buildWorkload(name: WorkloadName, tasks: number, cpus: number, d
       const [h, i, b, f] = split(tasks, [1, 1, 1, 1]);
       const niceWeights = [-5, -2, 0, 0, 2, 5].map(weightFromNice);
       return {
-        name, spawnWindowNs,
+        name,
+        spawnWindowNs,
         classes: [
           hog('hog', niceWeights, h!),
           sleeper('interactive', i!, INTERACTIVE_BURST_NS, INTERACTIVE_SLEEP_NS),

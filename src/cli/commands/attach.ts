@@ -1,7 +1,8 @@
 // `tsland attach`: schedule process trees that are already running; on exit, leave them running.
 
-import { SCHEDULING_FLAGS, optionsFromFlags, startAsUsage, superviseRun } from '../../backends/proc/cli-shared.js';
-import { attachManaged } from '../../backends/proc/managed.js';
+import { SCHEDULING_FLAGS, optionsFromFlags } from '../../backends/proc/main/flags.js';
+import { startAsUsage, superviseRun } from '../../backends/session/cli.js';
+import { attachManaged } from '../../backends/proc/main/managed.js';
 import { UsageError, type CommandDef } from '../command.js';
 
 export const attachCommand: CommandDef = {
@@ -15,7 +16,10 @@ export const attachCommand: CommandDef = {
     'PID 1, tsland itself and its guardian are refused.',
   ].join('\n'),
   examples: ['tsland attach --pid 4242', 'tsland attach --pid 4242,4243 --policy fifo --stats 1'],
-  flags: [{ name: 'pid', type: 'list', valueName: 'PID[,PID...]', help: 'Processes whose trees to schedule (required).' }, ...SCHEDULING_FLAGS],
+  flags: [
+    { name: 'pid', type: 'list', valueName: 'PID[,PID...]', help: 'Processes whose trees to schedule (required).' },
+    ...SCHEDULING_FLAGS,
+  ],
   async run({ flags }) {
     const raw = flags.pid as string[] | undefined;
     if (!raw || raw.length === 0) throw new UsageError("'tsland attach' needs --pid PID[,PID...]");

@@ -13,7 +13,7 @@ const SCRIPT_PREFIX = 'bench:';
 /** Node flags of each benchmark, read from its `npm run bench:NAME` script so the two never differ. */
 function benchScripts(): Map<string, string[]> {
   const out = new Map<string, string[]>();
-  let scripts: Record<string, string> = {};
+  let scripts: Record<string, string>;
   try {
     scripts = (JSON.parse(readFileSync(PACKAGE_JSON, 'utf8')) as { scripts?: Record<string, string> }).scripts ?? {};
   } catch {
@@ -23,7 +23,10 @@ function benchScripts(): Map<string, string[]> {
     if (!key.startsWith(SCRIPT_PREFIX)) continue;
     const name = key.slice(SCRIPT_PREFIX.length);
     if (!existsSync(`${BENCH_DIR}${name}.js`)) continue;
-    out.set(name, cmd.split(/\s+/).filter((w) => w.startsWith('--')));
+    out.set(
+      name,
+      cmd.split(/\s+/).filter((w) => w.startsWith('--')),
+    );
   }
   return out;
 }
@@ -52,7 +55,10 @@ export const benchCommand: CommandDef = {
     }
     const name = positionals[0];
     if (!name) throw new UsageError(`name a benchmark: ${names.join(', ') || 'none available here'}`);
-    if (!names.includes(name)) throw new UsageError(`no benchmark '${name}'; available: ${names.join(', ') || 'none (run from a source checkout after npm run build)'}`);
+    if (!names.includes(name))
+      throw new UsageError(
+        `no benchmark '${name}'; available: ${names.join(', ') || 'none (run from a source checkout after npm run build)'}`,
+      );
     const args = [...scripts.get(name)!, `${BENCH_DIR}${name}.js`];
     const child = spawn(process.execPath, args, { stdio: 'inherit' });
     const forward = (sig: NodeJS.Signals) => child.kill(sig);

@@ -15,23 +15,38 @@ function secondsFromEnv(): number | undefined {
   const raw = process.env[DEMO_SECONDS_ENV];
   if (raw === undefined || raw === '') return undefined;
   const v = Number(raw);
-  if (!Number.isFinite(v) || v < 1 || v > MAX_SECONDS) throw new UsageError(`${DEMO_SECONDS_ENV} must be a number of seconds from 1 to ${MAX_SECONDS}, got '${raw}'`);
+  if (!Number.isFinite(v) || v < 1 || v > MAX_SECONDS)
+    throw new UsageError(`${DEMO_SECONDS_ENV} must be a number of seconds from 1 to ${MAX_SECONDS}, got '${raw}'`);
   return v;
 }
 
 export const demoCommand: CommandDef = {
   name: 'demo',
-  summary: 'Run a mixed workload under the kernel\'s scheduler, then under tsland, and compare (npm start).',
+  summary: "Run a mixed workload under the kernel's scheduler, then under tsland, and compare (npm start).",
   usage: '[--seconds N] [--policy NAME] [--out-dir DIR]',
   description:
     'Starts CPU hogs at nice 0, 5 and 10 plus an interactive probe that sleeps 2 ms and measures how late it ' +
-    'wakes, first under the kernel\'s scheduler and then under tsland. Prints a side-by-side table (fairness, ' +
-    'CPU shares, probe lateness p50/p99, throughput, tsland\'s page faults and GCs) and writes a self-contained ' +
-    'HTML report. As root the scheduler\'s memory is locked; otherwise it runs unlocked and says so. ' +
+    "wakes, first under the kernel's scheduler and then under tsland. Prints a side-by-side table (fairness, " +
+    "CPU shares, probe lateness p50/p99, throughput, tsland's page faults and GCs) and writes a self-contained " +
+    "HTML report. As root the scheduler's memory is locked; otherwise it runs unlocked and says so. " +
     `The window length can also come from ${DEMO_SECONDS_ENV} (handy for CI).`,
   flags: [
-    { name: 'seconds', short: 's', type: 'number', valueName: 'N', min: 1, max: MAX_SECONDS, help: `Measured seconds per half. Default: ${DEFAULT_SECONDS}, or ${DEMO_SECONDS_ENV}.` },
-    { name: 'policy', type: 'string', valueName: 'NAME', default: 'rustland', help: 'Policy for the tsland half: rustland, fifo or the path of a policy module.' },
+    {
+      name: 'seconds',
+      short: 's',
+      type: 'number',
+      valueName: 'N',
+      min: 1,
+      max: MAX_SECONDS,
+      help: `Measured seconds per half. Default: ${DEFAULT_SECONDS}, or ${DEMO_SECONDS_ENV}.`,
+    },
+    {
+      name: 'policy',
+      type: 'string',
+      valueName: 'NAME',
+      default: 'rustland',
+      help: 'Policy for the tsland half: rustland, fifo or the path of a policy module.',
+    },
     { name: 'out-dir', type: 'string', valueName: 'DIR', default: 'reports', help: 'Directory for the HTML report.' },
     { name: 'kernel-only', type: 'boolean', default: false, help: 'Run only the kernel half (to look at the workload itself).' },
     { name: 'json', type: 'boolean', default: false, help: 'Print the figures as JSON instead of the table.' },
@@ -41,7 +56,9 @@ export const demoCommand: CommandDef = {
     const seconds = (flags.seconds as number | undefined) ?? secondsFromEnv() ?? DEFAULT_SECONDS;
     const policy = flags.policy as string;
     if (!builtinPolicyNames().includes(policy) && !existsSync(policy)) {
-      throw new UsageError(`--policy must be one of ${builtinPolicyNames().join(', ')} or the path of a policy module; no file '${policy}'`);
+      throw new UsageError(
+        `--policy must be one of ${builtinPolicyNames().join(', ')} or the path of a policy module; no file '${policy}'`,
+      );
     }
     let outcome: Awaited<ReturnType<typeof runDemo>>;
     try {

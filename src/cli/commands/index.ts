@@ -8,4 +8,12 @@ import { benchCommand } from './bench.js';
 import { simCommand } from './sim.js';
 
 // Every command of the CLI, in the order `tsland --help` lists them. Each lives in its own file.
-export const commands: CommandDef[] = [runCommand, attachCommand, topCommand, statsCommand, simCommand, benchCommand, demoCommand];
+export const commands: CommandDef[] = [
+  runCommand,
+  attachCommand,
+  topCommand,
+  statsCommand,
+  simCommand,
+  benchCommand,
+  demoCommand,
+];

@@ -1,7 +1,8 @@
 // `tsland run`: start a command and schedule it and every process it forks, until it exits.
 
-import { SCHEDULING_FLAGS, optionsFromFlags, startAsUsage, superviseRun } from '../../backends/proc/cli-shared.js';
-import { runManaged } from '../../backends/proc/managed.js';
+import { SCHEDULING_FLAGS, optionsFromFlags } from '../../backends/proc/main/flags.js';
+import { startAsUsage, superviseRun } from '../../backends/session/cli.js';
+import { runManaged } from '../../backends/proc/main/managed.js';
 import { UsageError, type CommandDef } from '../command.js';
 
 export const runCommand: CommandDef = {

@@ -6,7 +6,7 @@ import { WORKLOAD_NAMES, type WorkloadName } from '../../backends/sim/workloads.
 import { GcCounter, settleGcEntries, threadFaultCounter } from '../../mem/index.js';
 import { PolicyError } from '../../sched/api.js';
 import { loadPolicy } from '../../sched/load-policy.js';
-import { NSEC_PER_USEC } from '../../sched/scheduler.js';
+import { NSEC_PER_USEC } from '../../base/units.js';
 import { UsageError, type CommandDef } from '../command.js';
 
 const UNIT_NS: Record<string, number> = { ns: 1, us: 1e3, ms: 1e6, s: 1e9, m: 60e9 };
@@ -41,15 +41,48 @@ export const simCommand: CommandDef = {
     'tasks arriving over the first half, some killed at random) and mix (all of them, hogs of mixed nice values). ' +
     'A progress bar is drawn on stderr when it is a terminal.',
   flags: [
-    { name: 'policy', type: 'string', valueName: 'NAME|PATH', default: 'rustland', help: 'A built-in policy (rustland, fifo) or a .js file exporting one.' },
+    {
+      name: 'policy',
+      type: 'string',
+      valueName: 'NAME|PATH',
+      default: 'rustland',
+      help: 'A built-in policy (rustland, fifo) or a .js file exporting one.',
+    },
     { name: 'cpus', type: 'number', integer: true, min: 1, max: MAX_SIM_CPUS, default: 8, help: 'Virtual CPUs.' },
-    { name: 'tasks', type: 'number', integer: true, min: 1, max: MAX_SIM_TASKS, default: 64, help: 'Tasks over the whole run (spawned ones included).' },
+    {
+      name: 'tasks',
+      type: 'number',
+      integer: true,
+      min: 1,
+      max: MAX_SIM_TASKS,
+      default: 64,
+      help: 'Tasks over the whole run (spawned ones included).',
+    },
     { name: 'workload', type: 'string', choices: WORKLOAD_NAMES, default: 'mix', help: 'What the tasks do.' },
-    { name: 'duration', type: 'string', valueName: 'TIME', default: '10s', help: 'Virtual time to simulate (ns, us, ms, s, m; a bare number is seconds).' },
+    {
+      name: 'duration',
+      type: 'string',
+      valueName: 'TIME',
+      default: '10s',
+      help: 'Virtual time to simulate (ns, us, ms, s, m; a bare number is seconds).',
+    },
     { name: 'seed', type: 'number', integer: true, min: 0, max: 0xffffffff, default: 1, help: 'Seed of the random generator.' },
     { name: 'slice-us', type: 'number', min: 1, max: 10_000_000, default: 20_000, help: 'Base time slice, in microseconds.' },
-    { name: 'warmup', type: 'string', valueName: 'TIME', default: '0s', help: 'Count CPU shares and fairness after this much virtual time only.' },
-    { name: 'dispatch-cost-us', type: 'number', min: 0, max: 1_000_000, default: 2, help: 'Virtual time between a dispatch and the task running, in microseconds.' },
+    {
+      name: 'warmup',
+      type: 'string',
+      valueName: 'TIME',
+      default: '0s',
+      help: 'Count CPU shares and fairness after this much virtual time only.',
+    },
+    {
+      name: 'dispatch-cost-us',
+      type: 'number',
+      min: 0,
+      max: 1_000_000,
+      default: 2,
+      help: 'Virtual time between a dispatch and the task running, in microseconds.',
+    },
     { name: 'json', type: 'boolean', help: 'Print one JSON object {results, perf} instead of the table.' },
   ],
   examples: [

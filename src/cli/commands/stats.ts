@@ -14,7 +14,10 @@ interface StatsResp {
 }
 
 /** The socket to read: --socket, else the instance with --pid, else the only (or newest) one running. */
-export async function resolveSocket(socket: string | undefined, pid: number | undefined): Promise<{ path: string; note: string }> {
+export async function resolveSocket(
+  socket: string | undefined,
+  pid: number | undefined,
+): Promise<{ path: string; note: string }> {
   if (socket) return { path: socket, note: '' };
   const found = await findInstances();
   if (pid !== undefined) {
@@ -23,20 +26,29 @@ export async function resolveSocket(socket: string | undefined, pid: number | un
     return { path: hit.socketPath, note: '' };
   }
   if (found.length === 0) {
-    throw new Error(`no running tsland instance found (looked in ${searchDirs().join(', ')}); start one with 'tsland run -- cmd' or pass --socket`);
+    throw new Error(
+      `no running tsland instance found (looked in ${searchDirs().join(', ')}); start one with 'tsland run -- cmd' or pass --socket`,
+    );
   }
   const newest = found.at(-1)!;
-  const note = found.length > 1 ? `${found.length} instances running (pids ${found.map((i) => i.pid).join(', ')}); showing ${newest.pid}, choose with --pid` : '';
+  const note =
+    found.length > 1
+      ? `${found.length} instances running (pids ${found.map((i) => i.pid).join(', ')}); showing ${newest.pid}, choose with --pid`
+      : '';
   return { path: newest.socketPath, note };
 }
 
 function waitOrInterrupt(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(t);
-      resolve();
-    }, { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
   });
 }
 
@@ -50,14 +62,23 @@ export const statsCommand: CommandDef = {
     'process is gone. With --watch it prints one line per interval until interrupted; --json prints the raw ' +
     'replies as JSON lines.',
   flags: [
-    { name: 'watch', short: 'w', type: 'number', valueName: 'S', min: 0.1, max: 3600, help: 'Print again every S seconds until interrupted.' },
+    {
+      name: 'watch',
+      short: 'w',
+      type: 'number',
+      valueName: 'S',
+      min: 0.1,
+      max: 3600,
+      help: 'Print again every S seconds until interrupted.',
+    },
     { name: 'socket', type: 'string', valueName: 'PATH', help: 'Stats socket to read instead of finding one.' },
     { name: 'pid', type: 'number', integer: true, min: 1, valueName: 'PID', help: 'Read the instance with this pid.' },
     { name: 'json', type: 'boolean', default: false, help: 'Print the stats reply as JSON (one object per line).' },
   ],
   examples: ['tsland stats', 'tsland stats --watch 1', 'tsland stats --json --socket /run/tsland/1234.sock'],
   async run({ flags }) {
-    if (flags.socket !== undefined && flags.pid !== undefined) throw new UsageError('--socket and --pid are alternatives; give one');
+    if (flags.socket !== undefined && flags.pid !== undefined)
+      throw new UsageError('--socket and --pid are alternatives; give one');
     const { path, note } = await resolveSocket(flags.socket as string | undefined, flags.pid as number | undefined);
     if (note) process.stderr.write(`tsland: ${note}\n`);
     const conn: StatsConnection = await connectStatsResilient(path);
@@ -70,7 +91,11 @@ export const statsCommand: CommandDef = {
     try {
       const first = await conn.request<StatsResp>('stats');
       if (json) process.stdout.write(JSON.stringify(first) + '\n');
-      else process.stdout.write((watchS ? formatStatsLine(first.counters, first.health) : formatStatsBlock(first.counters, first.health, first.info)) + '\n');
+      else
+        process.stdout.write(
+          (watchS ? formatStatsLine(first.counters, first.health) : formatStatsBlock(first.counters, first.health, first.info)) +
+            '\n',
+        );
       if (watchS === undefined) return 0;
       while (!stop.signal.aborted) {
         await waitOrInterrupt(watchS * 1000, stop.signal);

@@ -8,13 +8,13 @@ import { TopModel, type StatsReply } from '../../stats/top-model.js';
 import { renderTop } from '../../stats/top-view.js';
 import { UsageError, type CommandDef } from '../command.js';
 import { resolveSocket } from './stats.js';
+import { MSEC_PER_SEC } from '../../base/units.js';
 
 interface HistoryReply {
   names: string[];
   samples: { atMs: number; values: number[] }[];
 }
 
-const MS_PER_S = 1000;
 const PLAIN_SIZE = { cols: 100, rows: 60 };
 const KEY_CTRL_C = '\x03';
 
@@ -38,18 +38,36 @@ export const topCommand: CommandDef = {
     'Press q to quit; the terminal is restored on any exit. When stdout or stdin is not a terminal (or with ' +
     '--plain) it prints plain-text snapshots instead.',
   flags: [
-    { name: 'interval', short: 'd', type: 'number', valueName: 'S', default: 1, min: 0.1, max: 3600, help: 'Seconds between refreshes.' },
+    {
+      name: 'interval',
+      short: 'd',
+      type: 'number',
+      valueName: 'S',
+      default: 1,
+      min: 0.1,
+      max: 3600,
+      help: 'Seconds between refreshes.',
+    },
     { name: 'socket', type: 'string', valueName: 'PATH', help: 'Stats socket to read instead of finding one.' },
     { name: 'pid', type: 'number', integer: true, min: 1, valueName: 'PID', help: 'Show the instance with this pid.' },
     { name: 'plain', type: 'boolean', default: false, help: 'Print plain snapshots even on a terminal.' },
-    { name: 'iterations', short: 'n', type: 'number', integer: true, min: 1, valueName: 'N', help: 'Stop after N refreshes (default: until q or Ctrl-C).' },
+    {
+      name: 'iterations',
+      short: 'n',
+      type: 'number',
+      integer: true,
+      min: 1,
+      valueName: 'N',
+      help: 'Stop after N refreshes (default: until q or Ctrl-C).',
+    },
   ],
   examples: ['tsland top', 'tsland top --interval 0.5', 'tsland top --plain --iterations 3 > snapshot.txt'],
   async run({ flags }) {
-    if (flags.socket !== undefined && flags.pid !== undefined) throw new UsageError('--socket and --pid are alternatives; give one');
+    if (flags.socket !== undefined && flags.pid !== undefined)
+      throw new UsageError('--socket and --pid are alternatives; give one');
     const { path, note } = await resolveSocket(flags.socket as string | undefined, flags.pid as number | undefined);
     const conn = await connectStatsResilient(path);
-    const intervalMs = (flags.interval as number) * MS_PER_S;
+    const intervalMs = (flags.interval as number) * MSEC_PER_SEC;
     const iterations = (flags.iterations as number | undefined) ?? Infinity;
     const interactive = !flags.plain && process.stdout.isTTY === true && process.stdin.isTTY === true;
     const model = new TopModel();

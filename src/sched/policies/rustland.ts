@@ -19,9 +19,7 @@
 // light hogs took more than their weight (simulator, weights 1:2:4, first 3 s: 77% share error; now 2.7%).
 
 import type { Policy, PolicyContext, TaskView } from '../api.js';
-import {
-  F64_DEADLINE, F64_EXEC_RUNTIME_NS, F64_LAST_RAN_NS, F64_SLICE_NS, F64_VRUNTIME, I32_WEIGHT,
-} from '../task-layout.js';
+import { F64_DEADLINE, F64_EXEC_RUNTIME_NS, F64_LAST_RAN_NS, F64_SLICE_NS, F64_VRUNTIME, I32_WEIGHT } from '../task-layout.js';
 import { WEIGHT_NICE_0 } from '../weights.js';
 
 const EXEC_RUNTIME_CAP_SLICES = 100;

@@ -19,8 +19,8 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { libc } from '../../mem/libc.js';
-import { POLLIN, type Sys } from './sys.js';
+import { libc } from '../../../mem/libc.js';
+import { POLLIN, type Sys } from '../../os/sys.js';
 
 export interface FakeTask {
   /** State letter: R, S, Z ... */
@@ -44,7 +44,14 @@ const WNOHANG = 1;
 const REAP_TRIES = 1000;
 const REAP_NAP_MS = 1;
 
-type SpawnFn = (pid: Int32Array, file: string, actions: null, attr: null, argv: (string | null)[], envp: (string | null)[]) => number;
+type SpawnFn = (
+  pid: Int32Array,
+  file: string,
+  actions: null,
+  attr: null,
+  argv: (string | null)[],
+  envp: (string | null)[],
+) => number;
 type WaitFn = (pid: number, status: Int32Array, options: number) => number;
 let spawnp: SpawnFn | null | undefined;
 let waitpid: WaitFn | null = null;
@@ -53,7 +60,16 @@ let waitpid: WaitFn | null = null;
 function spawnSleep(): number {
   if (spawnp === undefined) {
     const lib = libc();
-    spawnp = lib ? (lib.func('posix_spawnp', 'int', ['void *', 'str', 'void *', 'void *', 'const char **', 'const char **']) as unknown as SpawnFn) : null;
+    spawnp = lib
+      ? (lib.func('posix_spawnp', 'int', [
+          'void *',
+          'str',
+          'void *',
+          'void *',
+          'const char **',
+          'const char **',
+        ]) as unknown as SpawnFn)
+      : null;
     waitpid = lib ? (lib.func('waitpid', 'int', ['int', 'void *', 'int']) as unknown as WaitFn) : null;
   }
   if (!spawnp) throw new Error('drill: no libc to start its sleep processes');
@@ -121,13 +137,39 @@ export class DrillProc {
     // proc(5) fields 1-22 and a tail: pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt
     // majflt cmajflt utime stime cutime cstime priority nice num_threads itrealvalue starttime ...
     const fields = [
-      pid, '(drill)', task.state ?? 'R', 1, pid, pid, 0, -1, 4194304, 0, 0, 0, 0, utime, stime, 0, 0, 20, task.nice ?? 0, tids.length,
-      0, task.startTicks ?? 1, 0, 0,
+      pid,
+      '(drill)',
+      task.state ?? 'R',
+      1,
+      pid,
+      pid,
+      0,
+      -1,
+      4194304,
+      0,
+      0,
+      0,
+      0,
+      utime,
+      stime,
+      0,
+      0,
+      20,
+      task.nice ?? 0,
+      tids.length,
+      0,
+      task.startTicks ?? 1,
+      0,
+      0,
     ];
     this.writeFile(pid, 'stat', `${fields.join(' ')}\n`);
     this.writeFile(pid, 'schedstat', `${task.runtimeNs ?? 0} 0 0\n`);
     const v = task.voluntarySwitches ?? 0;
-    this.writeFile(pid, 'status', `Name:\tdrill\nState:\t${task.state ?? 'R'}\nvoluntary_ctxt_switches:\t${v}\nnonvoluntary_ctxt_switches:\t0\n`);
+    this.writeFile(
+      pid,
+      'status',
+      `Name:\tdrill\nState:\t${task.state ?? 'R'}\nvoluntary_ctxt_switches:\t${v}\nnonvoluntary_ctxt_switches:\t0\n`,
+    );
     for (const tid of tids) {
       const children = tid === pid ? (task.children ?? []) : [];
       this.file(join(dir, 'task', String(tid), 'children'), children.map((c) => `${c} `).join(''));

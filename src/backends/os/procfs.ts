@@ -6,9 +6,9 @@
 //                    the command name may hold spaces and parentheses, so fields count from the LAST ')'.
 //                    Field numbers below are the 1-based ones of proc(5).
 
+import { NSEC_PER_SEC } from '../../base/units.js';
 /** Kernel clock ticks per second for utime/stime/starttime (USER_HZ is 100 on every Linux ABI Node runs on). */
 export const USER_HZ = 100;
-export const NSEC_PER_SEC = 1e9;
 export const NSEC_PER_TICK = NSEC_PER_SEC / USER_HZ;
 
 const SPACE = 0x20;
@@ -58,7 +58,13 @@ export function parseStat(buf: Uint8Array, len: number, out: Float64Array): bool
     i++;
     field++;
     if (i >= len) return false;
-    if (field === FIELD_UTIME || field === FIELD_STIME || field === FIELD_NICE || field === FIELD_NUM_THREADS || field === FIELD_STARTTIME) {
+    if (
+      field === FIELD_UTIME ||
+      field === FIELD_STIME ||
+      field === FIELD_NICE ||
+      field === FIELD_NUM_THREADS ||
+      field === FIELD_STARTTIME
+    ) {
       let negative = false;
       if (buf[i] === MINUS) {
         negative = true;

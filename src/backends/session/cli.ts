@@ -1,39 +1,84 @@
-// What `tsland run` and `tsland attach` share: their scheduling flags, turning flags into options, and the
-// session around a managed run (stats server, the periodic stats line, signals, the exit message).
+// What `tsland run` and `tsland attach` share whatever the backend: the common scheduling flags, turning
+// them into options, and the supervision of a running session (stats server, the periodic stats line,
+// signals, the exit message). A backend adds its own flags (the proc backend's: proc/main/flags.ts).
 
-import { UsageError, type FlagDef, type FlagValues } from '../../cli/command.js';
+import { UsageError, type FlagDef, type FlagValues } from '../../base/flags.js';
 import { HealthMonitor } from '../../mem/health.js';
-import { snapshotCounters } from '../../sched/counters.js';
+import { snapshotCounters } from '../../base/counters.js';
 import { builtinPolicyNames } from '../../sched/policies/index.js';
 import { formatStatsLine } from '../../stats/format.js';
 import { OBSERVABILITY_FLAGS, observabilityFromFlags, startObservability } from '../../stats/observe.js';
-import { MSEC_PER_SEC } from './clock.js';
-import { ManagedStartError, type ManagedHandle } from './managed.js';
-import { DEFAULTS, ManagedOptionError, parseCpuList, type ManagedOptions } from './options.js';
+import { MSEC_PER_SEC } from '../../base/units.js';
+import { ManagedOptionError, parseCpuList, SESSION_DEFAULTS as DEFAULTS, type SessionOptions } from './options.js';
+import { SessionStartError, type SessionHandle } from './seam.js';
 
-export const SCHEDULING_FLAGS: FlagDef[] = [
-  { name: 'policy', type: 'string', valueName: 'NAME|PATH', default: DEFAULTS.policy, help: `Scheduling policy: ${builtinPolicyNames().join(', ')}, or a module exporting one (./my-policy.js).` },
-  { name: 'cpus', type: 'string', valueName: 'LIST', help: 'CPUs to schedule on, e.g. 0-3,6. Default: every CPU tsland may use.' },
-  { name: 'slice-us', type: 'number', valueName: 'N', default: DEFAULTS.sliceUs, min: 100, max: 10_000_000, integer: true, help: 'Base time slice in microseconds.' },
-  { name: 'grace-us', type: 'number', valueName: 'N', default: DEFAULTS.graceUs, min: 0, max: 1_000_000, integer: true, help: 'CPU time a task that wakes up may use before it waits for a dispatch; short bursts (interactive tasks) never wait.' },
-  { name: 'stats', type: 'number', valueName: 'SECONDS', default: 0, min: 0, max: 3600, help: 'Print a stats line (tasks, dispatches, failures, page faults, GCs, health) to stderr every SECONDS; 0 turns it off.' },
-  { name: 'arena-mib', type: 'number', valueName: 'N', default: DEFAULTS.arenaMib, min: 1, max: 65_536, integer: true, help: 'Memory for the task table in MiB (bounds how many tasks can be managed).' },
-  { name: 'lock', type: 'boolean', default: true, help: "Lock the scheduler's memory in RAM; --no-lock runs unlocked, and health says so." },
-  { name: 'watchdog-ms', type: 'number', valueName: 'N', default: DEFAULTS.watchdogMs, min: 20, max: 600_000, integer: true, help: "The guardian releases every task when the scheduler's heartbeat is older than this." },
+/** Flags every backend's `run` and `attach` take. */
+export const SESSION_FLAGS: FlagDef[] = [
+  {
+    name: 'policy',
+    type: 'string',
+    valueName: 'NAME|PATH',
+    default: DEFAULTS.policy,
+    help: `Scheduling policy: ${builtinPolicyNames().join(', ')}, or a module exporting one (./my-policy.js).`,
+  },
+  {
+    name: 'cpus',
+    type: 'string',
+    valueName: 'LIST',
+    help: 'CPUs to schedule on, e.g. 0-3,6. Default: every CPU tsland may use.',
+  },
+  {
+    name: 'slice-us',
+    type: 'number',
+    valueName: 'N',
+    default: DEFAULTS.sliceUs,
+    min: 100,
+    max: 10_000_000,
+    integer: true,
+    help: 'Base time slice in microseconds.',
+  },
+  {
+    name: 'stats',
+    type: 'number',
+    valueName: 'SECONDS',
+    default: 0,
+    min: 0,
+    max: 3600,
+    help: 'Print a stats line (tasks, dispatches, failures, page faults, GCs, health) to stderr every SECONDS; 0 turns it off.',
+  },
+  {
+    name: 'arena-mib',
+    type: 'number',
+    valueName: 'N',
+    default: DEFAULTS.arenaMib,
+    min: 1,
+    max: 65_536,
+    integer: true,
+    help: 'Memory for the task table in MiB (bounds how many tasks can be managed).',
+  },
+  {
+    name: 'lock',
+    type: 'boolean',
+    default: true,
+    help: "Lock the scheduler's memory in RAM; --no-lock runs unlocked, and health says so.",
+  },
   ...OBSERVABILITY_FLAGS,
 ];
 
-export function optionsFromFlags(flags: FlagValues): ManagedOptions {
-  const opts: ManagedOptions = {
+export function sessionOptionsFromFlags(flags: FlagValues): SessionOptions {
+  const opts: SessionOptions = {
     policy: String(flags.policy),
     sliceUs: Number(flags['slice-us']),
-    graceUs: Number(flags['grace-us']),
     arenaMib: Number(flags['arena-mib']),
     lock: flags.lock !== false,
-    watchdogMs: Number(flags['watchdog-ms']),
   };
   if (typeof flags.cpus === 'string') opts.cpus = asUsage(() => parseCpuList(flags.cpus as string));
   return opts;
+}
+
+/** Option and start-up refusals: shown to the user as one-line usage errors. */
+function isRefusal(err: unknown): err is Error {
+  return err instanceof ManagedOptionError || err instanceof SessionStartError;
 }
 
 /** Runs `fn`, turning option and start-up refusals into one-line usage errors. */
@@ -41,7 +86,7 @@ export function asUsage<T>(fn: () => T): T {
   try {
     return fn();
   } catch (err) {
-    if (err instanceof ManagedOptionError || err instanceof ManagedStartError) throw new UsageError(err.message);
+    if (isRefusal(err)) throw new UsageError(err.message);
     throw err;
   }
 }
@@ -59,7 +104,7 @@ export interface HeldSignals {
  * resolves, and a Ctrl-C in that moment must stop the run like any other, not kill tsland outright (the
  * guardian would release the tasks, but tsland would die of the signal instead of exiting cleanly).
  */
-export async function startAsUsage(fn: () => Promise<ManagedHandle>): Promise<{ handle: ManagedHandle; held: HeldSignals }> {
+export async function startAsUsage(fn: () => Promise<SessionHandle>): Promise<{ handle: SessionHandle; held: HeldSignals }> {
   const pending: NodeJS.Signals[] = [];
   const hold = (signal: NodeJS.Signals): void => {
     pending.push(signal);
@@ -75,8 +120,7 @@ export async function startAsUsage(fn: () => Promise<ManagedHandle>): Promise<{ 
     return { handle: await fn(), held };
   } catch (err) {
     held.release();
-    if (err instanceof ManagedOptionError) throw new UsageError(err.message);
-    if (err instanceof ManagedStartError) throw new UsageError(err.message);
+    if (isRefusal(err)) throw new UsageError(err.message);
     throw err;
   }
 }
@@ -86,7 +130,7 @@ export async function startAsUsage(fn: () => Promise<ManagedHandle>): Promise<{ 
  * kind goes straight to the command), and returns the exit status once the run is over.
  */
 export async function superviseRun(
-  { handle, held }: { handle: ManagedHandle; held: HeldSignals },
+  { handle, held }: { handle: SessionHandle; held: HeldSignals },
   flags: FlagValues,
   command: string,
   forwardSignals: boolean,
@@ -104,14 +148,12 @@ export async function superviseRun(
   for (const s of STOP_SIGNALS) process.on(s, onSignal);
   held.release();
   for (const s of held.pending) onSignal(s);
-  for (const r of handle.recovered) {
-    process.stderr.write(`tsland: resumed ${r.tasksContinued} task(s) left stopped by an earlier run (pid ${r.schedulerPid})\n`);
-  }
+  for (const note of handle.notes) process.stderr.write(`tsland: ${note}\n`);
   const health = new HealthMonitor(handle.counters);
   const observability = await startObservability(observabilityFromFlags(flags), {
     counters: handle.counters,
     tasks: () => handle.tasks(),
-    info: () => ({ policy: handle.policy, backend: 'proc', command, pid: String(process.pid) }),
+    info: () => ({ policy: handle.policy, backend: handle.backend, command, pid: String(process.pid) }),
   });
   const statsSeconds = Number(flags.stats);
   const timer =

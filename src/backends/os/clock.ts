@@ -4,12 +4,9 @@
 
 import { libc } from '../../mem/libc.js';
 import { ProcUnavailableError } from './sys.js';
+import { MSEC_PER_SEC, NSEC_PER_MSEC, NSEC_PER_SEC } from '../../base/units.js';
 
 const CLOCK_MONOTONIC = 1;
-export const NSEC_PER_MSEC = 1e6;
-export const NSEC_PER_USEC = 1e3;
-export const MSEC_PER_SEC = 1e3;
-const NSEC_PER_SEC = 1e9;
 
 // struct timespec { long tv_sec; long tv_nsec; } on x86-64 and arm64: two little-endian 64-bit words whose
 // values fit in 32 bits (seconds since boot, nanoseconds below 1e9), so the low halves are enough.

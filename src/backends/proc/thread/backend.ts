@@ -24,24 +24,45 @@
 // /proc files by bytes (proc-dir.ts), keeps thread lists in a TLSF arena (proc-tasks.ts) and appends to
 // the tasks file with write(2) (tasks-file.ts). Only growth past the reserved task count allocates.
 
-import { C, type Counters } from '../../sched/counters.js';
-import { CLOCK_NOW_NS, type Scheduler } from '../../sched/api.js';
+import { C, type Counters } from '../../../base/counters.js';
+import { CLOCK_NOW_NS, type Scheduler } from '../../../sched/api.js';
 import {
-  D_CPU, D_FLAGS, D_PID, D_SLICE_NS, DF_BOUNCE, EV_EXITED, EV_RUNNABLE, EV_STOPPED, EVF_RUNNABLE, Q_CPU, Q_FLAGS, Q_KIND,
-  Q_NVCSW, Q_PID, Q_RSV, Q_SUM_EXEC_NS, Q_TS_NS, Q_WEIGHT,
-} from '../../sched/records.js';
-import { slabLocker, type SlabLocker } from '../../sched/lock.js';
-import { weightFromNice } from '../../sched/weights.js';
-import { DrillProc } from './drill-proc.js';
-import { PROC_SCHEDSTAT, PROC_STAT, PROC_STATUS, ProcDir } from './proc-dir.js';
+  D_CPU,
+  D_FLAGS,
+  D_PID,
+  D_SLICE_NS,
+  DF_BOUNCE,
+  EV_EXITED,
+  EV_RUNNABLE,
+  EV_STOPPED,
+  EVF_RUNNABLE,
+  QueuedWriter,
+  QW_NVCSW,
+  QW_SUM_EXEC_NS,
+  QW_TS_NS,
+} from '../../../sched/records.js';
+import { slabLocker, type SlabLocker } from '../../../sched/lock.js';
+import { weightFromNice } from '../../../sched/weights.js';
+import { PROC_SCHEDSTAT, PROC_STAT, PROC_STATUS, ProcDir } from '../../os/proc-dir.js';
 import { M_FREE, M_RUNNING, M_WAITING, ProcTasks } from './proc-tasks.js';
 import {
-  NSEC_PER_TICK, parsePidList, parseSchedstatRuntimeNs, parseStat, parseVoluntarySwitches, STAT_CPU_TICKS, STAT_FIELDS,
-  STAT_NICE, STAT_START_TICKS, STAT_STATE, STAT_THREADS, STATE_DEAD, STATE_RUNNING, STATE_ZOMBIE,
-} from './procfs.js';
-import { readMonotonicNs } from './clock.js';
-import { TASKS_FILE_MIN_RECORDS, TasksFileWriter } from './tasks-file.js';
-import { cpuMask, POLLIN, SIGCONT, SIGSTOP, sys, type Sys } from './sys.js';
+  NSEC_PER_TICK,
+  parsePidList,
+  parseSchedstatRuntimeNs,
+  parseStat,
+  parseVoluntarySwitches,
+  STAT_CPU_TICKS,
+  STAT_FIELDS,
+  STAT_NICE,
+  STAT_START_TICKS,
+  STAT_STATE,
+  STAT_THREADS,
+  STATE_DEAD,
+  STATE_RUNNING,
+  STATE_ZOMBIE,
+} from '../../os/procfs.js';
+import { TasksFileWriter } from './tasks-file.js';
+import { cpuMask, POLLIN, SIGCONT, SIGSTOP, sys, type Sys } from '../../os/sys.js';
 
 const READ_BUFFER_BYTES = 64 * 1024;
 /** Slots of `clock`: times live in a Float64Array, never in arguments or return values, which V8 boxes. */
@@ -55,21 +76,6 @@ const MAX_NEW_PER_ROUND = 4096;
 const MAX_ADOPT_PER_ROUND = 128;
 /** Tasks the tables are sized for up front (a 1,000-process burst on top of a busy tree). */
 export const DEFAULT_RESERVE_TASKS = 4096;
-/** Fake pids of the drill start here: above PID_MAX_LIMIT (2^22), so no process can ever have one. */
-const DRILL_PID_BASE = 0x7fff0000;
-const DRILL_ROUNDS = 2;
-const DRILL_STEPS = 8;
-/** Steps of the drill's lifecycle scenario (see drillLifecycle), and the fake tasks it runs at least. */
-const DRILL_LIFE_STEPS = 12;
-const DRILL_LIFE_TASKS = 8;
-/** Fake pids of the lifecycle scenario: tasks from LIFE_BASE, processes that never exist from GHOST_BASE. */
-const DRILL_LIFE_BASE = DRILL_PID_BASE + 0x1000;
-const DRILL_GHOST_BASE = DRILL_PID_BASE + 0x2000;
-const DRILL_JUMP_NS = 1_000_000_000;
-/** Appends of one record: enough to pass the tasks file's rewrite threshold. */
-const DRILL_APPENDS = TASKS_FILE_MIN_RECORDS + 1;
-const DRILL_FILLS = 300;
-const DRILL_REFRESHES = 200;
 /** Threads listed without growing the scratch list (a process with more grows it, on the creation path). */
 const TIDS_SCRATCH = 4096;
 
@@ -107,43 +113,49 @@ export interface CreationMeter {
   creationEnd(): void;
 }
 
+/**
+ * The members below that are neither private nor documented as API are open to the warm-up drill
+ * (drill/drill.ts), which drives the round on fake tasks before the first real one; nothing else uses them.
+ */
 export class ProcBackend {
   readonly tasks: ProcTasks;
-  private readonly s: Sys;
+  readonly s: Sys;
   /** /proc, read by bytes; the drill points it at a stand-in tree for a while. */
-  private proc: ProcDir;
-  private readonly tasksFile: TasksFileWriter;
+  proc: ProcDir;
+  readonly tasksFile: TasksFileWriter;
   private readonly locker: SlabLocker;
   /** Locks the scratch buffers the round reads /proc into, and re-locks them when one grows. */
   private readonly scratchLocker: SlabLocker;
   /** Thread ids listed on the creation path (grown only for a process with more threads). */
-  private tidScratch = new Int32Array(TIDS_SCRATCH);
-  private readonly sched: Scheduler;
-  private readonly cnt: Float64Array;
-  private readonly cpuIds: Int32Array;
+  tidScratch = new Int32Array(TIDS_SCRATCH);
+  readonly sched: Scheduler;
+  /** Writes the scheduler's queued ring (records.ts). */
+  private readonly queued: QueuedWriter;
+  readonly cnt: Float64Array;
+  readonly cpuIds: Int32Array;
   private readonly cpuMasks: Uint8Array[];
   private readonly allMask: Uint8Array;
   private readonly buf = new Uint8Array(READ_BUFFER_BYTES);
   private readonly stat = new Float64Array(STAT_FIELDS);
   private readonly childPids = new Int32Array(MAX_CHILDREN_PER_SCAN);
-  private readonly newPids = new Int32Array(MAX_NEW_PER_ROUND);
-  private nNew = 0;
+  readonly newPids = new Int32Array(MAX_NEW_PER_ROUND);
+  nNew = 0;
   private pendingList: Int32Array;
   private nPending = 0;
   /** Pids whose EV_EXITED did not fit in the ring: retried first next round. */
   private readonly exitRetry = new Int32Array(MAX_NEW_PER_ROUND);
-  private nExitRetry = 0;
-  private readonly threadChanged = new Int32Array(MAX_NEW_PER_ROUND);
-  private nThreadChanged = 0;
-  private readonly excluded: Int32Array;
-  private readonly noReap: number[];
+  nExitRetry = 0;
+  readonly threadChanged = new Int32Array(MAX_NEW_PER_ROUND);
+  nThreadChanged = 0;
+  readonly excluded: Int32Array;
+  readonly noReap: number[];
   /** Children files of tsland's own threads (where orphans of the tree appear). */
   private ownChildFds = new Int32Array(64);
   private nOwnChildFds = 0;
   /** When tsland's own thread list was last read: Node starts its threads early and rarely adds one. */
   private ownChildFdsAtNs = 0;
-  private orphanScanDue = false;
-  private readonly opts: ProcBackendOptions;
+  orphanScanDue = false;
+  readonly opts: ProcBackendOptions;
   private creationMeter: CreationMeter | null = null;
   /** Processes adopted since start (the drill's fake tasks are not adopted). */
   adoptions = 0;
@@ -164,6 +176,7 @@ export class ProcBackend {
     this.proc = new ProcDir(this.s);
     this.tasksFile = new TasksFileWriter(this.s, opts.tasksFile, this.tasks.capacity);
     this.sched = opts.scheduler;
+    this.queued = new QueuedWriter(opts.scheduler.queued);
     this.cnt = opts.counters.f64;
     this.cpuIds = Int32Array.from(opts.cpuIds);
     this.cpuMasks = opts.cpuIds.map((cpu) => cpuMask([cpu]));
@@ -183,8 +196,16 @@ export class ProcBackend {
    */
   private lockScratch(): void {
     this.scratchLocker.track([
-      this.buf.buffer, this.childPids.buffer, this.newPids.buffer, this.exitRetry.buffer, this.threadChanged.buffer,
-      this.tidScratch.buffer, this.pendingList.buffer, this.ownChildFds.buffer, ...this.proc.buffers(), ...this.tasksFile.buffers(),
+      this.buf.buffer,
+      this.childPids.buffer,
+      this.newPids.buffer,
+      this.exitRetry.buffer,
+      this.threadChanged.buffer,
+      this.tidScratch.buffer,
+      this.pendingList.buffer,
+      this.ownChildFds.buffer,
+      ...this.proc.buffers(),
+      ...this.tasksFile.buffers(),
     ]);
   }
 
@@ -232,7 +253,7 @@ export class ProcBackend {
     } catch {
       // Task table full: the process runs under the kernel alone, never stopped by us.
       this.closeAll(pidfd, statFd, schedstatFd, statusFd);
-      this.cnt[C.nr_bounce_dispatches]++;
+      this.cnt[C.nr_bounce_dispatches]!++;
       return false;
     }
     t.open(slot, pid, pidfd, statFd, schedstatFd, statusFd, stat[STAT_START_TICKS]!, this.tidScratch, nTids, proc);
@@ -285,7 +306,7 @@ export class ProcBackend {
     return false;
   }
 
-  private refreshOwnChildFds(): void {
+  refreshOwnChildFds(): void {
     const own = this.opts.subreaperPid;
     this.ownChildFdsAtNs = this.clock[CLK_NOW_NS]!;
     for (let i = 0; i < this.nOwnChildFds; i++) this.s.close(this.ownChildFds[i]!);
@@ -349,7 +370,7 @@ export class ProcBackend {
     return dispatched;
   }
 
-  private retryExits(): void {
+  retryExits(): void {
     const n = this.nExitRetry;
     this.nExitRetry = 0;
     for (let i = 0; i < n; i++) this.reportExit(this.exitRetry[i]!);
@@ -394,7 +415,7 @@ export class ProcBackend {
   }
 
   /** Reads the runtime of the leader thread; false when the task is gone. */
-  private readRuntime(slot: number): boolean {
+  readRuntime(slot: number): boolean {
     const t = this.tasks;
     const n = this.s.pread(t.schedstatFd[slot]!, this.buf, this.buf.length, 0);
     if (n <= 0) return false;
@@ -483,14 +504,14 @@ export class ProcBackend {
     t.nextLookNs[slot] = nowNs + gap;
   }
 
-  private markStopPending(slot: number): void {
+  markStopPending(slot: number): void {
     if (this.tasks.stopPending[slot] === 1) return;
     this.tasks.stopPending[slot] = 1;
     this.pendingList[this.nPending++] = slot;
   }
 
   /** Pushes an event for a live task. When the ring is full the task is left to the kernel (never stopped). */
-  private report(slot: number, kind: number, flags: number): void {
+  report(slot: number, kind: number, flags: number): void {
     const t = this.tasks;
     const n = this.s.pread(t.statusFd[slot]!, this.buf, this.buf.length, 0);
     if (n > 0) {
@@ -498,42 +519,32 @@ export class ProcBackend {
       if (nvcsw >= 0) t.nvcsw[slot] = nvcsw;
     }
     if (!this.push(kind, t.pid[slot]!, t.cpu[slot]!, flags, t.weight[slot]!, slot)) {
-      this.cnt[C.nr_sched_congested]++;
+      this.cnt[C.nr_sched_congested]!++;
       t.mode[slot] = M_FREE;
       t.stopPending[slot] = 0;
       t.cpu[slot] = -1;
     }
   }
 
-  private reportExit(pid: number): void {
+  reportExit(pid: number): void {
     if (!this.push(EV_EXITED, pid, -1, 0, 0, -1)) {
-      this.cnt[C.nr_sched_congested]++;
+      this.cnt[C.nr_sched_congested]!++;
       if (this.nExitRetry < this.exitRetry.length) this.exitRetry[this.nExitRetry++] = pid;
     }
   }
 
   /**
-   * Writes one queued record (layout in records.ts). The times and counts are read here from the task
-   * columns (slot -1: zeros) rather than passed in, so no double crosses a call.
+   * Appends one queued record with the task's slot as its hint (the scheduler then skips the pid lookup).
+   * The times and counts are staged from the task columns (slot -1: zeros) rather than passed in, so no
+   * double crosses a call.
    */
-  private push(kind: number, pid: number, cpu: number, flags: number, weight: number, slot: number): boolean {
-    const ring = this.sched.queued;
-    const at = ring.reserve();
-    if (at < 0) return false;
-    const i32 = ring.i32;
-    const f64 = ring.f64;
+  push(kind: number, pid: number, cpu: number, flags: number, weight: number, slot: number): boolean {
+    const w = this.queued;
     const t = this.tasks;
-    i32[(at + Q_PID) >> 2] = pid;
-    i32[(at + Q_CPU) >> 2] = cpu;
-    i32[(at + Q_KIND) >> 2] = kind;
-    i32[(at + Q_FLAGS) >> 2] = flags;
-    i32[(at + Q_WEIGHT) >> 2] = weight;
-    i32[(at + Q_RSV) >> 2] = 0;
-    f64[(at + Q_SUM_EXEC_NS) >> 3] = slot >= 0 ? t.sumExecNs[slot]! - t.baseExecNs[slot]! : 0;
-    f64[(at + Q_NVCSW) >> 3] = slot >= 0 ? t.nvcsw[slot]! : 0;
-    f64[(at + Q_TS_NS) >> 3] = this.clock[CLK_NOW_NS]!;
-    ring.publish();
-    return true;
+    w.f64[QW_SUM_EXEC_NS] = slot >= 0 ? t.sumExecNs[slot]! - t.baseExecNs[slot]! : 0;
+    w.f64[QW_NVCSW] = slot >= 0 ? t.nvcsw[slot]! : 0;
+    w.f64[QW_TS_NS] = this.clock[CLK_NOW_NS]!;
+    return w.push(kind, pid, cpu, flags, weight, slot);
   }
 
   private scanChildren(slot: number): void {
@@ -562,7 +573,7 @@ export class ProcBackend {
   }
 
   /** Orphans of the tree are reparented to tsland (the subreaper): look for them after any exit. */
-  private scanOrphans(): void {
+  scanOrphans(): void {
     this.orphanScanDue = false;
     if (this.opts.subreaperPid <= 0) return;
     // Listing our own threads allocates (paths, arrays): not on every exit of a fork storm.
@@ -575,7 +586,7 @@ export class ProcBackend {
     this.noteNew(count);
   }
 
-  private exitTask(slot: number): void {
+  exitTask(slot: number): void {
     const t = this.tasks;
     if (!t.isLive(slot)) return;
     const pid = t.pid[slot]!;
@@ -600,7 +611,7 @@ export class ProcBackend {
     t.pinnedCpu[slot] = cpuIndex >= 0 ? this.cpuIds[cpuIndex]! : -1;
   }
 
-  private enforce(): number {
+  enforce(): number {
     const ring = this.sched.dispatched;
     const t = this.tasks;
     const nowNs = this.clock[CLK_NOW_NS]!;
@@ -614,7 +625,7 @@ export class ProcBackend {
       ring.consume();
       const slot = this.sched.slotOf(pid);
       if (slot < 0 || !t.isLive(slot) || t.pid[slot] !== pid) {
-        this.cnt[C.nr_cancel_dispatches]++;
+        this.cnt[C.nr_cancel_dispatches]!++;
         if (cpu >= 0 && cpu < this.cpuIds.length) this.sched.setCpuIdle(cpu, true);
         continue;
       }
@@ -633,7 +644,7 @@ export class ProcBackend {
       t.sliceEndNs[slot] = nowNs + sliceNs;
       if (t.stopped[slot] === 1) {
         if (this.s.pidfdSignal(t.pidfd[slot]!, SIGCONT) !== 0) {
-          this.cnt[C.nr_cancel_dispatches]++;
+          this.cnt[C.nr_cancel_dispatches]!++;
           this.exitTask(slot);
           continue;
         }
@@ -652,7 +663,7 @@ export class ProcBackend {
       t.stopPending[slot] = 0;
       if (!t.isLive(slot) || t.mode[slot] !== M_WAITING || t.stopped[slot] === 1) continue;
       if (this.s.pidfdSignal(t.pidfd[slot]!, SIGSTOP) !== 0) {
-        this.cnt[C.nr_failed_dispatches]++;
+        this.cnt[C.nr_failed_dispatches]!++;
         this.exitTask(slot);
         continue;
       }
@@ -661,314 +672,17 @@ export class ProcBackend {
     this.nPending = 0;
   }
 
-  // ---- drill ----
-
-  /**
-   * Runs every branch of the round, before the first real task is adopted, so that V8 optimizes this code
-   * with type feedback for all of them. A branch first taken mid-run (a task gone between poll
-   * and read, a SIGSTOP or SIGCONT that fails, the first rewrite of the tasks file) deoptimizes the code
-   * around it, and installing the recompiled code faults in fresh code pages on the scheduler thread: the
-   * soak saw a handful of such faults a minute for the first minutes of every run until this drill.
-   *
-   * The drill's tasks are fake: pids above the kernel's largest possible pid (so no signal, affinity or
-   * wait can reach a real process), /proc files from a stand-in tree (DrillProc) or descriptors of -1. The
-   * only real processes it touches are its own two sleeps (their pidfds take its signals). The tasks file
-   * is rewritten empty at the end, and every counter is put back as it was.
-   *
-   * test/drill-coverage.test.ts runs it under V8's block coverage and fails if a block of the round's code
-   * is left untaken (apart from a listed few that end the run): keep it that way when the round changes.
-   */
-  drill(rounds = DRILL_ROUNDS): void {
-    const t = this.tasks;
-    if (t.nLive !== 0) throw new Error('ProcBackend.drill: run it before adopting any task');
-    const saved = Float64Array.from(this.cnt);
-    const adoptions = this.adoptions;
-    const realProc = this.proc;
-    const noReapBefore = this.noReap.length;
-    let drillProc: DrillProc | null = null;
-    try {
-      drillProc = new DrillProc(this.s);
-    } catch {
-      // No temp dir or no sleep(1): the drill on descriptors of -1 alone (fewer branches, see the test).
-    }
-    let fake = drillProc;
-    readMonotonicNs(this.clock, CLK_NOW_NS);
-    try {
-      if (fake) {
-        this.noReap.push(fake.alivePid, fake.deadPid);
-        this.proc = new ProcDir(this.s, fake.root);
-      }
-      for (let r = 0; r < rounds; r++) {
-        try {
-          if (fake) this.drillLifecycle(fake);
-        } catch {
-          // The stand-in /proc failed mid-way (a full temp dir?): what ran of it still taught V8.
-          fake = null;
-        }
-        this.drillFailures();
-      }
-    } finally {
-      while (t.nLive > 0) this.exitTask(t.live[t.nLive - 1]!);
-      this.sched.clock[CLOCK_NOW_NS] = this.clock[CLK_NOW_NS]!;
-      this.sched.schedule();
-      if (this.proc !== realProc) this.proc.close();
-      this.proc = realProc;
-      this.noReap.length = noReapBefore;
-      drillProc?.dispose();
-    }
-    // The tasks-file compaction runs once every thousand or so adoptions: hot here, so it is compiled now.
-    for (let k = 0; k < DRILL_FILLS; k++) this.tasksFile.fill(t);
-    // The first rewrite of the tasks file (with no live task it writes an empty list: what it holds now).
-    this.tasksFile.compact(t);
-    // Re-reading tsland's own thread list happens at most once a second: compiled minutes into a run
-    // unless it runs hot here.
-    // Then the orphan scan over them (what it finds is dropped: the first real round scans again); the
-    // drill's killed sleeps, not yet reaped, are children it finds.
-    try {
-      if (this.opts.subreaperPid > 0) {
-        for (let k = 0; k < DRILL_REFRESHES; k++) {
-          this.refreshOwnChildFds();
-          this.scanOrphans();
-        }
-      }
-    } finally {
-      drillProc?.reap();
-    }
-    this.cnt.set(saved);
-    this.adoptions = adoptions;
-    this.nExitRetry = 0;
-    this.nNew = 0;
-    this.nThreadChanged = 0;
-    this.orphanScanDue = false;
-    for (let cpu = 0; cpu < this.cpuIds.length; cpu++) this.sched.setCpuIdle(cpu, true);
-  }
-
   /**
    * Writes every page of the tables once (the scheduler's and this backend's). Call it after this process
    * forked (a command spawned once this thread ran): the pages a table shares with other memory are left
    * copy-on-write by a fork, and the first write to each would be a page fault in the middle of a run.
    * Only the tables: the thread's other memory stays copy-on-write, which is why tsland forks before the
-   * scheduler thread starts (managed.ts) and starts the drill's sleeps without a fork (drill-proc.ts).
+   * scheduler thread starts (session/command.ts) and starts the drill's sleeps without a fork (drill-proc.ts).
    */
   retouchMemory(): void {
     this.sched.retouchMemory();
     this.locker.retouch();
     this.scratchLocker.retouch();
-  }
-
-  /**
-   * Fake tasks whose /proc files (a DrillProc tree) say what a real task's would, and whose pidfds are
-   * the drill's own sleep process: adoption (accepted, and refused for each reason), then rounds in which
-   * tasks run, are preempted, fall asleep, wake, gain and lose a thread, fork, turn zombie, exit, fail to
-   * read or parse; the event ring filling up; a dispatch for a task that has gone and one bounced.
-   */
-  private drillLifecycle(fake: DrillProc): void {
-    const t = this.tasks;
-    const s = this.s;
-    const alive = fake.alivePid;
-    const dead = fake.deadPid;
-    const ghost = DRILL_GHOST_BASE;
-    const extraTid = DRILL_GHOST_BASE + 1;
-    // Adoption of a real process (the sleep) with two threads and a child that has no process behind it,
-    // twice: its leader's runtime below, then above, the process's CPU ticks.
-    fake.write(ghost, {});
-    for (const runtimeNs of [1e6, 5e9]) {
-      const slot = this.sched.slotOf(alive);
-      if (slot >= 0) {
-        this.exitTask(slot);
-        this.sched.clock[CLOCK_NOW_NS] = this.clock[CLK_NOW_NS]!;
-        this.sched.schedule();
-      }
-      fake.write(alive, { state: 'S', tids: [alive, extraTid], children: [ghost], startTicks: fake.aliveStartTicks, runtimeNs, ticks: 10 });
-      this.adopt(alive);
-    }
-    this.adopt(alive);
-    const own = this.excluded[this.excluded.length - 1]!;
-    if (own > 1) this.adopt(own);
-    // Refused: a zombie, one gone before its stat was read, one without a status file, one without threads
-    // (no task directory, then an empty one).
-    fake.write(dead, { state: 'Z' });
-    this.adopt(dead);
-    fake.remove(dead, 'stat');
-    this.adopt(dead);
-    fake.write(dead, { state: 'S' });
-    fake.remove(dead, 'status');
-    this.adopt(dead);
-    fake.write(dead, { state: 'S' });
-    fake.remove(dead, 'task');
-    this.adopt(dead);
-    fake.write(dead, { state: 'S', tids: [] });
-    this.adopt(dead);
-
-    // The tasks file rewritten because it grew long (every thousand or so adoptions in a fork storm).
-    const aliveSlot = this.sched.slotOf(alive);
-    if (aliveSlot >= 0) for (let k = 0; k < DRILL_APPENDS; k++) this.tasksFile.append(t, aliveSlot);
-
-    const n = Math.max(this.cpuIds.length + 2, DRILL_LIFE_TASKS);
-    const runtime = new Float64Array(n);
-    const SLEEPER = 1;
-    for (let i = 0; i < n; i++) {
-      const p = DRILL_LIFE_BASE + i;
-      fake.write(p, { state: i === SLEEPER ? 'S' : 'R' });
-      const slot = this.sched.registerTask(p, 1024, -1);
-      // One task exits by its pidfd (the dead process's polls readable); the others signal the sleep.
-      const pidfd = s.pidfdOpen(i === n - 1 ? dead : alive);
-      const nTids = this.proc.listTids(p, this.tidScratch);
-      const proc = this.proc;
-      t.open(slot, p, pidfd, proc.openFile(p, PROC_STAT), proc.openFile(p, PROC_SCHEDSTAT), proc.openFile(p, PROC_STATUS), 1, this.tidScratch, nTids, proc);
-      t.weight[slot] = 1024;
-      t.stopped[slot] = i % 2;
-      this.readRuntime(slot);
-    }
-    // A dispatched task (found at each step) that falls asleep, gains a thread without a children file, or
-    // ends: a stat line that does not parse (three ways), a schedstat with no number, a zombie.
-    const garbled = ['garbled', '1 (drill)', '1 (drill) R 1 2'];
-    let twoThreads = -1;
-    for (let k = 0; k < DRILL_LIFE_STEPS; k++) {
-      for (let i = 0; i < n; i++) {
-        const p = DRILL_LIFE_BASE + i;
-        // The sleeper sleeps, with two threads for a while, then wakes as a hog; the others burn CPU.
-        const sleeping = i === SLEEPER && k < 8;
-        // At the clock's second jump the hogs have run a whole second: past any cap on a task's runtime.
-        if (!sleeping) runtime[i] += k === 8 ? DRILL_JUMP_NS : (k + 1) * 1e6;
-        const tids = (i === SLEEPER && k >= 3 && k < 6) || i === twoThreads ? [p, DRILL_GHOST_BASE + 1 + i] : [p];
-        const children = k === 2 && (i === 0 || i === 2) ? [DRILL_GHOST_BASE, DRILL_LIFE_BASE + 3] : [];
-        const ticks = i === SLEEPER ? (k === 4 ? 500 : 1) : k;
-        fake.write(p, { state: sleeping ? 'S' : 'R', runtimeNs: runtime[i], ticks, tids, children });
-        if (i === twoThreads) fake.remove(p, `task/${DRILL_GHOST_BASE + 1 + i}/children`);
-      }
-      const running = this.drillRunningIndex();
-      if (running >= 0) {
-        const p = DRILL_LIFE_BASE + running;
-        if (k === 3) fake.write(p, { state: 'S', runtimeNs: runtime[running] });
-        else if (k === 4) twoThreads = running;
-        else if (k === 5 || k === 10 || k === 11) fake.writeFile(p, 'stat', garbled[k === 5 ? 0 : k - 9]!);
-        else if (k === 6 || k === 9) fake.writeFile(p, 'schedstat', k === 6 ? '' : 'none');
-        else if (k === 7) fake.write(p, { state: 'Z', runtimeNs: runtime[running] });
-        if (k === 6) {
-          // A thread change noted for a task that is gone before adoption gets to it.
-          const slot = this.sched.slotOf(p);
-          if (slot >= 0) this.threadChanged[this.nThreadChanged++] = slot;
-        }
-      }
-      this.clock[CLK_NOW_NS] += k === 4 || k === 8 ? DRILL_JUMP_NS : this.opts.lookNs;
-      this.step();
-      if (k === 9) this.drillOddities();
-    }
-  }
-
-  /** Index (from DRILL_LIFE_BASE) of a dispatched lifecycle task, or -1. */
-  private drillRunningIndex(): number {
-    const t = this.tasks;
-    for (let d = 0; d < t.nLive; d++) {
-      const slot = t.live[d]!;
-      const i = t.pid[slot]! - DRILL_LIFE_BASE;
-      if (t.mode[slot] === M_RUNNING && i > 1 && i < DRILL_LIFE_TASKS) return i;
-    }
-    return -1;
-  }
-
-  /**
-   * Rare orderings: the event ring full (an exit kept for later, a task left to the kernel), a task reported
-   * twice before the scheduler saw it, a pid registered twice, a CPU marked busy twice, and dispatch records
-   * for a task that has gone and for one the scheduler bounced.
-   */
-  private drillOddities(): void {
-    const t = this.tasks;
-    const ghost = DRILL_GHOST_BASE + 5;
-    this.sched.registerTask(ghost, 1024, -1);
-    this.sched.registerTask(ghost, 1024, -1);
-    this.reportExit(ghost);
-    this.sched.setCpuIdle(0, false);
-    this.sched.setCpuIdle(0, false);
-    this.sched.setCpuIdle(0, true);
-    for (let d = 0; d < t.nLive; d++) {
-      const slot = t.live[d]!;
-      if (t.mode[slot] === M_FREE) {
-        this.report(slot, EV_RUNNABLE, 0);
-        this.report(slot, EV_RUNNABLE, 0);
-        this.report(slot, EV_STOPPED, 0);
-        break;
-      }
-    }
-    this.sched.clock[CLOCK_NOW_NS] = this.clock[CLK_NOW_NS]!;
-    this.sched.schedule();
-    this.enforce();
-    while (this.push(EV_EXITED, DRILL_GHOST_BASE + 2, -1, 0, 0, -1));
-    this.reportExit(DRILL_GHOST_BASE + 3);
-    for (let d = 0; d < t.nLive; d++) {
-      const slot = t.live[d]!;
-      if (t.mode[slot] !== M_RUNNING) {
-        this.report(slot, EV_RUNNABLE, 0);
-        break;
-      }
-    }
-    this.retryExits();
-    this.sched.clock[CLOCK_NOW_NS] = this.clock[CLK_NOW_NS]!;
-    this.sched.schedule();
-    this.enforce();
-    // A dispatch of a task that has gone, and one the scheduler bounced.
-    const ring = this.sched.dispatched;
-    let at = ring.reserve();
-    if (at >= 0) {
-      ring.i32[(at + D_PID) >> 2] = DRILL_GHOST_BASE + 4;
-      ring.i32[(at + D_CPU) >> 2] = 0;
-      ring.i32[(at + D_FLAGS) >> 2] = 0;
-      ring.f64[(at + D_SLICE_NS) >> 3] = this.opts.lookNs;
-      ring.publish();
-    }
-    at = t.nLive > 0 ? ring.reserve() : -1;
-    if (at >= 0) {
-      const slot = t.live[0]!;
-      t.stopped[slot] = 1;
-      ring.i32[(at + D_PID) >> 2] = t.pid[slot]!;
-      ring.i32[(at + D_CPU) >> 2] = 0;
-      ring.i32[(at + D_FLAGS) >> 2] = DF_BOUNCE;
-      ring.f64[(at + D_SLICE_NS) >> 3] = this.opts.lookNs;
-      ring.publish();
-    }
-    this.enforce();
-    this.retryExits();
-  }
-
-  /**
-   * Failures on fake tasks with descriptors of -1, so every read and signal fails: more runnable tasks than
-   * CPUs, some dispatched (one already stopped, so its SIGCONT fails; one running, whose next look fails to
-   * read), the others left to stopUnpicked, whose SIGSTOP fails. Every failure ends in exitTask and an
-   * EV_EXITED for a task running, queued or sleeping.
-   */
-  private drillFailures(): void {
-    const t = this.tasks;
-    const nrCpus = this.cpuIds.length;
-    const tid = new Int32Array(1);
-    let pid = DRILL_PID_BASE;
-    for (let i = 0; i < nrCpus + 2; i++) {
-      const p = pid++;
-      const slot = this.sched.registerTask(p, 1024, -1);
-      tid[0] = p;
-      t.open(slot, p, -1, -1, -1, -1, 0, tid, 1, this.proc);
-      t.mode[slot] = M_WAITING;
-      t.stopped[slot] = i % 2;
-      this.markStopPending(slot);
-      this.markStopPending(slot);
-      this.report(slot, EV_RUNNABLE, 0);
-      // A thread-count change and a new child, both of processes that are gone by the time they are read.
-      if (i === 0 && this.nThreadChanged < this.threadChanged.length) this.threadChanged[this.nThreadChanged++] = slot;
-      if (this.nNew < this.newPids.length) this.newPids[this.nNew++] = pid++;
-    }
-    for (let step = 0; step < DRILL_STEPS && t.nLive > 0; step++) {
-      this.clock[CLK_NOW_NS] += this.opts.lookNs;
-      this.step();
-    }
-    let last = -1;
-    while (t.nLive > 0) this.exitTask((last = t.live[t.nLive - 1]!));
-    if (last >= 0) {
-      // Twice: the second finds the slot gone.
-      this.exitTask(last);
-      t.close(last);
-    }
-    this.sched.clock[CLOCK_NOW_NS] = this.clock[CLK_NOW_NS]!;
-    this.sched.schedule();
   }
 
   // ---- release ----

@@ -14,8 +14,8 @@
 import { openSync, readSync, closeSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { monotonicMs } from './clock.js';
-import { openVerifiedPidfd } from './identity.js';
+import { monotonicMs } from '../../os/clock.js';
+import { openVerifiedPidfd } from '../../os/identity.js';
 import {
   appendReleaseRecord,
   HB_BEAT_MS,
@@ -27,7 +27,7 @@ import {
   removeRunFiles,
   runPaths,
 } from './state.js';
-import { cpuMask, POLLIN, sys } from './sys.js';
+import { cpuMask, POLLIN, sys } from '../../os/sys.js';
 
 export interface GuardianConfig {
   stateDir: string;

@@ -4,10 +4,11 @@
 // a few rounds) boxes nothing.
 
 import { CLK_NEXT_WAKE_NS, CLK_NOW_NS, type ProcBackend } from './backend.js';
-import { NSEC_PER_MSEC, readMonotonicMs, readMonotonicNs } from './clock.js';
-import { CTL_ADOPT_PID, CTL_STOP } from './control.js';
-import { HB_BEAT_MS } from './state.js';
-import type { Sys } from './sys.js';
+import { readMonotonicMs, readMonotonicNs } from '../../os/clock.js';
+import { NSEC_PER_MSEC } from '../../../base/units.js';
+import { CTL_ADOPT_PID, CTL_STOP } from '../../session/control.js';
+import { HB_BEAT_MS } from '../guardian/state.js';
+import type { Sys } from '../../os/sys.js';
 
 export const ROUND_STOP = -1;
 export const ROUND_GUARDIAN_LOST = -2;
@@ -48,7 +49,7 @@ export class SchedulerLoop {
 
   startBurst(): void {
     readMonotonicNs(this.times, T_BURST_END);
-    this.times[T_BURST_END] += this.times[T_BURST]!;
+    this.times[T_BURST_END]! += this.times[T_BURST]!;
   }
 
   /** One round; returns ms to sleep (>= 0) or a ROUND_* reason to leave the burst. */

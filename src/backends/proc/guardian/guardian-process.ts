@@ -2,9 +2,9 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { monotonicMs } from './clock.js';
+import { monotonicMs } from '../../os/clock.js';
 import { GUARDIAN_SCRIPT, type GuardianConfig } from './guardian.js';
-import { readStartTicks } from './identity.js';
+import { readStartTicks } from '../../os/identity.js';
 import { HB_BEAT_MS, HB_DONE, HB_FLAGS, HEARTBEAT_BYTES, runPaths } from './state.js';
 
 export interface GuardianHandle {

@@ -33,7 +33,9 @@ export function readStateLetter(pid: number): string {
 /** Thread ids of a process (its own pid first when alive), empty when it is gone. */
 export function listTids(pid: number): number[] {
   try {
-    const tids = readdirSync(`/proc/${pid}/task`).map(Number).filter((n) => Number.isInteger(n) && n > 0);
+    const tids = readdirSync(`/proc/${pid}/task`)
+      .map(Number)
+      .filter((n) => Number.isInteger(n) && n > 0);
     tids.sort((a, b) => (a === pid ? -1 : b === pid ? 1 : a - b));
     return tids;
   } catch {
@@ -60,5 +62,5 @@ export function isAlive(pid: number, startTicks: number): boolean {
   const stat = readStat(pid);
   if (!stat || stat[STAT_START_TICKS] !== startTicks) return false;
   const state = stat[STAT_STATE]!;
-  return state !== 0x5a /* Z */ && state !== 0x58 /* X */;
+  return state !== 0x5a /* Z */ && state !== 0x58; /* X */
 }

@@ -4,8 +4,8 @@
 // record, the compaction buffer), so the task-creation path appends without allocating; the compaction
 // buffer grows only when the task columns do.
 
-import { TASK_RECORD_BYTES, TR_PID, TR_START_TICKS } from './state.js';
-import { O_APPEND, O_CLOEXEC, O_CREAT, O_TRUNC, O_WRONLY, type Sys } from './sys.js';
+import { TASK_RECORD_BYTES, TR_PID, TR_START_TICKS } from '../guardian/state.js';
+import { O_APPEND, O_CLOEXEC, O_CREAT, O_TRUNC, O_WRONLY, type Sys } from '../../os/sys.js';
 
 const AT_FDCWD = -100;
 const FILE_MODE = 0o600;
@@ -45,7 +45,11 @@ export class TasksFileWriter {
   private written = 0;
 
   /** `reserveTasks`: slots whose records fit without growing anything (more grow it, allocating). */
-  constructor(private readonly s: Sys, path: string, reserveTasks = 1024) {
+  constructor(
+    private readonly s: Sys,
+    path: string,
+    reserveTasks = 1024,
+  ) {
     this.bySlot = new Uint8Array(TASK_RECORD_BYTES * reserveTasks);
     this.all = new Uint8Array(TASK_RECORD_BYTES * reserveTasks);
     this.path = pathBytes(path);

@@ -22,8 +22,8 @@
 //   | tid0 | childFd0 | tid1 | childFd1 | ...      tid0 is the process's own pid
 //   +------+----------+------+----------+---
 
-import { createArena, type Arena } from '../../arena/index.js';
-import { POLLIN, sys } from './sys.js';
+import { createArena, type Arena } from '../../../arena/index.js';
+import { POLLIN, sys } from '../../os/sys.js';
 
 /** Not stopped and holding no CPU: sleeping, or running briefly after a wake-up (the wake-up grace). */
 export const M_FREE = 0;
@@ -218,8 +218,16 @@ export class ProcTasks {
    * pid first, and adds it to the live list.
    */
   open(
-    slot: number, pid: number, pidfd: number, statFd: number, schedstatFd: number, statusFd: number,
-    startTicks: number, tids: Int32Array, nTids: number, dir: ChildrenOpener,
+    slot: number,
+    pid: number,
+    pidfd: number,
+    statFd: number,
+    schedstatFd: number,
+    statusFd: number,
+    startTicks: number,
+    tids: Int32Array,
+    nTids: number,
+    dir: ChildrenOpener,
   ): void {
     this.ensure(slot);
     this.pid[slot] = pid;

@@ -77,7 +77,10 @@ export class ProcDir {
   private readonly dents = new Uint8Array(DIRENT_BYTES);
   private len = 0;
 
-  constructor(private readonly s: Sys, root = '/proc') {
+  constructor(
+    private readonly s: Sys,
+    root = '/proc',
+  ) {
     this.fd = s.open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (this.fd < 0) throw new Error(`cannot open ${root} (errno ${s.errno()})`);
   }

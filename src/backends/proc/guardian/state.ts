@@ -31,9 +31,9 @@
 
 import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { statsDir } from '../../stats/paths.js';
-import { listTids, openVerifiedPidfd, isAlive } from './identity.js';
-import { SIGCONT, sys } from './sys.js';
+import { statsDir } from '../../../stats/paths.js';
+import { listTids, openVerifiedPidfd, isAlive } from '../../os/identity.js';
+import { SIGCONT, sys } from '../../os/sys.js';
 
 export const STATE_DIR_ENV = 'TSLAND_STATE_DIR';
 

@@ -1,5 +1,5 @@
-// What the main thread and the scheduler thread share besides the counters: a few Int32 control words in
-// one SharedArrayBuffer, and the messages the worker posts. The worker sleeps with Atomics.wait on
+// What the session's main thread and a backend's scheduler thread share besides the counters: a few Int32
+// control words in one SharedArrayBuffer, and the messages the worker posts. The worker sleeps with Atomics.wait on
 // CTL_WAKE (which stays 0), so the main thread interrupts a sleep with Atomics.notify and never waits for
 // the worker's event loop.
 //
@@ -13,7 +13,7 @@
 //   wake      i32  always 0: the futex word the worker sleeps on
 
 import type { TaskSlabsInfo } from '../../sched/api.js';
-import type { ResolvedOptions } from './options.js';
+import type { ResolvedSessionOptions } from './options.js';
 
 export const CTL_STOP = 0;
 export const CTL_SIGNAL = 1;
@@ -23,25 +23,26 @@ export const CTL_WORDS = 4;
 export const CTL_BYTES = CTL_WORDS * Int32Array.BYTES_PER_ELEMENT;
 
 /**
- * What the scheduler thread is started with: the resolved options it needs (`policy` is a built-in name or
- * the absolute path of a module exporting one), plus the shared buffers and the run's files and pids.
+ * What every scheduler thread is started with (its workerData): the session's resolved options (`policy` is
+ * a built-in name or the absolute path of a module exporting one), the shared buffers and the roots to adopt.
+ * A backend adds its own fields (SessionBackend.threadConfig) and reads both from workerData.
  */
-export interface WorkerConfig extends Omit<ResolvedOptions, 'watchdogMs'> {
+export interface SessionThreadConfig extends ResolvedSessionOptions {
   countersSab: SharedArrayBuffer;
   ctlSab: SharedArrayBuffer;
-  tasksFile: string;
-  heartbeatFile: string;
+  /** Processes to adopt at start (attach); `run` hands its command over later through CTL_ADOPT_PID. */
   roots: number[];
-  excludePids: number[];
-  noReapPids: number[];
-  subreaperPid: number;
-  guardianPid: number;
-  guardianStartTicks: number;
   /** End the loop when every managed task has exited (attach). */
   endWhenEmpty: boolean;
 }
 
+/**
+ * Why a scheduler thread ended: asked to stop, every task gone, or its backend lost what it may not run
+ * without (the proc backend's guardian; the kernel unloading a sched_ext scheduler); `message` says so.
+ */
+export type DoneReason = 'stopped' | 'empty' | 'lost';
+
 export type WorkerMessage =
   | { type: 'ready'; slabs: TaskSlabsInfo; policy: string; locked: boolean; adopted: number }
   | { type: 'slab'; sab: SharedArrayBuffer; index: number }
-  | { type: 'done'; reason: 'stopped' | 'guardian-lost' | 'empty'; released: number };
+  | { type: 'done'; reason: DoneReason; released: number; message?: string };

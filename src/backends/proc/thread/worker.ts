@@ -6,25 +6,26 @@
 import { openSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import v8 from 'node:v8';
-import { pathToFileURL } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
-import { drillArena } from '../../arena/index.js';
-import { collectGarbageNow } from '../../mem/gc.js';
-import { MemPublisher } from '../../mem/publish.js';
-import type { Policy } from '../../sched/api.js';
-import { createCounters } from '../../sched/counters.js';
-import { BUILTIN_POLICIES } from '../../sched/policies/index.js';
-import { createScheduler } from '../../sched/scheduler.js';
-import { RunQueue } from '../../sched/runqueue.js';
-import { TaskMap } from '../../sched/taskmap.js';
-import { SpscRing } from '../../ring/spsc.js';
+import { drillArena } from '../../../arena/index.js';
+import { collectGarbageNow } from '../../../mem/gc.js';
+import { MemPublisher } from '../../../mem/publish.js';
+import { createCounters } from '../../../base/counters.js';
+import { createScheduler } from '../../../sched/scheduler.js';
+import { RunQueue } from '../../../sched/runqueue.js';
+import { TaskMap } from '../../../sched/taskmap.js';
+import { SpscRing } from '../../../ring/spsc.js';
 import { DEFAULT_RESERVE_TASKS, ProcBackend } from './backend.js';
-import { warmParsers } from './procfs.js';
+import { drillProcBackend } from '../drill/drill.js';
+import { warmParsers } from '../../os/procfs.js';
 import { ROUND_GUARDIAN_LOST, ROUND_STOP, ROUND_YIELD, SchedulerLoop } from './loop.js';
-import { NSEC_PER_MSEC, warmClock } from './clock.js';
-import { CTL_SIGNAL, CTL_WAKE, type WorkerConfig, type WorkerMessage } from './control.js';
-import { openVerifiedPidfd } from './identity.js';
-import { sys } from './sys.js';
+import { warmClock } from '../../os/clock.js';
+import { NSEC_PER_MSEC } from '../../../base/units.js';
+import { CTL_SIGNAL, CTL_WAKE, type DoneReason, type WorkerMessage } from '../../session/control.js';
+import { loadThreadPolicy } from '../../session/thread.js';
+import type { WorkerConfig } from './config.js';
+import { openVerifiedPidfd } from '../../os/identity.js';
+import { sys } from '../../os/sys.js';
 
 /**
  * A burst ends after this long and the thread yields to its event loop (GC entries are counted there). Each
@@ -63,14 +64,7 @@ const FREEZE_COMPILERS_AFTER_MS = 12_000;
 const FREEZE_COMPILERS_FLAGS = '--no-turbofan --no-sparkplug';
 
 const PRIORITY_SCHEDULER = -10;
-
-async function loadPolicy(spec: string): Promise<Policy> {
-  const builtin = BUILTIN_POLICIES[spec];
-  if (builtin) return builtin();
-  const mod = (await import(pathToFileURL(spec).href)) as Record<string, unknown>;
-  const exported = mod.default ?? mod.policy;
-  return (typeof exported === 'function' ? (exported as () => Policy)() : exported) as Policy;
-}
+const GUARDIAN_LOST_MESSAGE = 'the guardian exited; every task was released and tsland will not run unguarded';
 
 async function main(config: WorkerConfig): Promise<void> {
   v8.setFlagsFromString(`--interrupt-budget=${INTERRUPT_BUDGET_BYTES}`);
@@ -98,7 +92,7 @@ async function main(config: WorkerConfig): Promise<void> {
   }
   const counters = createCounters(config.countersSab);
   const ctl = new Int32Array(config.ctlSab);
-  const policy = await loadPolicy(config.policy);
+  const policy = await loadThreadPolicy(config.policy);
   const scheduler = createScheduler({
     nrCpus: config.cpuIds.length,
     policy,
@@ -128,8 +122,8 @@ async function main(config: WorkerConfig): Promise<void> {
     reserveTasks: Math.min(DEFAULT_RESERVE_TASKS, config.maxTasks),
     lockMemory: config.lock,
   });
-  // Before any real task: every branch of the round, on fake tasks (see ProcBackend.drill).
-  backend.drill();
+  // Before any real task: every branch of the round, on fake tasks (see drill/drill.ts).
+  drillProcBackend(backend);
   const guardianPidfd = openVerifiedPidfd(config.guardianPid, config.guardianStartTicks);
   backend.setGuardianPidfd(guardianPidfd);
   if (guardianPidfd < 0) backend.guardianLost = true;
@@ -144,14 +138,15 @@ async function main(config: WorkerConfig): Promise<void> {
   const loop = new SchedulerLoop(backend, ctl, s, hbFd, config.heartbeatNs, SHORT_BURST_NS, config.endWhenEmpty);
   post({ type: 'ready', slabs: scheduler.taskSlabs(), policy: policy.name, locked, adopted });
 
-  const finish = (reason: 'stopped' | 'guardian-lost' | 'empty'): void => {
+  const finish = (reason: DoneReason): void => {
     const released = backend.releaseAll(reason === 'stopped' ? Atomics.load(ctl, CTL_SIGNAL) : 0);
     backend.close();
     publisher.publish();
     publisher.close();
     scheduler.close();
     if (guardianPidfd >= 0) s.close(guardianPidfd);
-    post({ type: 'done', reason, released });
+    if (reason === 'lost') post({ type: 'done', reason, released, message: GUARDIAN_LOST_MESSAGE });
+    else post({ type: 'done', reason, released });
   };
 
   let bursts = 0;
@@ -166,12 +161,12 @@ async function main(config: WorkerConfig): Promise<void> {
       const r = loop.round();
       if (r > 0) Atomics.wait(ctl, CTL_WAKE, 0, r);
       else if (r === ROUND_YIELD) break;
-      else if (r < 0) return finish(r === ROUND_STOP ? 'stopped' : r === ROUND_GUARDIAN_LOST ? 'guardian-lost' : 'empty');
+      else if (r < 0) return finish(r === ROUND_STOP ? 'stopped' : r === ROUND_GUARDIAN_LOST ? 'lost' : 'empty');
     }
     publisher.publish();
     setImmediate(burst);
   };
-  if (backend.guardianLost) return finish('guardian-lost');
+  if (backend.guardianLost) return finish('lost');
   // From a timer, not a branch of burst(): a branch first taken there, late, deoptimizes it.
   setTimeout(() => v8.setFlagsFromString(FREEZE_COMPILERS_FLAGS), FREEZE_COMPILERS_AFTER_MS).unref();
   burst();

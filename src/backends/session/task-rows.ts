@@ -4,7 +4,15 @@
 import { readFileSync } from 'node:fs';
 import type { TaskSlabsInfo } from '../../sched/api.js';
 import {
-  T_CPU, T_PID, T_STATE, T_SUM_EXEC_NS, T_VRUNTIME, T_WEIGHT, TASK_FREE, TASK_QUEUED, TASK_RUNNING,
+  T_CPU,
+  T_PID,
+  T_STATE,
+  T_SUM_EXEC_NS,
+  T_VRUNTIME,
+  T_WEIGHT,
+  TASK_FREE,
+  TASK_QUEUED,
+  TASK_RUNNING,
 } from '../../sched/task-layout.js';
 import type { TaskRow } from '../../stats/protocol.js';
 
