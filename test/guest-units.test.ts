@@ -12,7 +12,7 @@ import { chooseAccel, cpuFlags, accelArgs } from '../src/guest/accel.js';
 import { kernelPackagesFrom, newestStanza, parseDepends, parseStanzas, privateApt, aptErrorLine } from '../src/guest/apt.js';
 import { compareDebianVersions, upstreamVersion } from '../src/guest/debian-version.js';
 import { missingHostPackages, parseOsRelease, virtiofsdFlavor } from '../src/guest/host.js';
-import { initScript, shQuote } from '../src/guest/init-script.js';
+import { guestFstab, initScript, shQuote } from '../src/guest/init-script.js';
 import { qemuArgs, passthroughEnv, sweepStaleRunDirs } from '../src/guest/launch.js';
 import { parseMemSizeMiB } from '../src/guest/mem-size.js';
 import { cacheRoot, guestPaths, MANIFEST_NAME, setLayout } from '../src/guest/paths.js';
@@ -210,12 +210,20 @@ test('init script: every word reaches the command unchanged', () => {
   const words = ["it's", 'a b', '$HOME', '`id`', '"q"', '\\', ''];
   const r = spawnSync('sh', ['-c', `printf '<%s>\\n' ${words.map(shQuote).join(' ')}`], { encoding: 'utf8' });
   assert.equal(r.stdout, words.map((w) => `<${w}>\n`).join(''));
-  const script = initScript({ argv: ['sh', '-c', "echo 'x'"], cwd: '/tmp/a b', shareCwd: true, env: { TSLAND_X: "1'2", 'BAD NAME': 'x' } });
-  assert.ok(script.includes(`mkdir -p '/tmp/a b' && mount -t virtiofs work '/tmp/a b'`));
+  const script = initScript({ argv: ['sh', '-c', "echo 'x'"], cwd: '/tmp/a b', shareCwd: true, fstabPath: '/tmp/r/fstab', env: { TSLAND_X: "1'2", 'BAD NAME': 'x' } });
+  assert.ok(script.includes(`mount -a -T '/tmp/r/fstab'`));
+  assert.ok(script.includes(`cd '/tmp/a b' && exec env`));
   assert.ok(script.includes(`env -i 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' 'HOME=/root' 'TSLAND_X=1'\\''2' 'sh' '-c' 'echo '\\''x'\\'''`), script);
   assert.ok(!script.includes('BAD NAME'));
-  // The script parses as sh.
+  // The script parses as sh, traced or not.
   assert.equal(spawnSync('sh', ['-n'], { input: script }).status, 0);
+  assert.equal(spawnSync('sh', ['-n'], { input: initScript({ argv: ['true'], cwd: '/x', shareCwd: true, fstabPath: '/f', env: {}, trace: true }) }).status, 0);
+  // The mount table: exchange share before tmpfs covers /tmp, the cwd (escaped) after it, nothing for /.
+  const fstab = guestFstab({ cwd: '/tmp/a b\\c', shareCwd: true }).split('\n');
+  const at = (target: string) => fstab.findIndex((l) => l.split(' ')[1] === target);
+  assert.ok(at('/run') < at('/run/tsland-guest') && at('/run/tsland-guest') < at('/tmp') && at('/tmp') < at('/tmp/a\\040b\\134c'), fstab.join('\n'));
+  assert.equal(fstab[at('/tmp/a\\040b\\134c')], 'work /tmp/a\\040b\\134c virtiofs X-mount.mkdir 0 0');
+  assert.ok(!guestFstab({ cwd: '/', shareCwd: false }).includes('work'));
   assert.deepEqual(passthroughEnv({ TSLAND_CACHE_DIR: '/c', CI: 'true', SECRET: 'x', LANG: 'C.UTF-8' }), { TSLAND_CACHE_DIR: '/c', CI: 'true', LANG: 'C.UTF-8' });
 });
 

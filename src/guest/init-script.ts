@@ -23,6 +23,41 @@ export interface InitSpec {
   /** Whether cwd is a share of its own (false when cwd is /, which stays read-only). */
   shareCwd: boolean;
   env: Record<string, string>;
+  /** Where the script finds the table guestFstab() wrote (a host path, read at boot through the root share). */
+  fstabPath: string;
+  /** Print the guest's uptime after each step on the console ($TSLAND_GUEST_TRACE=1 with --kernel-log). */
+  trace?: boolean;
+}
+
+// The exchange share holds this script: finding it there proves the share is mounted (test is a builtin).
+const XCH_CHECK = `[ -f ${XCH_MOUNT}/init ] || { echo 'tsland guest: cannot mount the exchange share' >/dev/console; echo o >/proc/sysrq-trigger; }`;
+
+/** Escapes a path for fstab, where blanks separate fields (octal escapes, as getmntent reads them). */
+export function fstabEscape(path: string): string {
+  return path.replace(/[\\ \t\n]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+}
+
+/**
+ * The guest's mounts in order: the exchange share goes under /run before tmpfs covers /tmp (and with it the
+ * host path the script and this table were read from); the working directory's share goes on top of that.
+ */
+export function guestFstab(spec: Pick<InitSpec, 'cwd' | 'shareCwd'>): string {
+  const rows: [string, string, string, string][] = [
+    ['sysfs', '/sys', 'sysfs', 'defaults'],
+    ['devtmpfs', '/dev', 'devtmpfs', 'defaults'],
+    ['devpts', '/dev/pts', 'devpts', 'newinstance,ptmxmode=0666,X-mount.mkdir'],
+    ['tmpfs', '/dev/shm', 'tmpfs', 'mode=1777,X-mount.mkdir'],
+    ['tmpfs', '/run', 'tmpfs', 'mode=0755'],
+    ['xch', XCH_MOUNT, 'virtiofs', 'X-mount.mkdir'],
+    ['tmpfs', '/tmp', 'tmpfs', 'mode=1777'],
+    ['tmpfs', '/var/tmp', 'tmpfs', 'mode=1777'],
+    ...(spec.shareCwd ? [['work', fstabEscape(spec.cwd), 'virtiofs', 'X-mount.mkdir'] as [string, string, string, string]] : []),
+    ['bpf', '/sys/fs/bpf', 'bpf', 'defaults'],
+    ['debugfs', '/sys/kernel/debug', 'debugfs', 'defaults'],
+    ['tracefs', '/sys/kernel/tracing', 'tracefs', 'defaults'],
+    ['cgroup2', '/sys/fs/cgroup', 'cgroup2', 'defaults'],
+  ];
+  return rows.map((r) => `${r.join(' ')} 0 0`).join('\n') + '\n';
 }
 
 /** Single-quotes a word for sh: 'it'\''s'. */
@@ -37,28 +72,16 @@ export function initScript(spec: InitSpec): string {
   const env = Object.entries({ PATH: GUEST_PATH, HOME: '/root', ...spec.env }).filter(([k]) => ENV_NAME.test(k));
   const envWords = env.map(([k, v]) => shQuote(`${k}=${v}`)).join(' ');
   const cwd = shQuote(spec.cwd);
-  return `#!/bin/sh
+  const script = `#!/bin/sh
 # PID 1 of a tsland guest (generated for one run)
 export PATH=${GUEST_PATH}
 mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-grep -q ' /dev devtmpfs ' /proc/mounts || mount -t devtmpfs devtmpfs /dev
-mkdir -p /dev/pts /dev/shm
-mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
-mount -t tmpfs -o mode=1777 tmpfs /dev/shm
-mount -t tmpfs -o mode=0755 tmpfs /run
-mkdir -p ${XCH_MOUNT}
-mount -t virtiofs xch ${XCH_MOUNT} || { echo 'tsland guest: cannot mount the exchange share' >/dev/console; echo o >/proc/sysrq-trigger; }
-# tmpfs over /tmp hides the host's /tmp; the working directory comes back as its own share below.
-mount -t tmpfs -o mode=1777 tmpfs /tmp
-mount -t tmpfs -o mode=1777 tmpfs /var/tmp
-${spec.shareCwd ? `mkdir -p ${cwd} && mount -t virtiofs work ${cwd}` : ': no share for /'}
-mount -t bpf bpf /sys/fs/bpf
-mount -t debugfs debugfs /sys/kernel/debug
-mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
-mount -t cgroup2 cgroup2 /sys/fs/cgroup
+# One mount(8) for the rest: every process started costs a second or more under emulation on a busy host.
+# The table is read whole before /tmp is covered; X-mount.mkdir makes mount points on tmpfs (the cwd's).
+mount -a -T ${shQuote(spec.fstabPath)}
+${XCH_CHECK}
 ip link set lo up 2>/dev/null
-hostname tsland-guest 2>/dev/null
+echo tsland-guest >/proc/sys/kernel/hostname
 stty -F /dev/ttyS1 raw -echo clocal
 stty -F /dev/ttyS2 raw -echo clocal
 mkfifo /run/tsland-out /run/tsland-err
@@ -75,4 +98,10 @@ echo ${DONE_MARKER} $status >/dev/ttyS0
 echo o >/proc/sysrq-trigger
 sleep 60
 `;
+  if (!spec.trace) return script;
+  // read and echo are shell builtins: tracing adds no process to what it measures.
+  return script
+    .split('\n')
+    .map((line, i) => (i > 1 && /^[a-z]/.test(line) && !line.startsWith('export') && !line.endsWith('&') ? `${line}\nread up _ </proc/uptime; echo "trace $up ${i}" >/dev/ttyS0` : line))
+    .join('\n');
 }

@@ -13,7 +13,7 @@ import { accelArgs, chooseAccel, hostAccelFacts, type Accel } from './accel.js';
 import { guestAvailability } from './availability.js';
 import { GuestError } from './errors.js';
 import { findQemu, findVirtiofsd, which, type Virtiofsd } from './host.js';
-import { DONE_MARKER, initScript, START_MARKER, STATUS_FILE } from './init-script.js';
+import { DONE_MARKER, guestFstab, initScript, START_MARKER, STATUS_FILE } from './init-script.js';
 import { DEFAULT_GUEST_MEM_MIB } from './mem-size.js';
 import { guestPaths } from './paths.js';
 
@@ -201,6 +201,8 @@ export function qemuArgs(o: {
   vmlinux: string;
   init: string;
   sockets: { root: string; xch: string; work: string | null; console: string; stdout: string; stderr: string };
+  /** Appended to the kernel command line ($TSLAND_GUEST_KERNEL_ARGS), e.g. loglevel=7 to see the boot. */
+  extraKernelArgs?: string;
 }): string[] {
   const mem = `${o.memMiB}M`;
   const fs = (id: string, path: string) => ['-chardev', `socket,id=${id},path=${path}`, '-device', `vhost-user-fs-pci,chardev=${id},tag=${id}`];
@@ -219,7 +221,7 @@ export function qemuArgs(o: {
     '-chardev', `socket,id=err,path=${o.sockets.stderr}`,
     '-serial', 'chardev:con', '-serial', 'chardev:out', '-serial', 'chardev:err',
     '-kernel', o.vmlinux,
-    '-append', `rootfstype=virtiofs root=rootfs ro console=ttyS0 init=${o.init} panic=-1 quiet mitigations=off`,
+    '-append', `rootfstype=virtiofs root=rootfs ro console=ttyS0 init=${o.init} panic=-1 quiet mitigations=off${o.extraKernelArgs ? ` ${o.extraKernelArgs}` : ''}`,
   ];
 }
 
@@ -244,8 +246,10 @@ export async function runInGuest(opts: GuestRunOptions): Promise<GuestRunResult>
   mkdirSync(xch);
   chmodSync(tmp, 0o700);
   const init = join(xch, 'init');
+  const fstabPath = join(xch, 'fstab');
   const shareCwd = cwd !== '/';
-  writeFileSync(init, initScript({ argv: opts.argv, cwd, shareCwd, env: { ...passthroughEnv(process.env), ...opts.env } }), { mode: 0o755 });
+  writeFileSync(fstabPath, guestFstab({ cwd, shareCwd }));
+  writeFileSync(init, initScript({ argv: opts.argv, cwd, shareCwd, fstabPath, env: { ...passthroughEnv(process.env), ...opts.env }, trace: process.env.TSLAND_GUEST_TRACE === '1' }), { mode: 0o755 });
 
   const children: Child[] = [];
   const servers: Server[] = [];
@@ -314,7 +318,7 @@ export async function runInGuest(opts: GuestRunOptions): Promise<GuestRunResult>
 
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     const qemuLog = join(tmp, 'qemu.log');
-    qemuChild = startChild('qemu', qemu, qemuArgs({ accel, cpus, memMiB, vmlinux: paths.vmlinuxPath, init, sockets }), qemuLog);
+    qemuChild = startChild('qemu', qemu, qemuArgs({ accel, cpus, memMiB, vmlinux: paths.vmlinuxPath, init, sockets, extraKernelArgs: process.env.TSLAND_GUEST_KERNEL_ARGS ?? '' }), qemuLog);
     children.push(qemuChild);
     if (opts.timeoutMs && opts.timeoutMs > 0) {
       timer = setTimeout(() => {
