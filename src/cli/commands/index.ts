@@ -6,6 +6,7 @@ import { topCommand } from './top.js';
 import { demoCommand } from './demo.js';
 import { benchCommand } from './bench.js';
 import { simCommand } from './sim.js';
+import { guestCommand } from './guest.js';
 
 // Every command of the CLI, in the order `tsland --help` lists them. Each lives in its own file.
-export const commands: CommandDef[] = [runCommand, attachCommand, topCommand, statsCommand, simCommand, benchCommand, demoCommand];
+export const commands: CommandDef[] = [runCommand, attachCommand, topCommand, statsCommand, simCommand, guestCommand, benchCommand, demoCommand];
