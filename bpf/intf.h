@@ -192,9 +192,10 @@ struct tsland_counters {
  *   | kind | rsv  | exit_code   | reason[128]            | msg[1024]                  |
  *   +------+------+-------------+------------------------+----------------------------+
  *
- *   kind       u32  enum scx_exit_kind: 1 done, 2 unregistered, 3 sysrq, 4 bpf unregistered,
- *                   64 the BPF program reported an error, 1024 (and up) the kernel ejected it
- *                   (e.g. 1025: a runnable task waited longer than timeout_ms: the watchdog)
+ *   kind       u32  enum scx_exit_kind (7.3 values): 1 done, 64 unregistered from user space,
+ *                   65 by the BPF program, 66 by the kernel, 67 sysrq; 1024 and up: ejected on an error
+ *                   (1025 the BPF program reported one, 1026 a runnable task waited longer than
+ *                   timeout_ms: the watchdog)
  *   exit_code  s64  scx_exit_info.exit_code
  *   reason     char NUL-terminated, e.g. "runnable task stall"
  *   msg        char NUL-terminated details

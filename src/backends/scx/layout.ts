@@ -100,6 +100,12 @@ export const X_MSG = 144; // char[1024], NUL-terminated
 export const EXIT_REASON_BYTES = 128;
 export const EXIT_MSG_BYTES = 1024;
 export const EXIT_INFO_BYTES = 1168;
+/** enum scx_exit_kind values user space acts on (the same from 6.12 to 7.3). */
+export const EXIT_DONE = 1;
+export const EXIT_UNREG = 64;
+export const EXIT_ERROR = 1024;
+export const EXIT_ERROR_BPF = 1025;
+export const EXIT_ERROR_STALL = 1026;
 
 /** Configuration (the .rodata variable `tl_config`, struct tsland_config), written before load. */
 export const CFG_TGID = 0; // u32

@@ -94,6 +94,8 @@ export interface ScxScheduler {
   readonly dispatchedFd: number;
   /** ms from open to attached. */
   readonly loadMs: number;
+  /** Where that time went, ms: libbpf open (parses the object), load (kernel BTF, verifier), attach (enable). */
+  readonly phasesMs: { open: number; load: number; attach: number };
   readonly libbpfVersion: string;
   /** The kernel's name for it (/sys/kernel/sched_ext/root/ops). */
   readonly opsName: string;
@@ -234,6 +236,7 @@ export function loadScx(options: ScxLoadOptions = {}): ScxScheduler {
   optsU32[OPEN_OPTS_LOG_LEVEL >> 2] = 0; // libbpf retries a failed load with level 1 into our buffer
 
   lib.takeMessages();
+  const tOpen = performance.now();
   const obj = lib.openFile(objectPath, opts);
   if (!obj) {
     throw new ScxLoadError(`cannot open ${objectPath}: ${lib.takeMessages().pop() ?? `errno ${lib.errno()}`}`);
@@ -269,6 +272,7 @@ export function loadScx(options: ScxLoadOptions = {}): ScxScheduler {
       opsView.setBigUint64(flagsAt, flags, true);
     }
 
+    const tLoad = performance.now();
     if (lib.load(obj) < 0) {
       const code = lib.errno();
       const tail = verifierTail(log);
@@ -298,6 +302,7 @@ export function loadScx(options: ScxLoadOptions = {}): ScxScheduler {
     const queuedFd = lib.mapFd(queuedMap);
     const dispatchedFd = lib.mapFd(dispatchedMap);
 
+    const tAttach = performance.now();
     link = lib.attachStructOps(ops);
     if (!link) {
       const code = lib.errno();
@@ -308,7 +313,9 @@ export function loadScx(options: ScxLoadOptions = {}): ScxScheduler {
           : `attaching the scheduler failed: ${lib.takeMessages().pop() ?? `errno ${code}`}`,
       );
     }
-    const loadMs = performance.now() - started;
+    const tDone = performance.now();
+    const loadMs = tDone - started;
+    const phasesMs = { open: tLoad - tOpen, load: tAttach - tLoad, attach: tDone - tAttach };
     const opsName = readText(`${SCX_SYSFS}/root/ops`) ?? 'tsland';
     let rings: ScxRings | null = null;
 
@@ -316,6 +323,7 @@ export function loadScx(options: ScxLoadOptions = {}): ScxScheduler {
       queuedFd,
       dispatchedFd,
       loadMs,
+      phasesMs,
       libbpfVersion: lib.version,
       opsName,
       countersU32,
