@@ -627,6 +627,13 @@ struct sched_ext_ops tsland_ops = {
 	.exit_task = (void *)tsland_exit_task,
 	.init = (void *)tsland_init,
 	.exit = (void *)tsland_exit,
+	/*
+	 * ENQ_LAST: a task whose slice ends with nothing else in its CPU's local queue is enqueued again
+	 * (SCX_ENQ_LAST) instead of running on. Without it, a CPU hog kept its CPU for good while the tasks
+	 * waiting in user space were invisible to the kernel: the watchdog ejected tsland ("runnable task
+	 * stall") in the guest with 4 hogs on 2 CPUs. scx_rustland sets it for the same reason.
+	 */
+	.flags = SCX_OPS_ENQ_LAST,
 	.dispatch_max_batch = 256,
 	.timeout_ms = 5000,
 	.name = "tsland",

@@ -8,6 +8,7 @@
 // bpftool (TSLAND_BPFTOOL, else `bpftool`) into build/bpf/ (ignored by git; never commit vmlinux.h).
 // clang: TSLAND_CLANG, else the newest of clang-19 .. clang-16, else clang (>= 16 needed).
 
+import { guestPaths } from '../../guest/paths.js';
 import { createHash } from 'node:crypto';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -86,9 +87,13 @@ export function vmlinuxHeader(): string {
     if (!existsSync(ready)) throw new Error(`TSLAND_VMLINUX_H=${ready} does not exist`);
     return ready;
   }
-  const kernel = process.env.TSLAND_VMLINUX;
-  if (!kernel) throw new Error('set TSLAND_VMLINUX to a sched_ext kernel with BTF (vmlinux), or TSLAND_VMLINUX_H to its vmlinux.h');
-  const bpftool = process.env.TSLAND_BPFTOOL ?? 'bpftool';
+  // Else the guest's kernel and bpftool (`tsland guest setup` caches both).
+  const guest = guestPaths();
+  const kernel = process.env.TSLAND_VMLINUX ?? guest?.vmlinuxPath;
+  if (!kernel) {
+    throw new Error('no sched_ext kernel to take BTF from: run `tsland guest setup`, or set TSLAND_VMLINUX (a vmlinux with BTF) or TSLAND_VMLINUX_H');
+  }
+  const bpftool = process.env.TSLAND_BPFTOOL ?? guest?.bpftoolPath ?? 'bpftool';
   mkdirSync(BUILD_DIR, { recursive: true });
   const out = join(BUILD_DIR, 'vmlinux.h');
   const header = execFileSync(bpftool, ['btf', 'dump', 'file', kernel, 'format', 'c'], { maxBuffer: 256 << 20 });

@@ -111,6 +111,8 @@ export interface ScxScheduler {
   snapshot(): Record<CounterName, number>;
   /** Exit information once the kernel has unloaded or ejected the scheduler, else null. */
   exitInfo(): ScxExitInfo | null;
+  /** enum scx_exit_kind, 0 while the scheduler runs: one read in place, nothing allocated (for the loop). */
+  exitKind(): number;
   /** Maps both rings into this process (do it once, on the thread that schedules or before it starts). */
   mapRings(): ScxRings;
   /** /sys/kernel/sched_ext/state: "enabled", "disabled", ... */
@@ -296,6 +298,7 @@ export function loadScx(options: ScxLoadOptions = {}): ScxScheduler {
     const bssBuffer = bssMapping.buffer;
     const countersU32 = new Uint32Array(bssBuffer, varOffset(file, '.bss', VAR_COUNTERS, COUNTERS_BYTES), COUNTERS_BYTES / 4);
     const exitBytes = new Uint8Array(bssBuffer, varOffset(file, '.bss', VAR_EXIT_INFO, EXIT_INFO_BYTES), EXIT_INFO_BYTES);
+    const exitKindU32 = new Uint32Array(bssBuffer, exitBytes.byteOffset + X_KIND, 1);
     const queuedMap = lib.findMapByName(obj, MAP_QUEUED);
     const dispatchedMap = lib.findMapByName(obj, MAP_DISPATCHED);
     if (!queuedMap || !dispatchedMap) throw new ScxLoadError('the BPF object lacks its ring maps: rebuild it');
@@ -335,6 +338,7 @@ export function loadScx(options: ScxLoadOptions = {}): ScxScheduler {
         for (const [name, at] of COUNTER_FIELDS) out[name] = readU64(countersU32, at);
         return out;
       },
+      exitKind: () => exitKindU32[0]!,
       exitInfo() {
         const kind = new DataView(exitBytes.buffer, exitBytes.byteOffset).getUint32(X_KIND, true);
         if (kind === 0) return null;
@@ -373,6 +377,7 @@ export function loadScx(options: ScxLoadOptions = {}): ScxScheduler {
         if (link) lib.linkDestroy(link);
         link = null;
         const info = sched.exitInfo();
+        sched.exitKind = () => info?.kind ?? 0;
         const counters = sched.snapshot();
         closeAll();
         sched.exitInfo = () => info;

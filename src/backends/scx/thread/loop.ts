@@ -78,6 +78,8 @@ export class ScxLoop {
   /** One round: 0 (go on), ms to sleep in epoll (> 0), or a ROUND_* reason to leave the burst. */
   round(): number {
     if (Atomics.load(this.ctl, this.stopWord) !== 0) return ROUND_STOP;
+    // Ejected (the kernel's watchdog, an error in the BPF half, sysrq): nothing more will come.
+    if (this.kernel.exitKind() !== 0) return ROUND_EJECTED;
     const q = this.queued;
     const bridge = this.bridge;
     const s = this.scheduler;
@@ -117,7 +119,6 @@ export class ScxLoop {
       return 0;
     }
     if (drained > 0 || q.pending()) return 0;
-    if (k.exitKind() !== 0) return ROUND_EJECTED;
     const leftNs = times[T_BURST_END]! - times[T_NOW]!;
     if (leftNs <= 0) return ROUND_YIELD;
     const ms = Math.ceil(leftNs / 1_000_000);
@@ -133,5 +134,10 @@ export class ScxLoop {
     cnt[C.nr_bounce_dispatches] = k.counter(K.C_BOUNCE_DISPATCHES) + this.bridge.tasksUnplaced;
     cnt[C.nr_failed_dispatches] = k.counter(K.C_FAILED_DISPATCHES);
     cnt[C.nr_sched_congested] = k.counter(K.C_SCHED_CONGESTED);
+    cnt[C.nr_kernel_events] = k.counter(K.C_EVENTS);
+    cnt[C.nr_dispatch_posted] = k.counter(K.C_DISPATCH_POSTED);
+    cnt[C.nr_dispatch_drained] = k.counter(K.C_DISPATCH_DRAINED);
+    cnt[C.nr_events_lost] = k.counter(K.C_EVENTS_LOST);
+    cnt[C.nr_self_dispatches] = k.counter(K.C_SELF_DISPATCHES);
   }
 }
