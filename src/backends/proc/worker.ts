@@ -3,7 +3,7 @@
 // its event loop (GC entries get counted there). Its own page faults and GCs are published to the shared
 // counters; everything it prints goes through the main thread.
 
-import { openSync } from 'node:fs';
+import { openSync, writeSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import v8 from 'node:v8';
 import { pathToFileURL } from 'node:url';
@@ -24,6 +24,7 @@ import { ROUND_GUARDIAN_LOST, ROUND_STOP, ROUND_YIELD, SchedulerLoop } from './l
 import { NSEC_PER_MSEC, warmClock } from './clock.js';
 import { CTL_SIGNAL, CTL_WAKE, type WorkerConfig, type WorkerMessage } from './control.js';
 import { openVerifiedPidfd } from './identity.js';
+import { HB_TID } from './state.js';
 import { sys } from './sys.js';
 
 /**
@@ -141,6 +142,8 @@ async function main(config: WorkerConfig): Promise<void> {
   const publisher = new MemPublisher(counters, { lock: locked });
   backend.setCreationMeter(publisher);
   const hbFd = openSync(config.heartbeatFile, 'r+');
+  // From here this thread beats: the guardian watches its run-queue wait (see guardian.ts).
+  writeSync(hbFd, new Uint8Array(new Float64Array([s.gettid()]).buffer), 0, 8, HB_TID);
   const loop = new SchedulerLoop(backend, ctl, s, hbFd, config.heartbeatNs, SHORT_BURST_NS, config.endWhenEmpty);
   post({ type: 'ready', slabs: scheduler.taskSlabs(), policy: policy.name, locked, adopted });
 
