@@ -142,8 +142,6 @@ async function main(config: WorkerConfig): Promise<void> {
   const publisher = new MemPublisher(counters, { lock: locked });
   backend.setCreationMeter(publisher);
   const hbFd = openSync(config.heartbeatFile, 'r+');
-  // From here this thread beats: the guardian watches its run-queue wait (see guardian.ts).
-  writeSync(hbFd, new Uint8Array(new Float64Array([s.gettid()]).buffer), 0, 8, HB_TID);
   const loop = new SchedulerLoop(backend, ctl, s, hbFd, config.heartbeatNs, SHORT_BURST_NS, config.endWhenEmpty);
   post({ type: 'ready', slabs: scheduler.taskSlabs(), policy: policy.name, locked, adopted });
 
@@ -177,6 +175,9 @@ async function main(config: WorkerConfig): Promise<void> {
   if (backend.guardianLost) return finish('guardian-lost');
   // From a timer, not a branch of burst(): a branch first taken there, late, deoptimizes it.
   setTimeout(() => v8.setFlagsFromString(FREEZE_COMPILERS_FLAGS), FREEZE_COMPILERS_AFTER_MS).unref();
+  // From its first round on this thread beats (until then the main thread does): the guardian watches
+  // the named thread's state and CPU time (see guardian.ts), so the name changes hands only now.
+  writeSync(hbFd, new Uint8Array(new Float64Array([s.gettid()]).buffer), 0, 8, HB_TID);
   burst();
 }
 
