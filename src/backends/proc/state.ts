@@ -29,7 +29,7 @@
 //   beatMs  f64  CLOCK_MONOTONIC milliseconds of the last beat (same clock in every process)
 //   flags   f64  HB_DONE once the scheduler has released everything itself and is exiting
 //   tid     f64  the thread that beats (the main thread while starting, then the scheduler thread): the
-//                guardian reads its run-queue wait from /proc, to tell a stall from a thread that was
+//                guardian reads its state and CPU time from /proc, to tell a stall from a thread that was
 //                runnable but given no CPU
 
 import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
