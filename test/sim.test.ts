@@ -54,7 +54,8 @@ test('more tasks than the queued ring holds: no event is lost, every class runs'
 test('rustland: nice classes hold their weight share from the first second, without warm-up', async () => {
   // Hogs of weight 1:2:4; the exec-runtime term of the deadline is weighted like the vruntime, so no class
   // runs ahead of its weight while the term grows (unweighted, the lightest class took 25% for an ideal 14%).
-  const r = (await simulate({ policy: rustland(), cpus: 8, tasks: 24, workload: 'weighted', durationNs: 3 * SEC, seed: 1 })).results;
+  const r = (await simulate({ policy: rustland(), cpus: 8, tasks: 24, workload: 'weighted', durationNs: 3 * SEC, seed: 1 }))
+    .results;
   assert.ok(r.weightedShareError < 0.05, `weighted share error ${r.weightedShareError} over the first 3 s`);
 });
 

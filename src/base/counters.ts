@@ -34,6 +34,14 @@ export const COUNTER_NAMES = [
   'wake_latency_total_ns',
   'nr_wake_dispatches',
   'nr_creation_page_faults',
+  // The sched_ext backend's kernel half (bpf/intf.h), copied by its scheduler thread; 0 under other
+  // backends. Records it sent to user space, dispatch records user space posted and the kernel took, events
+  // lost to a full ring, and the tsland process's own threads it ran without asking.
+  'nr_kernel_events',
+  'nr_dispatch_posted',
+  'nr_dispatch_drained',
+  'nr_events_lost',
+  'nr_self_dispatches',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

@@ -50,6 +50,27 @@ const KNOWN: Partial<Record<CounterName, FieldMeta>> = {
     kind: 'counter',
     unit: '',
   },
+  nr_kernel_events: {
+    desc: 'sched_ext: records the BPF half sent to user space (wake-ups, stops, exits, idle CPUs)',
+    kind: 'counter',
+    unit: '',
+  },
+  nr_dispatch_posted: { desc: 'sched_ext: dispatch records user space posted to the BPF half', kind: 'counter', unit: '' },
+  nr_dispatch_drained: {
+    desc: 'sched_ext: dispatch records the BPF half took (each inserted, cancelled or failed)',
+    kind: 'counter',
+    unit: '',
+  },
+  nr_events_lost: {
+    desc: 'sched_ext: stop, exit and idle records dropped because the ring to user space was full',
+    kind: 'counter',
+    unit: '',
+  },
+  nr_self_dispatches: {
+    desc: 'sched_ext: threads of the tsland process the BPF half ran without asking user space (of nr_kernel_dispatches)',
+    kind: 'counter',
+    unit: '',
+  },
 };
 
 export function fieldMeta(name: string): FieldMeta {

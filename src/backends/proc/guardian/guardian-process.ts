@@ -5,7 +5,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { monotonicMs } from '../../os/clock.js';
 import { GUARDIAN_SCRIPT, type GuardianConfig } from './guardian.js';
 import { readStartTicks } from '../../os/identity.js';
-import { HB_BEAT_MS, HB_DONE, HB_FLAGS, HEARTBEAT_BYTES, runPaths } from './state.js';
+import { HB_BEAT_MS, HB_DONE, HB_FLAGS, HB_TID, HEARTBEAT_BYTES, runPaths } from './state.js';
 
 export interface GuardianHandle {
   readonly child: ChildProcess;
@@ -19,6 +19,7 @@ export interface GuardianHandle {
 export function initHeartbeat(stateDir: string, schedulerPid: number): void {
   const beat = new Float64Array(HEARTBEAT_BYTES / 8);
   beat[HB_BEAT_MS / 8] = monotonicMs();
+  beat[HB_TID / 8] = process.pid; // the main thread beats until the scheduler thread takes over
   const fd = openSync(runPaths(stateDir, schedulerPid).heartbeat, 'w', 0o600);
   writeSync(fd, new Uint8Array(beat.buffer));
   closeSync(fd);

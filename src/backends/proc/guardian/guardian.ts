@@ -6,7 +6,16 @@
 // Started by tsland in its own session (a Ctrl-C in the terminal reaches the scheduler's tree, not us),
 // with one JSON argument (GuardianConfig). Every `checkMs` it asks two questions:
 //   - is the scheduler gone? its pidfd polls readable the moment it exits, SIGKILL included;
-//   - is its heartbeat older than watchdogMs? a stopped or stuck scheduler still exists but beats no more.
+//   - has its heartbeat been silent for longer than watchdogMs? a stopped or stuck scheduler still exists
+//     but beats no more. Silence counts only as far as it is the scheduler's own (judgeSilence): not the
+//     time this guardian itself was not running (a check that fires late saw nothing meanwhile), nor the
+//     time the beating thread was runnable but waiting for a CPU (state R in /proc/<pid>/task/<tid>/stat
+//     while its CPU time in .../schedstat did not grow).
+//     Measured in the soak's memory jump: the scheduler thread sat runnable (R, preempted at a syscall's
+//     exit) and got no CPU time at all for over 500 ms, while this guardian checked on time (at most 7 ms
+//     late): that released everything and ended tsland with no fault injected. A heartbeat older than
+//     RUNQUEUE_WAIT_LIMIT
+//     timeouts releases anyway: tasks held stopped that long are held too long, whoever is to blame.
 // Either way: SIGCONT every task in the tasks file (verified by start time), reset affinity to all CPUs,
 // append why to guardian.log, remove the run's files, exit. A clean exit (HB_DONE) is released the same
 // way: the scheduler already did it, doing it twice is harmless and closes any gap.
@@ -21,6 +30,7 @@ import {
   HB_BEAT_MS,
   HB_DONE,
   HB_FLAGS,
+  HB_TID,
   HEARTBEAT_BYTES,
   readTaskRecords,
   releaseTasks,
@@ -46,6 +56,71 @@ export function guardianCheckMs(watchdogMs: number): number {
   return Math.min(20, Math.max(2, Math.floor(watchdogMs / 25)));
 }
 
+/** A check this much later than planned means the guardian itself did not run: it saw nothing meanwhile. */
+export function guardianLateMs(watchdogMs: number): number {
+  return Math.max(2 * guardianCheckMs(watchdogMs), watchdogMs / 10);
+}
+
+/** Silence spent waiting for a CPU is excused up to this many timeouts; past it the tasks are released. */
+export const RUNQUEUE_WAIT_LIMIT = 10;
+
+export interface SilenceInput {
+  nowMs: number;
+  lastBeatMs: number;
+  /** Since when the guardian has run its checks on time (its last late check, or its start). */
+  onTimeSinceMs: number;
+  /** How long the beating thread was runnable without a CPU since max(lastBeatMs, onTimeSinceMs). */
+  cpuWaitMs: number;
+  watchdogMs: number;
+}
+
+/**
+ * Whether a heartbeat's silence is a stall of the scheduler: silence the guardian witnessed while on time,
+ * less what the beating thread spent waiting for a CPU, longer than the timeout; or, whoever was late, a
+ * heartbeat older than RUNQUEUE_WAIT_LIMIT timeouts (so a guardian late at every check still acts).
+ */
+export function judgeSilence(input: SilenceInput): { stalled: boolean; silentMs: number } {
+  const silentMs = input.nowMs - Math.max(input.lastBeatMs, input.onTimeSinceMs);
+  const ownMs = silentMs - Math.max(0, input.cpuWaitMs);
+  const stalled = ownMs > input.watchdogMs || input.nowMs - input.lastBeatMs > input.watchdogMs * RUNQUEUE_WAIT_LIMIT;
+  return { stalled, silentMs };
+}
+
+/**
+ * A thread's scheduling state for the guardian: whether it is runnable (R: on a CPU or waiting for one) and
+ * its CPU time in ns (schedstat's first field). A runnable thread whose CPU time did not grow between two
+ * looks spent that time waiting for a CPU. (schedstat's run_delay would say so only once the wait ends.)
+ */
+function makeThreadSampler(pid: number): (tid: number, out: { runnable: boolean; execNs: number }) => boolean {
+  const buf = Buffer.alloc(1024);
+  let statFd = -1;
+  let schedFd = -1;
+  let fdTid = -1;
+  const read = (fd: number): string => buf.toString('latin1', 0, readSync(fd, buf, 0, buf.length, 0));
+  return (tid, out) => {
+    if (tid !== fdTid) {
+      for (const fd of [statFd, schedFd]) if (fd >= 0) closeSync(fd);
+      statFd = schedFd = -1;
+      fdTid = tid;
+      try {
+        statFd = openSync(`/proc/${pid}/task/${tid}/stat`, 'r');
+        schedFd = openSync(`/proc/${pid}/task/${tid}/schedstat`, 'r');
+      } catch {
+        // No such thread (yet, or any more), or no schedstat in this kernel: no wait can be excused.
+      }
+    }
+    if (statFd < 0 || schedFd < 0) return false;
+    try {
+      const stat = read(statFd);
+      out.runnable = stat.charAt(stat.lastIndexOf(')') + 2) === 'R';
+      out.execNs = Number(read(schedFd).split(' ')[0]); // "<exec ns> <run_delay ns> <timeslices>"
+      return Number.isFinite(out.execNs);
+    } catch {
+      return false;
+    }
+  };
+}
+
 function runGuardian(config: GuardianConfig): void {
   const s = sys();
   const paths = runPaths(config.stateDir, config.schedulerPid);
@@ -62,6 +137,18 @@ function runGuardian(config: GuardianConfig): void {
   pollView.setInt16(4, POLLIN, true);
   const beat = new Float64Array(HEARTBEAT_BYTES / 8);
   const beatBytes = new Uint8Array(beat.buffer);
+  const checkMs = guardianCheckMs(config.watchdogMs);
+  const lateMs = guardianLateMs(config.watchdogMs);
+  const sampleThread = makeThreadSampler(config.schedulerPid);
+  const sample = { runnable: false, execNs: 0 };
+  // The observation window: it restarts at each new beat and after each late check of our own.
+  let lastCheckMs = NaN;
+  let onTimeSinceMs = monotonicMs();
+  let latestLateMs = 0;
+  let seenBeatMs = NaN;
+  let seenTid = -1;
+  let lastExecNs = NaN;
+  let cpuWaitMs = 0;
   let hbFd = -1;
   try {
     hbFd = openSync(paths.heartbeat, 'r');
@@ -70,7 +157,12 @@ function runGuardian(config: GuardianConfig): void {
   }
 
   let finished = false;
-  const release = (reason: string, lastBeatMs: number, detectedMs: number): void => {
+  const release = (
+    reason: string,
+    lastBeatMs: number,
+    detectedMs: number,
+    silence?: { silentMs: number; cpuWaitMs: number },
+  ): void => {
     if (finished) return;
     finished = true;
     clearInterval(timer);
@@ -86,6 +178,7 @@ function runGuardian(config: GuardianConfig): void {
       lastBeatMs,
       detectedMs,
       releasedMs,
+      ...(silence ? { silentMs: silence.silentMs, cpuWaitMs: silence.cpuWaitMs, guardianLateMs: latestLateMs } : {}),
       at: new Date().toISOString(),
     });
     removeRunFiles(config.stateDir, config.schedulerPid);
@@ -96,12 +189,32 @@ function runGuardian(config: GuardianConfig): void {
 
   const check = (): void => {
     const nowMs = monotonicMs();
+    const latenessMs = nowMs - lastCheckMs - checkMs;
+    lastCheckMs = nowMs;
     let lastBeatMs = NaN;
     let flags = 0;
+    let tid = -1;
     if (hbFd >= 0 && readSync(hbFd, beatBytes, 0, HEARTBEAT_BYTES, 0) === HEARTBEAT_BYTES) {
       lastBeatMs = beat[HB_BEAT_MS / 8]!;
       flags = beat[HB_FLAGS / 8]!;
+      tid = beat[HB_TID / 8]!;
     }
+    const sampled = sampleThread(tid, sample);
+    if (latenessMs > lateMs || lastBeatMs !== seenBeatMs || tid !== seenTid) {
+      // A new window: a fresh beat, another beating thread, or a late check of ours (we were not running:
+      // whatever the scheduler did meanwhile, we did not see it).
+      if (latenessMs > lateMs) {
+        onTimeSinceMs = nowMs;
+        latestLateMs = latenessMs;
+      }
+      seenBeatMs = lastBeatMs;
+      seenTid = tid;
+      cpuWaitMs = 0;
+    } else if (sampled && sample.runnable && !Number.isNaN(lastExecNs)) {
+      // Runnable since the last look, and ran only for execNs of it: the rest it waited for a CPU.
+      cpuWaitMs += Math.max(0, checkMs + latenessMs - (sample.execNs - lastExecNs) / 1e6);
+    }
+    lastExecNs = sampled ? sample.execNs : NaN;
     if (pidfd < 0) return release('scheduler was gone before the guardian started', lastBeatMs, nowMs);
     pollView.setInt16(6, 0, true);
     if (s.poll(pollfd, 1, 0) > 0 && (pollView.getInt16(6, true) & POLLIN) !== 0) {
@@ -109,12 +222,20 @@ function runGuardian(config: GuardianConfig): void {
       return release(why, lastBeatMs, nowMs);
     }
     if (flags & HB_DONE) return release('scheduler finished and released its tasks', lastBeatMs, nowMs);
-    if (!(nowMs - lastBeatMs <= config.watchdogMs)) {
-      const late = Number.isNaN(lastBeatMs) ? 'missing' : `${(nowMs - lastBeatMs).toFixed(1)} ms old`;
-      return release(`scheduler heartbeat ${late}, timeout ${config.watchdogMs} ms`, lastBeatMs, nowMs);
+    if (Number.isNaN(lastBeatMs)) {
+      return release(`scheduler heartbeat missing, timeout ${config.watchdogMs} ms`, lastBeatMs, nowMs);
+    }
+    if (nowMs - lastBeatMs <= config.watchdogMs) return;
+    const judged = judgeSilence({ nowMs, lastBeatMs, onTimeSinceMs, cpuWaitMs, watchdogMs: config.watchdogMs });
+    if (judged.stalled) {
+      const why =
+        `scheduler heartbeat ${(nowMs - lastBeatMs).toFixed(1)} ms old, silent ${judged.silentMs.toFixed(1)} ms ` +
+        `while the guardian ran on time, ${cpuWaitMs.toFixed(1)} ms of it runnable but waiting for a CPU; ` +
+        `timeout ${config.watchdogMs} ms`;
+      return release(why, lastBeatMs, nowMs, { silentMs: judged.silentMs, cpuWaitMs });
     }
   };
-  const timer = setInterval(check, guardianCheckMs(config.watchdogMs));
+  const timer = setInterval(check, checkMs);
   // Whoever stops the guardian on purpose gets the release first: an unguarded stopped task is the one
   // outcome this process exists to prevent.
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {

@@ -20,14 +20,17 @@
 //   rsv         i32  0
 //   startTicks  f64  start time from /proc/<pid>/stat: a reused pid has another one, and is never signalled
 //
-// Heartbeat (HEARTBEAT_BYTES = 16):
+// Heartbeat (HEARTBEAT_BYTES = 24):
 //
-//   0             8             16
-//   +-------------+-------------+
-//   | beatMs      | flags       |
-//   +-------------+-------------+
+//   0             8             16            24
+//   +-------------+-------------+-------------+
+//   | beatMs      | flags       | tid         |
+//   +-------------+-------------+-------------+
 //   beatMs  f64  CLOCK_MONOTONIC milliseconds of the last beat (same clock in every process)
 //   flags   f64  HB_DONE once the scheduler has released everything itself and is exiting
+//   tid     f64  the thread that beats (the main thread while starting, then the scheduler thread): the
+//                guardian reads its state and CPU time from /proc, to tell a stall from a thread that was
+//                runnable but given no CPU
 
 import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -41,9 +44,10 @@ export const TASK_RECORD_BYTES = 16;
 export const TR_PID = 0;
 export const TR_START_TICKS = 8;
 
-export const HEARTBEAT_BYTES = 16;
+export const HEARTBEAT_BYTES = 24;
 export const HB_BEAT_MS = 0;
 export const HB_FLAGS = 8;
+export const HB_TID = 16;
 export const HB_DONE = 1;
 
 export const GUARDIAN_LOG = 'guardian.log';
@@ -73,6 +77,13 @@ export interface ReleaseRecord {
   lastBeatMs?: number;
   detectedMs?: number;
   releasedMs?: number;
+  /**
+   * For a heartbeat timeout: how long the guardian, itself on time, saw no beat; how much of that the
+   * beating thread spent runnable but waiting for a CPU; the guardian's own latest lateness (ms).
+   */
+  silentMs?: number;
+  cpuWaitMs?: number;
+  guardianLateMs?: number;
   at: string;
 }
 

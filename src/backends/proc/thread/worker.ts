@@ -3,7 +3,7 @@
 // its event loop (GC entries get counted there). Its own page faults and GCs are published to the shared
 // counters; everything it prints goes through the main thread.
 
-import { openSync } from 'node:fs';
+import { openSync, writeSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import v8 from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -26,6 +26,7 @@ import { loadThreadPolicy } from '../../session/thread.js';
 import type { WorkerConfig } from './config.js';
 import { openVerifiedPidfd } from '../../os/identity.js';
 import { sys } from '../../os/sys.js';
+import { HB_TID } from '../guardian/state.js';
 
 /**
  * A burst ends after this long and the thread yields to its event loop (GC entries are counted there). Each
@@ -169,6 +170,9 @@ async function main(config: WorkerConfig): Promise<void> {
   if (backend.guardianLost) return finish('lost');
   // From a timer, not a branch of burst(): a branch first taken there, late, deoptimizes it.
   setTimeout(() => v8.setFlagsFromString(FREEZE_COMPILERS_FLAGS), FREEZE_COMPILERS_AFTER_MS).unref();
+  // From its first round on this thread beats (until then the main thread does): the guardian watches
+  // the named thread's state and CPU time (see guardian.ts), so the name changes hands only now.
+  writeSync(hbFd, new Uint8Array(new Float64Array([s.gettid()]).buffer), 0, 8, HB_TID);
   burst();
 }
 

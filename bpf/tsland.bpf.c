@@ -1,0 +1,640 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tsland: the kernel half of a sched_ext scheduler whose policy runs in user space (TypeScript).
+ *
+ * Every task the kernel wants to run is sent to user space as a queued record through the RINGBUF map
+ * `queued`; user space decides the order and CPU and answers with dispatch records through the
+ * USER_RINGBUF map `dispatched`, which ops.dispatch drains into CPUs' local DSQs or the shared DSQ.
+ * Record layouts: intf.h.
+ *
+ *   enqueue ----> `queued` ----> user space (policy) ----> `dispatched` ----> dispatch --> local / shared DSQ
+ *      \ ring full: shared DSQ, nr_sched_congested                  stale: cancelled, CPU not allowed: bounced
+ *
+ * Never sent to user space (inserted directly, counted as kernel dispatches): the tsland process's own
+ * threads (by tgid: its scheduler thread, V8's GC and compiler threads and libuv's pool must never wait
+ * for a decision of their own scheduler), per-CPU kernel threads, kswapd, kcompactd and khugepaged.
+ *
+ * User space also learns when a CPU frees up: a STOPPED record when a task it dispatched goes to sleep,
+ * EXITED when a task it knows leaves, CPU_IDLE when a CPU finds nothing to run while user space holds
+ * tasks. A timer kicks an idle CPU when work waits and no CPU has run ops.dispatch for a while. The
+ * kernel's watchdog (timeout_ms) reverts every task to the fair class if one waits too long.
+ *
+ * Portability (6.12 and later): kfuncs that were renamed are declared __weak under every name they had
+ * and called through the first one the loading kernel has (bpf_ksym_exists); enum values are CO-RE
+ * relocated (bpf_core_enum_value), so they follow the loading kernel, not the build kernel.
+ */
+#define BPF_NO_KFUNC_PROTOTYPES
+#include "vmlinux.h"
+#include "bpf_defs.h"
+#include "intf.h"
+
+char _license[] SEC("license") = "GPL";
+
+/*
+ * Kfuncs. A `___tsland` suffix is dropped by libbpf when it looks the name up in the kernel (it strips the
+ * last `___flavor`), which lets one object declare both `x` and `x___v2` with their own prototypes.
+ *   insert:        scx_bpf_dsq_insert___v2 (bool; 7.x), scx_bpf_dsq_insert (6.13+), scx_bpf_dispatch (6.12)
+ *   move to local: scx_bpf_dsq_move_to_local___v2 (7.x), scx_bpf_dsq_move_to_local (6.13+),
+ *                  scx_bpf_consume (6.12)
+ *   now:           scx_bpf_now (6.14+), else bpf_ktime_get_ns
+ */
+bool scx_bpf_dsq_insert___v2___tsland(struct task_struct *p, u64 dsq_id, u64 slice, u64 enq_flags) __ksym __weak;
+void scx_bpf_dsq_insert___tsland(struct task_struct *p, u64 dsq_id, u64 slice, u64 enq_flags) __ksym __weak;
+void scx_bpf_dispatch___tsland(struct task_struct *p, u64 dsq_id, u64 slice, u64 enq_flags) __ksym __weak;
+bool scx_bpf_dsq_move_to_local___v2___tsland(u64 dsq_id, u64 enq_flags) __ksym __weak;
+bool scx_bpf_dsq_move_to_local___tsland(u64 dsq_id) __ksym __weak;
+bool scx_bpf_consume___tsland(u64 dsq_id) __ksym __weak;
+u64 scx_bpf_now(void) __ksym __weak;
+s32 scx_bpf_select_cpu_dfl(struct task_struct *p, s32 prev_cpu, u64 wake_flags, bool *is_idle) __ksym __weak;
+
+u32 scx_bpf_dispatch_nr_slots(void) __ksym;
+void scx_bpf_kick_cpu(s32 cpu, u64 flags) __ksym;
+s32 scx_bpf_create_dsq(u64 dsq_id, s32 node) __ksym;
+s32 scx_bpf_task_cpu(const struct task_struct *p) __ksym;
+s32 scx_bpf_pick_idle_cpu(const struct cpumask *cpus_allowed, u64 flags) __ksym;
+const struct cpumask *scx_bpf_get_online_cpumask(void) __ksym;
+void scx_bpf_put_cpumask(const struct cpumask *cpumask) __ksym;
+u32 scx_bpf_nr_cpu_ids(void) __ksym;
+void scx_bpf_error_bstr(char *fmt, unsigned long long *data, u32 data__sz) __ksym;
+struct task_struct *bpf_task_from_pid(s32 pid) __ksym;
+void bpf_task_release(struct task_struct *p) __ksym;
+bool bpf_cpumask_test_cpu(u32 cpu, const struct cpumask *cpumask) __ksym;
+
+/* The DSQ user space dispatches "any CPU" tasks to (and the kernel half its congested ones). */
+#define SHARED_DSQ 0
+
+/* Written by the loader before load (intf.h draws it). */
+const volatile struct tsland_config tl_config = {};
+
+/* Read live by user space through the mmapped .bss (intf.h draws both). */
+struct tsland_counters counters;
+struct tsland_exit_info exit_info;
+
+/*
+ * The ring records reach the object's BTF only through a global that names them: user space's layout test
+ * reads them there (src/backends/scx/layout.ts must match them byte for byte).
+ */
+struct tsland_queued *layout_queued;
+struct tsland_dispatch *layout_dispatch;
+
+/* Per CPU: a CPU_IDLE record was sent and nothing has run on that CPU since. */
+u8 idle_sent[TSLAND_MAX_CPUS];
+/* When a CPU last ran ops.dispatch (drained `dispatched`), in ns. */
+u64 last_dispatch_ns;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, TSLAND_QUEUED_RING_BYTES);
+} queued SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_USER_RINGBUF);
+	__uint(max_entries, TSLAND_DISPATCH_RING_BYTES);
+} dispatched SEC(".maps");
+
+/* Per-task state, private to this file. */
+struct task_ctx {
+	u64 enq_cnt;        /* generation: moves on at every enqueue and dequeue */
+	u64 dispatched_cnt; /* enq_cnt of the last dispatch record inserted (a second one is a duplicate) */
+	u64 start_ts;       /* ns, last ops.running */
+	u64 stop_ts;        /* ns, last ops.stopping */
+	u64 exec_runtime;   /* ns run since the task last woke up */
+	u64 vtime;          /* the last dispatch record's vtime, echoed back */
+	u32 state;          /* TC_* bits */
+	u32 rsv;
+};
+
+#define TC_KNOWN (1u << 0)        /* user space has seen this task (a queued record was sent) */
+#define TC_REQUEUE (1u << 1)      /* a user-dispatched run stopped runnable: next enqueue is STOPPED+RUNNABLE */
+#define TC_PREEMPTED (1u << 2)    /* ... and it still had slice left */
+#define TC_USER_PENDING (1u << 3) /* inserted into a DSQ by a dispatch record, not yet running */
+#define TC_USER_RUN (1u << 4)     /* the current run came from a dispatch record */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, TL_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct task_ctx);
+} task_ctxs SEC(".maps");
+
+struct kick_timer {
+	struct bpf_timer timer;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct kick_timer);
+} kick_timers SEC(".maps");
+
+/* ---- portable wrappers ---- */
+
+static __always_inline u64 now_ns(void)
+{
+	if (bpf_ksym_exists(scx_bpf_now))
+		return scx_bpf_now();
+	return bpf_ktime_get_ns();
+}
+
+/* Returns false when the kernel refused the insert (only the 7.x variant says so). */
+static __always_inline bool dsq_insert(struct task_struct *p, u64 dsq_id, u64 slice, u64 enq_flags)
+{
+	if (bpf_ksym_exists(scx_bpf_dsq_insert___v2___tsland))
+		return scx_bpf_dsq_insert___v2___tsland(p, dsq_id, slice, enq_flags);
+	if (bpf_ksym_exists(scx_bpf_dsq_insert___tsland)) {
+		scx_bpf_dsq_insert___tsland(p, dsq_id, slice, enq_flags);
+		return true;
+	}
+	scx_bpf_dispatch___tsland(p, dsq_id, slice, enq_flags);
+	return true;
+}
+
+static __always_inline bool dsq_move_to_local(u64 dsq_id)
+{
+	if (bpf_ksym_exists(scx_bpf_dsq_move_to_local___v2___tsland))
+		return scx_bpf_dsq_move_to_local___v2___tsland(dsq_id, 0);
+	if (bpf_ksym_exists(scx_bpf_dsq_move_to_local___tsland))
+		return scx_bpf_dsq_move_to_local___tsland(dsq_id);
+	return scx_bpf_consume___tsland(dsq_id);
+}
+
+#define DSQ_LOCAL bpf_core_enum_value(enum scx_dsq_id_flags, SCX_DSQ_LOCAL)
+#define DSQ_LOCAL_ON bpf_core_enum_value(enum scx_dsq_id_flags, SCX_DSQ_LOCAL_ON)
+#define SLICE_DFL bpf_core_enum_value(enum scx_public_consts, SCX_SLICE_DFL)
+#define KICK_IDLE bpf_core_enum_value(enum scx_kick_flags, SCX_KICK_IDLE)
+#define ENQ_WAKEUP bpf_core_enum_value(enum scx_enq_flags, SCX_ENQ_WAKEUP)
+#define ENQ_HEAD bpf_core_enum_value(enum scx_enq_flags, SCX_ENQ_HEAD)
+#define ENQ_PREEMPT bpf_core_enum_value(enum scx_enq_flags, SCX_ENQ_PREEMPT)
+#define TASK_QUEUED bpf_core_enum_value(enum scx_ent_flags, SCX_TASK_QUEUED)
+
+static __always_inline void tl_fail(const char *why)
+{
+	static char fmt[] = "tsland: %s"; /* writable: the kfunc takes a char * */
+	unsigned long long data[1] = { (unsigned long long)why };
+
+	scx_bpf_error_bstr(fmt, data, sizeof(data));
+}
+
+/* ---- who never waits for user space ---- */
+
+static __always_inline bool is_self(const struct task_struct *p)
+{
+	return tl_config.tgid && p->tgid == tl_config.tgid;
+}
+
+static __always_inline bool comm_is(const struct task_struct *p, const char *prefix, int len)
+{
+	for (int i = 0; i < len && i < 16; i++)
+		if (p->comm[i] != prefix[i])
+			return false;
+	return true;
+}
+
+static __always_inline bool is_kernel_direct(const struct task_struct *p)
+{
+	u32 flags = p->flags;
+
+	if (flags & TL_PF_KSWAPD)
+		return true;
+	if (!(flags & TL_PF_KTHREAD))
+		return false;
+	if (p->nr_cpus_allowed == 1)
+		return true;
+	return comm_is(p, "kcompactd", 9) || comm_is(p, "khugepaged", 10);
+}
+
+static __always_inline u64 kernel_slice(void)
+{
+	return tl_config.kslice_ns ? tl_config.kslice_ns : SLICE_DFL;
+}
+
+static __always_inline struct task_ctx *task_ctx(struct task_struct *p)
+{
+	return bpf_task_storage_get(&task_ctxs, p, 0, 0);
+}
+
+static __always_inline void kick_idle_for(struct task_struct *p)
+{
+	s32 cpu = scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
+
+	if (cpu >= 0)
+		scx_bpf_kick_cpu(cpu, KICK_IDLE);
+}
+
+/* ---- records to user space ---- */
+
+static __always_inline void fill_task(struct tsland_queued *r, struct task_struct *p, struct task_ctx *tctx)
+{
+	r->pid = p->pid;
+	r->cpu = scx_bpf_task_cpu(p);
+	r->nr_cpus_allowed = p->nr_cpus_allowed;
+	r->weight = p->scx.weight;
+	r->start_ts = tctx->start_ts;
+	r->stop_ts = tctx->stop_ts;
+	r->exec_runtime = tctx->exec_runtime;
+	r->sum_exec_runtime = p->se.sum_exec_runtime;
+	r->vtime = tctx->vtime;
+	r->enq_cnt = tctx->enq_cnt;
+	r->nvcsw = p->nvcsw;
+	r->ts_ns = now_ns();
+}
+
+/* STOPPED (asleep) and EXITED records; a full ring drops them and counts it. */
+static __always_inline void send_event(struct task_struct *p, struct task_ctx *tctx, u32 kind)
+{
+	struct tsland_queued *r = bpf_ringbuf_reserve(&queued, sizeof(*r), 0);
+
+	if (!r) {
+		__sync_fetch_and_add(&counters.nr_events_lost, 1);
+		return;
+	}
+	fill_task(r, p, tctx);
+	r->kind = kind;
+	r->flags = 0;
+	bpf_ringbuf_submit(r, 0);
+	__sync_fetch_and_add(&counters.nr_events, 1);
+	if (kind == TSLAND_EV_EXITED)
+		__sync_fetch_and_add(&counters.nr_exits, 1);
+}
+
+static __always_inline void send_cpu_idle(s32 cpu)
+{
+	struct tsland_queued *r;
+
+	if (cpu < 0 || cpu >= TSLAND_MAX_CPUS || idle_sent[cpu & (TSLAND_MAX_CPUS - 1)])
+		return;
+	r = bpf_ringbuf_reserve(&queued, sizeof(*r), 0);
+	if (!r) {
+		__sync_fetch_and_add(&counters.nr_events_lost, 1);
+		return;
+	}
+	__builtin_memset(r, 0, sizeof(*r));
+	r->cpu = cpu;
+	r->kind = TSLAND_EV_CPU_IDLE;
+	r->ts_ns = now_ns();
+	bpf_ringbuf_submit(r, 0);
+	idle_sent[cpu & (TSLAND_MAX_CPUS - 1)] = 1;
+	__sync_fetch_and_add(&counters.nr_events, 1);
+	__sync_fetch_and_add(&counters.nr_cpu_idle, 1);
+}
+
+static __always_inline void send_exited(struct task_struct *p)
+{
+	struct task_ctx *tctx = task_ctx(p);
+
+	if (!tctx || !(tctx->state & TC_KNOWN))
+		return;
+	tctx->state = 0;
+	tctx->enq_cnt++; /* any dispatch record still in flight is stale now */
+	send_event(p, tctx, TSLAND_EV_EXITED);
+}
+
+static __always_inline bool user_space_holds_work(void)
+{
+	return READ_ONCE(counters.nr_scheduled) || bpf_ringbuf_query(&queued, BPF_RB_AVAIL_DATA) > 0;
+}
+
+/* ---- sched_ext_ops ---- */
+
+SEC("struct_ops/tsland_select_cpu")
+s32 tsland_select_cpu(u64 *ctx)
+{
+	struct task_struct *p = (void *)ctx[0];
+	s32 prev_cpu = (s32)ctx[1];
+	u64 wake_flags = ctx[2];
+	bool is_idle = false;
+	s32 cpu;
+
+	/* Tasks user space schedules stay where they were until it decides. */
+	if (!is_self(p) && !is_kernel_direct(p))
+		return prev_cpu;
+	if (!bpf_ksym_exists(scx_bpf_select_cpu_dfl))
+		return prev_cpu;
+	cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
+	if (is_idle) {
+		dsq_insert(p, DSQ_LOCAL, kernel_slice(), 0);
+		__sync_fetch_and_add(&counters.nr_kernel_dispatches, 1);
+		if (is_self(p))
+			__sync_fetch_and_add(&counters.nr_self_dispatches, 1);
+	}
+	return cpu;
+}
+
+SEC("struct_ops/tsland_enqueue")
+void tsland_enqueue(u64 *ctx)
+{
+	struct task_struct *p = (void *)ctx[0];
+	u64 enq_flags = ctx[1];
+	struct tsland_queued *r;
+	struct task_ctx *tctx;
+
+	__sync_fetch_and_add(&counters.nr_enqueues, 1);
+
+	if (is_self(p)) {
+		u64 flags = enq_flags;
+
+		if ((tl_config.flags & TSLAND_CFG_SELF_PREEMPT) && (enq_flags & ENQ_WAKEUP))
+			flags |= ENQ_PREEMPT;
+		dsq_insert(p, DSQ_LOCAL, kernel_slice(), flags);
+		__sync_fetch_and_add(&counters.nr_kernel_dispatches, 1);
+		__sync_fetch_and_add(&counters.nr_self_dispatches, 1);
+		return;
+	}
+	if (is_kernel_direct(p)) {
+		dsq_insert(p, DSQ_LOCAL, kernel_slice(), enq_flags);
+		__sync_fetch_and_add(&counters.nr_kernel_dispatches, 1);
+		return;
+	}
+
+	tctx = task_ctx(p);
+	if (!tctx) {
+		/* init_task always creates it; without it user space could not answer anyway */
+		dsq_insert(p, SHARED_DSQ, kernel_slice(), enq_flags);
+		__sync_fetch_and_add(&counters.nr_kernel_dispatches, 1);
+		kick_idle_for(p);
+		return;
+	}
+	tctx->enq_cnt++;
+	tctx->state &= ~TC_USER_PENDING;
+
+	r = bpf_ringbuf_reserve(&queued, sizeof(*r), 0);
+	if (!r) {
+		__sync_fetch_and_add(&counters.nr_sched_congested, 1);
+		__sync_fetch_and_add(&counters.nr_kernel_dispatches, 1);
+		tctx->state &= ~(TC_REQUEUE | TC_PREEMPTED);
+		dsq_insert(p, SHARED_DSQ, kernel_slice(), enq_flags);
+		kick_idle_for(p);
+		return;
+	}
+	fill_task(r, p, tctx);
+	if (tctx->state & TC_REQUEUE) {
+		r->kind = TSLAND_EV_STOPPED;
+		r->flags = TSLAND_QF_RUNNABLE | ((tctx->state & TC_PREEMPTED) ? TSLAND_QF_PREEMPTED : 0);
+	} else {
+		r->kind = TSLAND_EV_RUNNABLE;
+		r->flags = (tctx->state & TC_KNOWN) ? 0 : TSLAND_QF_NEW;
+	}
+	tctx->state = (tctx->state & ~(TC_REQUEUE | TC_PREEMPTED)) | TC_KNOWN;
+	bpf_ringbuf_submit(r, 0);
+	__sync_fetch_and_add(&counters.nr_queued, 1);
+	__sync_fetch_and_add(&counters.nr_events, 1);
+}
+
+SEC("struct_ops/tsland_dequeue")
+void tsland_dequeue(u64 *ctx)
+{
+	struct task_struct *p = (void *)ctx[0];
+	struct task_ctx *tctx = task_ctx(p);
+
+	/* Taken back before user space dispatched it: its record in flight must not dispatch it. */
+	if (!tctx || !(tctx->state & TC_KNOWN) || tctx->dispatched_cnt == tctx->enq_cnt)
+		return;
+	tctx->enq_cnt++;
+	__sync_fetch_and_add(&counters.nr_dequeues, 1);
+}
+
+/* One dispatch record from user space. Returns 1 to stop draining (no dispatch slot left). */
+static long dispatch_one(struct bpf_dynptr *dynptr, void *unused)
+{
+	const struct tsland_dispatch *d = bpf_dynptr_data(dynptr, 0, sizeof(*d));
+	struct task_struct *p;
+	struct task_ctx *tctx;
+	u64 dsq_id = SHARED_DSQ, enq_flags = 0, slice;
+	s32 cpu;
+
+	__sync_fetch_and_add(&counters.nr_dispatch_drained, 1);
+	if (!d) {
+		__sync_fetch_and_add(&counters.nr_failed_dispatches, 1);
+		return 0;
+	}
+	p = bpf_task_from_pid(d->pid);
+	if (!p) {
+		__sync_fetch_and_add(&counters.nr_failed_dispatches, 1);
+		return 0;
+	}
+	tctx = task_ctx(p);
+	if (!tctx || d->enq_cnt != tctx->enq_cnt || tctx->dispatched_cnt == d->enq_cnt) {
+		__sync_fetch_and_add(&counters.nr_cancel_dispatches, 1);
+		goto out;
+	}
+
+	slice = d->slice_ns ? d->slice_ns : SLICE_DFL;
+	if (d->flags & TSLAND_DF_HEAD)
+		enq_flags |= ENQ_HEAD;
+	cpu = d->cpu;
+	if (cpu != TSLAND_CPU_ANY) {
+		if (cpu < 0 || cpu >= scx_bpf_nr_cpu_ids() || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr)) {
+			__sync_fetch_and_add(&counters.nr_bounce_dispatches, 1);
+			cpu = scx_bpf_task_cpu(p);
+			if (!bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
+				cpu = TSLAND_CPU_ANY;
+		}
+		if (cpu != TSLAND_CPU_ANY) {
+			dsq_id = DSQ_LOCAL_ON | (u64)cpu;
+			if (d->flags & TSLAND_DF_PREEMPT)
+				enq_flags |= ENQ_PREEMPT;
+		}
+	}
+
+	if (!dsq_insert(p, dsq_id, slice, enq_flags)) {
+		__sync_fetch_and_add(&counters.nr_cancel_dispatches, 1);
+		goto out;
+	}
+	tctx->dispatched_cnt = d->enq_cnt;
+	tctx->vtime = d->vtime;
+	tctx->state |= TC_USER_PENDING;
+	__sync_fetch_and_add(&counters.nr_user_dispatches, 1);
+
+	if (cpu != TSLAND_CPU_ANY) {
+		idle_sent[cpu & (TSLAND_MAX_CPUS - 1)] = 0;
+		if (cpu != (s32)bpf_get_smp_processor_id())
+			scx_bpf_kick_cpu(cpu, KICK_IDLE);
+	} else {
+		kick_idle_for(p);
+	}
+out:
+	bpf_task_release(p);
+	return scx_bpf_dispatch_nr_slots() ? 0 : 1;
+}
+
+SEC("struct_ops/tsland_dispatch")
+void tsland_dispatch(u64 *ctx)
+{
+	s32 cpu = (s32)ctx[0];
+	struct task_struct *prev = (void *)ctx[1];
+
+	WRITE_ONCE(last_dispatch_ns, now_ns());
+	bpf_user_ringbuf_drain(&dispatched, dispatch_one, NULL, BPF_RB_NO_WAKEUP);
+
+	if (dsq_move_to_local(SHARED_DSQ))
+		return;
+	/* The kernel keeps running a runnable prev when nothing else is there: the CPU is not idle. */
+	if (prev && (prev->scx.flags & TASK_QUEUED))
+		return;
+	if (user_space_holds_work())
+		send_cpu_idle(cpu);
+}
+
+SEC("struct_ops/tsland_runnable")
+void tsland_runnable(u64 *ctx)
+{
+	struct task_struct *p = (void *)ctx[0];
+	struct task_ctx *tctx = task_ctx(p);
+
+	if (tctx)
+		tctx->exec_runtime = 0;
+}
+
+SEC("struct_ops/tsland_running")
+void tsland_running(u64 *ctx)
+{
+	struct task_struct *p = (void *)ctx[0];
+	s32 cpu = scx_bpf_task_cpu(p);
+	struct task_ctx *tctx;
+
+	if (cpu >= 0 && cpu < TSLAND_MAX_CPUS)
+		idle_sent[cpu & (TSLAND_MAX_CPUS - 1)] = 0;
+	tctx = task_ctx(p);
+	if (!tctx)
+		return;
+	tctx->start_ts = now_ns();
+	tctx->state &= ~(TC_REQUEUE | TC_PREEMPTED);
+	if (tctx->state & TC_USER_PENDING) {
+		tctx->state = (tctx->state & ~TC_USER_PENDING) | TC_USER_RUN;
+		__sync_fetch_and_add(&counters.nr_running, 1);
+	}
+}
+
+SEC("struct_ops/tsland_stopping")
+void tsland_stopping(u64 *ctx)
+{
+	struct task_struct *p = (void *)ctx[0];
+	bool runnable = (bool)ctx[1];
+	struct task_ctx *tctx = task_ctx(p);
+	u64 now = now_ns();
+
+	if (!tctx)
+		return;
+	tctx->stop_ts = now;
+	tctx->exec_runtime += now - tctx->start_ts;
+	if (!(tctx->state & TC_USER_RUN))
+		return;
+	tctx->state &= ~TC_USER_RUN;
+	__sync_fetch_and_sub(&counters.nr_running, 1);
+	if (runnable) {
+		/* The enqueue that follows (if the kernel does not keep it on this CPU) says STOPPED+RUNNABLE. */
+		tctx->state |= TC_REQUEUE | (p->scx.slice ? TC_PREEMPTED : 0);
+		return;
+	}
+	send_event(p, tctx, TSLAND_EV_STOPPED);
+}
+
+SEC("struct_ops.s/tsland_init_task")
+s32 tsland_init_task(u64 *ctx)
+{
+	struct task_struct *p = (void *)ctx[0];
+
+	if (!bpf_task_storage_get(&task_ctxs, p, 0, TL_LOCAL_STORAGE_GET_F_CREATE))
+		return -12; /* -ENOMEM */
+	return 0;
+}
+
+SEC("struct_ops/tsland_disable")
+void tsland_disable(u64 *ctx)
+{
+	send_exited((void *)ctx[0]);
+}
+
+SEC("struct_ops/tsland_exit_task")
+void tsland_exit_task(u64 *ctx)
+{
+	send_exited((void *)ctx[0]);
+}
+
+static int kick_timer_fn(void *map, int *key, struct bpf_timer *timer)
+{
+	u64 period_ns = tl_config.kick_ns ? tl_config.kick_ns : TSLAND_KICK_DFL_NS;
+	u64 now = now_ns();
+
+	if (now - READ_ONCE(last_dispatch_ns) >= period_ns &&
+	    (user_space_holds_work() ||
+	     READ_ONCE(counters.nr_dispatch_posted) != READ_ONCE(counters.nr_dispatch_drained))) {
+		const struct cpumask *online = scx_bpf_get_online_cpumask();
+		s32 cpu = scx_bpf_pick_idle_cpu(online, 0);
+
+		scx_bpf_put_cpumask(online);
+		if (cpu >= 0) {
+			scx_bpf_kick_cpu(cpu, KICK_IDLE);
+			__sync_fetch_and_add(&counters.nr_timer_kicks, 1);
+		}
+	}
+	bpf_timer_start(timer, period_ns, 0);
+	return 0;
+}
+
+SEC("struct_ops.s/tsland_init")
+s32 tsland_init(u64 *ctx __unused)
+{
+	u64 period_ns = tl_config.kick_ns ? tl_config.kick_ns : TSLAND_KICK_DFL_NS;
+	struct kick_timer *kt;
+	u32 key = 0;
+	s32 err;
+
+	err = scx_bpf_create_dsq(SHARED_DSQ, -1);
+	if (err) {
+		tl_fail("cannot create the shared DSQ");
+		return err;
+	}
+	kt = bpf_map_lookup_elem(&kick_timers, &key);
+	if (!kt) {
+		tl_fail("no kick timer");
+		return -2; /* -ENOENT */
+	}
+	bpf_timer_init(&kt->timer, &kick_timers, TL_CLOCK_MONOTONIC);
+	bpf_timer_set_callback(&kt->timer, kick_timer_fn);
+	err = bpf_timer_start(&kt->timer, period_ns, 0);
+	if (err) {
+		tl_fail("cannot start the kick timer");
+		return err;
+	}
+	return 0;
+}
+
+SEC("struct_ops/tsland_exit")
+void tsland_exit(u64 *ctx)
+{
+	struct scx_exit_info *ei = (void *)ctx[0];
+
+	bpf_probe_read_kernel_str(exit_info.reason, sizeof(exit_info.reason), ei->reason);
+	bpf_probe_read_kernel_str(exit_info.msg, sizeof(exit_info.msg), ei->msg);
+	exit_info.exit_code = ei->exit_code;
+	/* kind last: user space reads it as "the rest is filled" */
+	WRITE_ONCE(exit_info.kind, (u32)ei->kind);
+}
+
+SEC(".struct_ops.link")
+struct sched_ext_ops tsland_ops = {
+	.select_cpu = (void *)tsland_select_cpu,
+	.enqueue = (void *)tsland_enqueue,
+	.dequeue = (void *)tsland_dequeue,
+	.dispatch = (void *)tsland_dispatch,
+	.runnable = (void *)tsland_runnable,
+	.running = (void *)tsland_running,
+	.stopping = (void *)tsland_stopping,
+	.init_task = (void *)tsland_init_task,
+	.disable = (void *)tsland_disable,
+	.exit_task = (void *)tsland_exit_task,
+	.init = (void *)tsland_init,
+	.exit = (void *)tsland_exit,
+	/*
+	 * ENQ_LAST: a task whose slice ends with nothing else in its CPU's local queue is enqueued again
+	 * (SCX_ENQ_LAST) instead of running on. Without it, a CPU hog kept its CPU for good while the tasks
+	 * waiting in user space were invisible to the kernel: the watchdog ejected tsland ("runnable task
+	 * stall") in the guest with 4 hogs on 2 CPUs. scx_rustland sets it for the same reason.
+	 */
+	.flags = SCX_OPS_ENQ_LAST,
+	.dispatch_max_batch = 256,
+	.timeout_ms = 5000,
+	.name = "tsland",
+};

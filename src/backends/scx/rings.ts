@@ -1,0 +1,329 @@
+// The two BPF rings, read and written in place over their mapped memory: the `queued` RINGBUF (kernel
+// produces, we consume) and the `dispatched` USER_RINGBUF (we produce, ops.dispatch consumes). No libbpf
+// call, no syscall and no allocation per record: a record is a byte offset into the ring's typed arrays, its
+// fields are read and written at the offsets of layout.ts.
+//
+// Memory of a ring map, as the kernel lays it out for mmap (kernel/bpf/ringbuf.c):
+//
+//   file offset 0           page           2 pages                      2 pages + size   2 pages + 2 size
+//   +-----------------------+--------------+----------------------------+----------------+
+//   | consumer_pos (u64)    | producer_pos | data (size bytes)          | data again     |
+//   | rest of the page: 0   | (u64), rest 0|                            | (same pages)   |
+//   +-----------------------+--------------+----------------------------+----------------+
+//   `consumerPage`           `producerArea` starts here: producer_pos at 0, data at pageBytes
+//
+// RINGBUF: we may write the consumer page, the producer area is read-only. USER_RINGBUF: the reverse.
+// The data pages are mapped twice in a row, so a record that wraps past the end is contiguous.
+// Record: an 8-byte header, then the payload, the total rounded up to 8:
+//
+//   0                    4                    8
+//   +--------------------+--------------------+---------------------
+//   | len (u32): payload | pg_off (u32,       | payload (len bytes)
+//   | bytes; bit 31 BUSY,| kernel's own use)  |
+//   | bit 30 DISCARD     |                    |
+//   +--------------------+--------------------+---------------------
+//
+// Positions are u64 byte counts that only grow (a record at position p is at data offset p & (size - 1)).
+// They are kept as doubles (exact below 2^53: centuries at any real rate) and never as BigInt. A position
+// the other side reads is stored as one aligned 8-byte write (the bits of the u64 moved through a
+// Float64Array), so it never sees half an update; one it writes is read high, low, high until the high
+// halves agree.
+
+import {
+  D_CPU,
+  D_ENQ_CNT,
+  D_FLAGS,
+  D_PID,
+  D_RSV,
+  D_SLICE_NS,
+  D_VTIME,
+  DISPATCH_BYTES,
+  Q_ENQ_CNT,
+  Q_PID,
+  Q_VTIME,
+} from './layout.js';
+import { EPOLL_EVENT_BYTES, EPOLLIN, scxNative, type ScxNative } from './native.js';
+
+export const RINGBUF_HDR_BYTES = 8;
+export const RINGBUF_BUSY_BIT = 0x80000000;
+export const RINGBUF_DISCARD_BIT = 0x40000000;
+const LEN_MASK = ~(RINGBUF_BUSY_BIT | RINGBUF_DISCARD_BIT) >>> 0;
+const U32_SPAN = 2 ** 32;
+
+/** A ring map's memory, as mapped (or, in tests, laid out the same way in an ordinary ArrayBuffer). */
+export interface RingMemory {
+  /** The page holding consumer_pos. */
+  consumerPage: ArrayBuffer;
+  /** producer_pos at byte 0, data from `pageBytes`, `2 * dataBytes` long (the double mapping). */
+  producerArea: ArrayBuffer;
+  pageBytes: number;
+  /** The ring's size: a power of two. */
+  dataBytes: number;
+}
+
+/** Moves the bits of a u64 position through a Float64Array so it is stored in one 8-byte write. */
+class PositionCodec {
+  private readonly f64 = new Float64Array(1);
+  private readonly u32 = new Uint32Array(this.f64.buffer);
+
+  /** Stores `pos` (an integer below 2^53) at `dst[index]` in one aligned 8-byte write. */
+  store(dst: Float64Array, index: number, pos: number): void {
+    const lo = pos % U32_SPAN;
+    this.u32[0] = lo;
+    this.u32[1] = (pos - lo) / U32_SPAN;
+    dst[index] = this.f64[0]!;
+  }
+}
+
+/** Reads a u64 position written by the other side: high, low, high until both high halves agree. */
+function loadPosition(u32: Uint32Array, index: number): number {
+  for (;;) {
+    const hi = Atomics.load(u32, index + 1);
+    const lo = Atomics.load(u32, index);
+    if (Atomics.load(u32, index + 1) === hi) return hi * U32_SPAN + lo;
+  }
+}
+
+/** Reads the u64 at byte `at` (8-aligned) of `u32`'s buffer as a number. */
+export function readU64(u32: Uint32Array, at: number): number {
+  return u32[(at >> 2) + 1]! * U32_SPAN + u32[at >> 2]!;
+}
+
+/** Writes `value` (an integer in [0, 2^53)) as a u64 at byte `at` (8-aligned) of `u32`'s buffer. */
+export function writeU64(u32: Uint32Array, at: number, value: number): void {
+  const lo = value % U32_SPAN;
+  u32[at >> 2] = lo;
+  u32[(at >> 2) + 1] = (value - lo) / U32_SPAN;
+}
+
+function checkMemory(mem: RingMemory, what: string): void {
+  const size = mem.dataBytes;
+  if (!Number.isInteger(size) || size <= 0 || (size & (size - 1)) !== 0) {
+    throw new RangeError(`${what}: dataBytes must be a power of two, got ${size}`);
+  }
+  if (mem.producerArea.byteLength < mem.pageBytes + 2 * size || mem.consumerPage.byteLength < 8) {
+    throw new RangeError(`${what}: mapped memory is smaller than the ring's layout`);
+  }
+}
+
+/**
+ * Consumer of the `queued` RINGBUF. A scheduling iteration:
+ *
+ *   for (let at = q.next(); at >= 0; at = q.next()) { ...read fields at `at`...; }
+ *   q.release();   // once per batch: tells the kernel the space is free (and re-arms its wake-ups)
+ *
+ * `next()` returns the byte offset of the next record's payload in `i32`/`u32` (the producer area), or -1
+ * when the ring is empty or the next record is still being written. Read a record before the next call of
+ * `release()`; after it the kernel may overwrite it.
+ */
+export class QueuedRing {
+  readonly i32: Int32Array;
+  readonly u32: Uint32Array;
+  private readonly consumerF64: Float64Array;
+  private readonly consumerU32: Uint32Array;
+  private readonly codec = new PositionCodec();
+  /** [0] our read position, [1] the position last published to the kernel, [2] records read. */
+  private readonly st = new Float64Array(3);
+  private readonly mask: number;
+  private readonly dataAt: number;
+
+  constructor(mem: RingMemory) {
+    checkMemory(mem, 'queued ring');
+    this.i32 = new Int32Array(mem.producerArea);
+    this.u32 = new Uint32Array(mem.producerArea);
+    this.consumerF64 = new Float64Array(mem.consumerPage, 0, 1);
+    this.consumerU32 = new Uint32Array(mem.consumerPage, 0, 2);
+    this.mask = mem.dataBytes - 1;
+    this.dataAt = mem.pageBytes;
+    const pos = loadPosition(this.consumerU32, 0);
+    this.st[0] = pos;
+    this.st[1] = pos;
+  }
+
+  /** Byte offset of the next record's payload, or -1. Skips records the kernel discarded. */
+  next(): number {
+    const st = this.st;
+    for (;;) {
+      const pos = st[0]!;
+      if (loadPosition(this.u32, 0) <= pos) return -1;
+      const hdr = this.dataAt + (pos % (this.mask + 1));
+      const len = Atomics.load(this.u32, hdr >> 2);
+      if ((len & RINGBUF_BUSY_BIT) !== 0) return -1;
+      st[0] = pos + ((((len & LEN_MASK) + RINGBUF_HDR_BYTES + 7) >>> 3) << 3);
+      if ((len & RINGBUF_DISCARD_BIT) !== 0) continue;
+      st[2] = st[2]! + 1;
+      return hdr + RINGBUF_HDR_BYTES;
+    }
+  }
+
+  /** Payload bytes of the record at `at` (as the kernel wrote them in the header). */
+  recordBytes(at: number): number {
+    return (this.u32[(at - RINGBUF_HDR_BYTES) >> 2]! & LEN_MASK) >>> 0;
+  }
+
+  /** Publishes the read position: the kernel may reuse the space, and wakes us again for new records. */
+  release(): void {
+    const st = this.st;
+    if (st[1] === st[0]) return;
+    this.codec.store(this.consumerF64, 0, st[0]!);
+    st[1] = st[0]!;
+  }
+
+  /** True when the kernel has written records we have not read (one 8-byte read; for a poll before sleeping). */
+  pending(): boolean {
+    return loadPosition(this.u32, 0) > this.st[0]!;
+  }
+
+  /** Records returned by next() so far. */
+  get recordsRead(): number {
+    return this.st[2]!;
+  }
+
+  /** u64 field at byte `at` of a record (an integer below 2^53). */
+  u64(at: number): number {
+    return this.u32[(at >> 2) + 1]! * U32_SPAN + this.u32[at >> 2]!;
+  }
+}
+
+/**
+ * Producer of the `dispatched` USER_RINGBUF. Each push writes one dispatch record and publishes it; the
+ * kernel drains them in ops.dispatch. push returns false when the ring is full (nothing written): let a
+ * CPU run ops.dispatch (block or yield) and try again.
+ */
+export class DispatchRing {
+  readonly i32: Int32Array;
+  readonly u32: Uint32Array;
+  private readonly producerF64: Float64Array;
+  private readonly consumerU32: Uint32Array;
+  private readonly codec = new PositionCodec();
+  /** [0] our write position, [1] records pushed. */
+  private readonly st = new Float64Array(2);
+  private readonly mask: number;
+  private readonly dataAt: number;
+  private readonly recordTotal: number;
+
+  constructor(mem: RingMemory) {
+    checkMemory(mem, 'dispatch ring');
+    this.i32 = new Int32Array(mem.producerArea);
+    this.u32 = new Uint32Array(mem.producerArea);
+    this.producerF64 = new Float64Array(mem.producerArea, 0, 1);
+    this.consumerU32 = new Uint32Array(mem.consumerPage, 0, 2);
+    this.mask = mem.dataBytes - 1;
+    this.dataAt = mem.pageBytes;
+    this.recordTotal = ((DISPATCH_BYTES + RINGBUF_HDR_BYTES + 7) >>> 3) << 3;
+    this.st[0] = loadPosition(this.u32, 0);
+  }
+
+  /**
+   * Reserves the next record: returns the byte offset of its payload in `i32`/`u32`, or -1 when the ring
+   * is full. Fill it, then call commit(); nothing else may be reserved in between.
+   */
+  reserve(): number {
+    const pos = this.st[0]!;
+    const consumed = loadPosition(this.consumerU32, 0);
+    if (pos - consumed + this.recordTotal > this.mask + 1) return -1;
+    return this.dataAt + (pos % (this.mask + 1)) + RINGBUF_HDR_BYTES;
+  }
+
+  /** Publishes the reserved record: header (length, not busy) first, then the producer position. */
+  commit(at: number): void {
+    Atomics.store(this.u32, (at - RINGBUF_HDR_BYTES) >> 2, DISPATCH_BYTES);
+    this.u32[(at - RINGBUF_HDR_BYTES + 4) >> 2] = 0;
+    const next = this.st[0]! + this.recordTotal;
+    this.st[0] = next;
+    this.st[1] = this.st[1]! + 1;
+    this.codec.store(this.producerF64, 0, next);
+  }
+
+  /** Writes and publishes one dispatch record; false when the ring is full. */
+  push(pid: number, cpu: number, flags: number, sliceNs: number, vtime: number, enqCnt: number): boolean {
+    const at = this.reserve();
+    if (at < 0) return false;
+    const u32 = this.u32;
+    this.i32[(at + D_PID) >> 2] = pid;
+    this.i32[(at + D_CPU) >> 2] = cpu;
+    u32[(at + D_FLAGS) >> 2] = flags;
+    u32[(at + D_RSV) >> 2] = 0;
+    writeU64(u32, at + D_SLICE_NS, sliceNs);
+    writeU64(u32, at + D_VTIME, vtime);
+    writeU64(u32, at + D_ENQ_CNT, enqCnt);
+    this.commit(at);
+    return true;
+  }
+
+  /**
+   * Dispatches the task of queued record `qAt` (of ring `q`): pid, vtime and enq_cnt are copied bit for
+   * bit (no number crosses a call), the caller chooses CPU, flags and slice.
+   */
+  pushFor(q: QueuedRing, qAt: number, cpu: number, flags: number, sliceNs: number): boolean {
+    const at = this.reserve();
+    if (at < 0) return false;
+    const u32 = this.u32;
+    const qu = q.u32;
+    u32[(at + D_PID) >> 2] = qu[(qAt + Q_PID) >> 2]!;
+    this.i32[(at + D_CPU) >> 2] = cpu;
+    u32[(at + D_FLAGS) >> 2] = flags;
+    u32[(at + D_RSV) >> 2] = 0;
+    writeU64(u32, at + D_SLICE_NS, sliceNs);
+    u32[(at + D_VTIME) >> 2] = qu[(qAt + Q_VTIME) >> 2]!;
+    u32[(at + D_VTIME + 4) >> 2] = qu[(qAt + Q_VTIME + 4) >> 2]!;
+    u32[(at + D_ENQ_CNT) >> 2] = qu[(qAt + Q_ENQ_CNT) >> 2]!;
+    u32[(at + D_ENQ_CNT + 4) >> 2] = qu[(qAt + Q_ENQ_CNT + 4) >> 2]!;
+    this.commit(at);
+    return true;
+  }
+
+  /** Records pushed so far (what the loader mirrors into nr_dispatch_posted). */
+  get recordsPushed(): number {
+    return this.st[1]!;
+  }
+}
+
+/**
+ * A ring laid out in ordinary ArrayBuffers the way the kernel maps it (for tests). The double mapping is
+ * not there: whoever plays the kernel writes a wrapping record's bytes into both halves itself.
+ */
+export function ringMemoryForTest(dataBytes: number, pageBytes = 4096): RingMemory {
+  return {
+    consumerPage: new ArrayBuffer(pageBytes),
+    producerArea: new ArrayBuffer(pageBytes + 2 * dataBytes),
+    pageBytes,
+    dataBytes,
+  };
+}
+
+/**
+ * Sleeps until the `queued` ring has records: epoll on the ring map's fd (the kernel wakes it when a record
+ * is submitted while we had caught up, so call QueuedRing.release() before waiting). One epoll_wait per
+ * call, into a buffer made once: nothing is allocated per call.
+ */
+export class RingWaiter {
+  private readonly events = new Uint8Array(EPOLL_EVENT_BYTES * 4);
+  private epfd: number;
+  private readonly native: ScxNative;
+
+  constructor(ringFd: number) {
+    const n = scxNative();
+    if (!n) throw new Error('libc is not available: cannot wait on the ring');
+    this.native = n;
+    this.epfd = n.epollCreate();
+    if (this.epfd < 0) throw new Error(`epoll_create1 failed: errno ${n.errno()}`);
+    if (n.epollAdd(this.epfd, ringFd, EPOLLIN) < 0) {
+      const code = n.errno();
+      n.close(this.epfd);
+      this.epfd = -1;
+      throw new Error(`epoll_ctl(ADD, ring fd ${ringFd}) failed: errno ${code}`);
+    }
+  }
+
+  /** Waits up to `timeoutMs` (0: poll, -1: forever). Returns 1 when woken by the ring, 0 on timeout or a signal. */
+  wait(timeoutMs: number): number {
+    const n = this.native.epollWait(this.epfd, this.events, 4, timeoutMs);
+    return n > 0 ? 1 : 0;
+  }
+
+  close(): void {
+    if (this.epfd >= 0) this.native.close(this.epfd);
+    this.epfd = -1;
+  }
+}

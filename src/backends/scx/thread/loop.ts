@@ -1,0 +1,143 @@
+// One round of the sched_ext scheduler thread, as a method that returns a small integer: 0 to go on at once,
+// a positive number of milliseconds it may sleep in epoll on the `queued` ring, or why to leave the burst.
+//
+//   drain `queued` ──▶ bridge ──▶ core.schedule() ──▶ bridge.flush ──▶ `dispatched` ──▶ sched_yield()
+//
+// After writing dispatch records the thread yields: its CPU then runs ops.dispatch, which drains
+// `dispatched` and places the tasks (scx_rustland's user scheduler does the same). When a round found
+// nothing to do the thread sleeps in epoll_wait on the ring's fd; the kernel wakes it on the next record.
+// Time values stay in Float64Arrays; only integers cross the calls (see proc/loop.ts for why).
+
+import type { Scheduler } from '../../../sched/api.js';
+import { CLOCK_NOW_NS } from '../../../sched/api.js';
+import { C, type Counters } from '../../../base/counters.js';
+import type { ScxBridge } from './bridge.js';
+import * as K from '../layout.js';
+import type { DispatchRing, QueuedRing } from '../rings.js';
+
+export const ROUND_STOP = -1;
+export const ROUND_YIELD = -2;
+export const ROUND_EJECTED = -3;
+
+/** What the loop needs of the loaded scheduler (loader.ts ScxScheduler, or a stand-in in the drill). */
+export interface KernelHalf {
+  counter(offsetBytes: number): number;
+  setScheduled(tasks: number): void;
+  setDispatchPosted(records: number): void;
+  /** enum scx_exit_kind once the kernel has unloaded or ejected the scheduler, 0 while it runs. */
+  exitKind(): number;
+}
+
+/** Reads CLOCK_MONOTONIC in ns into `out[i]` (the clock bpf_ktime_get_ns counts). */
+export type ReadClockNs = (out: Float64Array, i: number) => void;
+
+// Slots of `times`.
+const T_NOW = 0;
+const T_BURST_END = 1;
+const T_BURST = 2;
+const T_LAST_COPY = 3;
+const T_SLOTS = 4;
+/** The kernel half's counters are copied into tsland's this often (each copy is a dozen reads). */
+const COPY_COUNTERS_NS = 100_000_000;
+/** Longest sleep in epoll: the stop flag and the burst end are checked at least this often. */
+export const MAX_SLEEP_MS = 50;
+
+export class ScxLoop {
+  private readonly times = new Float64Array(T_SLOTS);
+  private readonly cnt: Float64Array;
+  /** [0] records drained, [1] dispatch records written, [2] rounds. */
+  readonly totals = new Float64Array(3);
+
+  constructor(
+    private readonly scheduler: Scheduler,
+    private readonly bridge: ScxBridge,
+    private readonly queued: QueuedRing,
+    private readonly dispatch: DispatchRing,
+    private readonly kernel: KernelHalf,
+    counters: Counters,
+    private readonly ctl: Int32Array,
+    private readonly stopWord: number,
+    private readonly readClockNs: ReadClockNs,
+    private readonly sched_yield: () => number,
+    burstNs: number,
+  ) {
+    this.cnt = counters.f64;
+    this.times[T_BURST] = burstNs;
+    this.times[T_LAST_COPY] = -Infinity;
+  }
+
+  setBurstNs(burstNs: number): void {
+    this.times[T_BURST] = burstNs;
+  }
+
+  startBurst(): void {
+    this.readClockNs(this.times, T_BURST_END);
+    this.times[T_BURST_END] = this.times[T_BURST_END]! + this.times[T_BURST]!;
+  }
+
+  /** One round: 0 (go on), ms to sleep in epoll (> 0), or a ROUND_* reason to leave the burst. */
+  round(): number {
+    if (Atomics.load(this.ctl, this.stopWord) !== 0) return ROUND_STOP;
+    // Ejected (the kernel's watchdog, an error in the BPF half, sysrq): nothing more will come.
+    if (this.kernel.exitKind() !== 0) return ROUND_EJECTED;
+    const q = this.queued;
+    const bridge = this.bridge;
+    const s = this.scheduler;
+    const u32 = q.u32;
+    const i32 = q.i32;
+    this.readClockNs(s.clock, CLOCK_NOW_NS);
+    let drained = 0;
+    for (let at = q.next(); at >= 0; at = q.next()) {
+      // The core's queued ring is larger than the kernel's, so this only happens if the core was not run
+      // for a whole kernel ring: make room, then take the record.
+      if (!bridge.handleQueued(u32, i32, at)) {
+        s.schedule();
+        bridge.flush();
+        bridge.handleQueued(u32, i32, at);
+      }
+      drained++;
+    }
+    q.release();
+    s.schedule();
+    const written = bridge.flush();
+    const k = this.kernel;
+    k.setScheduled(s.nrWaiting);
+    k.setDispatchPosted(this.dispatch.recordsPushed);
+    const totals = this.totals;
+    totals[0] = totals[0]! + drained;
+    totals[1] = totals[1]! + written;
+    totals[2] = totals[2]! + 1;
+    const times = this.times;
+    this.readClockNs(times, T_NOW);
+    if (times[T_NOW]! - times[T_LAST_COPY]! >= COPY_COUNTERS_NS) {
+      this.copyCounters();
+      times[T_LAST_COPY] = times[T_NOW]!;
+    }
+    if (written > 0 || bridge.heldDispatches > 0) {
+      // Let this CPU run ops.dispatch now: it drains what we wrote.
+      this.sched_yield();
+      return 0;
+    }
+    if (drained > 0 || q.pending()) return 0;
+    const leftNs = times[T_BURST_END]! - times[T_NOW]!;
+    if (leftNs <= 0) return ROUND_YIELD;
+    const ms = Math.ceil(leftNs / 1_000_000);
+    return ms < MAX_SLEEP_MS ? ms : MAX_SLEEP_MS;
+  }
+
+  /** The kernel half's view, where tsland's stats read it (the names scx_rustland reports). */
+  copyCounters(): void {
+    const cnt = this.cnt;
+    const k = this.kernel;
+    cnt[C.nr_kernel_dispatches] = k.counter(K.C_KERNEL_DISPATCHES);
+    cnt[C.nr_cancel_dispatches] = k.counter(K.C_CANCEL_DISPATCHES);
+    cnt[C.nr_bounce_dispatches] = k.counter(K.C_BOUNCE_DISPATCHES) + this.bridge.tasksUnplaced;
+    cnt[C.nr_failed_dispatches] = k.counter(K.C_FAILED_DISPATCHES);
+    cnt[C.nr_sched_congested] = k.counter(K.C_SCHED_CONGESTED);
+    cnt[C.nr_kernel_events] = k.counter(K.C_EVENTS);
+    cnt[C.nr_dispatch_posted] = k.counter(K.C_DISPATCH_POSTED);
+    cnt[C.nr_dispatch_drained] = k.counter(K.C_DISPATCH_DRAINED);
+    cnt[C.nr_events_lost] = k.counter(K.C_EVENTS_LOST);
+    cnt[C.nr_self_dispatches] = k.counter(K.C_SELF_DISPATCHES);
+  }
+}

@@ -1,0 +1,210 @@
+// The sched_ext scheduler thread: loads the kernel half, then runs the scheduler core over its rings in
+// synchronous bursts (loop.ts). Between bursts it yields to its event loop, where GC entries are counted.
+// Its own page faults and GCs are published to the shared counters, as the real-process backend's are.
+// The BPF object is loaded here, in the thread that reads its rings; it belongs to the whole process, so
+// when the process dies the kernel unloads it and every task goes back to the fair class.
+//
+// It speaks the session's protocol (session/control.ts): 'ready', 'slab', 'done'; CTL_STOP ends it,
+// CTL_ADOPT_PID is acknowledged (the main thread has already put the command into SCHED_EXT). A start-up
+// failure (the kernel refused the object) is thrown: the session reports it as the thread's error.
+
+import { readFileSync } from 'node:fs';
+import { setPriority } from 'node:os';
+import v8 from 'node:v8';
+import { parentPort, workerData } from 'node:worker_threads';
+import { drillArena } from '../../../arena/index.js';
+import { createCounters } from '../../../base/counters.js';
+import { NSEC_PER_MSEC } from '../../../base/units.js';
+import { collectGarbageNow } from '../../../mem/gc.js';
+import { MemPublisher } from '../../../mem/publish.js';
+import { SpscRing } from '../../../ring/spsc.js';
+import type { Policy } from '../../../sched/api.js';
+import { loadPolicy } from '../../../sched/load-policy.js';
+import { RunQueue } from '../../../sched/runqueue.js';
+import { createScheduler } from '../../../sched/scheduler.js';
+import { TaskMap } from '../../../sched/taskmap.js';
+import { readMonotonicNs, warmClock } from '../../os/clock.js';
+import { CTL_ADOPT_PID, CTL_SIGNAL, CTL_STOP, type SessionThreadConfig, type WorkerMessage } from '../../session/control.js';
+import { readTaskRows } from '../../session/task-rows.js';
+import { loadScx, type ScxScheduler } from '../loader.js';
+import { RingWaiter } from '../rings.js';
+import { ScxBridge } from './bridge.js';
+import type { ScxThreadConfig } from './config.js';
+import { drillScxRound } from './drill.js';
+import { ROUND_EJECTED, ROUND_STOP, ROUND_YIELD, ScxLoop, type KernelHalf } from './loop.js';
+import { schedYield } from './sched-calls.js';
+
+/** A burst ends after this long and the thread yields to its event loop (see proc/thread/worker.ts). */
+const BURST_NS = 1000 * NSEC_PER_MSEC;
+/** The first bursts are short, so per-burst code is optimized early (see proc/thread/worker.ts). */
+const SHORT_BURSTS = 1500;
+const SHORT_BURST_NS = 2 * NSEC_PER_MSEC;
+const GC_AFTER_BURSTS = 2;
+/** See proc/thread/worker.ts: bytecode before V8 optimizes a function (default 132 KiB). */
+const INTERRUPT_BUDGET_BYTES = 4096;
+/** End of warm-up for V8's compilers (see proc/thread/worker.ts FREEZE_COMPILERS_AFTER_MS). */
+const FREEZE_COMPILERS_AFTER_MS = 12_000;
+const FREEZE_COMPILERS_FLAGS = '--no-turbofan --no-sparkplug';
+const PRIORITY_SCHEDULER = -10;
+const SLAB_TASKS = 1024;
+/** Task table reserved up front: a whole machine's tasks, so that taking them on grows nothing. */
+const RESERVE_TASKS = 8192;
+/** The core's queued ring: larger than the kernel's (5,461 records), so one drain always fits. */
+const CORE_QUEUED_CAPACITY = 8192;
+
+type Config = SessionThreadConfig & ScxThreadConfig;
+
+/** CPUs the kernel may ever run tasks on (/sys/devices/system/cpu/possible, e.g. "0-7"): sched_ext's CPU ids. */
+function possibleCpus(): number {
+  let last = 0;
+  for (const range of readFileSync('/sys/devices/system/cpu/possible', 'utf8').trim().split(',')) {
+    const hi = Number(range.split('-').pop());
+    if (Number.isInteger(hi) && hi > last) last = hi;
+  }
+  return last + 1;
+}
+
+/** The loop's view of the loaded scheduler; the exit kind is read in place (exitInfo() builds strings). */
+function kernelHalf(scx: ScxScheduler): KernelHalf {
+  return {
+    counter: (at) => scx.counter(at),
+    setScheduled: (n) => scx.setScheduled(n),
+    setDispatchPosted: (n) => scx.setDispatchPosted(n),
+    exitKind: () => scx.exitKind(),
+  };
+}
+
+/** One line for the user when the kernel ended the scheduler (its watchdog, an error, sysrq). */
+export function ejectionMessage(scx: ScxScheduler): string {
+  const info = scx.exitInfo();
+  if (!info) return 'the kernel unloaded the sched_ext scheduler';
+  const detail = info.message && info.message !== info.reason ? `: ${info.message.split('\n')[0]}` : '';
+  return `the kernel unloaded the sched_ext scheduler (${info.reason || `exit kind ${info.kind}`}${detail}); every task is back on the kernel's scheduler`;
+}
+
+async function main(config: Config): Promise<void> {
+  const port = parentPort!;
+  const post = (m: WorkerMessage): void => port.postMessage(m);
+  v8.setFlagsFromString(`--interrupt-budget=${INTERRUPT_BUDGET_BYTES}`);
+  // Feedback from the drill's first runs (see proc/thread/worker.ts).
+  v8.setFlagsFromString('--no-lazy-feedback-allocation');
+  const counters = createCounters(config.countersSab);
+  const ctl = new Int32Array(config.ctlSab);
+  // Two instances: one for the drill's scratch scheduler, one for the real one. A file that exports a
+  // single object gives the same object twice; init() binds it to the real scheduler last.
+  const drillPolicy: Policy = await loadPolicy(config.policy);
+  const policy: Policy = await loadPolicy(config.policy);
+
+  // Drills, before the first real task (drill.ts; proc/thread/worker.ts says why).
+  warmClock();
+  TaskMap.drill();
+  SpscRing.drill();
+  RunQueue.drill();
+  drillArena('tlsf');
+  drillScxRound(() => drillPolicy, readMonotonicNs);
+
+  try {
+    // The loop's wake-ups decide how soon a woken task is placed.
+    setPriority(0, PRIORITY_SCHEDULER);
+  } catch {
+    // Not privileged: runs at the default priority.
+  }
+
+  const scheduler = createScheduler({
+    nrCpus: possibleCpus(),
+    policy,
+    sliceNs: config.sliceNs,
+    counters,
+    slabTasks: SLAB_TASKS,
+    maxTasks: config.maxTasks,
+    reserveTasks: Math.min(RESERVE_TASKS, config.maxTasks),
+    queuedCapacity: CORE_QUEUED_CAPACITY,
+    lockMemory: config.lock,
+    crossThreadRings: false,
+  });
+  scheduler.onSlab((sab, index) => post({ type: 'slab', sab, index }));
+
+  let scx: ScxScheduler;
+  try {
+    scx = loadScx({
+      objectPath: config.objectPath ?? undefined,
+      partial: config.partial,
+      timeoutMs: config.timeoutMs,
+      guestLibbpf: config.guestLibbpf,
+    });
+  } catch (err) {
+    scheduler.close();
+    throw err;
+  }
+  const rings = scx.mapRings();
+  const waiter = new RingWaiter(scx.queuedFd);
+  const bridge = new ScxBridge(scheduler, counters, rings.dispatch, RESERVE_TASKS);
+  const loop = new ScxLoop(
+    scheduler,
+    bridge,
+    rings.queued,
+    rings.dispatch,
+    kernelHalf(scx),
+    counters,
+    ctl,
+    CTL_STOP,
+    readMonotonicNs,
+    schedYield,
+    SHORT_BURST_NS,
+  );
+  const locked = config.lock && scheduler.unlockedSlabs === 0;
+  const publisher = new MemPublisher(counters, { lock: locked });
+  post({ type: 'ready', slabs: scheduler.taskSlabs(), policy: policy.name, locked, adopted: 0 });
+
+  const finish = (ejected: boolean): void => {
+    loop.copyCounters();
+    // A forwarded Ctrl-C or SIGTERM of `run`: every task of the tree gets it (in partial mode the tasks the
+    // core knows are the tree's; `start` forwards none).
+    const signal = Atomics.load(ctl, CTL_SIGNAL);
+    if (signal > 0 && config.partial) {
+      for (const row of readTaskRows(scheduler.taskSlabs())) {
+        try {
+          process.kill(row.pid, signal);
+        } catch {
+          // Gone meanwhile.
+        }
+      }
+    }
+    const message = ejected ? ejectionMessage(scx) : undefined;
+    scx.detach();
+    waiter.close();
+    rings.unmap();
+    publisher.publish();
+    publisher.close();
+    scheduler.close();
+    post({ type: 'done', reason: ejected ? 'lost' : 'stopped', released: scheduler.nrTasks, message });
+  };
+
+  let bursts = 0;
+  const burst = (): void => {
+    ++bursts;
+    if (bursts === GC_AFTER_BURSTS) collectGarbageNow();
+    // The command of `run` was put into SCHED_EXT by the main thread before its gate opened.
+    if (Atomics.load(ctl, CTL_ADOPT_PID) !== 0) Atomics.store(ctl, CTL_ADOPT_PID, 0);
+    loop.setBurstNs(bursts < SHORT_BURSTS ? SHORT_BURST_NS : BURST_NS);
+    loop.startBurst();
+    for (;;) {
+      const r = loop.round();
+      if (r > 0) waiter.wait(r);
+      else if (r === ROUND_YIELD) break;
+      else if (r === ROUND_STOP) return finish(false);
+      else if (r === ROUND_EJECTED) return finish(true);
+    }
+    publisher.publish();
+    setImmediate(burst);
+  };
+  setTimeout(() => v8.setFlagsFromString(FREEZE_COMPILERS_FLAGS), FREEZE_COMPILERS_AFTER_MS).unref();
+  burst();
+}
+
+void main(workerData as Config).catch((err: Error) => {
+  // Reported to the session as the thread's error (its message is what the user reads).
+  queueMicrotask(() => {
+    throw err;
+  });
+});

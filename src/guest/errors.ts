@@ -1,0 +1,5 @@
+// Errors of the guest part meant for the user: one line that says what went wrong and what to do.
+
+export class GuestError extends Error {
+  override name = 'GuestError';
+}

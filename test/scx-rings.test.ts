@@ -1,0 +1,237 @@
+// The ring protocol of src/backends/scx/rings.ts, driven over ordinary ArrayBuffers laid out like the
+// kernel's ring maps, with a fake kernel on the other side that follows kernel/bpf/ringbuf.c: headers with
+// BUSY/DISCARD bits, 8-byte aligned records, u64 positions (also across 2^32), full rings. No kernel needed.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { measureHotPath } from '../src/mem/measure.js';
+import {
+  CPU_ANY,
+  D_CPU,
+  D_ENQ_CNT,
+  D_FLAGS,
+  D_PID,
+  D_SLICE_NS,
+  D_VTIME,
+  DISPATCH_BYTES,
+  EV_RUNNABLE,
+  EV_STOPPED,
+  Q_ENQ_CNT,
+  Q_KIND,
+  Q_PID,
+  Q_SUM_EXEC_RUNTIME,
+  Q_VTIME,
+  QUEUED_BYTES,
+} from '../src/backends/scx/layout.js';
+import {
+  DispatchRing,
+  QueuedRing,
+  RINGBUF_BUSY_BIT,
+  RINGBUF_DISCARD_BIT,
+  RINGBUF_HDR_BYTES,
+  readU64,
+  ringMemoryForTest,
+  writeU64,
+  type RingMemory,
+} from '../src/backends/scx/rings.js';
+
+const PAGE = 4096;
+const SUM_EXEC_BASE = 2 ** 40;
+const Q_TOTAL = ((QUEUED_BYTES + RINGBUF_HDR_BYTES + 7) >>> 3) << 3;
+const D_TOTAL = ((DISPATCH_BYTES + RINGBUF_HDR_BYTES + 7) >>> 3) << 3;
+
+/** The kernel's side of the `queued` RINGBUF: reserve, fill, submit (or leave busy, or discard). */
+class FakeProducer {
+  readonly u32: Uint32Array;
+  readonly cons: Uint32Array;
+  readonly pos = new Float64Array(1);
+  constructor(private readonly mem: RingMemory) {
+    this.u32 = new Uint32Array(mem.producerArea);
+    this.cons = new Uint32Array(mem.consumerPage);
+    this.pos[0] = readU64(this.u32, 0);
+  }
+  /** Returns the payload offset written, or -1 when full. */
+  produce(kind: number, pid: number, enqCnt: number, hdrBits = 0): number {
+    const p = this.pos[0]!;
+    if (p - readU64(this.cons, 0) + Q_TOTAL > this.mem.dataBytes) return -1;
+    const hdr = this.mem.pageBytes + (p % this.mem.dataBytes);
+    const at = hdr + RINGBUF_HDR_BYTES;
+    for (let i = 0; i < QUEUED_BYTES; i += 4) this.u32[(at + i) >> 2] = 0;
+    this.u32[(at + Q_PID) >> 2] = pid;
+    this.u32[(at + Q_KIND) >> 2] = kind;
+    writeU64(this.u32, at + Q_ENQ_CNT, enqCnt);
+    writeU64(this.u32, at + Q_VTIME, enqCnt * 2 + 7);
+    writeU64(this.u32, at + Q_SUM_EXEC_RUNTIME, SUM_EXEC_BASE + pid);
+    this.u32[hdr >> 2] = (QUEUED_BYTES | hdrBits) >>> 0;
+    this.pos[0] = p + Q_TOTAL;
+    writeU64(this.u32, 0, this.pos[0]!);
+    return at;
+  }
+  /** Clears BUSY on the record at payload offset `at` (the kernel's submit of a reserved record). */
+  submit(at: number): void {
+    this.u32[(at - RINGBUF_HDR_BYTES) >> 2] = QUEUED_BYTES;
+  }
+}
+
+/** The kernel's side of the `dispatched` USER_RINGBUF: what bpf_user_ringbuf_drain reads. */
+class FakeDrain {
+  readonly u32: Uint32Array;
+  readonly i32: Int32Array;
+  readonly cons: Uint32Array;
+  readonly badLengths = new Float64Array(1);
+  constructor(private readonly mem: RingMemory) {
+    this.u32 = new Uint32Array(mem.producerArea);
+    this.i32 = new Int32Array(mem.producerArea);
+    this.cons = new Uint32Array(mem.consumerPage);
+  }
+  /** Calls `fn(payloadAt)` for every published record, then advances consumer_pos. Returns records. */
+  drain(fn: (at: number) => void): number {
+    let c = readU64(this.cons, 0);
+    const prod = readU64(this.u32, 0);
+    let n = 0;
+    while (c < prod) {
+      const hdr = this.mem.pageBytes + (c % this.mem.dataBytes);
+      const len = this.u32[hdr >> 2]!;
+      if (len & RINGBUF_BUSY_BIT) break;
+      if ((len & ~RINGBUF_DISCARD_BIT) !== DISPATCH_BYTES) this.badLengths[0] = this.badLengths[0]! + 1;
+      fn(hdr + RINGBUF_HDR_BYTES);
+      c += (((len & 0x3fffffff) + RINGBUF_HDR_BYTES + 7) >>> 3) << 3;
+      n++;
+    }
+    writeU64(this.cons, 0, c);
+    return n;
+  }
+}
+
+function startAt(mem: RingMemory, pos: number): void {
+  writeU64(new Uint32Array(mem.consumerPage), 0, pos);
+  writeU64(new Uint32Array(mem.producerArea), 0, pos);
+}
+
+test('queued ring: records come out in order with their fields, discarded ones skipped, a busy one waits', () => {
+  const mem = ringMemoryForTest(PAGE, PAGE);
+  const k = new FakeProducer(mem);
+  const q = new QueuedRing(mem);
+  assert.equal(q.next(), -1);
+  k.produce(EV_RUNNABLE, 101, 1);
+  k.produce(EV_RUNNABLE, 102, 1, RINGBUF_DISCARD_BIT);
+  k.produce(EV_STOPPED, 103, 5);
+  const busy = k.produce(EV_RUNNABLE, 104, 9, RINGBUF_BUSY_BIT);
+  k.produce(EV_RUNNABLE, 105, 2);
+  let at = q.next();
+  assert.equal(q.i32[(at + Q_PID) >> 2], 101);
+  assert.equal(q.u64(at + Q_SUM_EXEC_RUNTIME), 2 ** 40 + 101);
+  at = q.next();
+  assert.equal(q.i32[(at + Q_PID) >> 2], 103, 'the discarded record is skipped');
+  assert.equal(q.u32[(at + Q_KIND) >> 2], EV_STOPPED);
+  assert.equal(q.u64(at + Q_ENQ_CNT), 5);
+  assert.equal(q.next(), -1, 'a busy record stops the reader');
+  q.release();
+  assert.equal(readU64(new Uint32Array(mem.consumerPage), 0), 3 * Q_TOTAL, 'the consumer position stops at the busy record');
+  k.submit(busy);
+  at = q.next();
+  assert.equal(q.i32[(at + Q_PID) >> 2], 104);
+  assert.equal(q.i32[(q.next() + Q_PID) >> 2], 105);
+  assert.equal(q.next(), -1);
+  assert.equal(q.recordsRead, 4);
+  assert.equal(q.pending(), false);
+});
+
+test('queued ring: wraps around the end and across 2^32 bytes, until full, then frees space on release', () => {
+  const mem = ringMemoryForTest(PAGE, PAGE);
+  startAt(mem, 2 ** 32 - 5 * Q_TOTAL);
+  const k = new FakeProducer(mem);
+  const q = new QueuedRing(mem);
+  let written = 0;
+  while (k.produce(EV_RUNNABLE, 1000 + written, written + 1) >= 0) written++;
+  assert.equal(written, Math.floor(PAGE / Q_TOTAL), 'the ring holds what fits');
+  for (let round = 0; round < 5; round++) {
+    let read = 0;
+    for (let at = q.next(); at >= 0; at = q.next()) {
+      assert.equal(q.u64(at + Q_ENQ_CNT), read + 1 + round * 1000);
+      read++;
+    }
+    assert.equal(read, written);
+    q.release();
+    const cons = readU64(new Uint32Array(mem.consumerPage), 0);
+    assert.equal(cons, 2 ** 32 - 5 * Q_TOTAL + (round + 1) * written * Q_TOTAL);
+    for (let i = 0; i < written; i++) assert.ok(k.produce(EV_RUNNABLE, 7, (round + 1) * 1000 + i + 1) >= 0);
+  }
+});
+
+test('dispatch ring: records reach the kernel bit for bit; full returns false and frees after a drain', () => {
+  const qmem = ringMemoryForTest(PAGE, PAGE);
+  const k = new FakeProducer(qmem);
+  const q = new QueuedRing(qmem);
+  const dmem = ringMemoryForTest(PAGE, PAGE);
+  startAt(dmem, 2 ** 32 - 3 * D_TOTAL);
+  const d = new DispatchRing(dmem);
+  const drain = new FakeDrain(dmem);
+  k.produce(EV_RUNNABLE, 4242, 2 ** 33 + 17);
+  const qAt = q.next();
+  assert.ok(d.pushFor(q, qAt, 1, 2, 3_000_000));
+  assert.ok(d.push(77, CPU_ANY, 0, 2 ** 35, 2 ** 50 + 3, 9));
+  const seen: number[][] = [];
+  drain.drain((at) => {
+    seen.push([
+      drain.i32[(at + D_PID) >> 2]!,
+      drain.i32[(at + D_CPU) >> 2]!,
+      drain.u32[(at + D_FLAGS) >> 2]!,
+      readU64(drain.u32, at + D_SLICE_NS),
+      readU64(drain.u32, at + D_VTIME),
+      readU64(drain.u32, at + D_ENQ_CNT),
+    ]);
+  });
+  assert.deepEqual(seen, [
+    [4242, 1, 2, 3_000_000, (2 ** 33 + 17) * 2 + 7, 2 ** 33 + 17],
+    [77, CPU_ANY, 0, 2 ** 35, 2 ** 50 + 3, 9],
+  ]);
+  let pushed = 0;
+  while (d.push(1, 0, 0, 1, 1, 1)) pushed++;
+  assert.equal(pushed, Math.floor(PAGE / D_TOTAL), 'a full ring refuses');
+  assert.equal(
+    drain.drain(() => {}),
+    pushed,
+  );
+  assert.ok(d.push(1, 0, 0, 1, 1, 1), 'space comes back once the kernel consumed');
+  assert.equal(d.recordsPushed, pushed + 3);
+  assert.equal(drain.badLengths[0], 0, 'every header carried the dispatch record length');
+});
+
+test('one scheduling iteration over the rings allocates nothing and faults nothing', async () => {
+  const qmem = ringMemoryForTest(1 << 16, PAGE);
+  const dmem = ringMemoryForTest(1 << 16, PAGE);
+  startAt(qmem, 2 ** 32 - 64 * Q_TOTAL);
+  const k = new FakeProducer(qmem);
+  const q = new QueuedRing(qmem);
+  const d = new DispatchRing(dmem);
+  const drain = new FakeDrain(dmem);
+  const sink = new Float64Array(1);
+  const onDispatch = (at: number) => {
+    sink[0] = sink[0]! + drain.i32[(at + D_PID) >> 2]!;
+  };
+  // the fake kernel's values stay small integers here: a fractional or large number passed to a function
+  // V8 does not inline is boxed by the caller (the test's own harness, not the ring code under test)
+  const enq = new Float64Array([1]);
+  const report = await measureHotPath(
+    () => {
+      // the kernel queues 3 records, the loop drains and dispatches them, the kernel drains the dispatches
+      for (let i = 0; i < 3; i++) {
+        k.produce(EV_RUNNABLE, 300 + i, enq[0]!);
+        enq[0] = enq[0]! + 1;
+      }
+      for (let at = q.next(); at >= 0; at = q.next()) {
+        if (q.u32[(at + Q_KIND) >> 2] === EV_RUNNABLE) d.pushFor(q, at, CPU_ANY, 0, 5_000_000);
+        sink[0] = sink[0]! + q.u64(at + Q_SUM_EXEC_RUNTIME);
+      }
+      q.release();
+      drain.drain(onDispatch);
+    },
+    { iterations: 20_000, warmup: 20_000 },
+  );
+  assert.equal(report.heapGrowthBytes, 0, 'heap growth');
+  assert.equal(report.gcEvents, 0, 'GC events');
+  if (!Number.isNaN(report.pageFaults)) assert.equal(report.pageFaults, 0, 'page faults');
+  assert.ok(sink[0]! > 0);
+  assert.equal(drain.badLengths[0], 0);
+});
