@@ -3,38 +3,27 @@
 // that the loop allocates nothing, unload; kill -9 of the loader reverts to the fair class at once; a
 // second load names the first.
 //
-// Boots with scripts/scx-guest.sh (TSLAND_GUEST_KERNEL: a sched_ext kernel image; TSLAND_LIBBPF: a
-// libbpf.so.1 >= 1.4 visible inside the guest, when the system's is older). Skipped, with the reason,
-// where no guest can boot. Under software emulation the boot and the load take minutes.
+// Boots the guest of src/guest (`tsland guest setup`); libbpf >= 1.4 comes from its cache. Skipped, with
+// the reason, where no guest can boot (CI requires one). Under software emulation the load takes minutes.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EXIT_UNREG } from '../src/backends/scx/layout.js';
+import { runInGuest } from '../src/guest/launch.js';
+import { guestOrSkip } from './fixtures/guest.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const kernel = process.env.TSLAND_GUEST_KERNEL;
-const skip =
-  process.platform !== 'linux'
-    ? 'not Linux'
-    : process.getuid?.() !== 0
-      ? 'needs root (virtiofsd)'
-      : !kernel
-        ? 'no sched_ext guest kernel (set TSLAND_GUEST_KERNEL)'
-        : !existsSync(kernel)
-          ? `TSLAND_GUEST_KERNEL=${kernel} does not exist`
-          : spawnSync('qemu-system-x86_64', ['--version']).status !== 0
-            ? 'qemu-system-x86_64 not installed'
-            : false;
 
 const GUEST_SCRIPT = `
+OUT=$1
 cd ${ROOT}
 SCX_TIMEOUT_MS=30000 node dist/test/fixtures/scx-fifo.js fifo 10
-node dist/test/fixtures/scx-fifo.js hold > /mnt/share/hold.out &
+node dist/test/fixtures/scx-fifo.js hold > $OUT/hold.out &
 H=$!
-while ! grep -q ATTACHED /mnt/share/hold.out 2>/dev/null; do sleep 0.2; done
+while ! grep -q ATTACHED $OUT/hold.out 2>/dev/null; do sleep 0.2; done
 echo "HOLD-STATE $(cat /sys/kernel/sched_ext/state)"
 kill -9 $H
 t0=$(date +%s%N)
@@ -46,20 +35,22 @@ node dist/test/fixtures/scx-fifo.js twice
 
 test(
   'sched_ext guest: FIFO loop schedules hogs and sleepers, counters add up, kill -9 reverts, load twice names the first',
-  {
-    skip,
-    timeout: 30 * 60_000,
-  },
-  (t) => {
-    const env = { ...process.env };
-    const libbpf = process.env.TSLAND_LIBBPF ? `TSLAND_LIBBPF=${process.env.TSLAND_LIBBPF} ` : '';
-    const r = spawnSync(`${ROOT}scripts/scx-guest.sh`, ['--', 'sh', '-c', GUEST_SCRIPT.replaceAll('node ', `${libbpf}node `)], {
-      encoding: 'utf8',
-      env,
-      timeout: 29 * 60_000,
-      maxBuffer: 64 << 20,
-    });
-    const out = r.stdout + r.stderr;
+  { timeout: 30 * 60_000 },
+  async (t) => {
+    if (!guestOrSkip(t)) return;
+    const dir = mkdtempSync(join(ROOT, '.scx-guest-'));
+    let out = '';
+    try {
+      await runInGuest({
+        argv: ['sh', '-c', GUEST_SCRIPT, 'scx-fifo', dir],
+        cwd: ROOT,
+        timeoutMs: 29 * 60_000,
+        onStdout: (b) => (out += b.toString()),
+        onStderr: (b) => (out += b.toString()),
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     const results = [...out.matchAll(/SCX-RESULT (\{.*\})/g)].map((m) => JSON.parse(m[1]!));
     const fifo = results.find((x) => x.mode === 'fifo');
     assert.ok(fifo, `the FIFO run reported (guest output tail:\n${out.slice(-3000)})`);

@@ -4,6 +4,7 @@
 // loads it (printing the verifier's last lines when it is rejected), attaches it, and hands back the ring
 // map fds and a live view of the counters and exit information. Nothing stays loaded on any failure.
 
+import { guestPaths } from '../../guest/paths.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { getSys } from '../../mem/sys.js';
@@ -220,7 +221,8 @@ export function loadScx(options: ScxLoadOptions = {}): ScxScheduler {
   preflight();
   let lib: Libbpf;
   try {
-    lib = openLibbpf(options.guestLibbpf ?? null);
+    // Not given: the guest cache's, where `tsland guest setup` put one (undefined; null means none).
+    lib = openLibbpf(options.guestLibbpf === undefined ? (guestPaths()?.libbpfPath ?? null) : options.guestLibbpf);
   } catch (err) {
     throw new ScxLoadError((err as LibbpfError).message);
   }
