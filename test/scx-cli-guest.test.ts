@@ -116,7 +116,7 @@ test(
       assert.match(s.get('start-ready-ms') ?? '', /^\d+$/, `tsland start attached${why}`);
       assert.equal(s.get('ops'), 'tsland');
       assert.equal(s.get('storm-exit'), '0', `1,000 short-lived processes forked and reaped while scheduling${why}`);
-    assert.equal(s.get('twice-exit'), '2', `a second start is refused as a usage error${why}`);
+      assert.equal(s.get('twice-exit'), '2', `a second start is refused as a usage error${why}`);
       assert.match(file('twice.log'), /another sched_ext scheduler is loaded: tsland/);
       assert.equal(s.get('stats-exit'), '0', `tsland stats read the socket${why}`);
       const stats = JSON.parse(file('stats.json').trim().split('\n').pop()!) as { counters: Record<string, number> };
