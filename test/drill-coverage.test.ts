@@ -84,8 +84,9 @@ const HOT: Record<string, string[]> = {
   'sched/taskmap.js': ['home', 'get', 'set', 'hasRoom', 'insert', 'delete'],
   'ring/spsc.js': ['room', 'slot', 'commit', 'reserve', 'publish', 'available', 'record', 'release', 'peek', 'consume'],
   'arena/tlsf.js': [
-    'classOf',
-    'classAtLeast',
+    'mappingInsert',
+    'mappingSearch',
+    'clearClassBits',
     'statusWord',
     'statusBit',
     'ctz',
@@ -173,7 +174,7 @@ const ALLOWED: [string, string, string, string][] = [
   ['arena/tlsf.js', 'free', 'throwBad', GUARD],
   ['arena/tlsf.js', 'freeLeftOf', 'return 0', GUARD],
   ['arena/tlsf.js', 'freeLeftOf', ': 0', GUARD],
-  ['arena/tlsf.js', 'classAtLeast', 'rounded = MAX_U32', 'a size near 2^32: larger than any arena, refused before the search'],
+  ['arena/tlsf.js', 'mappingSearch', 'rounded = MAX_U32', 'a size near 2^32: larger than any arena, refused before the search'],
   ['arena/tlsf.js', 'takeExactFit', '? MAX_U32', 'a size near 2^32: larger than any arena, refused before the search'],
 ];
 

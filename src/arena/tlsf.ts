@@ -4,6 +4,8 @@
  * each split linearly into SL_SIZE second-level classes. One bitmap word per level says which classes hold
  * a block, so finding a fitting class is two find-first-set operations (Math.clz32) and alloc and free are
  * O(1) whatever the number of live blocks. Free neighbours merge at once, so no two free blocks touch.
+ * The paper's two mappings are mappingInsert (the class a free block is listed in) and mappingSearch (a
+ * request rounded up to the first class all of whose blocks fit it, then searched from there).
  *
  * Buffer layout (offsets in bytes from the start of the buffer):
  *
@@ -92,12 +94,13 @@ const SMALL_BYTES = 1 << SMALL_LOG2;
 const FL_SIZE = 32 - SMALL_LOG2 + 1;
 const CLASS_COUNT = FL_SIZE * SL_SIZE;
 const MAX_U32 = 0xffff_ffff;
+const U32_BYTES = 4;
 
 // Metadata offsets, derived so that changing SL_BITS moves everything after it.
 const FL_MAP_START = HEADER_END;
-const SL_MAP_START = FL_MAP_START + 4;
-const HEADS_START = SL_MAP_START + FL_SIZE * 4;
-const STATUS_MAP_START = HEADS_START + CLASS_COUNT * 4;
+const SL_MAP_START = FL_MAP_START + U32_BYTES;
+const HEADS_START = SL_MAP_START + FL_SIZE * U32_BYTES;
+const STATUS_MAP_START = HEADS_START + CLASS_COUNT * U32_BYTES;
 const STATUS_BITS_PER_WORD_LOG2 = 5;
 const STATUS_SPAN_LOG2 = STATUS_BITS_PER_WORD_LOG2 + GRAIN_LOG2; // buffer bytes one status word pair covers
 const STATUS_WORDS_PER_SPAN = 2; // live word, then free word
@@ -115,19 +118,47 @@ const STATUS_MAP_U32 = STATUS_MAP_START >>> 2;
 /** Smallest arena that still has room for the metadata and one minimum block. */
 export const TLSF_METADATA_BYTES = STATUS_MAP_START;
 
-/** Size class of a block of `sizeBytes` (for inserting it): fl * SL_SIZE + sl. */
-function classOf(sizeBytes: number): number {
+/**
+ * The sizes and offsets the drawings at the top of this file show, for the test that holds the drawings to
+ * them (test/arena-layout.test.ts). Not part of the package's API (the arena index does not export it).
+ */
+export const TLSF_LAYOUT = {
+  grainBytes: GRAIN_BYTES,
+  flagBits: GRAIN_LOG2,
+  headerBytes: HEADER_BYTES,
+  nextFreeBytes: NEXT_FREE_BYTES,
+  prevFreeBytes: PREV_FREE_BYTES,
+  backRefBytes: BACK_REF_BYTES,
+  minBlockBytes: MIN_BLOCK_BYTES,
+  flMapStart: FL_MAP_START,
+  slMapStart: SL_MAP_START,
+  headsStart: HEADS_START,
+  statusMapStart: STATUS_MAP_START,
+  statusSpanBytes: BACK_REF_MIN_BYTES,
+  statusWordsPerSpan: STATUS_WORDS_PER_SPAN,
+} as const;
+
+// mapping_insert in Masmano et al.: the class (fl * SL_SIZE + sl) a free block of `sizeBytes` is listed in.
+function mappingInsert(sizeBytes: number): number {
   if (sizeBytes < SMALL_BYTES) return sizeBytes >>> GRAIN_LOG2;
   const msb = 31 - Math.clz32(sizeBytes);
   return ((msb - SMALL_LOG2 + 1) << SL_BITS) + ((sizeBytes >>> (msb - SL_BITS)) - SL_SIZE);
 }
 
-/** First class all of whose blocks hold `sizeBytes` (for searching): round up to the next class start. */
-function classAtLeast(sizeBytes: number): number {
+// mapping_search in Masmano et al.: round `sizeBytes` up to the next class start, so any block of the class fits.
+function mappingSearch(sizeBytes: number): number {
   if (sizeBytes < SMALL_BYTES) return sizeBytes >>> GRAIN_LOG2;
   let rounded = sizeBytes + (1 << (31 - Math.clz32(sizeBytes) - SL_BITS)) - 1;
   if (rounded > MAX_U32) rounded = MAX_U32;
-  return classOf(rounded);
+  return mappingInsert(rounded);
+}
+
+/** Class `cls` has just become empty: clear its second-level bit, and its first-level bit if that was the last. */
+function clearClassBits(u32: Uint32Array, cls: number): void {
+  const fl = cls >>> SL_BITS;
+  const slMap = u32[SL_MAP_U32 + fl]! & ~(1 << (cls & (SL_SIZE - 1)));
+  u32[SL_MAP_U32 + fl] = slMap;
+  if (slMap === 0) u32[FL_MAP_U32] = u32[FL_MAP_U32]! & ~(1 << fl);
 }
 
 /** Index into u32 of the live status word for the payload offset pos; its free word follows it. */
@@ -180,7 +211,7 @@ export class TlsfArena implements Arena {
 
     // One span more than the buffer needs: the sentinel's payload position may be the buffer's end.
     const spans = Math.floor(this.sizeBytes / (1 << STATUS_SPAN_LOG2)) + 1;
-    const statusEnd = STATUS_MAP_START + spans * STATUS_WORDS_PER_SPAN * 4;
+    const statusEnd = STATUS_MAP_START + spans * STATUS_WORDS_PER_SPAN * U32_BYTES;
     // First header at 4 mod 8, so its payload is 8-byte aligned.
     this.firstBlock = statusEnd + GRAIN_MASK - ((statusEnd + GRAIN_MASK) & GRAIN_MASK) + HEADER_BYTES;
     // The sentinel header (4 bytes) must end inside the buffer and sit at 4 mod 8 like every header.
@@ -216,7 +247,7 @@ export class TlsfArena implements Arena {
 
   private insertFree(h: number, size: number): void {
     const u32 = this.u32;
-    const cls = classOf(size);
+    const cls = mappingInsert(size);
     const head = u32[HEADS_U32 + cls]!;
     u32[(h + HEADER_BYTES) >>> 2] = head;
     if (head !== 0) u32[(head + HEADER_BYTES + NEXT_FREE_BYTES) >>> 2] = h;
@@ -240,7 +271,7 @@ export class TlsfArena implements Arena {
   private removeFree(h: number, size: number): void {
     const u32 = this.u32;
     this.clearFreeBit(h);
-    const cls = classOf(size);
+    const cls = mappingInsert(size);
     const next = u32[(h + HEADER_BYTES) >>> 2]!;
     if (u32[HEADS_U32 + cls] !== h) {
       const prev = u32[(h + HEADER_BYTES + NEXT_FREE_BYTES) >>> 2]!;
@@ -249,11 +280,7 @@ export class TlsfArena implements Arena {
       return;
     }
     u32[HEADS_U32 + cls] = next;
-    if (next !== 0) return;
-    const fl = cls >>> SL_BITS;
-    const slMap = u32[SL_MAP_U32 + fl]! & ~(1 << (cls & (SL_SIZE - 1)));
-    u32[SL_MAP_U32 + fl] = slMap;
-    if (slMap === 0) u32[FL_MAP_U32] = u32[FL_MAP_U32]! & ~(1 << fl);
+    if (next === 0) clearClassBits(u32, cls);
   }
 
   /** Unlink the head of class `cls` (which must not be empty). Reads the head block only. */
@@ -263,19 +290,14 @@ export class TlsfArena implements Arena {
     const next = u32[(h + HEADER_BYTES) >>> 2]!;
     u32[HEADS_U32 + cls] = next;
     this.clearFreeBit(h);
-    if (next === 0) {
-      const fl = cls >>> SL_BITS;
-      const slMap = u32[SL_MAP_U32 + fl]! & ~(1 << (cls & (SL_SIZE - 1)));
-      u32[SL_MAP_U32 + fl] = slMap;
-      if (slMap === 0) u32[FL_MAP_U32] = u32[FL_MAP_U32]! & ~(1 << fl);
-    }
+    if (next === 0) clearClassBits(u32, cls);
     return h;
   }
 
   /** Unlink and return the header of a free block of at least `size` bytes, or 0. */
   private takeFree(size: number): number {
     const u32 = this.u32;
-    const cls = classAtLeast(size);
+    const cls = mappingSearch(size);
     let fl = cls >>> SL_BITS;
     let slMap = u32[SL_MAP_U32 + fl]! & (~0 << (cls & (SL_SIZE - 1)));
     if (slMap === 0) {
@@ -293,7 +315,7 @@ export class TlsfArena implements Arena {
    */
   private takeExactFit(size: number): number {
     const u32 = this.u32;
-    const cls = classOf(size > MAX_U32 ? MAX_U32 : size);
+    const cls = mappingInsert(size > MAX_U32 ? MAX_U32 : size);
     const h = u32[HEADS_U32 + cls]!;
     if (h === 0) return 0;
     const hdr = u32[h >>> 2]!;
@@ -389,11 +411,7 @@ export class TlsfArena implements Arena {
     const h = u32[HEADS_U32 + cls]!;
     const next = u32[(h + HEADER_BYTES) >>> 2]!;
     u32[HEADS_U32 + cls] = next;
-    if (next === 0) {
-      const rest = u32[SL_MAP_U32]! & ~(1 << cls);
-      u32[SL_MAP_U32] = rest;
-      if (rest === 0) u32[FL_MAP_U32] = u32[FL_MAP_U32]! & ~1;
-    }
+    if (next === 0) clearClassBits(u32, cls);
     const ptr = h + HEADER_BYTES;
     const w = statusWord(ptr);
     const bit = statusBit(ptr);
@@ -667,7 +685,8 @@ function checkTlsf(u32: Uint32Array, f64: Float64Array, firstBlock: number, tail
   let usedBytes = 0;
   let live = 0;
   let freeBlocks = 0;
-  const spans = (firstBlock - STATUS_MAP_START) >>> 3; // an upper bound: the status map ends before the heap
+  // An upper bound: the status map ends before the heap.
+  const spans = Math.floor((firstBlock - STATUS_MAP_START) / (STATUS_WORDS_PER_SPAN * U32_BYTES));
   const expected = new Uint32Array(spans * STATUS_WORDS_PER_SPAN);
   while (h < tail) {
     const hdr = u32[h >>> 2]!;
@@ -714,14 +733,14 @@ function checkTlsf(u32: Uint32Array, f64: Float64Array, firstBlock: number, tail
         if (b < firstBlock || b >= tail) broken('free list points outside the heap', b);
         const hdr = u32[b >>> 2]!;
         if ((hdr & FLAG_FREE) === 0) broken('used block on a free list', b);
-        if (classOf(hdr - (hdr & FLAGS_MASK)) !== cls) broken('free block in the wrong size class', b);
+        if (mappingInsert(hdr - (hdr & FLAGS_MASK)) !== cls) broken('free block in the wrong size class', b);
         if (b !== head && u32[(b + HEADER_BYTES + NEXT_FREE_BYTES) >>> 2] !== prev) broken('free list prev link is wrong', b);
         prev = b;
         if (++listed > freeBlocks) broken('free lists hold more blocks than the heap (cycle?)', b);
       }
       if (prev !== 0) slExpect |= 1 << sl;
     }
-    if ((u32[SL_MAP_U32 + fl]! | 0) !== slExpect) broken(`second-level bitmap ${fl} is wrong`, SL_MAP_START + fl * 4);
+    if ((u32[SL_MAP_U32 + fl]! | 0) !== slExpect) broken(`second-level bitmap ${fl} is wrong`, SL_MAP_START + fl * U32_BYTES);
     if (slExpect !== 0) flExpect |= 1 << fl;
   }
   if ((u32[FL_MAP_U32]! | 0) !== flExpect) broken('first-level bitmap is wrong', FL_MAP_START);
