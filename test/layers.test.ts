@@ -17,6 +17,8 @@ const LAYERS: Record<string, number> = {
   arena: 1,
   ring: 1,
   mem: 2,
+  // The sched_ext guest (qemu, Debian's kernel): the sched_ext backend finds its cached libbpf through it.
+  guest: 2,
   sched: 3,
   stats: 4,
   backends: 5,
