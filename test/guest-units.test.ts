@@ -171,7 +171,7 @@ test('accel: KVM only with a usable /dev/kvm, hardware virtualization, and not P
   assert.equal(chooseAccel({ cpuinfo: CPUINFO('vmx'), kvmUsable: false, pvm: false, override: 'kvm' }).accel, 'kvm');
   // "vmx" inside another flag's name is not vmx.
   assert.equal(chooseAccel({ cpuinfo: CPUINFO('vmx_ept_ad'), kvmUsable: true, pvm: false }).accel, 'tcg');
-  assert.deepEqual(accelArgs('tcg'), ['-accel', 'tcg,thread=multi', '-cpu', 'max']);
+  assert.deepEqual(accelArgs('tcg'), ['-accel', 'tcg,thread=single', '-cpu', 'max']);
   assert.deepEqual(accelArgs('kvm'), ['-accel', 'kvm', '-cpu', 'host']);
 });
 

@@ -57,7 +57,11 @@ export function hostAccelFacts(env: NodeJS.ProcessEnv = process.env): AccelFacts
   return { cpuinfo, kvmUsable, pvm: existsSync('/sys/module/kvm_pvm'), override: env.TSLAND_GUEST_ACCEL };
 }
 
-/** qemu arguments for the chosen accelerator. */
+/**
+ * qemu arguments for the chosen accelerator. TCG runs single-threaded (every vCPU on one host thread): with
+ * multi-threaded TCG the guest kernel oopsed on an int3 in 2 of 3 boots while it patched live code as
+ * sched_ext was enabled or disabled (seen loading tsland's BPF half); single-threaded, none did.
+ */
 export function accelArgs(accel: Accel): string[] {
-  return accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,thread=multi', '-cpu', 'max'];
+  return accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,thread=single', '-cpu', 'max'];
 }
