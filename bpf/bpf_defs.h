@@ -42,6 +42,9 @@ static long (* const bpf_probe_read_kernel_str)(void *dst, u32 size, const void 
 static void *(* const bpf_ringbuf_reserve)(void *ringbuf, u64 size, u64 flags) = (void *)131;
 static void (* const bpf_ringbuf_submit)(void *data, u64 flags) = (void *)132;
 static u64 (* const bpf_ringbuf_query)(void *ringbuf, u64 flags) = (void *)134;
+static long (* const bpf_map_push_elem)(void *map, const void *value, u64 flags) = (void *)87;
+static long (* const bpf_map_pop_elem)(void *map, void *value) = (void *)88;
+static long (* const bpf_map_peek_elem)(void *map, void *value) = (void *)89;
 static void *(* const bpf_task_storage_get)(void *map, struct task_struct *task, void *value, u64 flags) =
 	(void *)156;
 static long (* const bpf_timer_init)(struct bpf_timer *timer, void *map, u64 flags) = (void *)169;
@@ -55,7 +58,6 @@ static long (* const bpf_user_ringbuf_drain)(void *map, void *callback_fn, void 
 #define TL_F_NO_PREALLOC 1
 
 /* task_struct.flags bits (include/linux/sched.h; the same since long before sched_ext). */
-#define TL_PF_KSWAPD 0x00020000
 #define TL_PF_KTHREAD 0x00200000
 
 #endif /* TSLAND_BPF_DEFS_H */

@@ -126,7 +126,7 @@ struct tsland_dispatch {
 /*
  * Counters: the .bss variable `counters`, u64 each, read live by user space through the mmapped .bss.
  * The kernel adds to them atomically; user space writes only nr_scheduled and nr_dispatch_posted.
- * TSLAND_COUNTERS_BYTES = 152.
+ * TSLAND_COUNTERS_BYTES = 208.
  *
  *   0        8        16       24       32       40       48       56       64       72
  *   +--------+--------+--------+--------+--------+--------+--------+--------+--------+
@@ -136,9 +136,13 @@ struct tsland_dispatch {
  *   +--------+--------+--------+--------+--------+--------+--------+--------+--------+--------+
  *   |enqueues| events | lost   | kicks  |cpu_idle| posted |drained | self   |dequeues| exits  |
  *   +--------+--------+--------+--------+--------+--------+--------+--------+--------+--------+
+ *   152      160      168      176      184      192      200      208
+ *   +--------+--------+--------+--------+--------+--------+--------+
+ *   |drain er|errno   |dispatch|in user |sweeps  |rescued |rescues |
+ *   +--------+--------+--------+--------+--------+--------+--------+
  *
  *   nr_kernel_dispatches  tasks the kernel half ran without asking user space (the tsland process's
- *                         threads, per-CPU kthreads, kswapd/kcompactd/khugepaged, congestion)
+ *                         threads, kernel threads, congestion)
  *   nr_user_dispatches    dispatch records inserted into a DSQ (bounced ones included)
  *   nr_cancel_dispatches  dispatch records dropped as stale (enq_cnt moved on, or already dispatched)
  *   nr_bounce_dispatches  dispatch records whose CPU the task may not use: sent to a CPU it may use
@@ -157,8 +161,24 @@ struct tsland_dispatch {
  *   nr_self_dispatches    of nr_kernel_dispatches: the tsland process's own threads
  *   nr_dequeues           tasks taken back from user space by the kernel before their dispatch
  *   nr_exits              EXITED records sent
+ *   nr_drain_errors       drains of `dispatched` that failed (a record the kernel refuses stops the ring)
+ *   drain_errno           the errno of the last failed drain (EBUSY: another CPU was draining)
+ *   nr_dispatch_calls     ops.dispatch calls
+ *   nr_in_user            tasks sent to user space for a CPU and not yet placed (a gauge the kernel half
+ *                         keeps itself: it does not depend on user space running)
+ *   nr_kick_sweeps        timer rounds that kicked every CPU: work waited, no ops.dispatch ran for a
+ *                         period and the idle mask offered no CPU
+ *   nr_rescued            tasks the kernel half placed itself (shared DSQ, FIFO) because user space had
+ *                         placed none for TSLAND_RESCUE_NS while tasks waited on it
+ *   nr_rescues            times that started (each ends at the next dispatch record user space sends)
  */
-#define TSLAND_COUNTERS_BYTES 152
+#define TSLAND_COUNTERS_BYTES 208
+/*
+ * User space placed no task for this long while tasks waited on it: its thread is blocked (a page it needs
+ * is locked by a task it has not placed yet, say). The kernel half then places the waiting tasks itself,
+ * oldest first, so that whatever blocks user space can run, until user space sends a dispatch record again.
+ */
+#define TSLAND_RESCUE_NS 250000000ull
 
 struct tsland_counters {
 	u64 nr_kernel_dispatches;
@@ -180,6 +200,13 @@ struct tsland_counters {
 	u64 nr_self_dispatches;
 	u64 nr_dequeues;
 	u64 nr_exits;
+	u64 nr_drain_errors;
+	u64 drain_errno;
+	u64 nr_dispatch_calls;
+	u64 nr_in_user;
+	u64 nr_kick_sweeps;
+	u64 nr_rescued;
+	u64 nr_rescues;
 };
 
 /*
@@ -223,8 +250,9 @@ struct tsland_exit_info {
  *
  *   tgid       u32  thread-group id of the tsland process: its threads never wait for user space
  *   flags      u32  TSLAND_CFG_* bits
- *   kick_ns    u64  ns: period of the timer that kicks an idle CPU when work waits and no CPU has run
- *                   ops.dispatch for that long (0: TSLAND_KICK_DFL_NS)
+ *   kick_ns    u64  ns: period of the timer that kicks an idle CPU while user space holds tasks, or
+ *                   while dispatch records wait and no CPU has run ops.dispatch for that long
+ *                   (0: TSLAND_KICK_DFL_NS)
  *   kslice_ns  u64  ns: slice of the tasks the kernel half runs itself (0: SCX_SLICE_DFL)
  */
 #define TSLAND_CONFIG_BYTES 24

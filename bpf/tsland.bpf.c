@@ -12,11 +12,17 @@
  *
  * Never sent to user space (inserted directly, counted as kernel dispatches): the tsland process's own
  * threads (by tgid: its scheduler thread, V8's GC and compiler threads and libuv's pool must never wait
- * for a decision of their own scheduler), per-CPU kernel threads, kswapd, kcompactd and khugepaged.
+ * for a decision of their own scheduler) and every kernel thread. The scheduler thread can block in the
+ * kernel (a page fault on a file-backed page, a read, an RCU grace period), and what unblocks it often
+ * runs in a kernel thread: an unbound kworker completing the I/O, rcu_preempt. Sent to user space, that
+ * kthread would wait for the very thread it must wake, and both CPUs idle until the kernel's watchdog
+ * ejects the scheduler (seen in the guest: "watchdog failed to check in for 30.004s", kworker/u8:0 and
+ * rcu_preempt queued 20 s in user space while both CPUs ran the idle task).
  *
  * User space also learns when a CPU frees up: a STOPPED record when a task it dispatched goes to sleep,
  * EXITED when a task it knows leaves, CPU_IDLE when a CPU finds nothing to run while user space holds
- * tasks. A timer kicks an idle CPU when work waits and no CPU has run ops.dispatch for a while. The
+ * tasks. A timer kicks an idle CPU while user space holds tasks (that CPU says CPU_IDLE again), or while
+ * dispatch records wait and no CPU has run ops.dispatch for a period. The
  * kernel's watchdog (timeout_ms) reverts every task to the fair class if one waits too long.
  *
  * Portability (6.12 and later): kfuncs that were renamed are declared __weak under every name they had
@@ -108,7 +114,16 @@ struct task_ctx {
 #define TC_REQUEUE (1u << 1)      /* a user-dispatched run stopped runnable: next enqueue is STOPPED+RUNNABLE */
 #define TC_PREEMPTED (1u << 2)    /* ... and it still had slice left */
 #define TC_USER_PENDING (1u << 3) /* inserted into a DSQ by a dispatch record, not yet running */
-#define TC_USER_RUN (1u << 4)     /* the current run came from a dispatch record */
+/*
+ * A dispatch record put this task on a CPU, and user space has not been told that this run ended: user space
+ * counts that CPU as taken until a record about the task (STOPPED, STOPPED+RUNNABLE, RUNNABLE, EXITED)
+ * arrives. It outlives a preemption by a higher class (RT, the stop class of migration): the kernel puts
+ * the task back at the head of its local DSQ without ops.enqueue and runs it again, and the run goes on.
+ * Dropping it there once lost the STOPPED record of the task's next sleep, so user space counted a CPU as
+ * taken for good while it idled: tasks waited in user space until the watchdog ejected tsland.
+ */
+#define TC_USER_RUN (1u << 4)
+#define TC_IN_USER (1u << 5) /* a record asked user space for a CPU for it; not placed yet (nr_in_user) */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -116,6 +131,28 @@ struct {
 	__type(key, int);
 	__type(value, struct task_ctx);
 } task_ctxs SEC(".maps");
+
+/*
+ * Tasks sent to user space for a CPU, oldest first: what the kernel half places itself when user space
+ * stalls (TSLAND_RESCUE_NS). An entry is valid while its task still waits with that enq_cnt; the head is
+ * kept valid (stale entries are dropped from the front in ops.dispatch). When full, a push drops the oldest.
+ */
+struct pending_ent {
+	s32 pid;
+	u32 rsv;
+	u64 enq_cnt;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(max_entries, 8192);
+	__type(value, struct pending_ent);
+} pending SEC(".maps");
+
+/* When user space last placed a task, or when a task started waiting while none did (ns, bpf_ktime). */
+u64 last_progress_ns;
+/* Set by the timer when user space stalled; cleared by the next dispatch record user space sends. */
+u32 rescuing;
 
 struct kick_timer {
 	struct bpf_timer timer;
@@ -183,25 +220,10 @@ static __always_inline bool is_self(const struct task_struct *p)
 	return tl_config.tgid && p->tgid == tl_config.tgid;
 }
 
-static __always_inline bool comm_is(const struct task_struct *p, const char *prefix, int len)
-{
-	for (int i = 0; i < len && i < 16; i++)
-		if (p->comm[i] != prefix[i])
-			return false;
-	return true;
-}
-
+/* Every kernel thread, per-CPU or unbound (the header says why). */
 static __always_inline bool is_kernel_direct(const struct task_struct *p)
 {
-	u32 flags = p->flags;
-
-	if (flags & TL_PF_KSWAPD)
-		return true;
-	if (!(flags & TL_PF_KTHREAD))
-		return false;
-	if (p->nr_cpus_allowed == 1)
-		return true;
-	return comm_is(p, "kcompactd", 9) || comm_is(p, "khugepaged", 10);
+	return p->flags & TL_PF_KTHREAD;
 }
 
 static __always_inline u64 kernel_slice(void)
@@ -279,20 +301,41 @@ static __always_inline void send_cpu_idle(s32 cpu)
 	__sync_fetch_and_add(&counters.nr_cpu_idle, 1);
 }
 
+/* The user-dispatched run of this task ends (a record about it is about to be sent). */
+static __always_inline void end_user_run(struct task_ctx *tctx)
+{
+	if (!(tctx->state & TC_USER_RUN))
+		return;
+	tctx->state &= ~TC_USER_RUN;
+	__sync_fetch_and_sub(&counters.nr_running, 1);
+}
+
+/* The task no longer waits on user space for a CPU (placed, taken back by the kernel, or gone). */
+static __always_inline void leave_user(struct task_ctx *tctx)
+{
+	if (!(tctx->state & TC_IN_USER))
+		return;
+	tctx->state &= ~TC_IN_USER;
+	__sync_fetch_and_sub(&counters.nr_in_user, 1);
+}
+
 static __always_inline void send_exited(struct task_struct *p)
 {
 	struct task_ctx *tctx = task_ctx(p);
 
 	if (!tctx || !(tctx->state & TC_KNOWN))
 		return;
+	end_user_run(tctx);
+	leave_user(tctx);
 	tctx->state = 0;
 	tctx->enq_cnt++; /* any dispatch record still in flight is stale now */
 	send_event(p, tctx, TSLAND_EV_EXITED);
 }
 
+/* Counted by the kernel half itself: right even while user space is blocked and writes nothing. */
 static __always_inline bool user_space_holds_work(void)
 {
-	return READ_ONCE(counters.nr_scheduled) || bpf_ringbuf_query(&queued, BPF_RB_AVAIL_DATA) > 0;
+	return READ_ONCE(counters.nr_in_user) || bpf_ringbuf_query(&queued, BPF_RB_AVAIL_DATA) > 0;
 }
 
 /* ---- sched_ext_ops ---- */
@@ -357,9 +400,11 @@ void tsland_enqueue(u64 *ctx)
 	}
 	tctx->enq_cnt++;
 	tctx->state &= ~TC_USER_PENDING;
+	leave_user(tctx);
 
 	r = bpf_ringbuf_reserve(&queued, sizeof(*r), 0);
 	if (!r) {
+		/* user space keeps counting the CPU as taken until the task's next record: accepted under congestion */
 		__sync_fetch_and_add(&counters.nr_sched_congested, 1);
 		__sync_fetch_and_add(&counters.nr_kernel_dispatches, 1);
 		tctx->state &= ~(TC_REQUEUE | TC_PREEMPTED);
@@ -375,10 +420,18 @@ void tsland_enqueue(u64 *ctx)
 		r->kind = TSLAND_EV_RUNNABLE;
 		r->flags = (tctx->state & TC_KNOWN) ? 0 : TSLAND_QF_NEW;
 	}
-	tctx->state = (tctx->state & ~(TC_REQUEUE | TC_PREEMPTED)) | TC_KNOWN;
+	end_user_run(tctx);
+	tctx->state = (tctx->state & ~(TC_REQUEUE | TC_PREEMPTED)) | TC_KNOWN | TC_IN_USER;
 	bpf_ringbuf_submit(r, 0);
 	__sync_fetch_and_add(&counters.nr_queued, 1);
 	__sync_fetch_and_add(&counters.nr_events, 1);
+	if (__sync_fetch_and_add(&counters.nr_in_user, 1) == 0)
+		WRITE_ONCE(last_progress_ns, bpf_ktime_get_ns());
+	{
+		struct pending_ent e = { .pid = p->pid, .enq_cnt = tctx->enq_cnt };
+
+		bpf_map_push_elem(&pending, &e, BPF_EXIST);
+	}
 }
 
 SEC("struct_ops/tsland_dequeue")
@@ -391,6 +444,7 @@ void tsland_dequeue(u64 *ctx)
 	if (!tctx || !(tctx->state & TC_KNOWN) || tctx->dispatched_cnt == tctx->enq_cnt)
 		return;
 	tctx->enq_cnt++;
+	leave_user(tctx);
 	__sync_fetch_and_add(&counters.nr_dequeues, 1);
 }
 
@@ -444,7 +498,11 @@ static long dispatch_one(struct bpf_dynptr *dynptr, void *unused)
 	tctx->dispatched_cnt = d->enq_cnt;
 	tctx->vtime = d->vtime;
 	tctx->state |= TC_USER_PENDING;
+	leave_user(tctx);
 	__sync_fetch_and_add(&counters.nr_user_dispatches, 1);
+	WRITE_ONCE(last_progress_ns, bpf_ktime_get_ns());
+	if (READ_ONCE(rescuing))
+		WRITE_ONCE(rescuing, 0);
 
 	if (cpu != TSLAND_CPU_ANY) {
 		idle_sent[cpu & (TSLAND_MAX_CPUS - 1)] = 0;
@@ -458,14 +516,84 @@ out:
 	return scx_bpf_dispatch_nr_slots() ? 0 : 1;
 }
 
+/* Is this pending entry's task still waiting on user space with that enq_cnt? Takes a reference to it. */
+static __always_inline struct task_struct *pending_task(const struct pending_ent *e, struct task_ctx **tctxp)
+{
+	struct task_struct *p = bpf_task_from_pid(e->pid);
+	struct task_ctx *tctx;
+
+	if (!p)
+		return NULL;
+	tctx = task_ctx(p);
+	if (tctx && (tctx->state & TC_IN_USER) && tctx->enq_cnt == e->enq_cnt && tctx->dispatched_cnt != e->enq_cnt) {
+		*tctxp = tctx;
+		return p;
+	}
+	bpf_task_release(p);
+	return NULL;
+}
+
+/* Drops stale entries from the front of `pending`, so that its head is the oldest task still waiting. */
+static __always_inline void prune_pending(void)
+{
+	struct pending_ent e;
+	struct task_ctx *tctx;
+	struct task_struct *p;
+
+	for (int i = 0; i < 16; i++) {
+		if (bpf_map_peek_elem(&pending, &e))
+			return;
+		p = pending_task(&e, &tctx);
+		if (p) {
+			bpf_task_release(p);
+			return;
+		}
+		bpf_map_pop_elem(&pending, &e);
+	}
+}
+
+/* User space stalled: place the waiting tasks ourselves, oldest first, on the shared DSQ. */
+static __always_inline void rescue_waiting(void)
+{
+	struct pending_ent e;
+	struct task_ctx *tctx;
+	struct task_struct *p;
+
+	for (int i = 0; i < 64; i++) {
+		if (!scx_bpf_dispatch_nr_slots() || bpf_map_pop_elem(&pending, &e))
+			return;
+		p = pending_task(&e, &tctx);
+		if (!p)
+			continue;
+		if (dsq_insert(p, SHARED_DSQ, kernel_slice(), 0)) {
+			/* a dispatch record user space sends for this enq_cnt later is a duplicate: cancelled */
+			tctx->dispatched_cnt = e.enq_cnt;
+			leave_user(tctx);
+			__sync_fetch_and_add(&counters.nr_rescued, 1);
+		}
+		bpf_task_release(p);
+	}
+}
+
 SEC("struct_ops/tsland_dispatch")
 void tsland_dispatch(u64 *ctx)
 {
 	s32 cpu = (s32)ctx[0];
 	struct task_struct *prev = (void *)ctx[1];
 
+	long drained;
+
 	WRITE_ONCE(last_dispatch_ns, now_ns());
-	bpf_user_ringbuf_drain(&dispatched, dispatch_one, NULL, BPF_RB_NO_WAKEUP);
+	drained = bpf_user_ringbuf_drain(&dispatched, dispatch_one, NULL, BPF_RB_NO_WAKEUP);
+	__sync_fetch_and_add(&counters.nr_dispatch_calls, 1);
+	if (drained < 0) {
+		__sync_fetch_and_add(&counters.nr_drain_errors, 1);
+		WRITE_ONCE(counters.drain_errno, (u64)-drained);
+	}
+	if (READ_ONCE(rescuing))
+		rescue_waiting();
+	else
+		prune_pending();
 
 	if (dsq_move_to_local(SHARED_DSQ))
 		return;
@@ -499,6 +627,7 @@ void tsland_running(u64 *ctx)
 	if (!tctx)
 		return;
 	tctx->start_ts = now_ns();
+	/* A run that goes on after a preemption by a higher class: no enqueue came between, nothing to report. */
 	tctx->state &= ~(TC_REQUEUE | TC_PREEMPTED);
 	if (tctx->state & TC_USER_PENDING) {
 		tctx->state = (tctx->state & ~TC_USER_PENDING) | TC_USER_RUN;
@@ -520,13 +649,15 @@ void tsland_stopping(u64 *ctx)
 	tctx->exec_runtime += now - tctx->start_ts;
 	if (!(tctx->state & TC_USER_RUN))
 		return;
-	tctx->state &= ~TC_USER_RUN;
-	__sync_fetch_and_sub(&counters.nr_running, 1);
 	if (runnable) {
-		/* The enqueue that follows (if the kernel does not keep it on this CPU) says STOPPED+RUNNABLE. */
+		/*
+		 * Still runnable: the ops.enqueue that follows says STOPPED+RUNNABLE and ends the run. A higher
+		 * class's preemption calls no ops.enqueue: the task runs again from its local DSQ, run unchanged.
+		 */
 		tctx->state |= TC_REQUEUE | (p->scx.slice ? TC_PREEMPTED : 0);
 		return;
 	}
+	end_user_run(tctx);
 	send_event(p, tctx, TSLAND_EV_STOPPED);
 }
 
@@ -556,19 +687,53 @@ static int kick_timer_fn(void *map, int *key, struct bpf_timer *timer)
 {
 	u64 period_ns = tl_config.kick_ns ? tl_config.kick_ns : TSLAND_KICK_DFL_NS;
 	u64 now = now_ns();
+	bool holds = user_space_holds_work();
+	bool undrained = READ_ONCE(counters.nr_dispatch_posted) != READ_ONCE(counters.nr_dispatch_drained);
+	bool quiet = now - READ_ONCE(last_dispatch_ns) >= period_ns;
+	const struct cpumask *online;
+	s32 cpu;
 
-	if (now - READ_ONCE(last_dispatch_ns) >= period_ns &&
-	    (user_space_holds_work() ||
-	     READ_ONCE(counters.nr_dispatch_posted) != READ_ONCE(counters.nr_dispatch_drained))) {
-		const struct cpumask *online = scx_bpf_get_online_cpumask();
-		s32 cpu = scx_bpf_pick_idle_cpu(online, 0);
+	if (!holds && !undrained) {
+		bpf_timer_start(timer, period_ns, 0);
+		return 0;
+	}
+	if (READ_ONCE(counters.nr_in_user) && !READ_ONCE(rescuing) &&
+	    bpf_ktime_get_ns() - READ_ONCE(last_progress_ns) >= TSLAND_RESCUE_NS) {
+		WRITE_ONCE(rescuing, 1);
+		__sync_fetch_and_add(&counters.nr_rescues, 1);
+	}
+	/*
+	 * A CPU idles while user space holds tasks or dispatch records wait: kick it, and let its ops.dispatch send
+	 * CPU_IDLE again even if one was sent (user space's view of that CPU may have gone stale; one record per
+	 * period at most).
+	 */
+	online = scx_bpf_get_online_cpumask();
+	cpu = scx_bpf_pick_idle_cpu(online, 0);
+	if (cpu >= 0) {
+		if (holds && cpu < TSLAND_MAX_CPUS)
+			idle_sent[cpu & (TSLAND_MAX_CPUS - 1)] = 0;
+		scx_bpf_kick_cpu(cpu, KICK_IDLE);
+		__sync_fetch_and_add(&counters.nr_timer_kicks, 1);
+	}
+	if ((cpu < 0 && quiet) || READ_ONCE(rescuing)) {
+		/*
+		 * Rescuing, or no CPU ran ops.dispatch for a whole period yet the idle mask offers none: kick every
+		 * online CPU that runs its idle task (SCX_KICK_IDLE leaves busy ones alone), so that ops.dispatch
+		 * runs there.
+		 */
+		u32 nr = scx_bpf_nr_cpu_ids();
 
-		scx_bpf_put_cpumask(online);
-		if (cpu >= 0) {
-			scx_bpf_kick_cpu(cpu, KICK_IDLE);
+		__sync_fetch_and_add(&counters.nr_kick_sweeps, 1);
+		for (u32 i = 0; i < TSLAND_MAX_CPUS && i < nr; i++) {
+			if (!bpf_cpumask_test_cpu(i, online))
+				continue;
+			if (holds)
+				idle_sent[i & (TSLAND_MAX_CPUS - 1)] = 0;
+			scx_bpf_kick_cpu(i, KICK_IDLE);
 			__sync_fetch_and_add(&counters.nr_timer_kicks, 1);
 		}
 	}
+	scx_bpf_put_cpumask(online);
 	bpf_timer_start(timer, period_ns, 0);
 	return 0;
 }

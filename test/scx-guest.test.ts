@@ -58,7 +58,11 @@ test(
     assert.equal(fifo.stateLoaded, 'enabled');
     assert.equal(fifo.opsName, 'tsland');
     assert.equal(fifo.stateAfter, 'disabled');
-    assert.equal(fifo.exitInfo?.kind, EXIT_UNREG, `unloaded by us, not ejected: ${JSON.stringify(fifo.exitInfo)}`);
+    assert.equal(
+      fifo.exitInfo?.kind,
+      EXIT_UNREG,
+      `unloaded by us, not ejected: ${JSON.stringify(fifo.exitInfo)}; counters ${JSON.stringify(fifo.counters)}; guest output tail:\n${out.slice(-2000)}`,
+    );
     const c = fifo.counters;
     assert.ok(fifo.runnableRecords > 50, `tasks went through user space (${fifo.runnableRecords})`);
     assert.equal(fifo.pushed, fifo.runnableRecords, 'one dispatch record per runnable record');
@@ -77,6 +81,9 @@ test(
     assert.equal(c.nr_events_lost, 0);
     assert.equal(c.nr_sched_congested, 0);
     assert.ok(c.nr_self_dispatches > 0, "the loader's own threads ran without waiting for themselves");
+    // The loop stopped reading for 1.5 s with 4 hogs waiting: the kernel half placed them itself.
+    assert.ok(fifo.stall.rescues >= 1, `a rescue started while the loop stalled: ${JSON.stringify(fifo.stall)}`);
+    assert.ok(fifo.stall.rescued >= 1, `the kernel half placed waiting tasks itself: ${JSON.stringify(fifo.stall)}`);
     assert.ok(c.nr_user_dispatches > 50);
     // The ring code itself is proven allocation-free in test/scx-rings.test; this minimal loop is not drilled
     // through every branch before its window, so in the guest only GCs are asserted and the rest reported.

@@ -42,6 +42,10 @@ export const COUNTER_NAMES = [
   'nr_dispatch_drained',
   'nr_events_lost',
   'nr_self_dispatches',
+  // sched_ext: tasks the BPF half placed itself because the scheduler thread placed none for 250 ms while
+  // tasks waited on it (blocked in the kernel), and how many such stalls there were.
+  'nr_rescued',
+  'nr_rescues',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

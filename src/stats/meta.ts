@@ -71,6 +71,16 @@ const KNOWN: Partial<Record<CounterName, FieldMeta>> = {
     kind: 'counter',
     unit: '',
   },
+  nr_rescued: {
+    desc: 'sched_ext: tasks the BPF half placed itself (FIFO) while the scheduler thread was stalled',
+    kind: 'counter',
+    unit: '',
+  },
+  nr_rescues: {
+    desc: 'sched_ext: stalls of the scheduler thread (no task placed for 250 ms while tasks waited on it)',
+    kind: 'counter',
+    unit: '',
+  },
 };
 
 export function fieldMeta(name: string): FieldMeta {

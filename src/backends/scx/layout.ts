@@ -65,7 +65,14 @@ export const C_DISPATCH_DRAINED = 120;
 export const C_SELF_DISPATCHES = 128;
 export const C_DEQUEUES = 136;
 export const C_EXITS = 144;
-export const COUNTERS_BYTES = 152;
+export const C_DRAIN_ERRORS = 152;
+export const C_DRAIN_ERRNO = 160;
+export const C_DISPATCH_CALLS = 168;
+export const C_IN_USER = 176;
+export const C_KICK_SWEEPS = 184;
+export const C_RESCUED = 192;
+export const C_RESCUES = 200;
+export const COUNTERS_BYTES = 208;
 
 /** Counter names in struct order, as the C struct spells them (for stats and the layout test). */
 export const COUNTER_FIELDS = [
@@ -88,6 +95,13 @@ export const COUNTER_FIELDS = [
   ['nr_self_dispatches', C_SELF_DISPATCHES],
   ['nr_dequeues', C_DEQUEUES],
   ['nr_exits', C_EXITS],
+  ['nr_drain_errors', C_DRAIN_ERRORS],
+  ['drain_errno', C_DRAIN_ERRNO],
+  ['nr_dispatch_calls', C_DISPATCH_CALLS],
+  ['nr_in_user', C_IN_USER],
+  ['nr_kick_sweeps', C_KICK_SWEEPS],
+  ['nr_rescued', C_RESCUED],
+  ['nr_rescues', C_RESCUES],
 ] as const;
 export type CounterName = (typeof COUNTER_FIELDS)[number][0];
 

@@ -139,5 +139,7 @@ export class ScxLoop {
     cnt[C.nr_dispatch_drained] = k.counter(K.C_DISPATCH_DRAINED);
     cnt[C.nr_events_lost] = k.counter(K.C_EVENTS_LOST);
     cnt[C.nr_self_dispatches] = k.counter(K.C_SELF_DISPATCHES);
+    cnt[C.nr_rescued] = k.counter(K.C_RESCUED);
+    cnt[C.nr_rescues] = k.counter(K.C_RESCUES);
   }
 }

@@ -16,6 +16,7 @@ import { drillArena } from '../../../arena/index.js';
 import { createCounters } from '../../../base/counters.js';
 import { NSEC_PER_MSEC } from '../../../base/units.js';
 import { collectGarbageNow } from '../../../mem/gc.js';
+import { lockFileMappings } from '../../../mem/lock-files.js';
 import { MemPublisher } from '../../../mem/publish.js';
 import { SpscRing } from '../../../ring/spsc.js';
 import type { Policy } from '../../../sched/api.js';
@@ -124,6 +125,17 @@ async function main(config: Config): Promise<void> {
   });
   scheduler.onSlab((sab, index) => post({ type: 'slab', sab, index }));
 
+  // Before the kernel hands us any task: no thread of ours may then wait on a file page that a task we
+  // schedule holds locked (mem/lock-files.ts).
+  if (config.lock) {
+    const files = lockFileMappings();
+    if (files.refused.length > 0) {
+      process.stderr.write(
+        `tsland: warning: some file mappings are not locked; a page fault on one can stall scheduling: ${files.refused.join('; ')}\n`,
+      );
+    }
+  }
+
   let scx: ScxScheduler;
   try {
     scx = loadScx({
@@ -170,7 +182,7 @@ async function main(config: Config): Promise<void> {
         }
       }
     }
-    const message = ejected ? ejectionMessage(scx) : undefined;
+    const message = ejected ? `${ejectionMessage(scx)}\n${stateAtEjection()}` : undefined;
     scx.detach();
     waiter.close();
     rings.unmap();
@@ -178,6 +190,23 @@ async function main(config: Config): Promise<void> {
     publisher.close();
     scheduler.close();
     post({ type: 'done', reason: ejected ? 'lost' : 'stopped', released: scheduler.nrTasks, message });
+  };
+
+  // What each side held when the kernel gave up: which side a stuck task waited on.
+  const stateAtEjection = (): string => {
+    const k = scx.snapshot();
+    const q = rings.queued;
+    return (
+      `state at ejection: kernel sent ${k.nr_events} records (${k.nr_queued} wanting a CPU, ${k.nr_events_lost} lost), ` +
+      `tsland read ${q.recordsRead}${q.pending() ? ' (more waiting)' : ''}; ` +
+      `core: ${scheduler.nrTasks} tasks, ${scheduler.nrWaiting} waiting, ${loop.totals[1]} dispatches in ${loop.totals[2]} rounds, ` +
+      `${bridge.heldDispatches} held; kernel drained ${k.nr_dispatch_drained} of ${k.nr_dispatch_posted} posted ` +
+      `(${k.nr_user_dispatches} inserted, ${k.nr_cancel_dispatches} stale, ${k.nr_failed_dispatches} failed), ` +
+      `${k.nr_drain_errors} drain errors${k.nr_drain_errors > 0 ? ` (last errno ${k.drain_errno})` : ''}, ` +
+      `${k.nr_dispatch_calls} ops.dispatch calls, ${k.nr_in_user} tasks waiting on tsland, ` +
+      `${k.nr_rescued} placed by the kernel half in ${k.nr_rescues} stalls, ` +
+      `${k.nr_running} running, ${k.nr_cpu_idle} CPU_IDLE, ${k.nr_timer_kicks} timer kicks (${k.nr_kick_sweeps} sweeps)`
+    );
   };
 
   let bursts = 0;
