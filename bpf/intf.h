@@ -241,12 +241,12 @@ struct tsland_exit_info {
 
 /*
  * Configuration: the .rodata variable `tl_config`, written by the loader before load (constant after).
- * TSLAND_CONFIG_BYTES = 24.
+ * TSLAND_CONFIG_BYTES = 32.
  *
- *   0      4      8             16            24
- *   +------+------+-------------+-------------+
- *   | tgid |flags | kick_ns     | kslice_ns   |
- *   +------+------+-------------+-------------+
+ *   0      4      8             16            24            32
+ *   +------+------+-------------+-------------+-------------+
+ *   | tgid |flags | kick_ns     | kslice_ns   | stall_ns    |
+ *   +------+------+-------------+-------------+-------------+
  *
  *   tgid       u32  thread-group id of the tsland process: its threads never wait for user space
  *   flags      u32  TSLAND_CFG_* bits
@@ -254,8 +254,11 @@ struct tsland_exit_info {
  *                   while dispatch records wait and no CPU has run ops.dispatch for that long
  *                   (0: TSLAND_KICK_DFL_NS)
  *   kslice_ns  u64  ns: slice of the tasks the kernel half runs itself (0: SCX_SLICE_DFL)
+ *   stall_ns   u64  ns: user space placed no task for this long while tasks waited on it (a rescue has
+ *                   run since TSLAND_RESCUE_NS): the kernel half ejects itself with an error, as the
+ *                   watchdog would have without the rescue (0: never; the loader sets ops.timeout_ms)
  */
-#define TSLAND_CONFIG_BYTES 24
+#define TSLAND_CONFIG_BYTES 32
 #define TSLAND_KICK_DFL_NS 20000000ull
 
 /* A thread of the tsland process that wakes up preempts what runs on its CPU (keeps the loop prompt). */
@@ -266,6 +269,7 @@ struct tsland_config {
 	u32 flags;
 	u64 kick_ns;
 	u64 kslice_ns;
+	u64 stall_ns;
 };
 
 /*

@@ -153,6 +153,8 @@ struct {
 u64 last_progress_ns;
 /* Set by the timer when user space stalled; cleared by the next dispatch record user space sends. */
 u32 rescuing;
+/* When the current rescue started (ns, bpf_ktime). */
+u64 rescue_start_ns;
 
 struct kick_timer {
 	struct bpf_timer timer;
@@ -204,6 +206,15 @@ static __always_inline bool dsq_move_to_local(u64 dsq_id)
 #define ENQ_HEAD bpf_core_enum_value(enum scx_enq_flags, SCX_ENQ_HEAD)
 #define ENQ_PREEMPT bpf_core_enum_value(enum scx_enq_flags, SCX_ENQ_PREEMPT)
 #define TASK_QUEUED bpf_core_enum_value(enum scx_ent_flags, SCX_TASK_QUEUED)
+
+/* User space placed nothing for stall_ns while tasks waited: hand the machine back to the fair class. */
+static __always_inline void tl_fail_stalled(u64 ms, u64 waiting)
+{
+	static char fmt[] = "tsland: the scheduler thread stalled: it placed no task for %llu ms (the kernel half placed %llu meanwhile)";
+	unsigned long long data[2] = { ms, waiting };
+
+	scx_bpf_error_bstr(fmt, data, sizeof(data));
+}
 
 static __always_inline void tl_fail(const char *why)
 {
@@ -693,14 +704,22 @@ static int kick_timer_fn(void *map, int *key, struct bpf_timer *timer)
 	const struct cpumask *online;
 	s32 cpu;
 
+	if (!READ_ONCE(rescuing) && READ_ONCE(counters.nr_in_user) &&
+	    bpf_ktime_get_ns() - READ_ONCE(last_progress_ns) >= TSLAND_RESCUE_NS) {
+		WRITE_ONCE(rescue_start_ns, bpf_ktime_get_ns());
+		WRITE_ONCE(rescuing, 1);
+		__sync_fetch_and_add(&counters.nr_rescues, 1);
+	}
+	/* A stopped or hung tsland: the rescue bridges a blocked thread, not one that never comes back. */
+	if (READ_ONCE(rescuing) && tl_config.stall_ns) {
+		u64 stalled = bpf_ktime_get_ns() - READ_ONCE(rescue_start_ns) + TSLAND_RESCUE_NS;
+
+		if (stalled >= tl_config.stall_ns)
+			tl_fail_stalled(stalled / 1000000, READ_ONCE(counters.nr_rescued));
+	}
 	if (!holds && !undrained) {
 		bpf_timer_start(timer, period_ns, 0);
 		return 0;
-	}
-	if (READ_ONCE(counters.nr_in_user) && !READ_ONCE(rescuing) &&
-	    bpf_ktime_get_ns() - READ_ONCE(last_progress_ns) >= TSLAND_RESCUE_NS) {
-		WRITE_ONCE(rescuing, 1);
-		__sync_fetch_and_add(&counters.nr_rescues, 1);
 	}
 	/*
 	 * A CPU idles while user space holds tasks or dispatch records wait: kick it, and let its ops.dispatch send

@@ -126,7 +126,8 @@ export const CFG_TGID = 0; // u32
 export const CFG_FLAGS = 4; // u32, CFG_F_*
 export const CFG_KICK_NS = 8; // u64 ns
 export const CFG_KSLICE_NS = 16; // u64 ns
-export const CONFIG_BYTES = 24;
+export const CFG_STALL_NS = 24; // u64 ns
+export const CONFIG_BYTES = 32;
 export const CFG_F_SELF_PREEMPT = 1 << 0;
 
 /** Names the object uses (maps, variables, struct_ops), as the loader and the layout test look them up. */
@@ -198,6 +199,7 @@ export const RECORD_LAYOUTS: Readonly<
       ['flags', CFG_FLAGS, 4],
       ['kick_ns', CFG_KICK_NS, 8],
       ['kslice_ns', CFG_KSLICE_NS, 8],
+      ['stall_ns', CFG_STALL_NS, 8],
     ],
   },
 };

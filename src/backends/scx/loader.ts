@@ -16,6 +16,7 @@ import {
   CFG_FLAGS,
   CFG_KICK_NS,
   CFG_KSLICE_NS,
+  CFG_STALL_NS,
   CFG_TGID,
   CONFIG_BYTES,
   COUNTER_FIELDS,
@@ -273,6 +274,9 @@ export function loadScx(options: ScxLoadOptions = {}): ScxScheduler {
     cfg[CFG_FLAGS / 4] = options.selfPreempt === false ? 0 : CFG_F_SELF_PREEMPT;
     writeU64(cfg, CFG_KICK_NS, options.kickIntervalNs ?? 0);
     writeU64(cfg, CFG_KSLICE_NS, options.kernelSliceNs ?? 0);
+    // A stalled scheduler thread is bridged by the kernel half's rescue, for as long as the watchdog allows
+    // a task to wait; after that the kernel half ejects itself, as the watchdog would have.
+    writeU64(cfg, CFG_STALL_NS, timeoutMs * 1_000_000);
     const opsView = new DataView(lib.view(opsValue.ptr, opsValue.sizeBytes));
     opsView.setUint32(timeoutAt, timeoutMs, true);
     if (options.partial) {
