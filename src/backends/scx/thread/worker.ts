@@ -199,7 +199,8 @@ async function main(config: Config): Promise<void> {
     return (
       `state at ejection: kernel sent ${k.nr_events} records (${k.nr_queued} wanting a CPU, ${k.nr_events_lost} lost), ` +
       `tsland read ${q.recordsRead}${q.pending() ? ' (more waiting)' : ''}; ` +
-      `core: ${scheduler.nrTasks} tasks, ${scheduler.nrWaiting} waiting, ${loop.totals[1]} dispatches in ${loop.totals[2]} rounds, ` +
+      // the core's task counts are after the unload, which reports every task as gone
+      `core: ${loop.totals[1]} dispatches in ${loop.totals[2]} rounds, ` +
       `${bridge.heldDispatches} held; kernel drained ${k.nr_dispatch_drained} of ${k.nr_dispatch_posted} posted ` +
       `(${k.nr_user_dispatches} inserted, ${k.nr_cancel_dispatches} stale, ${k.nr_failed_dispatches} failed), ` +
       `${k.nr_drain_errors} drain errors${k.nr_drain_errors > 0 ? ` (last errno ${k.drain_errno})` : ''}, ` +
