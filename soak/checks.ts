@@ -2,7 +2,7 @@
 // its status), the churn counts (every short-lived process started and reaped), the samples (page faults
 // and RSS of each scheduler instance after its warm-up) and the guardian's log (watchdog trips).
 
-import type { ReleaseRecord } from '../src/backends/proc/guardian/state.js';
+import { isCleanRelease, type ReleaseRecord } from '../src/backends/proc/guardian/state.js';
 import type { Soak } from './harness.js';
 import { components, readChurnCounts, readLedger } from './ledger.js';
 import type { Accounting, InstanceSummary, SoakSummary } from './record.js';
@@ -13,7 +13,7 @@ export const MAX_RSS_DRIFT_KIB = 1024;
 
 /** A guardian release for a late heartbeat or a dead scheduler; not its goodbye after a clean finish. */
 export function isTrip(r: ReleaseRecord): boolean {
-  return r.releasedBy === 'guardian' && !/finished/i.test(r.reason);
+  return r.releasedBy === 'guardian' && !isCleanRelease(r);
 }
 
 /** Whether a fault aimed at this instance was one its guardian is meant to answer. */
@@ -127,6 +127,8 @@ export function summarizeInstances(soak: Soak): InstanceSummary[] {
       gcEventsAfterWarmup: gc.length ? gc[gc.length - 1]! - gc[0]! : null,
       maxHeartbeatAgeMs: hb.length ? Math.max(...hb) : null,
       watchdogTrips: trips.filter((r) => r.schedulerPid === inst.pid).length,
+      tripReasons: trips.filter((r) => r.schedulerPid === inst.pid).map((r) => r.reason),
+      lastWords: inst.lastWords(),
     };
     if (summary.pageFaultsAfterWarmup !== null && summary.pageFaultsAfterWarmup > soak.opts.pageFaultBudget) {
       const budget = soak.opts.pageFaultBudget > 0 ? ` (budget ${soak.opts.pageFaultBudget})` : '';
@@ -151,7 +153,8 @@ export function summarizeInstances(soak: Soak): InstanceSummary[] {
     if (summary.watchdogTrips > 0 && !guardianFault(soak, inst.index)) {
       soak.violate(
         'watchdog',
-        `the guardian of tsland #${inst.index} released its tasks ${summary.watchdogTrips} time(s) with no fault injected`,
+        `the guardian of tsland #${inst.index} released its tasks ${summary.watchdogTrips} time(s) with no fault injected: ` +
+          summary.tripReasons.join(' | '),
       );
     }
     return summary;

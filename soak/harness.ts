@@ -28,6 +28,9 @@ export const STOP_POLL_MS = 200;
 export const STUCK_LIMIT_MS = 10_000;
 const MAX_SURPRISE_RESTARTS = 20;
 const SURPRISE_SPACING_MS = 5000;
+/** An attach that does not come up after an unexpected exit is tried this often, this far apart. */
+const RECOVERY_ATTEMPTS = 3;
+const RECOVERY_RETRY_MS = 1000;
 const ROOT_START_TIMEOUT_MS = 60_000;
 const STATS_UP_TIMEOUT_MS = 30_000;
 const END_TIMEOUT_MS = 60_000;
@@ -340,7 +343,8 @@ export class Soak {
       inst.exitExpected = true;
       this.violate(
         'scheduler-exit',
-        `tsland #${inst.index} (${inst.mode}) exited by itself with ${inst.exit.code ?? inst.exit.signal} and no fault injected`,
+        `tsland #${inst.index} (${inst.mode}) exited by itself with ${inst.exit.code ?? inst.exit.signal} and no fault injected` +
+          (inst.lastWords() ? `: ${inst.lastWords()}` : ''),
       );
       void this.recoverFromSurprise();
     }
@@ -369,8 +373,28 @@ export class Soak {
             .join(' ')}`,
         );
       }
-      if (!(await this.attach()))
-        this.violate('recovery', 'tsland attach over the workload did not come up after an unexpected exit');
+      // As a user would: try again when the attach does not come up, and say each time why it did not.
+      const failures: string[] = [];
+      for (let attempt = 1; attempt <= RECOVERY_ATTEMPTS && !this.abort.signal.aborted && this.rootAlive; attempt++) {
+        if (await this.attach()) break;
+        const failed = this.instances[this.instances.length - 1];
+        if (failed) {
+          failed.exitExpected = true; // counted here, once, not again as a surprise exit
+          // One that hangs without serving stats is stopped (releasing its tasks) before the next try.
+          if (failed.signal('SIGTERM') && !(await failed.waitExit(5000))) failed.signal('SIGKILL');
+        }
+        const why = failed?.lastWords() || `no answer on its stats socket within ${STATS_UP_TIMEOUT_MS / 1000} s`;
+        failures.push(`attempt ${attempt}: ${why}`);
+        this.log(`tsland attach (recovery attempt ${attempt}) did not come up: ${why}`);
+        await sleep(RECOVERY_RETRY_MS);
+      }
+      if (failures.length === RECOVERY_ATTEMPTS)
+        this.violate(
+          'recovery',
+          `tsland attach over the workload did not come up after an unexpected exit: ${failures.join('; ')}`,
+        );
+      else if (failures.length > 0)
+        this.violate('recovery', `tsland attach came up only after ${failures.length} failed attempt(s): ${failures.join('; ')}`);
     } finally {
       this.recovering = false;
     }

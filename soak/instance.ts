@@ -41,6 +41,7 @@ export class Instance {
     readonly index: number,
     private readonly child: ChildProcess,
     readonly stateDir: string,
+    readonly logPath: string,
   ) {
     if (child.pid === undefined) throw new Error(`could not start ${mode}: ${child.spawnfile}`);
     this.pid = child.pid;
@@ -63,7 +64,19 @@ export class Instance {
     const env = { ...process.env, [STATE_DIR_ENV]: cfg.stateDir, [STATS_DIR_ENV]: cfg.stateDir };
     const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', log, log], env });
     closeSync(log);
-    return new Instance(mode, index, child, cfg.stateDir);
+    return new Instance(mode, index, child, cfg.stateDir, cfg.logPath);
+  }
+
+  /** tsland's last "tsland: ..." line on stderr: why it ended, when it ended on its own. */
+  lastWords(): string {
+    let text = '';
+    try {
+      text = readFileSync(this.logPath, 'utf8');
+    } catch {
+      return '';
+    }
+    const said = text.split('\n').filter((line) => line.startsWith('tsland: '));
+    return said.length ? said[said.length - 1]!.slice('tsland: '.length) : '';
   }
 
   static run(index: number, cfg: InstanceConfig, rootArgv: string[]): Instance {

@@ -76,6 +76,10 @@ export interface InstanceSummary {
   gcEventsAfterWarmup: number | null;
   maxHeartbeatAgeMs: number | null;
   watchdogTrips: number;
+  /** Each trip's reason as its guardian logged it (heartbeat age, silence, wait for a CPU, or a death). */
+  tripReasons: string[];
+  /** How the instance ended, in tsland's own last words on stderr (empty while it runs or when it said nothing). */
+  lastWords: string;
 }
 
 export interface Accounting {

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -19,6 +19,8 @@ import {
   waitFor,
   CLI,
 } from './fixtures/proc-util.js';
+import { requestStats } from '../src/stats/client.js';
+import { defaultSocketPath } from '../src/stats/paths.js';
 
 const WATCHDOG_MS = 500;
 
@@ -98,12 +100,45 @@ test(
       process.kill(t.pid, 'SIGCONT');
       const code = await exitedWithin(t);
       assert.notEqual(code, 0, 'a scheduler that lost its guardian exits non-zero');
-      assert.match(t.stderr(), /guardian/);
+      // It says why, in the guardian's own words: not just that the guardian went.
+      assert.match(
+        t.stderr(),
+        /tsland: the guardian released \d+ of \d+ task\(s\) and exited: scheduler heartbeat [\d.]+ ms old/,
+      );
       assert.deepEqual(
         hogs.filter((p) => stateOf(p) === 'T'),
         [],
         'nothing stopped again after resuming',
       );
+      // The next scheduler over the same tree, in the same state directory, tells stats clients why the
+      // last one went.
+      const next = spawn(process.execPath, [CLI, 'attach', '--pid', String(hogs[0]), '--watchdog-ms', '2000'], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        detached: true,
+        env: { ...process.env, TSLAND_STATE_DIR: t.stateDir, TSLAND_STATS_DIR: t.stateDir },
+      });
+      let nextErr = '';
+      next.stderr!.setEncoding('utf8').on('data', (d: string) => (nextErr += d));
+      const nextExit = new Promise<void>((r) => next.once('exit', () => r()));
+      try {
+        let info: Record<string, string> | null = null;
+        for (const deadline = Date.now() + 30_000; !info && Date.now() < deadline; await sleep(100)) {
+          try {
+            info = (await requestStats<{ info: Record<string, string> }>(defaultSocketPath(next.pid!, t.stateDir), 'stats')).info;
+          } catch {
+            // not up yet
+          }
+        }
+        assert.ok(info, `the attach served stats within 30 s; its stderr: ${nextErr}`);
+        assert.match(
+          info.last_release ?? '',
+          new RegExp(`^guardian released \\d+ of \\d+ task\\(s\\) of pid ${t.pid} at .*: scheduler heartbeat`),
+        );
+      } finally {
+        next.kill('SIGTERM');
+        await Promise.race([nextExit, sleep(10_000)]);
+        next.kill('SIGKILL');
+      }
     } finally {
       await t.cleanup(hogs);
     }
@@ -132,6 +167,33 @@ test(
       );
     } finally {
       await t.cleanup(hogs);
+    }
+  },
+);
+
+test(
+  'guardian: a release while tsland starts is reported with its reason, not as a missing file',
+  { timeout: 60_000 },
+  async () => {
+    // The soak's failed recovery: tsland held off the CPU while it starts, its guardian releases and removes
+    // the run's files, and the scheduler thread then finds its heartbeat file gone. Stopped here with
+    // SIGSTOP once the guardian runs, for far longer than the watchdog.
+    const victim = spawn('sleep', ['60'], { stdio: 'ignore', detached: true });
+    const t = startTsland(['attach', '--pid', String(victim.pid), '--watchdog-ms', '300']);
+    try {
+      await waitFor('the run record (the guardian is up)', () => existsSync(join(t.stateDir, `${t.pid}.run.json`)), 20_000);
+      process.kill(t.pid, 'SIGSTOP');
+      await waitFor('the guardian to release', () => releaseLines(t.stateDir).some((l) => l.schedulerPid === t.pid), 20_000);
+      process.kill(t.pid, 'SIGCONT');
+      const code = await exitedWithin(t);
+      assert.equal(code, 1, t.stderr());
+      // Whether the thread was still starting (its start fails) or already running (it loses its guardian),
+      // the user reads the guardian's reason.
+      assert.match(t.stderr(), /the guardian released \d+ of \d+ task\(s\) and exited: scheduler heartbeat [\d.]+ ms old/);
+      assert.notEqual(stateOf(victim.pid!), 'T', 'the attached task is not left stopped');
+    } finally {
+      victim.kill('SIGKILL');
+      await t.cleanup();
     }
   },
 );
@@ -215,7 +277,7 @@ test(
       const code = await exitedWithin(t);
       assert.notEqual(code, -1, `tsland exited: ${t.stderr()}`);
       assert.notEqual(code, 0);
-      assert.match(t.stderr(), /guardian/);
+      assert.match(t.stderr(), /tsland: the guardian released \d+ of \d+ task\(s\) and exited: scheduler heartbeat/);
       const line = releaseLines(t.stateDir).find((l) => l.schedulerPid === t.pid);
       assert.match(line?.reason ?? '', /heartbeat/, 'the guardian saw the heartbeat stop');
       assert.deepEqual(

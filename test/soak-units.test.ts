@@ -320,7 +320,7 @@ test('page faults after warm-up: counted while the scheduler runs, not while a s
     inFault,
   });
   const soakOf = (samples: ReturnType<typeof sample>[]) => ({
-    instances: [{ index: 0, mode: 'run', pid: 42, startedMs: 0, exit: null, exitExpected: true }],
+    instances: [{ index: 0, mode: 'run', pid: 42, startedMs: 0, exit: null, exitExpected: true, lastWords: () => '' }],
     samples,
     opts: { warmupS: 20, pageFaultBudget: 0 },
     faults: [{ kind: 'stop-scheduler', instance: 0 }],

@@ -153,7 +153,7 @@ export async function superviseRun(
   const observability = await startObservability(observabilityFromFlags(flags), {
     counters: handle.counters,
     tasks: () => handle.tasks(),
-    info: () => ({ policy: handle.policy, backend: handle.backend, command, pid: String(process.pid) }),
+    info: () => ({ policy: handle.policy, backend: handle.backend, command, pid: String(process.pid), ...handle.info() }),
   });
   const statsSeconds = Number(flags.stats);
   const timer =

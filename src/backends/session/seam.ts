@@ -47,6 +47,14 @@ export interface SessionBackend {
    * backend's guardian process exited); never resolves when nothing can.
    */
   readonly lost: Promise<string>;
+  /**
+   * Why the backend was lost, in one line, once it is known (the proc backend: the reason its guardian
+   * logged for the release); null when nothing says. Asked when the thread reports a loss and when the
+   * start fails, so that neither ends on a bare symptom (a missing file, "the guardian exited").
+   */
+  explainLoss?(): Promise<string | null>;
+  /** Facts for stats clients beside policy and pid (the proc backend: the latest release it knows of). */
+  info?(): Record<string, string>;
   /** The scheduler thread is up (the proc backend stops beating for it from the main thread). */
   onReady(): void;
   /** Start-up failed before onReady: undo what the backend started (release, stop its helpers). */
@@ -73,6 +81,8 @@ export interface SessionHandle {
   readonly locked: boolean;
   /** Lines for the user about the start (the proc backend: tasks of a dead run it resumed). */
   readonly notes: readonly string[];
+  /** The backend's facts for stats clients (SessionBackend.info). */
+  info(): Record<string, string>;
   /** The managed tasks as the stats server and `tsland top` show them. */
   tasks(): TaskRow[];
   /** Resolves once everything is released and the run is over. */

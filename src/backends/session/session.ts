@@ -173,8 +173,12 @@ export async function startSession(spec: SessionSpec): Promise<SessionHandle> {
     backend.abort();
     // The gated command never ran: it is not left waiting.
     spec.command?.started.child.kill('SIGKILL');
+    // A start that failed because the backend was lost meanwhile (the guardian released and removed the
+    // run's files) says so, not just which file went missing.
+    const loss = await backend.explainLoss?.();
+    const why = loss ? `${loss} (the thread itself then failed: ${(err as Error).message})` : (err as Error).message;
     // Not the user's doing: a plain error (exit 1), not a usage error.
-    throw new Error(`the scheduler thread failed to start: ${(err as Error).message}`, { cause: err });
+    throw new Error(`the scheduler thread failed to start: ${why}`, { cause: err });
   }
   let command: StartedCommand | null = null;
   if (spec.command) {
@@ -214,12 +218,7 @@ class Session implements SessionHandle {
           reason: 'scheduler-error',
           message: `scheduler failed: ${m.message}; every task was released`,
         });
-      if (m.reason === 'lost')
-        return this.shutdown({
-          code: 1,
-          reason: impl.lostReason,
-          message: m.message ?? `the ${impl.name} backend was lost; every task was released`,
-        });
+      if (m.reason === 'lost') return this.shutdownLost(m.message);
       if (m.reason === 'empty') return this.shutdown({ code: 0, reason: 'all-exited' });
       return undefined;
     });
@@ -248,6 +247,19 @@ class Session implements SessionHandle {
   tasks() {
     const slabs = this.thread.slabs;
     return slabs ? readTaskRows(slabs) : [];
+  }
+
+  info(): Record<string, string> {
+    return this.impl.info?.() ?? {};
+  }
+
+  private async shutdownLost(threadMessage: string | undefined): Promise<SessionExit> {
+    const why = await this.impl.explainLoss?.();
+    return this.shutdown({
+      code: 1,
+      reason: this.impl.lostReason,
+      message: why ?? threadMessage ?? `the ${this.impl.name} backend was lost; every task was released`,
+    });
   }
 
   stop(signal?: NodeJS.Signals): Promise<SessionExit> {

@@ -32,7 +32,18 @@
 //                guardian reads its state and CPU time from /proc, to tell a stall from a thread that was
 //                runnable but given no CPU
 
-import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { statsDir } from '../../../stats/paths.js';
 import { listTids, openVerifiedPidfd, isAlive } from '../../os/identity.js';
@@ -167,6 +178,54 @@ export function readReleaseRecords(dir: string): ReleaseRecord[] {
   } catch {
     return [];
   }
+}
+
+/** Only the log's tail is read for the latest releases: a state directory's log grows with every run. */
+const LOG_TAIL_BYTES = 64 * 1024;
+
+/** The newest release records in `dir` (oldest first), from the log's last LOG_TAIL_BYTES. */
+export function readRecentReleaseRecords(dir: string): ReleaseRecord[] {
+  let fd = -1;
+  try {
+    fd = openSync(join(dir, GUARDIAN_LOG), 'r');
+    const size = fstatSync(fd).size;
+    const from = Math.max(0, size - LOG_TAIL_BYTES);
+    const buf = Buffer.alloc(size - from);
+    const got = readSync(fd, buf, 0, buf.length, from);
+    const lines = buf.subarray(0, got).toString('utf8').split('\n');
+    if (from > 0) lines.shift(); // the first line is cut
+    const out: ReleaseRecord[] = [];
+    for (const line of lines) {
+      if (line.trim() === '') continue;
+      try {
+        out.push(JSON.parse(line) as ReleaseRecord);
+      } catch {
+        // A line cut by a crash mid-write says nothing.
+      }
+    }
+    return out;
+  } catch {
+    return [];
+  } finally {
+    if (fd >= 0) closeSync(fd);
+  }
+}
+
+/** The guardian's release of one scheduler's run, if it wrote one. */
+export function guardianReleaseOf(dir: string, schedulerPid: number): ReleaseRecord | undefined {
+  return readRecentReleaseRecords(dir)
+    .reverse()
+    .find((r) => r.schedulerPid === schedulerPid && r.releasedBy === 'guardian');
+}
+
+/** A guardian's goodbye after the scheduler released everything itself and ended: not a trip. */
+export function isCleanRelease(r: ReleaseRecord): boolean {
+  return r.releasedBy === 'guardian' && /finished|exited after releasing/.test(r.reason);
+}
+
+/** One line for a user: who released what, and why. */
+export function describeRelease(r: ReleaseRecord): string {
+  return `${r.releasedBy} released ${r.tasksContinued} of ${r.tasksKnown} task(s) of pid ${r.schedulerPid} at ${r.at}: ${r.reason}`;
 }
 
 export function writeRunRecord(dir: string, record: RunRecord): void {

@@ -35,7 +35,11 @@ import {
   startGuardian,
 } from '../guardian/guardian-process.js';
 import {
+  describeRelease,
   ensureStateDir,
+  guardianReleaseOf,
+  isCleanRelease,
+  readRecentReleaseRecords,
   readTaskRecords,
   recoverDeadRuns,
   releaseTasks,
@@ -103,7 +107,27 @@ class ProcSession implements SessionBackend {
     private readonly subreaper: boolean,
     private readonly stopStartupBeat: () => void,
   ) {
-    this.lost = guardian.exited.then((how) => `the guardian ${how}; every task was released and tsland will not run unguarded`);
+    this.lost = guardian.exited.then(async (how) => (await this.explainLoss()) ?? lostWithoutRecord(how));
+  }
+
+  /** The guardian's own account of its release (it logs it before it exits), once it has exited. */
+  async explainLoss(): Promise<string | null> {
+    await Promise.race([this.guardian.exited, new Promise((res) => setTimeout(res, GUARDIAN_EXIT_WAIT_MS).unref())]);
+    const record = guardianReleaseOf(this.dir, process.pid);
+    if (!record) return null;
+    return (
+      `the guardian released ${record.tasksContinued} of ${record.tasksKnown} task(s) and exited: ${record.reason}; ` +
+      'tsland will not run unguarded'
+    );
+  }
+
+  info(): Record<string, string> {
+    // Earlier runs' trips and recoveries, not the clean goodbyes: what a user looking at a restarted
+    // scheduler wants to know is why the last one went.
+    const last = readRecentReleaseRecords(this.dir)
+      .filter((r) => !isCleanRelease(r))
+      .pop();
+    return last ? { last_release: describeRelease(last) } : {};
   }
 
   threadConfig(): ProcThreadConfig {
@@ -189,6 +213,11 @@ async function start(opts: ManagedOptions, target: Target): Promise<ManagedHandl
   const session = await startSession({ backend, options: r, command, roots: target.kind === 'attach' ? target.pids : [], notes });
   const extra: Omit<ManagedHandle, keyof SessionHandle> = { guardianPid: guardian.pid, stateDir: dir, recovered };
   return Object.assign(session, extra);
+}
+
+/** The guardian exited and logged nothing (killed): the scheduler thread released everything itself. */
+function lostWithoutRecord(how: string): string {
+  return `the guardian ${how} without saying why; every task was released and tsland will not run unguarded`;
 }
 
 /** For tests and tools: the run files of a scheduler pid, read back. */
