@@ -24,7 +24,17 @@ interface ScriptCoverage {
 const HOT: Record<string, string[]> = {
   'backends/scx/thread/bridge.js': ['handleQueued', 'flush', 'runUnplaced', 'register', 'writeU64'],
   'backends/scx/thread/loop.js': ['round', 'copyCounters'],
-  'backends/scx/rings.js': ['loadPosition', 'readU64', 'writeU64', 'next', 'release', 'pending', 'reserve', 'commit', 'store'],
+  'backends/scx/rings.js': [
+    'loadPositionInto',
+    'readU64',
+    'writeU64',
+    'next',
+    'release',
+    'pending',
+    'reserve',
+    'commit',
+    'store',
+  ],
 };
 
 const GROWS = 'growth past the reserved size: allocates by design, on the creation path';

@@ -1,6 +1,7 @@
 // RLIMIT_MEMLOCK: how many bytes this process may lock. Root (CAP_IPC_LOCK) is not bound by it; anyone may
 // raise the soft limit up to the hard one, which is what lockBuffer does before it asks for more.
 
+import { readFileSync } from 'node:fs';
 import { getSys, RLIM_CUR_OFFSET, RLIM_MAX_OFFSET, RLIMIT_BYTES, RLIMIT_MEMLOCK, readU64, writeU64 } from './sys.js';
 
 export interface MemlockLimit {
@@ -54,4 +55,15 @@ export function formatBytes(bytes: number): string {
           ? `${+(bytes / KIB).toFixed(2)} KiB`
           : `${bytes} B`;
   return bytes >= KIB ? `${human} (${bytes} bytes)` : human;
+}
+
+/** Bytes this process has locked, from VmLck in /proc/self/status; `fallback` where procfs cannot say. */
+export function processLockedBytes(fallback = 0): number {
+  try {
+    const m = /^VmLck:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]) * 1024;
+  } catch {
+    // No procfs.
+  }
+  return fallback;
 }

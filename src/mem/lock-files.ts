@@ -14,7 +14,7 @@
 // 56 MiB of read-only data with ICU's), shared with every other process mapping the same files.
 
 import { readFileSync } from 'node:fs';
-import { formatBytes, memlockLimit, raiseMemlockLimit } from './limits.js';
+import { formatBytes, memlockLimit, processLockedBytes, raiseMemlockLimit } from './limits.js';
 import { errnoName, getSys, sysUnavailableReason } from './sys.js';
 
 export interface FileMapping {
@@ -63,7 +63,7 @@ export function lockFileMappings(): FileLockResult {
   const maps = parseFileMappings(readFileSync('/proc/self/maps', 'utf8'));
   const total = maps.reduce((sum, m) => sum + (m.end - m.start), 0);
   const page = sys.pageSizeBytes;
-  raiseMemlockLimit(total, lockedBytes(), page);
+  raiseMemlockLimit(total, processLockedBytes(), page);
   const refused: string[] = [];
   let mappings = 0;
   let lockedBytesTotal = 0;
@@ -83,12 +83,14 @@ export function lockFileMappings(): FileLockResult {
   return { mappings, lockedBytes: lockedBytesTotal, refused, lockMs: performance.now() - startMs };
 }
 
-function lockedBytes(): number {
-  try {
-    const m = /^VmLck:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
-    if (m) return Number(m[1]) * 1024;
-  } catch {
-    // No procfs.
+/**
+ * lockFileMappings for a scheduler thread: a refusal is not fatal (the run goes on, as with --no-lock), but
+ * the user is told what stays unlocked and what that can cost.
+ */
+export function lockFileMappingsOrWarn(cost: string): FileLockResult {
+  const files = lockFileMappings();
+  if (files.refused.length > 0) {
+    process.stderr.write(`tsland: warning: some file mappings are not locked; ${cost}: ${files.refused.join('; ')}\n`);
   }
-  return 0;
+  return files;
 }

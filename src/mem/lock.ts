@@ -9,8 +9,7 @@
 // benchmark has both side by side. When the lock is refused and the caller allowed an unlocked run, the
 // pages are still prefaulted, so that run at least starts with every page present.
 
-import { readFileSync } from 'node:fs';
-import { formatBytes, memlockLimit, raiseMemlockLimit, type MemlockLimit } from './limits.js';
+import { formatBytes, memlockLimit, processLockedBytes, raiseMemlockLimit, type MemlockLimit } from './limits.js';
 import { holdCompactUnevictable, releaseCompactUnevictable } from './sysctl.js';
 import {
   EAGAIN,
@@ -95,7 +94,6 @@ interface LockRecord {
   compactHeld: number;
 }
 
-const KIB = 1024;
 const records = new Map<ArrayBuffer | SharedArrayBuffer, LockRecord>();
 let lockedBytesTotal = 0;
 let exitHookInstalled = false;
@@ -148,7 +146,7 @@ export function lockBuffer(buffer: ArrayBuffer | SharedArrayBuffer, opts: LockOp
   // The kernel locks whole pages, and malloc'd storage rarely starts on a page boundary.
   const page = sys.pageSizeBytes;
   const spanBytes = Math.ceil((address + sizeBytes) / page) * page - Math.floor(address / page) * page;
-  const limitAfterRaise = raiseMemlockLimit(spanBytes, processLockedBytes(), page);
+  const limitAfterRaise = raiseMemlockLimit(spanBytes, processLockedBytes(lockedBytesTotal), page);
   if (sys.mlock(address, sizeBytes) !== 0) {
     const code = sys.errno();
     const message = refusalMessage(sizeBytes, limitAfterRaise ?? memlockLimit(), code);
@@ -176,16 +174,6 @@ export function lockedBytes(): number {
 }
 
 /** VmLck of this process: what counts against RLIMIT_MEMLOCK now, whoever locked it. */
-function processLockedBytes(): number {
-  try {
-    const m = /^VmLck:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
-    if (m) return Number(m[1]) * KIB;
-  } catch {
-    // No procfs: fall back to what this module itself locked.
-  }
-  return lockedBytesTotal;
-}
-
 function validateOptions(opts: LockOptions): void {
   if (opts === null || typeof opts !== 'object') throw new TypeError('lock options must be an object');
   const p = opts.prefault;

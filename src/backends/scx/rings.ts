@@ -75,19 +75,11 @@ class PositionCodec {
   }
 }
 
-/** Reads a u64 position written by the other side: high, low, high until both high halves agree. */
-function loadPosition(u32: Uint32Array, index: number): number {
-  for (;;) {
-    const hi = Atomics.load(u32, index + 1);
-    const lo = Atomics.load(u32, index);
-    if (Atomics.load(u32, index + 1) === hi) return hi * U32_SPAN + lo;
-  }
-}
-
 /**
- * loadPosition for the scheduling path: the position goes into `out[slot]`, never out as a return value. A
- * position past 2^31 is not a small integer, so a call V8 leaves un-inlined would return it boxed: a heap
- * number per call (the ring hot-path test caught 64 bytes an iteration on a loaded machine).
+ * Reads a u64 position written by the other side (high, low, high until both high halves agree) into
+ * `out[slot]`, never out as a return value: a position past 2^31 is not a small integer, so a call V8 leaves
+ * un-inlined would return it boxed, a heap number per call (the ring hot-path test caught 64 bytes an
+ * iteration on a loaded machine).
  */
 function loadPositionInto(u32: Uint32Array, index: number, out: Float64Array, slot: number): void {
   for (;;) {
@@ -151,9 +143,8 @@ export class QueuedRing {
     this.consumerU32 = new Uint32Array(mem.consumerPage, 0, 2);
     this.mask = mem.dataBytes - 1;
     this.dataAt = mem.pageBytes;
-    const pos = loadPosition(this.consumerU32, 0);
-    this.st[0] = pos;
-    this.st[1] = pos;
+    loadPositionInto(this.consumerU32, 0, this.st, 0);
+    this.st[1] = this.st[0]!;
   }
 
   /** Byte offset of the next record's payload, or -1. Skips records the kernel discarded. */
@@ -229,7 +220,7 @@ export class DispatchRing {
     this.mask = mem.dataBytes - 1;
     this.dataAt = mem.pageBytes;
     this.recordTotal = ((DISPATCH_BYTES + RINGBUF_HDR_BYTES + 7) >>> 3) << 3;
-    this.st[0] = loadPosition(this.u32, 0);
+    loadPositionInto(this.u32, 0, this.st, 0);
   }
 
   /**

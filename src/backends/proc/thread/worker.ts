@@ -9,7 +9,7 @@ import v8 from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { drillArena } from '../../../arena/index.js';
 import { collectGarbageNow } from '../../../mem/gc.js';
-import { lockFileMappings } from '../../../mem/lock-files.js';
+import { lockFileMappingsOrWarn } from '../../../mem/lock-files.js';
 import { MemPublisher } from '../../../mem/publish.js';
 import { createCounters } from '../../../base/counters.js';
 import { createScheduler } from '../../../sched/scheduler.js';
@@ -129,10 +129,7 @@ async function main(config: WorkerConfig): Promise<void> {
   // Code pages the round runs rarely go cold, and a reclaimer (kswapd, or DAMON's pageout scheme, active on
   // the machines this was measured on) drops them: the next run of that branch faults. Locked, they stay.
   if (config.lock) {
-    const files = lockFileMappings();
-    if (files.refused.length > 0) {
-      process.stderr.write(`tsland: warning: some file mappings are not locked: ${files.refused.join('; ')}\n`);
-    }
+    lockFileMappingsOrWarn('a page fault on one can delay scheduling');
   }
   const guardianPidfd = openVerifiedPidfd(config.guardianPid, config.guardianStartTicks);
   backend.setGuardianPidfd(guardianPidfd);

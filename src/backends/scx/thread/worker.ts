@@ -16,7 +16,7 @@ import { drillArena } from '../../../arena/index.js';
 import { createCounters } from '../../../base/counters.js';
 import { NSEC_PER_MSEC } from '../../../base/units.js';
 import { collectGarbageNow } from '../../../mem/gc.js';
-import { lockFileMappings } from '../../../mem/lock-files.js';
+import { lockFileMappingsOrWarn } from '../../../mem/lock-files.js';
 import { MemPublisher } from '../../../mem/publish.js';
 import { SpscRing } from '../../../ring/spsc.js';
 import type { Policy } from '../../../sched/api.js';
@@ -128,12 +128,7 @@ async function main(config: Config): Promise<void> {
   // Before the kernel hands us any task: no thread of ours may then wait on a file page that a task we
   // schedule holds locked (mem/lock-files.ts).
   if (config.lock) {
-    const files = lockFileMappings();
-    if (files.refused.length > 0) {
-      process.stderr.write(
-        `tsland: warning: some file mappings are not locked; a page fault on one can stall scheduling: ${files.refused.join('; ')}\n`,
-      );
-    }
+    lockFileMappingsOrWarn('a page fault on one can stall scheduling');
   }
 
   let scx: ScxScheduler;
