@@ -137,7 +137,7 @@ test(
 );
 
 test('judgeSilence: only silence the guardian saw on time, less the wait for a CPU, counts', () => {
-  const base = { lastBeatMs: 1000, onTimeSinceMs: 0, cpuWaitMs: 0, watchdogMs: WATCHDOG_MS };
+  const base = { lastBeatMs: 1000, watchingSinceMs: 0, blindMs: 0, cpuWaitMs: 0, watchdogMs: WATCHDOG_MS };
   // A stopped scheduler: silent and not runnable.
   assert.equal(judgeSilence({ ...base, nowMs: 1501 }).stalled, true);
   assert.equal(judgeSilence({ ...base, nowMs: 1499 }).stalled, false);
@@ -147,9 +147,15 @@ test('judgeSilence: only silence the guardian saw on time, less the wait for a C
   assert.equal(judgeSilence({ ...base, nowMs: 1800, cpuWaitMs: 250 }).stalled, true);
   // ...or the heartbeat is older than the hard limit, however it is explained.
   assert.equal(judgeSilence({ ...base, nowMs: 1000 + WATCHDOG_MS * RUNQUEUE_WAIT_LIMIT + 1, cpuWaitMs: 1e9 }).stalled, true);
-  // The guardian itself was not running until 1400: it saw 300 ms of silence, not 700.
-  const late = judgeSilence({ ...base, nowMs: 1700, onTimeSinceMs: 1400 });
+  // The guardian itself was not running for 400 ms of it: it saw 300 ms of silence, not 700.
+  const late = judgeSilence({ ...base, nowMs: 1700, blindMs: 400 });
   assert.equal(late.stalled, false);
   assert.equal(late.silentMs, 300);
-  assert.equal(judgeSilence({ ...base, nowMs: 1901, onTimeSinceMs: 1400 }).stalled, true);
+  assert.equal(judgeSilence({ ...base, nowMs: 1901, blindMs: 400 }).stalled, true);
+  // One late check does not throw away the silence seen before it (the soak's stopped scheduler, released
+  // at 832 ms when a 62 ms late check restarted the count): 82 ms blind, 500 ms seen by 1582.
+  assert.equal(judgeSilence({ ...base, nowMs: 1583, blindMs: 82 }).stalled, true);
+  assert.equal(judgeSilence({ ...base, nowMs: 1581, blindMs: 82 }).stalled, false);
+  // Silence before the guardian began to watch does not count.
+  assert.equal(judgeSilence({ ...base, nowMs: 1700, watchingSinceMs: 1300 }).stalled, false);
 });

@@ -1,0 +1,216 @@
+// The part of `npm run bench:scx` that runs inside a machine with sched_ext (the guest; bench/scx.ts boots
+// it). In one boot, in this order:
+//   1. the scheduler core alone, in this process: CPU time per decision of the bench:sched hog loop;
+//   2. under the kernel's own scheduler (EEVDF): 8 equal CPU hogs, then 6 hogs at nice 0/5/10;
+//   3. under `tsland start` (every task of the machine through the TypeScript policy): the same two
+//      workloads, tsland's CPU time and dispatches over them, then a fork storm over CPU hogs with the
+//      scheduler thread's page faults and GCs counted from its start (the fairness runs were its warm-up).
+// Writes one JSON object to the file named by its first argument; progress goes to stderr.
+//
+// Usage (in the guest): node dist/bench/scx/inside.js OUT.json [--seconds 20] [--storm-seconds 60]
+//                                                     [--policy rustland]
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { requestStats } from '../../src/stats/client.js';
+import { measureCoreCost, type CoreCost } from './core-cost.js';
+import { runHogs, type HogRun } from './hogs.js';
+
+export interface TslandWindow {
+  /** CPU time of the whole tsland process (every thread), ms, and the dispatches it made meanwhile. */
+  cpuMs: number;
+  userDispatches: number;
+  kernelDispatches: number;
+  /** nr_page_faults + nr_creation_page_faults of the scheduler thread, and its GCs. */
+  pageFaults: number;
+  gcEvents: number;
+  rescues: number;
+  congested: number;
+  wallMs: number;
+}
+
+export interface InsideResult {
+  kernel: string;
+  cpus: number;
+  seconds: number;
+  stormSeconds: number;
+  policy: string;
+  core: CoreCost;
+  eevdf: { fair: HogRun; nice: HogRun };
+  tsland: {
+    startMs: number;
+    fair: HogRun;
+    nice: HogRun;
+    /** Over both fairness runs. */
+    fairness: TslandWindow;
+    storm: TslandWindow & { forks: number };
+    exitCode: number | null;
+    lastLines: string[];
+  };
+}
+
+const SYS = '/sys/kernel/sched_ext';
+const SOCKET = '/run/tsland-bench-scx.sock';
+const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const TICKS_PER_SEC = 100; // USER_HZ on Linux
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
+}
+
+const say = (line: string): void => void process.stderr.write(`bench:scx: ${line}\n`);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function readSys(name: string): string {
+  try {
+    return readFileSync(`${SYS}/${name}`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+/** utime + stime of a whole process (all its threads), ms. */
+function processCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / TICKS_PER_SEC;
+}
+
+async function counters(): Promise<Record<string, number>> {
+  const r = await requestStats<{ counters: Record<string, number> }>(SOCKET, 'stats', 10_000);
+  return r.counters;
+}
+
+interface Mark {
+  atMs: number;
+  cpuMs: number;
+  c: Record<string, number>;
+}
+
+async function mark(pid: number): Promise<Mark> {
+  return { atMs: performance.now(), cpuMs: processCpuMs(pid), c: await counters() };
+}
+
+function window(a: Mark, b: Mark): TslandWindow {
+  const d = (k: string): number => (b.c[k] ?? 0) - (a.c[k] ?? 0);
+  return {
+    cpuMs: b.cpuMs - a.cpuMs,
+    userDispatches: d('nr_user_dispatches'),
+    kernelDispatches: d('nr_kernel_dispatches'),
+    pageFaults: d('nr_page_faults') + d('nr_creation_page_faults'),
+    gcEvents: d('nr_gc_events'),
+    rescues: d('nr_rescues'),
+    congested: d('nr_sched_congested'),
+    wallMs: b.atMs - a.atMs,
+  };
+}
+
+function waitExit(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve(child.exitCode);
+    child.once('exit', (code) => resolve(code));
+  });
+}
+
+/** A fork storm over CPU hogs for `seconds`; resolves with how many forks stress-ng reported. */
+async function storm(seconds: number): Promise<number> {
+  const hogs = spawn('stress-ng', ['--cpu', '2', '--timeout', `${seconds}s`, '-q'], { stdio: 'ignore' });
+  const forks = spawn('stress-ng', ['--fork', '2', '--timeout', `${seconds}s`, '--metrics-brief'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  forks.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+  forks.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+  await Promise.all([waitExit(hogs), waitExit(forks)]);
+  // "stress-ng: metrc: [pid] fork   12345   60.00 ..." : the bogo-ops column is the forks made.
+  const m = /\bfork\s+(\d+)/.exec(out);
+  return m ? Number(m[1]) : NaN;
+}
+
+async function main(): Promise<void> {
+  const outFile = process.argv[2];
+  if (!outFile || outFile.startsWith('--')) throw new Error('usage: inside.js OUT.json [--seconds N] [--storm-seconds N]');
+  const seconds = Number(arg('seconds', '20'));
+  const stormSeconds = Number(arg('storm-seconds', '60'));
+  const policy = arg('policy', 'rustland');
+  if (readSys('state') === '') throw new Error(`this kernel has no sched_ext (${SYS} is missing)`);
+  if (readSys('state') !== 'disabled') throw new Error(`a sched_ext scheduler is already loaded: ${readSys('root/ops')}`);
+
+  say('the scheduler core alone (bench:sched hog loop, 1,000 tasks)');
+  const core = measureCoreCost();
+  say(`core: ${core.cpuNsPerDecision.toFixed(0)} ns CPU per decision`);
+
+  say(`EEVDF: 8 equal hogs for ${seconds} s`);
+  const eevdfFair = await runHogs([0, 0, 0, 0, 0, 0, 0, 0], seconds);
+  say(`EEVDF: 6 hogs at nice 0/5/10 for ${seconds} s`);
+  const eevdfNice = await runHogs([0, 0, 5, 5, 10, 10], seconds);
+
+  say(`tsland start --policy ${policy}`);
+  const t0 = performance.now();
+  const tsland = spawn(
+    process.execPath,
+    [CLI, 'start', '--policy', policy, '--timeout-ms', '30000', '--stats-server', '--stats-socket', SOCKET],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let log = '';
+  tsland.stdout!.on('data', (b: Buffer) => (log += b.toString()));
+  tsland.stderr!.on('data', (b: Buffer) => (log += b.toString()));
+  const exited = waitExit(tsland);
+  try {
+    for (;;) {
+      if (tsland.exitCode !== null) throw new Error(`tsland start exited with ${tsland.exitCode}: ${log.trim()}`);
+      if (readSys('state') === 'enabled' && readSys('root/ops').startsWith('tsland')) {
+        try {
+          await counters();
+          break;
+        } catch {
+          // Loaded, stats not served yet.
+        }
+      }
+      if (performance.now() - t0 > 300_000) throw new Error(`tsland start did not come up in 300 s: ${log.trim()}`);
+      await sleep(100);
+    }
+    const startMs = performance.now() - t0;
+    say(`tsland: loaded in ${(startMs / 1000).toFixed(1)} s (ops ${readSys('root/ops')}); 8 equal hogs for ${seconds} s`);
+    const m0 = await mark(tsland.pid!);
+    const fair = await runHogs([0, 0, 0, 0, 0, 0, 0, 0], seconds);
+    say(`tsland: 6 hogs at nice 0/5/10 for ${seconds} s`);
+    const nice = await runHogs([0, 0, 5, 5, 10, 10], seconds);
+    const m1 = await mark(tsland.pid!);
+    say(`tsland: fork storm over 2 CPU hogs for ${stormSeconds} s`);
+    const forks = await storm(stormSeconds);
+    const m2 = await mark(tsland.pid!);
+    tsland.kill('SIGINT');
+    const exitCode = await Promise.race([exited, sleep(120_000).then(() => -1)]);
+    const result: InsideResult = {
+      kernel: os.release(),
+      cpus: os.cpus().length,
+      seconds,
+      stormSeconds,
+      policy,
+      core,
+      eevdf: { fair: eevdfFair, nice: eevdfNice },
+      tsland: {
+        startMs,
+        fair,
+        nice,
+        fairness: window(m0, m1),
+        storm: { ...window(m1, m2), forks },
+        exitCode,
+        lastLines: log.trim().split('\n').slice(-6),
+      },
+    };
+    writeFileSync(outFile, JSON.stringify(result, null, 2) + '\n');
+    say(`done; tsland exited with ${exitCode}`);
+  } finally {
+    if (tsland.exitCode === null) tsland.kill('SIGKILL');
+  }
+}
+
+main().catch((err: Error) => {
+  say(`FAILED: ${err.message}`);
+  process.exitCode = 1;
+});
