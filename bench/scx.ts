@@ -6,7 +6,8 @@
 // between the two schedulers of the same boot, a share, a count, or tsland's CPU per decision against the
 // scheduler core's own, measured in the same guest.
 //
-// Usage: npm run bench:scx [-- --seconds 20] [--storm-seconds 60] [--policy rustland] [--mem-mib 2048]
+// Usage: npm run bench:scx [-- --seconds 20] [--storm-seconds 60] [--settle-seconds 30] [--policy rustland]
+//                           [--mem-mib 2048]
 
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -17,7 +18,6 @@ import { runInGuest } from '../src/guest/launch.js';
 import type { InsideResult } from './scx/inside.js';
 import { worstClassError, type HogRun } from './scx/hogs.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const INSIDE = fileURLToPath(new URL('./scx/inside.js', import.meta.url));
 const GUEST_CPUS = 2;
 
@@ -46,6 +46,7 @@ async function main(): Promise<void> {
   const seconds = positive('seconds', 20);
   const stormSeconds = positive('storm-seconds', 60);
   const memMiB = positive('mem-mib', 2048);
+  const settleSeconds = positive('settle-seconds', 30);
   const policy = arg('policy', 'rustland');
   const avail = guestAvailability();
   if (!avail.ok) {
@@ -67,11 +68,15 @@ async function main(): Promise<void> {
         String(stormSeconds),
         '--policy',
         policy,
+        '--settle-seconds',
+        String(settleSeconds),
       ],
       cpus: GUEST_CPUS,
       memMiB,
       timeoutMs: 90 * 60_000,
-      cwd: ROOT,
+      // The guest's own /tmp is private: the result comes back through the working directory, which the
+      // guest sees (writable) at the same path.
+      cwd: dir,
       onStdout: (b) => process.stdout.write(b),
       onStderr: (b) => process.stderr.write(b),
     });
@@ -115,6 +120,24 @@ function report(res: InsideResult, guest: { accel: string; bootMs: number; comma
       'tsland process CPU, fairness runs',
       '-',
       `${pct(f.cpuMs / f.wallMs / res.cpus)} of ${res.cpus} CPUs; ${f.userDispatches} user / ${f.kernelDispatches} kernel dispatches`,
+      '-',
+    ],
+    [
+      'tsland busiest threads, fairness runs (CPU ms)',
+      '-',
+      f.threads
+        .slice(0, 5)
+        .map(
+          (th) =>
+            `${th.thread.startsWith(`${res.tslandPid} `) ? th.thread.replace(/^\d+ \S+/, 'main') : th.thread} ${th.cpuMs.toFixed(0)}`,
+        )
+        .join(', '),
+      '-',
+    ],
+    [
+      `idle ${res.settleSeconds} s after loading: tsland CPU`,
+      '-',
+      `${pct(t.settle.cpuMs / t.settle.wallMs / res.cpus)} of ${res.cpus} CPUs; ${t.settle.userDispatches} user dispatches`,
       '-',
     ],
     [

@@ -1,5 +1,6 @@
 // The sched_ext backend for real, in a sched_ext guest (one boot): load bpf/tsland.bpf.o, schedule CPU hogs
-// and sleepers with a minimal FIFO loop (test/fixtures/scx-fifo.ts), check that the counters add up and
+// (one pinned, one whose affinity keeps changing between enqueue and dispatch) and sleepers with a minimal
+// FIFO loop (test/fixtures/scx-fifo.ts), check that the counters add up (bounces counted) and
 // that the loop allocates nothing, unload; kill -9 of the loader reverts to the fair class at once; a
 // second load names the first.
 //
@@ -85,6 +86,10 @@ test(
     assert.ok(fifo.stall.rescues >= 1, `a rescue started while the loop stalled: ${JSON.stringify(fifo.stall)}`);
     assert.ok(fifo.stall.rescued >= 1, `the kernel half placed waiting tasks itself: ${JSON.stringify(fifo.stall)}`);
     assert.ok(c.nr_user_dispatches > 50);
+    // Records name CPU 0 and 1 in turn: the hog pinned to CPU 1 and the one whose affinity flips were
+    // named a CPU they may not run on, bounced to one they may (counted), and ran.
+    assert.ok(c.nr_bounce_dispatches > 0, `dispatches to a CPU outside the task's mask were bounced: ${c.nr_bounce_dispatches}`);
+    assert.ok(fifo.pinnedCpuMs > 500, `the hog pinned to CPU 1 ran (${fifo.pinnedCpuMs} ms of CPU)`);
     // The ring code itself is proven allocation-free in test/scx-rings.test; this minimal loop is not drilled
     // through every branch before its window, so in the guest only GCs are asserted and the rest reported.
     for (const [name, hp] of [
