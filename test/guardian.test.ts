@@ -20,6 +20,7 @@ import {
   CLI,
 } from './fixtures/proc-util.js';
 import { requestStats } from '../src/stats/client.js';
+import { exitStatus } from './fixtures/spawn.js';
 import { defaultSocketPath } from '../src/stats/paths.js';
 
 const WATCHDOG_MS = 500;
@@ -235,7 +236,7 @@ test('recovery: a new run resumes tasks that a dead run left stopped', { timeout
     });
     let err = '';
     run.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
-    const exit = new Promise<number | null>((r) => run!.once('exit', r));
+    const exit = exitStatus(run, {});
     const code = await Promise.race([exit, sleep(20_000).then(() => -1)]);
     assert.equal(code, 0, err);
     assert.notEqual(stateOf(victim.pid!), 'T', 'the stopped task was resumed');
