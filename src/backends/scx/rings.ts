@@ -66,8 +66,13 @@ class PositionCodec {
   private readonly f64 = new Float64Array(1);
   private readonly u32 = new Uint32Array(this.f64.buffer);
 
-  /** Stores `pos` (an integer below 2^53) at `dst[index]` in one aligned 8-byte write. */
-  store(dst: Float64Array, index: number, pos: number): void {
+  /**
+   * Stores the position `src[from]` (an integer below 2^53) at `dst[index]` in one aligned 8-byte write.
+   * The position is read here, never passed in: past 2^31 it is not a small integer, and a call V8 leaves
+   * un-inlined would box it, a heap number per call (the ring hot-path test caught 16 bytes an iteration).
+   */
+  store(dst: Float64Array, index: number, src: Float64Array, from: number): void {
+    const pos = src[from]!;
     const lo = pos % U32_SPAN;
     this.u32[0] = lo;
     this.u32[1] = (pos - lo) / U32_SPAN;
@@ -173,7 +178,7 @@ export class QueuedRing {
   release(): void {
     const st = this.st;
     if (st[1] === st[0]) return;
-    this.codec.store(this.consumerF64, 0, st[0]!);
+    this.codec.store(this.consumerF64, 0, st, 0);
     st[1] = st[0]!;
   }
 
@@ -239,10 +244,9 @@ export class DispatchRing {
   commit(at: number): void {
     Atomics.store(this.u32, (at - RINGBUF_HDR_BYTES) >> 2, DISPATCH_BYTES);
     this.u32[(at - RINGBUF_HDR_BYTES + 4) >> 2] = 0;
-    const next = this.st[0]! + this.recordTotal;
-    this.st[0] = next;
+    this.st[0] = this.st[0]! + this.recordTotal;
     this.st[1] = this.st[1]! + 1;
-    this.codec.store(this.producerF64, 0, next);
+    this.codec.store(this.producerF64, 0, this.st, 0);
   }
 
   /** Writes and publishes one dispatch record; false when the ring is full. */
