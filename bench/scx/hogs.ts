@@ -2,13 +2,12 @@
 // each one's CPU time is read from /proc at the middle and at the end of the run, then it is killed.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { jainIndex } from '../../src/demo/analysis.js';
+import { cpuMsOf } from './cpu-time.js';
 
 /** Weights of nice 0, 5 and 10 in the kernel's table (sched_prio_to_weight). */
 export const NICE_WEIGHT: Record<number, number> = { 0: 1024, 5: 335, 10: 110 };
 
-const TICKS_PER_SEC = 100; // USER_HZ on Linux
 const HOG = 'while :; do :; done';
 
 export interface ClassShare {
@@ -31,12 +30,6 @@ export interface HogRun {
   classesSecondHalf: Record<string, ClassShare>;
   /** The hogs' CPU time over the run's wall time, in CPUs: how much of the machine they got. */
   cpusUsed: number;
-}
-
-function cpuMsOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1000) / TICKS_PER_SEC;
 }
 
 export function classShares(nices: number[], cpuMs: number[]): Record<string, ClassShare> {

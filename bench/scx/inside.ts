@@ -16,6 +16,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { requestStats } from '../../src/stats/client.js';
 import { measureCoreCost, type CoreCost } from './core-cost.js';
+import { cpuMsOf, readCpuTime } from './cpu-time.js';
 import { runHogs, type HogRun } from './hogs.js';
 
 export interface TslandWindow {
@@ -59,7 +60,6 @@ export interface InsideResult {
 const SYS = '/sys/kernel/sched_ext';
 const SOCKET = '/run/tsland-bench-scx.sock';
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-const TICKS_PER_SEC = 100; // USER_HZ on Linux
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -76,13 +76,6 @@ function readSys(name: string): string {
   } catch {
     return '';
   }
-}
-
-/** utime + stime of a whole process (all its threads), ms. */
-function processCpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1000) / TICKS_PER_SEC;
 }
 
 async function counters(): Promise<Record<string, number>> {
@@ -109,11 +102,9 @@ function threadCpuMs(pid: number): Map<string, number> {
   }
   for (const tid of tids) {
     try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(`${tid} ${comm} user`, (Number(f[11]) * 1000) / TICKS_PER_SEC);
-      out.set(`${tid} ${comm} sys`, (Number(f[12]) * 1000) / TICKS_PER_SEC);
+      const t = readCpuTime(pid, Number(tid));
+      out.set(`${tid} ${t.comm} user`, t.userMs);
+      out.set(`${tid} ${t.comm} sys`, t.sysMs);
     } catch {
       // The thread ended.
     }
@@ -122,7 +113,7 @@ function threadCpuMs(pid: number): Map<string, number> {
 }
 
 async function mark(pid: number): Promise<Mark> {
-  return { atMs: performance.now(), cpuMs: processCpuMs(pid), threads: threadCpuMs(pid), c: await counters() };
+  return { atMs: performance.now(), cpuMs: cpuMsOf(pid), threads: threadCpuMs(pid), c: await counters() };
 }
 
 /** The threads that used the most CPU between two marks, ms, busiest first. */
