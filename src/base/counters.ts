@@ -46,6 +46,11 @@ export const COUNTER_NAMES = [
   // tasks waited on it (blocked in the kernel), and how many such stalls there were.
   'nr_rescued',
   'nr_rescues',
+  // sched_ext: the scheduler thread's rounds (drain, schedule, write), the sched_yield calls among them and
+  // its sleeps in epoll on the ring: the kernel entries a decision costs, per dispatch.
+  'nr_sched_rounds',
+  'nr_sched_yields',
+  'nr_sched_sleeps',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

@@ -81,6 +81,21 @@ const KNOWN: Partial<Record<CounterName, FieldMeta>> = {
     kind: 'counter',
     unit: '',
   },
+  nr_sched_rounds: {
+    desc: 'sched_ext: rounds of the scheduler thread (drain the ring, run the policy, write dispatches)',
+    kind: 'counter',
+    unit: '',
+  },
+  nr_sched_yields: {
+    desc: 'sched_ext: sched_yield calls of the scheduler thread (more records waited while dispatches were pending)',
+    kind: 'counter',
+    unit: '',
+  },
+  nr_sched_sleeps: {
+    desc: 'sched_ext: sleeps of the scheduler thread in epoll on the ring (each one a kernel entry and a wake-up)',
+    kind: 'counter',
+    unit: '',
+  },
 };
 
 export function fieldMeta(name: string): FieldMeta {

@@ -34,6 +34,13 @@ export interface Libbpf {
   takeMessages(): string[];
   errno(): number;
   view(ptr: Ptr, sizeBytes: number): ArrayBuffer;
+  /**
+   * Runs `fn` with every signal blocked in the calling thread, then restores its mask. The verifier gives up
+   * with EAGAIN ("processed 1 insns") whenever a signal is pending, and libbpf retries only a few times: a
+   * profiler's SIGPROF every millisecond (node --cpu-prof) made every load fail under software emulation.
+   * A signal sent to the process meanwhile goes to another thread, or waits until the mask is restored.
+   */
+  withSignalsBlocked<T>(fn: () => T): T;
 }
 
 export class LibbpfError extends Error {
@@ -41,6 +48,10 @@ export class LibbpfError extends Error {
 }
 
 let cached: Libbpf | null = null;
+
+const SIGSET_BYTES = 128;
+const SIG_BLOCK = 0;
+const SIG_SETMASK = 2;
 
 /** Candidates in order; `guestLibbpf` is the guest cache's libbpf.so.1 when one is set up. */
 export function libbpfCandidates(guestLibbpf: string | null): string[] {
@@ -95,10 +106,16 @@ export function openLibbpf(guestLibbpf: string | null = null): Libbpf {
   const linkDestroy = f('int bpf_link__destroy(void *link)');
   const close = f('void bpf_object__close(void *obj)');
   const setPrint = f('void *libbpf_set_print(void *fn)');
+  const libc = k.load('libc.so.6');
+  const sigmask = libc.func('int pthread_sigmask(int how, const uint8_t *set, _Out_ uint8_t *oldset)') as (
+    how: number,
+    set: Uint8Array | null,
+    old: Uint8Array | null,
+  ) => number;
 
   // libbpf's messages (warnings about what failed) are formatted with vsnprintf into a buffer of ours.
   const messages: string[] = [];
-  const vsnprintf = k.load('libc.so.6').func('int vsnprintf(_Out_ uint8_t *buf, size_t n, const char *fmt, void *ap)');
+  const vsnprintf = libc.func('int vsnprintf(_Out_ uint8_t *buf, size_t n, const char *fmt, void *ap)');
   const printProto = k.proto('int tsland_libbpf_print(int level, const char *fmt, void *ap)');
   const line = new Uint8Array(4096);
   const printCb = k.register((level: number, fmt: string, ap: unknown) => {
@@ -130,6 +147,17 @@ export function openLibbpf(guestLibbpf: string | null = null): Libbpf {
     takeMessages: () => messages.splice(0, messages.length),
     errno: () => k.errno(),
     view: (ptr, sizeBytes) => k.view(ptr, sizeBytes),
+    withSignalsBlocked<T>(fn: () => T): T {
+      // glibc's sigset_t: 1024 bits; the kernel ignores SIGKILL and SIGSTOP in it, glibc its own two.
+      const all = new Uint8Array(SIGSET_BYTES).fill(0xff);
+      const old = new Uint8Array(SIGSET_BYTES);
+      const blocked = sigmask(SIG_BLOCK, all, old) === 0;
+      try {
+        return fn();
+      } finally {
+        if (blocked) sigmask(SIG_SETMASK, old, null);
+      }
+    },
   };
   return cached;
 }

@@ -185,6 +185,8 @@ function varOffset(file: Uint8Array, section: string, name: string, sizeBytes: n
   return sym.valueBytes;
 }
 
+const EAGAIN = 11;
+
 function verifierTail(log: Uint8Array): string {
   let end = log.indexOf(0);
   if (end < 0) end = log.length;
@@ -285,10 +287,16 @@ export function loadScx(options: ScxLoadOptions = {}): ScxScheduler {
     }
 
     const tLoad = performance.now();
-    if (lib.load(obj) < 0) {
+    if (lib.withSignalsBlocked(() => lib.load(obj)) < 0) {
       const code = lib.errno();
       const tail = verifierTail(log);
       const said = lib.takeMessages().filter((m) => !m.includes('-- BEGIN') && !m.includes('-- END'));
+      // EAGAIN: the verifier stopped because a signal was pending (libbpf's retries too); not a rejection.
+      if (code === EAGAIN) {
+        throw new ScxLoadError(
+          `loading the BPF object was interrupted by a signal (errno ${code}, ${said.pop() ?? 'EAGAIN'}); try again`,
+        );
+      }
       throw new ScxLoadError(
         tail
           ? `the kernel's BPF verifier rejected the scheduler; its last lines:\n${tail}`
@@ -316,7 +324,7 @@ export function loadScx(options: ScxLoadOptions = {}): ScxScheduler {
     const dispatchedFd = lib.mapFd(dispatchedMap);
 
     const tAttach = performance.now();
-    link = lib.attachStructOps(ops);
+    link = lib.withSignalsBlocked(() => lib.attachStructOps(ops));
     if (!link) {
       const code = lib.errno();
       const other = readText(`${SCX_SYSFS}/root/ops`);

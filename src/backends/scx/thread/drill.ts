@@ -35,7 +35,7 @@ const NSEC_PER_MSEC = 1_000_000;
 export const DRILL_STEADY_ROUNDS = 2000;
 
 /** A stand-in for the kernel's side of both rings and of the counters. */
-class StandInKernel implements KernelHalf {
+export class StandInKernel implements KernelHalf {
   readonly qMem = ringMemoryForTest(1 << 14);
   readonly dMem = ringMemoryForTest(1 << 12);
   private readonly qu32 = new Uint32Array(this.qMem.producerArea);
@@ -199,17 +199,21 @@ const STEPS: Step[] = [
 ];
 
 /**
- * Runs the scenario over stand-in rings, with a scratch scheduler whose policy comes from `makePolicy` (a
- * policy of the kind the real scheduler runs: its code is what V8 must learn).
+ * A loop over stand-in rings, with a scratch scheduler whose policy is `policy`; `schedYield` plays
+ * sched_yield(2). The drill runs its scenario on one; tests drive one to check the round's decisions.
  */
-export function drillScxRound(makePolicy: () => Policy, readClockNs: ReadClockNs): void {
+export function standInLoop(
+  policy: Policy,
+  readClockNs: ReadClockNs,
+  schedYield: () => number = () => 0,
+): { kernel: StandInKernel; loop: ScxLoop; close(): void } {
   const kernel = new StandInKernel();
   const queued = new QueuedRing(kernel.qMem);
   const dispatch = new DispatchRing(kernel.dMem);
   const counters = createCounters();
   const scheduler = createScheduler({
     nrCpus: DRILL_CPUS,
-    policy: makePolicy(),
+    policy,
     counters,
     crossThreadRings: false,
     lockMemory: false,
@@ -228,14 +232,23 @@ export function drillScxRound(makePolicy: () => Policy, readClockNs: ReadClockNs
     new Int32Array(1),
     0,
     readClockNs,
-    () => 0,
+    schedYield,
     1e12,
   );
   loop.startBurst();
+  return { kernel, loop, close: () => scheduler.close() };
+}
+
+/**
+ * Runs the scenario over stand-in rings, with a scratch scheduler whose policy comes from `makePolicy` (a
+ * policy of the kind the real scheduler runs: its code is what V8 must learn).
+ */
+export function drillScxRound(makePolicy: () => Policy, readClockNs: ReadClockNs): void {
+  const { kernel, loop, close } = standInLoop(makePolicy(), readClockNs);
   const drill: Drill = { kernel, loop, times: new Float64Array(1) };
   for (const step of STEPS) step.run(drill);
   loop.copyCounters();
-  scheduler.close();
+  close();
 }
 
 /** The scenario's step names, in order (for the coverage test's messages and the docs). */
