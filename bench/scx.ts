@@ -9,13 +9,14 @@
 // Usage: npm run bench:scx [-- --seconds 20] [--storm-seconds 60] [--settle-seconds 30] [--policy rustland]
 //                           [--mem-mib 2048]
 
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { guestAvailability } from '../src/guest/availability.js';
 import { runInGuest } from '../src/guest/launch.js';
 import type { InsideResult } from './scx/inside.js';
+import { CAPTURE_FILE, nativeFigure, type NativeFigure } from './scx/replay.js';
 import { worstClassError, type HogRun } from './scx/hogs.js';
 
 const INSIDE = fileURLToPath(new URL('./scx/inside.js', import.meta.url));
@@ -82,13 +83,25 @@ async function main(): Promise<void> {
     });
     if (r.code !== 0) throw new Error(`the guest run failed with status ${r.code}${r.timedOut ? ' (timed out)' : ''}`);
     const res = JSON.parse(readFileSync(outFile, 'utf8')) as InsideResult;
-    report(res, { accel: r.accel, bootMs: r.timings.bootMs, commandMs: r.timings.commandMs });
+    const captureFile = join(dir, CAPTURE_FILE);
+    let native: NativeFigure | null = null;
+    if (existsSync(captureFile)) {
+      console.log("bench:scx: replaying the guest's queued records on this machine (native cost per decision)");
+      native = await nativeFigure(captureFile, policy);
+    } else {
+      console.error('bench:scx: tsland wrote no capture of its records: no native figure');
+    }
+    report(res, { accel: r.accel, bootMs: r.timings.bootMs, commandMs: r.timings.commandMs }, native);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-function report(res: InsideResult, guest: { accel: string; bootMs: number; commandMs: number }): void {
+function report(
+  res: InsideResult,
+  guest: { accel: string; bootMs: number; commandMs: number },
+  native: NativeFigure | null,
+): void {
   const e = res.eevdf;
   const t = res.tsland;
   const f = t.fairness;
@@ -116,6 +129,26 @@ function report(res: InsideResult, guest: { accel: string; bootMs: number; comma
       '<= 2x core',
     ],
     ['core alone, same guest (ns per decision)', '-', `${res.core.cpuNsPerDecision.toFixed(0)}`, '-'],
+    [
+      'scheduler thread kernel entries per user dispatch',
+      '-',
+      `${(f.sleeps / Math.max(1, f.userDispatches)).toFixed(2)} sleeps + ${(f.yields / Math.max(1, f.userDispatches)).toFixed(2)} yields (${(f.rounds / Math.max(1, f.userDispatches)).toFixed(2)} rounds)`,
+      '-',
+    ],
+    [
+      'native: user side per decision, guest records replayed on the host',
+      '-',
+      native
+        ? `${native.replay.cpuNsPerDecision.toFixed(0)} ns = ${native.ratio.toFixed(2)}x the core's ${native.core.cpuNsPerDecision.toFixed(0)} ns (${native.replay.decisions} decisions)`
+        : 'no capture',
+      '<= 2x core',
+    ],
+    [
+      'who placed the tasks, fairness runs',
+      '-',
+      `policy ${f.userDispatches}; tsland's own threads ${f.selfDispatches}; kernel threads ${f.kernelDispatches - f.selfDispatches - f.congested}; congested ${f.congested}`,
+      'all but exempt',
+    ],
     [
       'tsland process CPU, fairness runs',
       '-',
@@ -178,7 +211,13 @@ function report(res: InsideResult, guest: { accel: string; bootMs: number; comma
       costRatio,
       stormPageFaults: t.storm.pageFaults,
       stormGcEvents: t.storm.gcEvents,
+      sleepsPerUserDispatch: f.sleeps / Math.max(1, f.userDispatches),
+      yieldsPerUserDispatch: f.yields / Math.max(1, f.userDispatches),
+      nativeCpuNsPerDecision: native?.replay.cpuNsPerDecision ?? null,
+      nativeCoreCpuNsPerDecision: native?.core.cpuNsPerDecision ?? null,
+      nativeRatio: native?.ratio ?? null,
     },
+    native,
     raw: res,
   };
   mkdirSync(new URL('../../bench/results/', import.meta.url), { recursive: true });

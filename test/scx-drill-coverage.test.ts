@@ -40,12 +40,16 @@ const HOT: Record<string, string[]> = {
 const GROWS = 'growth past the reserved size: allocates by design, on the creation path';
 const DETACHED = 'taken only once the kernel has ejected or unloaded the scheduler: the run ends there';
 const NOT_ON_THE_THREAD = 'the stop request: the round returns at once and the thread ends';
+const CAPTURE = "recording for bench:scx's replay (TSLAND_SCX_CAPTURE): never in a user's run";
 
 /** Blocks that may stay untaken: [file, function, the block's first characters, why]. */
 const ALLOWED: [string, string, string, string][] = [
   ['backends/scx/thread/bridge.js', 'register', '{ let size', GROWS],
   ['backends/scx/thread/loop.js', 'round', 'return ROUND_STOP', NOT_ON_THE_THREAD],
   ['backends/scx/thread/loop.js', 'round', 'return ROUND_EJECTED', DETACHED],
+  ['backends/scx/thread/loop.js', 'round', 'cap.startRound', CAPTURE],
+  ['backends/scx/thread/loop.js', 'round', 'cap.add', CAPTURE],
+  ['backends/scx/thread/loop.js', 'round', 'cap.endRound', CAPTURE],
 ];
 
 test('the sched_ext drill takes every block of the round before the scheduler is attached', async () => {

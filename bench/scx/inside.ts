@@ -13,11 +13,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { requestStats } from '../../src/stats/client.js';
 import { measureCoreCost, type CoreCost } from './core-cost.js';
 import { cpuMsOf, readCpuTime } from './cpu-time.js';
 import { runHogs, type HogRun } from './hogs.js';
+import { CAPTURE_ENV } from '../../src/backends/scx/thread/capture.js';
+import { CAPTURE_FILE } from './replay.js';
 
 export interface TslandWindow {
   /** Where tsland's CPU went: its busiest threads ("tid comm"; the main thread's tid is tsland's pid). */
@@ -31,6 +34,12 @@ export interface TslandWindow {
   gcEvents: number;
   rescues: number;
   congested: number;
+  /** Of kernelDispatches: the tsland process's own threads (the rest: kernel threads, and congestion). */
+  selfDispatches: number;
+  /** The scheduler thread's rounds, sched_yield calls and sleeps in epoll (its kernel entries). */
+  rounds: number;
+  yields: number;
+  sleeps: number;
   wallMs: number;
 }
 
@@ -136,6 +145,10 @@ function window(a: Mark, b: Mark): TslandWindow {
     gcEvents: d('nr_gc_events'),
     rescues: d('nr_rescues'),
     congested: d('nr_sched_congested'),
+    selfDispatches: d('nr_self_dispatches'),
+    rounds: d('nr_sched_rounds'),
+    yields: d('nr_sched_yields'),
+    sleeps: d('nr_sched_sleeps'),
     wallMs: b.atMs - a.atMs,
   };
 }
@@ -165,6 +178,7 @@ async function storm(seconds: number): Promise<number> {
 async function main(): Promise<void> {
   const outFile = process.argv[2];
   if (!outFile || outFile.startsWith('--')) throw new Error('usage: inside.js OUT.json [--seconds N] [--storm-seconds N]');
+  const captureFile = join(dirname(outFile), CAPTURE_FILE);
   const seconds = Number(arg('seconds', '20'));
   const stormSeconds = Number(arg('storm-seconds', '60'));
   const policy = arg('policy', 'rustland');
@@ -186,7 +200,8 @@ async function main(): Promise<void> {
   const tsland = spawn(
     process.execPath,
     [CLI, 'start', '--policy', policy, '--timeout-ms', '30000', '--stats-server', '--stats-socket', SOCKET],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    // The queued records it reads, for the host's native replay (bench/scx/replay.ts).
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, [CAPTURE_ENV]: captureFile } },
   );
   let log = '';
   tsland.stdout!.on('data', (b: Buffer) => (log += b.toString()));

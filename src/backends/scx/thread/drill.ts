@@ -19,6 +19,7 @@ import {
   RINGBUF_DISCARD_BIT,
   RINGBUF_HDR_BYTES,
   ringMemoryForTest,
+  type RingMemory,
   writeU64,
 } from '../rings.js';
 
@@ -36,12 +37,21 @@ export const DRILL_STEADY_ROUNDS = 2000;
 
 /** A stand-in for the kernel's side of both rings and of the counters. */
 export class StandInKernel implements KernelHalf {
-  readonly qMem = ringMemoryForTest(1 << 14);
-  readonly dMem = ringMemoryForTest(1 << 12);
-  private readonly qu32 = new Uint32Array(this.qMem.producerArea);
-  private readonly qCons = new Uint32Array(this.qMem.consumerPage, 0, 2);
-  private readonly dProd = new Uint32Array(this.dMem.producerArea, 0, 2);
-  private readonly dCons = new Uint32Array(this.dMem.consumerPage, 0, 2);
+  readonly qMem: RingMemory;
+  readonly dMem: RingMemory;
+  private readonly qu32: Uint32Array;
+  private readonly qCons: Uint32Array;
+  private readonly dProd: Uint32Array;
+  private readonly dCons: Uint32Array;
+
+  constructor(queuedBytes = 1 << 14, dispatchBytes = 1 << 12) {
+    this.qMem = ringMemoryForTest(queuedBytes);
+    this.dMem = ringMemoryForTest(dispatchBytes);
+    this.qu32 = new Uint32Array(this.qMem.producerArea);
+    this.qCons = new Uint32Array(this.qMem.consumerPage, 0, 2);
+    this.dProd = new Uint32Array(this.dMem.producerArea, 0, 2);
+    this.dCons = new Uint32Array(this.dMem.consumerPage, 0, 2);
+  }
   /** Laid out as the .bss counters are, read the way the loader reads them. */
   private readonly counters = new Uint32Array(K.COUNTERS_BYTES / 4);
   private produced = 0;
@@ -91,6 +101,29 @@ export class StandInKernel implements KernelHalf {
     this.produced += total;
     writeU64(u32, 0, this.produced);
     return true;
+  }
+
+  /**
+   * Writes a recorded queued record (QUEUED_BYTES from `src` at word `word`) the way the kernel does; false
+   * when the ring is full. The replay of a capture (bench/scx/replay.ts) feeds the loop with it.
+   */
+  emitRecorded(src: Uint32Array, word: number): boolean {
+    const size = this.qMem.dataBytes;
+    const total = ((K.QUEUED_BYTES + RINGBUF_HDR_BYTES + 7) >>> 3) << 3;
+    if (this.produced - readU64(this.qCons, 0) + total > size) return false;
+    const at = this.qMem.pageBytes + (this.produced % size);
+    const u32 = this.qu32;
+    const p = (at + RINGBUF_HDR_BYTES) >> 2;
+    for (let w = 0; w < K.QUEUED_BYTES / 4; w++) u32[p + w] = src[word + w]!;
+    u32[at >> 2] = K.QUEUED_BYTES;
+    this.produced += total;
+    writeU64(u32, 0, this.produced);
+    return true;
+  }
+
+  /** Plays a consumer that read everything (to time emitRecorded alone). */
+  consumeAll(): void {
+    writeU64(this.qCons, 0, this.produced);
   }
 
   /** Finishes the record left BUSY: the consumer may read it now. */
@@ -198,6 +231,15 @@ const STEPS: Step[] = [
   },
 ];
 
+/** The drill's sizes unless given: ring bytes, CPUs, the task table and the core's queued ring. */
+export interface StandInSizes {
+  queuedBytes?: number;
+  dispatchBytes?: number;
+  nrCpus?: number;
+  maxTasks?: number;
+  coreQueued?: number;
+}
+
 /**
  * A loop over stand-in rings, with a scratch scheduler whose policy is `policy`; `schedYield` plays
  * sched_yield(2). The drill runs its scenario on one; tests drive one to check the round's decisions.
@@ -206,22 +248,23 @@ export function standInLoop(
   policy: Policy,
   readClockNs: ReadClockNs,
   schedYield: () => number = () => 0,
+  sizes: StandInSizes = {},
 ): { kernel: StandInKernel; loop: ScxLoop; close(): void } {
-  const kernel = new StandInKernel();
+  const kernel = new StandInKernel(sizes.queuedBytes, sizes.dispatchBytes);
   const queued = new QueuedRing(kernel.qMem);
   const dispatch = new DispatchRing(kernel.dMem);
   const counters = createCounters();
   const scheduler = createScheduler({
-    nrCpus: DRILL_CPUS,
+    nrCpus: sizes.nrCpus ?? DRILL_CPUS,
     policy,
     counters,
     crossThreadRings: false,
     lockMemory: false,
-    maxTasks: DRILL_MAX_TASKS,
+    maxTasks: sizes.maxTasks ?? DRILL_MAX_TASKS,
     slabTasks: 64,
-    queuedCapacity: DRILL_CORE_QUEUED,
+    queuedCapacity: sizes.coreQueued ?? DRILL_CORE_QUEUED,
   });
-  const bridge = new ScxBridge(scheduler, counters, dispatch, DRILL_PIDS);
+  const bridge = new ScxBridge(scheduler, counters, dispatch, sizes.maxTasks ?? DRILL_PIDS);
   const loop = new ScxLoop(
     scheduler,
     bridge,

@@ -14,6 +14,7 @@ import { C, type Counters } from '../../../base/counters.js';
 import type { ScxBridge } from './bridge.js';
 import * as K from '../layout.js';
 import type { DispatchRing, QueuedRing } from '../rings.js';
+import type { RecordCapture } from './capture.js';
 
 export const ROUND_STOP = -1;
 export const ROUND_YIELD = -2;
@@ -47,6 +48,8 @@ export class ScxLoop {
   private readonly cnt: Float64Array;
   /** [0] records drained, [1] dispatch records written, [2] rounds, [3] yields, [4] sleeps in epoll. */
   readonly totals = new Float64Array(5);
+  /** Records what the round reads, for bench:scx's replay (capture.ts); null in a normal run. */
+  capture: RecordCapture | null = null;
 
   constructor(
     private readonly scheduler: Scheduler,
@@ -86,8 +89,11 @@ export class ScxLoop {
     const u32 = q.u32;
     const i32 = q.i32;
     this.readClockNs(s.clock, CLOCK_NOW_NS);
+    const cap = this.capture;
+    if (cap !== null) cap.startRound(s.clock, CLOCK_NOW_NS);
     let drained = 0;
     for (let at = q.next(); at >= 0; at = q.next()) {
+      if (cap !== null) cap.add(u32, at);
       // The core's queued ring is larger than the kernel's, so this only happens if the core was not run
       // for a whole kernel ring: make room, then take the record.
       if (!bridge.handleQueued(u32, i32, at)) {
@@ -98,6 +104,7 @@ export class ScxLoop {
       drained++;
     }
     q.release();
+    if (cap !== null) cap.endRound(drained);
     s.schedule();
     const written = bridge.flush();
     const k = this.kernel;

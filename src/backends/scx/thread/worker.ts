@@ -30,6 +30,7 @@ import { readTaskRows } from '../../session/task-rows.js';
 import { loadScx, type ScxScheduler } from '../loader.js';
 import { RingWaiter } from '../rings.js';
 import { ScxBridge } from './bridge.js';
+import { CAPTURE_ENV, RecordCapture } from './capture.js';
 import type { ScxThreadConfig } from './config.js';
 import { drillScxRound } from './drill.js';
 import { ROUND_EJECTED, ROUND_STOP, ROUND_YIELD, ScxLoop, type KernelHalf } from './loop.js';
@@ -176,6 +177,8 @@ async function main(config: Config): Promise<void> {
     schedYield,
     SHORT_BURST_NS,
   );
+  const capturePath = process.env[CAPTURE_ENV];
+  if (capturePath) loop.capture = new RecordCapture(capturePath, scheduler.nrCpus);
   const locked = config.lock && scheduler.unlockedSlabs === 0;
   const publisher = new MemPublisher(counters, { lock: locked });
   post({ type: 'ready', slabs: scheduler.taskSlabs(), policy: policy.name, locked, adopted: 0 });
@@ -194,7 +197,14 @@ async function main(config: Config): Promise<void> {
         }
       }
     }
-    const message = ejected ? `${ejectionMessage(scx)}\n${stateAtEjection()}` : undefined;
+    let message = ejected ? `${ejectionMessage(scx)}\n${stateAtEjection()}` : undefined;
+    if (loop.capture) {
+      try {
+        loop.capture.write();
+      } catch (err) {
+        message = `${message ? `${message}\n` : ''}could not write the capture ${loop.capture.path}: ${(err as Error).message}`;
+      }
+    }
     scx.detach();
     waiter.close();
     rings.unmap();
