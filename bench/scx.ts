@@ -7,15 +7,17 @@
 // scheduler core's own, measured in the same guest.
 //
 // Usage: npm run bench:scx [-- --seconds 20] [--storm-seconds 60] [--settle-seconds 30] [--policy rustland]
-//                           [--mem-mib 2048]
+//                           [--mem-mib 2048] [--latency-seconds 15] [--keep-capture FILE]
+// --keep-capture copies the guest's record capture (bench/scx/replay.ts) to FILE for a closer look.
 
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { guestAvailability } from '../src/guest/availability.js';
 import { runInGuest } from '../src/guest/launch.js';
 import type { InsideResult } from './scx/inside.js';
+import type { FieldRun } from './scx/field.js';
 import { CAPTURE_FILE, nativeFigure, type NativeFigure } from './scx/replay.js';
 import { worstClassError, type HogRun } from './scx/hogs.js';
 
@@ -48,6 +50,7 @@ async function main(): Promise<void> {
   const stormSeconds = positive('storm-seconds', 60);
   const memMiB = positive('mem-mib', 2048);
   const settleSeconds = positive('settle-seconds', 30);
+  const latencySeconds = positive('latency-seconds', 15);
   const policy = arg('policy', 'rustland');
   const avail = guestAvailability();
   if (!avail.ok) {
@@ -71,6 +74,8 @@ async function main(): Promise<void> {
         policy,
         '--settle-seconds',
         String(settleSeconds),
+        '--latency-seconds',
+        String(latencySeconds),
       ],
       cpus: GUEST_CPUS,
       memMiB,
@@ -85,6 +90,8 @@ async function main(): Promise<void> {
     const res = JSON.parse(readFileSync(outFile, 'utf8')) as InsideResult;
     const captureFile = join(dir, CAPTURE_FILE);
     let native: NativeFigure | null = null;
+    const keep = arg('keep-capture', '');
+    if (keep && existsSync(captureFile)) copyFileSync(captureFile, keep);
     if (existsSync(captureFile)) {
       console.log("bench:scx: replaying the guest's queued records on this machine (native cost per decision)");
       native = await nativeFigure(captureFile, policy);
@@ -110,8 +117,33 @@ function report(
   const worstT = worstClassError(t.nice.classes);
   const worstE = worstClassError(e.nice.classes);
   const weights = ['nice0', 'nice5', 'nice10'].map((k) => pct(t.nice.classes[k]!.weightShare)).join(' / ');
+  // The field's workloads: EEVDF ran them before tsland and after; its figure is the mean of both runs.
+  const ef = [e.field, e.fieldAfter];
+  const mean = (pick: (r: FieldRun) => number): number => (pick(ef[0]!) + pick(ef[1]!)) / 2;
+  const both = (pick: (r: FieldRun) => number, unit: string, digits = 0): string =>
+    `${pick(ef[0]!).toFixed(digits)} / ${pick(ef[1]!).toFixed(digits)} ${unit}`;
+  const ratio = (pick: (r: FieldRun) => number, unit: string, digits = 0): string =>
+    `${pick(t.field).toFixed(digits)} ${unit} = ${(pick(t.field) / mean(pick)).toFixed(2)}x EEVDF`;
+  const field = {
+    hackbench: t.field.hackbenchMedianS / mean((r) => r.hackbenchMedianS),
+    latencyHogsP99: t.field.latencyHogs.p99Us / mean((r) => r.latencyHogs.p99Us),
+    latencyHogsP50: t.field.latencyHogs.p50Us / mean((r) => r.latencyHogs.p50Us),
+    latencyIdleP99: t.field.latencyIdle.p99Us / mean((r) => r.latencyIdle.p99Us),
+    build: t.field.buildS / mean((r) => r.buildS),
+  };
   const rows: [string, string, string, string][] = [
-    ['figure', 'EEVDF', 'tsland', 'target (tsland)'],
+    ['figure', 'EEVDF (before / after)', 'tsland', 'target (tsland)'],
+    ['hackbench -p (median of 3)', both((r) => r.hackbenchMedianS, 's', 2), ratio((r) => r.hackbenchMedianS, 's', 2), '<= 2x'],
+    ['cyclictest among 8 hogs: p50', both((r) => r.latencyHogs.p50Us, 'us'), ratio((r) => r.latencyHogs.p50Us, 'us'), '-'],
+    ['cyclictest among 8 hogs: p99', both((r) => r.latencyHogs.p99Us, 'us'), ratio((r) => r.latencyHogs.p99Us, 'us'), '<= 0.5x'],
+    ['cyclictest among 8 hogs: max', both((r) => r.latencyHogs.maxUs, 'us'), ratio((r) => r.latencyHogs.maxUs, 'us'), '-'],
+    [
+      'cyclictest, no load: p50 / p99',
+      both((r) => r.latencyIdle.p99Us, 'us p99'),
+      `${t.field.latencyIdle.p50Us} / ${t.field.latencyIdle.p99Us} us = ${field.latencyIdleP99.toFixed(2)}x EEVDF p99`,
+      '-',
+    ],
+    ['parallel build (make -j)', both((r) => r.buildS, 's', 1), ratio((r) => r.buildS, 's', 1), '<= 1.15x'],
     ['8 hogs: Jain index of CPU time', e.fair.jain.toFixed(4), t.fair.jain.toFixed(4), '>= 0.98'],
     ['8 hogs: CPUs they got', e.fair.cpusUsed.toFixed(2), t.fair.cpusUsed.toFixed(2), '-'],
     [`nice 0/5/10 shares, whole run (weights ${weights})`, classCells(e.nice, false), classCells(t.nice, false), '-'],
@@ -209,6 +241,7 @@ function report(
       cpuNsPerUserDispatch: nsPerDispatch,
       coreCpuNsPerDecision: res.core.cpuNsPerDecision,
       costRatio,
+      fieldRatios: field,
       stormPageFaults: t.storm.pageFaults,
       stormGcEvents: t.storm.gcEvents,
       sleepsPerUserDispatch: f.sleeps / Math.max(1, f.userDispatches),

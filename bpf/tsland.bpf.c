@@ -459,9 +459,17 @@ void tsland_dequeue(u64 *ctx)
 	__sync_fetch_and_add(&counters.nr_dequeues, 1);
 }
 
+/* What one ops.dispatch call's drain did for the CPU that runs it. */
+struct drain_ctx {
+	s32 cpu;
+	/* a task was inserted into this CPU's local DSQ or the shared DSQ: the CPU has work, it is not idle */
+	bool placed_here;
+};
+
 /* One dispatch record from user space. Returns 1 to stop draining (no dispatch slot left). */
-static long dispatch_one(struct bpf_dynptr *dynptr, void *unused)
+static long dispatch_one(struct bpf_dynptr *dynptr, void *arg)
 {
+	struct drain_ctx *dc = arg;
 	const struct tsland_dispatch *d = bpf_dynptr_data(dynptr, 0, sizeof(*d));
 	struct task_struct *p;
 	struct task_ctx *tctx;
@@ -506,6 +514,8 @@ static long dispatch_one(struct bpf_dynptr *dynptr, void *unused)
 		__sync_fetch_and_add(&counters.nr_cancel_dispatches, 1);
 		goto out;
 	}
+	if (cpu == TSLAND_CPU_ANY || cpu == dc->cpu)
+		dc->placed_here = true;
 	tctx->dispatched_cnt = d->enq_cnt;
 	tctx->vtime = d->vtime;
 	tctx->state |= TC_USER_PENDING;
@@ -592,10 +602,11 @@ void tsland_dispatch(u64 *ctx)
 	s32 cpu = (s32)ctx[0];
 	struct task_struct *prev = (void *)ctx[1];
 
+	struct drain_ctx dc = { .cpu = cpu, .placed_here = false };
 	long drained;
 
 	WRITE_ONCE(last_dispatch_ns, now_ns());
-	drained = bpf_user_ringbuf_drain(&dispatched, dispatch_one, NULL, BPF_RB_NO_WAKEUP);
+	drained = bpf_user_ringbuf_drain(&dispatched, dispatch_one, &dc, BPF_RB_NO_WAKEUP);
 	__sync_fetch_and_add(&counters.nr_dispatch_calls, 1);
 	if (drained < 0) {
 		__sync_fetch_and_add(&counters.nr_drain_errors, 1);
@@ -607,6 +618,13 @@ void tsland_dispatch(u64 *ctx)
 		prune_pending();
 
 	if (dsq_move_to_local(SHARED_DSQ))
+		return;
+	/*
+	 * A task the drain inserted into this CPU's local DSQ runs once ops.dispatch returns: the CPU is not idle.
+	 * Saying CPU_IDLE here woke the scheduler thread, whose wake-up preempted that very task, whose stop was
+	 * then answered with a dispatch to this CPU again: a loop seen at ~6,000 rounds a second in the guest.
+	 */
+	if (dc.placed_here)
 		return;
 	/* The kernel keeps running a runnable prev when nothing else is there: the CPU is not idle. */
 	if (prev && (prev->scx.flags & TASK_QUEUED))

@@ -1,14 +1,19 @@
 // The part of `npm run bench:scx` that runs inside a machine with sched_ext (the guest; bench/scx.ts boots
 // it). In one boot, in this order:
 //   1. the scheduler core alone, in this process: CPU time per decision of the bench:sched hog loop;
-//   2. under the kernel's own scheduler (EEVDF): 8 equal CPU hogs, then 6 hogs at nice 0/5/10;
-//   3. under `tsland start` (every task of the machine through the TypeScript policy): the same two
+//   2. under the kernel's own scheduler (EEVDF): 8 equal CPU hogs, 6 hogs at nice 0/5/10, then the field's
+//      workloads (field.ts: hackbench, cyclictest idle and among hogs, a parallel build);
+//   3. under `tsland start` (every task of the machine through the TypeScript policy): the same
 //      workloads, tsland's CPU time and dispatches over them, then a fork storm over CPU hogs with the
-//      scheduler thread's page faults and GCs counted from its start (the fairness runs were its warm-up).
+//      scheduler thread's page faults and GCs counted from its start (the fairness runs were its warm-up);
+//   4. EEVDF again, the field's workloads only: the machine's drift over the run shows between 2 and 4.
+// tsland records the queued records it reads (TSLAND_SCX_CAPTURE) into capture.bin beside OUT.json, for the
+// host's replay (replay.ts).
 // Writes one JSON object to the file named by its first argument; progress goes to stderr.
 //
 // Usage (in the guest): node dist/bench/scx/inside.js OUT.json [--seconds 20] [--storm-seconds 60]
 //                                                     [--settle-seconds 30] [--policy rustland]
+//                                                     [--latency-seconds 15]
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -19,6 +24,7 @@ import { requestStats } from '../../src/stats/client.js';
 import { measureCoreCost, type CoreCost } from './core-cost.js';
 import { cpuMsOf, readCpuTime } from './cpu-time.js';
 import { runHogs, type HogRun } from './hogs.js';
+import { FIELD_DEFAULTS, runField, type FieldOptions, type FieldRun } from './field.js';
 import { CAPTURE_ENV } from '../../src/backends/scx/thread/capture.js';
 import { CAPTURE_FILE } from './replay.js';
 
@@ -52,7 +58,8 @@ export interface InsideResult {
   stormSeconds: number;
   policy: string;
   core: CoreCost;
-  eevdf: { fair: HogRun; nice: HogRun };
+  /** The field workloads under EEVDF before tsland loads and again after it unloads. */
+  eevdf: { fair: HogRun; nice: HogRun; field: FieldRun; fieldAfter: FieldRun };
   tsland: {
     startMs: number;
     fair: HogRun;
@@ -60,6 +67,7 @@ export interface InsideResult {
     /** Idle after loading (no workload but the system's own), then over both fairness runs. */
     settle: TslandWindow;
     fairness: TslandWindow;
+    field: FieldRun & { window: TslandWindow };
     storm: TslandWindow & { forks: number };
     exitCode: number | null;
     lastLines: string[];
@@ -183,6 +191,7 @@ async function main(): Promise<void> {
   const stormSeconds = Number(arg('storm-seconds', '60'));
   const policy = arg('policy', 'rustland');
   const settleSeconds = Number(arg('settle-seconds', '30'));
+  const field: FieldOptions = { ...FIELD_DEFAULTS, latencySeconds: Number(arg('latency-seconds', '15')), say };
   if (readSys('state') === '') throw new Error(`this kernel has no sched_ext (${SYS} is missing)`);
   if (readSys('state') !== 'disabled') throw new Error(`a sched_ext scheduler is already loaded: ${readSys('root/ops')}`);
 
@@ -194,6 +203,8 @@ async function main(): Promise<void> {
   const eevdfFair = await runHogs([0, 0, 0, 0, 0, 0, 0, 0], seconds);
   say(`EEVDF: 6 hogs at nice 0/5/10 for ${seconds} s`);
   const eevdfNice = await runHogs([0, 0, 5, 5, 10, 10], seconds);
+  say('EEVDF: hackbench, cyclictest, build');
+  const eevdfField = await runField(field);
 
   say(`tsland start --policy ${policy}`);
   const t0 = performance.now();
@@ -233,11 +244,17 @@ async function main(): Promise<void> {
     say(`tsland: 6 hogs at nice 0/5/10 for ${seconds} s`);
     const nice = await runHogs([0, 0, 5, 5, 10, 10], seconds);
     const m1 = await mark(tsland.pid!);
+    say('tsland: hackbench, cyclictest, build');
+    const tslandField = await runField(field);
+    const m1b = await mark(tsland.pid!);
     say(`tsland: fork storm over 2 CPU hogs for ${stormSeconds} s`);
     const forks = await storm(stormSeconds);
     const m2 = await mark(tsland.pid!);
     tsland.kill('SIGINT');
     const exitCode = await Promise.race([exited, sleep(120_000).then(() => -1)]);
+    // EEVDF again after tsland: a drift of the machine over the run shows as a difference between the two.
+    say('EEVDF again: hackbench, cyclictest, build');
+    const eevdfFieldAfter = await runField(field);
     const result: InsideResult = {
       kernel: os.release(),
       tslandPid: tsland.pid!,
@@ -247,14 +264,15 @@ async function main(): Promise<void> {
       stormSeconds,
       policy,
       core,
-      eevdf: { fair: eevdfFair, nice: eevdfNice },
+      eevdf: { fair: eevdfFair, nice: eevdfNice, field: eevdfField, fieldAfter: eevdfFieldAfter },
       tsland: {
         startMs,
         fair,
         nice,
         settle: window(settle0, m0),
         fairness: window(m0, m1),
-        storm: { ...window(m1, m2), forks },
+        field: { ...tslandField, window: window(m1, m1b) },
+        storm: { ...window(m1b, m2), forks },
         exitCode,
         lastLines: log.trim().split('\n').slice(-6),
       },
