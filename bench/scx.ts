@@ -104,6 +104,61 @@ async function main(): Promise<void> {
   }
 }
 
+function printTable(rows: string[][]): void {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  console.log('');
+  for (const r of rows) console.log(r.map((x, c) => x.padEnd(widths[c]!)).join('  '));
+}
+
+/** One column per scheduler: tsland, then each peer; every time a ratio to EEVDF's mean. */
+function peerFigures(
+  res: InsideResult,
+  eevdfMean: (pick: (r: FieldRun) => number) => number,
+  tslandNsPerDispatch: number,
+): { rows: string[][]; figures: Record<string, Record<string, number | null>> } | null {
+  if (!res.peers || res.peers.length === 0) return null;
+  const cols = [
+    {
+      name: 'tsland',
+      field: res.tsland.field as FieldRun,
+      fair: res.tsland.fair,
+      nice: res.tsland.nice,
+      nsPerDispatch: tslandNsPerDispatch,
+    },
+    ...res.peers.map((p) => ({
+      name: p.name,
+      field: p.field,
+      fair: p.fair,
+      nice: p.nice,
+      nsPerDispatch: p.fairnessUserDispatches ? (p.fairnessCpuMs * 1e6) / p.fairnessUserDispatches : null,
+    })),
+  ];
+  const r = (pick: (f: FieldRun) => number) => cols.map((c) => pick(c.field) / eevdfMean(pick));
+  const figures: Record<string, Record<string, number | null>> = {};
+  const lines: [string, (number | null)[], (x: number) => string][] = [
+    ['hackbench time', r((f) => f.hackbenchMedianS), (x) => `${x.toFixed(2)}x`],
+    ['cyclictest p50 among 8 hogs', r((f) => f.latencyHogs.p50Us), (x) => `${x.toFixed(2)}x`],
+    ['cyclictest p99 among 8 hogs', r((f) => f.latencyHogs.p99Us), (x) => `${x.toFixed(2)}x`],
+    ['cyclictest max among 8 hogs', r((f) => f.latencyHogs.maxUs), (x) => `${x.toFixed(2)}x`],
+    ['cyclictest p99, no load', r((f) => f.latencyIdle.p99Us), (x) => `${x.toFixed(2)}x`],
+    ['build time', r((f) => f.buildS), (x) => `${x.toFixed(2)}x`],
+    ['8 hogs: Jain index', cols.map((c) => c.fair.jain), (x) => x.toFixed(4)],
+    ['8 hogs: CPUs they got', cols.map((c) => c.fair.cpusUsed), (x) => x.toFixed(2)],
+    ['nice: worst class error, whole run', cols.map((c) => worstClassError(c.nice.classes)), pct],
+    [
+      'scheduler CPU per 1,000 user dispatches (ms)',
+      cols.map((c) => (c.nsPerDispatch === null ? null : c.nsPerDispatch / 1000)),
+      (x) => x.toFixed(1),
+    ],
+  ];
+  const rows: string[][] = [['figure (ratio to EEVDF)', ...cols.map((c) => c.name)]];
+  for (const [label, values, fmt] of lines) {
+    rows.push([label, ...values.map((v) => (v === null || !Number.isFinite(v) ? '-' : fmt(v)))]);
+    figures[label] = Object.fromEntries(cols.map((c, i) => [c.name, values[i] ?? null]));
+  }
+  return { rows, figures };
+}
+
 function report(
   res: InsideResult,
   guest: { accel: string; bootMs: number; commandMs: number },
@@ -212,9 +267,12 @@ function report(
       '0 / 0',
     ],
   ];
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  console.log('');
-  for (const r of rows) console.log(r.map((x, c) => x.padEnd(widths[c]!)).join('  '));
+  printTable(rows);
+  const peers = peerFigures(res, mean, nsPerDispatch);
+  if (peers) {
+    console.log("\nthe same workloads under the kernel tree's sched_ext schedulers, as ratios to EEVDF (same boot):");
+    printTable(peers.rows);
+  }
   console.log(
     `guest: ${res.kernel}, ${res.cpus} CPUs, ${guest.accel}; ${res.seconds} s per workload; tsland loaded in ${(t.startMs / 1000).toFixed(1)} s and exited with ${t.exitCode}` +
       (guest.accel === 'tcg' ? '; software emulation: compare within a column pair, not with the host' : ''),
@@ -242,6 +300,7 @@ function report(
       coreCpuNsPerDecision: res.core.cpuNsPerDecision,
       costRatio,
       fieldRatios: field,
+      peers: peers?.figures ?? null,
       stormPageFaults: t.storm.pageFaults,
       stormGcEvents: t.storm.gcEvents,
       sleepsPerUserDispatch: f.sleeps / Math.max(1, f.userDispatches),

@@ -6,17 +6,19 @@
 //   3. under `tsland start` (every task of the machine through the TypeScript policy): the same
 //      workloads, tsland's CPU time and dispatches over them, then a fork storm over CPU hogs with the
 //      scheduler thread's page faults and GCs counted from its start (the fairness runs were its warm-up);
-//   4. EEVDF again, the field's workloads only: the machine's drift over the run shows between 2 and 4.
+//   4. with --peers DIR (binaries bench:scx built, peers.ts): scx_simple, then scx_userland, each loaded in
+//      turn for the hogs and the field's workloads;
+//   5. EEVDF again, the field's workloads only: the machine's drift over the run shows between 2 and 5.
 // tsland records the queued records it reads (TSLAND_SCX_CAPTURE) into capture.bin beside OUT.json, for the
 // host's replay (replay.ts).
 // Writes one JSON object to the file named by its first argument; progress goes to stderr.
 //
 // Usage (in the guest): node dist/bench/scx/inside.js OUT.json [--seconds 20] [--storm-seconds 60]
 //                                                     [--settle-seconds 30] [--policy rustland]
-//                                                     [--latency-seconds 15]
+//                                                     [--latency-seconds 15] [--peers DIR]
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +27,7 @@ import { measureCoreCost, type CoreCost } from './core-cost.js';
 import { cpuMsOf, readCpuTime } from './cpu-time.js';
 import { runHogs, type HogRun } from './hogs.js';
 import { FIELD_DEFAULTS, runField, type FieldOptions, type FieldRun } from './field.js';
+import { underPeer, type PeerRun } from './peer-run.js';
 import { CAPTURE_ENV } from '../../src/backends/scx/thread/capture.js';
 import { CAPTURE_FILE } from './replay.js';
 
@@ -58,6 +61,8 @@ export interface InsideResult {
   stormSeconds: number;
   policy: string;
   core: CoreCost;
+  /** The kernel tree's sched_ext schedulers that were built (--peers), in the order they ran. */
+  peers: PeerRun[];
   /** The field workloads under EEVDF before tsland loads and again after it unloads. */
   eevdf: { fair: HogRun; nice: HogRun; field: FieldRun; fieldAfter: FieldRun };
   tsland: {
@@ -75,6 +80,8 @@ export interface InsideResult {
 }
 
 const SYS = '/sys/kernel/sched_ext';
+/** The peers, in the order they run (binaries of these names in the --peers directory). */
+const PEER_NAMES = ['scx_simple', 'scx_userland'];
 const SOCKET = '/run/tsland-bench-scx.sock';
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
@@ -252,6 +259,18 @@ async function main(): Promise<void> {
     const m2 = await mark(tsland.pid!);
     tsland.kill('SIGINT');
     const exitCode = await Promise.race([exited, sleep(120_000).then(() => -1)]);
+    // The kernel tree's schedulers, where bench:scx built them (peers.ts): the same workloads under each.
+    const peers: PeerRun[] = [];
+    const peerDir = arg('peers', '');
+    for (const name of peerDir ? PEER_NAMES : []) {
+      const bin = join(peerDir, name);
+      if (!existsSync(bin)) {
+        say(`${name}: not built, skipped`);
+        continue;
+      }
+      say(`${name}: loading`);
+      peers.push(await underPeer(name, bin, seconds, field, say));
+    }
     // EEVDF again after tsland: a drift of the machine over the run shows as a difference between the two.
     say('EEVDF again: hackbench, cyclictest, build');
     const eevdfFieldAfter = await runField(field);
@@ -265,6 +284,7 @@ async function main(): Promise<void> {
       policy,
       core,
       eevdf: { fair: eevdfFair, nice: eevdfNice, field: eevdfField, fieldAfter: eevdfFieldAfter },
+      peers,
       tsland: {
         startMs,
         fair,

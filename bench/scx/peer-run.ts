@@ -1,0 +1,99 @@
+// One of the kernel tree's sched_ext schedulers (bench/scx/peers.ts builds them) loaded in the guest while
+// bench:scx runs the same workloads under it as under EEVDF and tsland. scx_userland decides in user space
+// as tsland does: its CPU time per user-space dispatch is read from the counters it prints every second.
+
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { cpuMsOf } from './cpu-time.js';
+import { runField, type FieldOptions, type FieldRun } from './field.js';
+import { runHogs, type HogRun } from './hogs.js';
+
+export interface PeerRun {
+  name: string;
+  /** What /sys/kernel/sched_ext/root/ops said while it ran. */
+  ops: string;
+  fair: HogRun;
+  nice: HogRun;
+  field: FieldRun;
+  /** The peer process's CPU time over the fairness runs, ms, and its user-space dispatches meanwhile (null when it prints none). */
+  fairnessCpuMs: number;
+  fairnessUserDispatches: number | null;
+  loadMs: number;
+  exitCode: number | null;
+}
+
+const SYS = '/sys/kernel/sched_ext';
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
+
+function readSys(name: string): string {
+  try {
+    return readFileSync(`${SYS}/${name}`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+/** The latest "disp: N" scx_userland printed (its cumulative user-space dispatches), or null. */
+export function lastUserlandDispatches(out: string): number | null {
+  const all = [...out.matchAll(/\|\s*disp:\s*(\d+)/g)];
+  return all.length ? Number(all[all.length - 1]![1]) : null;
+}
+
+export async function underPeer(
+  name: string,
+  bin: string,
+  seconds: number,
+  field: FieldOptions,
+  say: (line: string) => void,
+): Promise<PeerRun> {
+  const t0 = performance.now();
+  // Line-buffered, so that the counters it prints each second arrive when printed.
+  const child = spawn('stdbuf', ['-oL', bin], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-4000)));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  try {
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}: ${err.trim().split('\n').pop()}`);
+      if (readSys('state') === 'enabled') break;
+      if (performance.now() - t0 > 120_000) throw new Error(`${name} did not load in 120 s`);
+      await sleep(100);
+    }
+    const loadMs = performance.now() - t0;
+    const ops = readSys('root/ops');
+    say(`${name}: loaded in ${(loadMs / 1000).toFixed(1)} s (ops ${ops}); 8 equal hogs, then nice 0/5/10, for ${seconds} s each`);
+    // Its per-second print: wait for one after the start, so the window's first reading is fresh.
+    await sleep(1500);
+    const cpu0 = cpuMsOf(child.pid!);
+    const disp0 = lastUserlandDispatches(out);
+    const fair = await runHogs([0, 0, 0, 0, 0, 0, 0, 0], seconds);
+    const nice = await runHogs([0, 0, 5, 5, 10, 10], seconds);
+    await sleep(1500);
+    const cpu1 = cpuMsOf(child.pid!);
+    const disp1 = lastUserlandDispatches(out);
+    say(`${name}: hackbench, cyclictest, build`);
+    const fieldRun = await runField(field);
+    if (readSys('state') !== 'enabled') throw new Error(`${name} was unloaded during the run: ${err.trim().split('\n').pop()}`);
+    child.kill('SIGINT');
+    const exitCode = await Promise.race([exited, sleep(60_000).then(() => -1)]);
+    return {
+      name,
+      ops,
+      fair,
+      nice,
+      field: fieldRun,
+      fairnessCpuMs: cpu1 - cpu0,
+      fairnessUserDispatches: disp0 !== null && disp1 !== null ? disp1 - disp0 : null,
+      loadMs,
+      exitCode,
+    };
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+    for (let i = 0; i < 100 && readSys('state') !== 'disabled'; i++) await sleep(100);
+  }
+}
