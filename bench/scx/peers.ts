@@ -12,7 +12,7 @@
 //
 // Usage: npm run bench:peers [-- --rebuild]      (or node dist/bench/scx/peers.js [--rebuild] [--help])
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   chmodSync,
@@ -28,7 +28,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   aptDownload,
@@ -46,12 +46,20 @@ import { GuestError } from '../../src/guest/errors.js';
 import { which } from '../../src/guest/host.js';
 import { cacheRoot, guestDir, guestPaths } from '../../src/guest/paths.js';
 import { formatMiB } from '../../src/guest/setup.js';
-import { findClang } from '../../src/backends/scx/build-bpf.js';
 
 /** Peers bench:scx cannot do without; scx_qmap is built in the same make and kept only when it builds. */
 export const REQUIRED_PEERS = ['scx_simple', 'scx_userland'] as const;
 export const OPTIONAL_PEERS = ['scx_qmap'] as const;
 export const PEERS_MANIFEST = 'manifest.json';
+
+/** The BPF halves need clang >= 16 (the scx headers' BTF tags and the -mcpu=v3 atomics). */
+export const MIN_CLANG = 16;
+/**
+ * scx_qmap keeps its queues in a BPF arena, and clang-19 drops an address-space cast in qmap_dequeue that the
+ * 7.3 verifier then rejects ("R7 invalid mem access 'scalar'"); clang-22 (Debian 12: bookworm-security) makes
+ * code it accepts. 20 and 21 were not tried, so they count as too old.
+ */
+export const QMAP_MIN_CLANG = 22;
 
 /**
  * What of the kernel tree `make -C tools/sched_ext` reads, relative to the tree's top (found by building
@@ -70,6 +78,8 @@ export interface PeerBinaries {
   qmap: string | null;
   /** <cacheRoot>/peers/<version>. */
   dir: string;
+  /** Optional peers left out, with why (the manifest's `skipped`). */
+  skipped: Record<string, string>;
 }
 
 export interface PeersManifest {
@@ -98,7 +108,7 @@ export interface EnsurePeersOptions {
 
 /** "7.3" of linux-source-7.3 or of 7.3.4+deb13-amd64; null for anything else (the linux-source metapackage). */
 export function kernelSeries(text: string): string | null {
-  const m = /^(?:linux-source-)?(\d+)\.(\d+)(?:$|[.+-])/.exec(text);
+  const m = /^linux-source-(\d+)\.(\d+)$/.exec(text) ?? /^(\d+)\.(\d+)(?:$|[.+-])/.exec(text);
   return m ? `${m[1]}.${m[2]}` : null;
 }
 
@@ -143,6 +153,24 @@ export function manifestProblem(m: unknown, bytesOf: (name: string) => number | 
     if (bytes !== entry.bytes) return `bin/${name} is ${bytes} bytes, the manifest says ${entry.bytes}`;
   }
   return null;
+}
+
+/**
+ * clang names to try, newest first: every clang-N (N >= 16) among `names` (the files on PATH), then plain
+ * clang. The newest is preferred because it is the one that can build scx_qmap.
+ */
+export function clangCandidates(names: Iterable<string>): string[] {
+  const versioned = new Map<number, string>();
+  for (const n of names) {
+    const m = /^clang-(\d+)$/.exec(n);
+    if (m && Number(m[1]) >= MIN_CLANG) versioned.set(Number(m[1]), n);
+  }
+  return [...[...versioned.keys()].sort((a, b) => b - a).map((k) => versioned.get(k)!), 'clang'];
+}
+
+/** The major version in `clang --version`'s first line, or 0. */
+export function clangMajor(versionLine: string): number {
+  return Number(/version (\d+)/.exec(versionLine)?.[1] ?? 0);
 }
 
 export interface BuildTools {
@@ -260,6 +288,7 @@ function binariesOf(dir: string, m: PeersManifest): PeerBinaries {
     userland: join(dir, 'bin', 'scx_userland'),
     qmap: m.binaries.scx_qmap ? join(dir, 'bin', 'scx_qmap') : null,
     dir,
+    skipped: m.skipped ?? {},
   };
 }
 
@@ -300,14 +329,34 @@ function sweepStale(root: string): void {
   }
 }
 
-async function hostMissing(clang: string | null): Promise<[string, string][]> {
+/** TSLAND_CLANG, else the newest clang >= 16 on PATH, with its version line; null when there is none. */
+function findPeersClang(env: NodeJS.ProcessEnv): { path: string; version: string; major: number } | null {
+  const names = new Set<string>();
+  for (const dir of (env.PATH ?? '').split(delimiter)) {
+    try {
+      for (const n of readdirSync(dir)) if (n.startsWith('clang')) names.add(n);
+    } catch {
+      // a PATH entry that does not exist
+    }
+  }
+  for (const name of env.TSLAND_CLANG ? [env.TSLAND_CLANG] : clangCandidates(names)) {
+    const r = spawnSync(name, ['--version'], { encoding: 'utf8' });
+    if (r.status !== 0) continue;
+    const version = (r.stdout.split('\n')[0] ?? '').trim();
+    const major = clangMajor(version);
+    if (major >= MIN_CLANG) return { path: name, version, major };
+  }
+  return null;
+}
+
+async function hostMissing(clang: string | null, env: NodeJS.ProcessEnv): Promise<[string, string][]> {
   const needed = buildPackages({ clang });
   // Without dpkg (not Debian) nothing is checked here: make's own error says what is missing.
-  if (!which('dpkg-query')) return clang ? [] : needed.slice(-2);
+  if (!which('dpkg-query', env)) return clang ? [] : needed.slice(-2);
   const r = await run('dpkg-query', ['-W', '-f', '${Package} ${db:Status-Abbrev}\n', ...needed.map(([p]) => p)]);
   const installed = installedFromDpkgQuery(r.stdout);
   // A clang >= 16 and its llvm-strip found on PATH (TSLAND_CLANG, a hand-built LLVM) do, whatever dpkg says.
-  if (clang && which(toolName('llvm-strip', clang))) for (const [p] of needed.slice(-2)) installed.add(p);
+  if (clang && which(toolName('llvm-strip', clang), env)) for (const [p] of needed.slice(-2)) installed.add(p);
   return missingPackages(needed, installed);
 }
 
@@ -370,9 +419,11 @@ export async function ensurePeers(opts: EnsurePeersOptions = {}): Promise<PeerBi
   const guest = guestPaths(env);
   const btfPath = env.TSLAND_VMLINUX || guest?.vmlinuxPath;
   const btfKernel = env.TSLAND_VMLINUX ? `file:${env.TSLAND_VMLINUX}` : (guest?.kernelVersion ?? null);
+  sweepStale(peersRoot(env));
   if (!opts.rebuild) {
     const hit = cachedPeers(env, btfKernel);
     if (hit) return hit.peers;
+    if (btfKernel) say(`no complete build in ${peersRoot(env)} for the BTF of ${btfKernel}: building one`);
   }
   if (!btfPath || !btfKernel) {
     throw new GuestError(
@@ -385,15 +436,14 @@ export async function ensurePeers(opts: EnsurePeersOptions = {}): Promise<PeerBi
   if (!which('apt-get', env) || !keyringPresent()) {
     throw new GuestError('the kernel source comes from Debian with apt-get and debian-archive-keyring; neither is usable here');
   }
-  const clang = findClang();
-  const missing = await hostMissing(clang?.path ?? null);
+  const clang = findPeersClang(env);
+  const missing = await hostMissing(clang?.path ?? null, env);
   if (missing.length > 0) throw new GuestError(missingPackagesMessage(missing));
   if (!clang) throw new GuestError(missingPackagesMessage(buildPackages({ clang: null }).slice(-2)));
 
   const started = Date.now();
   const root = peersRoot(env);
   mkdirSync(root, { recursive: true });
-  sweepStale(root);
   const staging = join(root, `staging-${process.pid}`);
   rmSync(staging, { recursive: true, force: true });
   const suite = env.TSLAND_GUEST_KERNEL_SUITE || KERNEL_SUITE;
@@ -437,7 +487,12 @@ export async function ensurePeers(opts: EnsurePeersOptions = {}): Promise<PeerBi
     const out = join(staging, 'out');
     mkdirSync(out, { recursive: true });
     const jobs = Math.max(1, availableParallelism());
-    const targets = [...REQUIRED_PEERS, ...OPTIONAL_PEERS];
+    const skipped: PeersManifest['skipped'] = {};
+    if (clang.major < QMAP_MIN_CLANG) {
+      skipped.scx_qmap = `not built: ${clang.path} makes arena code the kernel's verifier rejects; install clang-${QMAP_MIN_CLANG} llvm-${QMAP_MIN_CLANG} and run with --rebuild`;
+      say(`note: scx_qmap ${skipped.scx_qmap}`);
+    }
+    const targets = [...REQUIRED_PEERS, ...OPTIONAL_PEERS.filter((n) => !skipped[n])];
     const logPath = join(staging, 'build.log');
     // -k: an optional peer that fails to build must not stop the others. The tree's tools/ Makefiles take
     // CLANG and the LLVM tools by name; without LLVM=1 the user-space halves are built with gcc.
@@ -471,7 +526,6 @@ export async function ensurePeers(opts: EnsurePeersOptions = {}): Promise<PeerBi
     const final = join(staging, 'final');
     mkdirSync(join(final, 'bin'), { recursive: true });
     const binaries: PeersManifest['binaries'] = {};
-    const skipped: PeersManifest['skipped'] = {};
     for (const name of targets) {
       const from = join(built, name);
       if (!existsSync(from)) {
@@ -548,7 +602,7 @@ async function main(): Promise<number> {
     console.log(`bench:peers: ${p.version} in ${p.dir}`);
     console.log(`  scx_simple   ${p.simple}`);
     console.log(`  scx_userland ${p.userland}`);
-    console.log(`  scx_qmap     ${p.qmap ?? '(did not build: see manifest.json)'}`);
+    console.log(`  scx_qmap     ${p.qmap ?? `(none: ${p.skipped.scx_qmap ?? 'see manifest.json'})`}`);
     return 0;
   } catch (err) {
     if (err instanceof GuestError) {
