@@ -7,18 +7,21 @@
 // scheduler core's own, measured in the same guest.
 //
 // Usage: npm run bench:scx [-- --seconds 20] [--storm-seconds 60] [--settle-seconds 30] [--policy rustland]
-//                           [--mem-mib 2048] [--latency-seconds 15] [--keep-capture FILE]
+//                           [--mem-mib 2048] [--latency-seconds 15] [--keep-capture FILE] [--no-peers]
+// Peers: scx_simple and scx_userland, built from Debian's linux-source package (bench/scx/peers.ts; the
+// first run downloads and builds them, later runs use the cache); --no-peers leaves them out.
 // --keep-capture copies the guest's record capture (bench/scx/replay.ts) to FILE for a closer look.
 
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { guestAvailability } from '../src/guest/availability.js';
 import { runInGuest } from '../src/guest/launch.js';
 import type { InsideResult } from './scx/inside.js';
 import type { FieldRun } from './scx/field.js';
 import { CAPTURE_FILE, nativeFigure, type NativeFigure } from './scx/replay.js';
+import { ensurePeers } from './scx/peers.js';
 import { worstClassError, type HogRun } from './scx/hogs.js';
 
 const INSIDE = fileURLToPath(new URL('./scx/inside.js', import.meta.url));
@@ -57,6 +60,19 @@ async function main(): Promise<void> {
     console.error(`bench:scx: needs a sched_ext machine; ${avail.reason}`);
     process.exit(2);
   }
+  // The kernel tree's schedulers, built once and cached (peers.ts); without them the peers' table is left out.
+  let peerDir = '';
+  if (process.argv.includes('--no-peers')) {
+    console.log('bench:scx: --no-peers: EEVDF and tsland only');
+  } else {
+    try {
+      const peers = await ensurePeers({ say: (line) => console.log(`bench:scx: ${line}`) });
+      peerDir = dirname(peers.simple);
+      console.log(`bench:scx: peers scx_simple and scx_userland from Linux ${peers.version} (${peerDir})`);
+    } catch (err) {
+      console.error(`bench:scx: no peers (${(err as Error).message.split('\n')[0]}); EEVDF and tsland only`);
+    }
+  }
   const dir = mkdtempSync(join(os.tmpdir(), 'tsland-bench-scx-'));
   const outFile = join(dir, 'inside.json');
   console.log(`bench:scx: booting the guest (${GUEST_CPUS} CPUs, ${memMiB} MiB); the whole run takes several minutes`);
@@ -76,6 +92,7 @@ async function main(): Promise<void> {
         String(settleSeconds),
         '--latency-seconds',
         String(latencySeconds),
+        ...(peerDir ? ['--peers', peerDir] : []),
       ],
       cpus: GUEST_CPUS,
       memMiB,
@@ -273,6 +290,7 @@ function report(
     console.log("\nthe same workloads under the kernel tree's sched_ext schedulers, as ratios to EEVDF (same boot):");
     printTable(peers.rows);
   }
+  for (const f of res.peerFailures ?? []) console.log(`${f.name}: no figures: ${f.reason}`);
   console.log(
     `guest: ${res.kernel}, ${res.cpus} CPUs, ${guest.accel}; ${res.seconds} s per workload; tsland loaded in ${(t.startMs / 1000).toFixed(1)} s and exited with ${t.exitCode}` +
       (guest.accel === 'tcg' ? '; software emulation: compare within a column pair, not with the host' : ''),
@@ -301,6 +319,7 @@ function report(
       costRatio,
       fieldRatios: field,
       peers: peers?.figures ?? null,
+      peerFailures: res.peerFailures ?? [],
       stormPageFaults: t.storm.pageFaults,
       stormGcEvents: t.storm.gcEvents,
       sleepsPerUserDispatch: f.sleeps / Math.max(1, f.userDispatches),

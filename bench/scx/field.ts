@@ -46,7 +46,7 @@ export const FIELD_DEFAULTS: Omit<FieldOptions, 'say'> = {
   hackbenchReps: 3,
   hackbenchGroups: 4,
   hackbenchLoops: 100,
-  buildFiles: 40,
+  buildFiles: 20,
 };
 
 /** The histogram's end: latencies past it are overflows (100 ms; emulated guests see tens of ms). */

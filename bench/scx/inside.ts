@@ -63,6 +63,8 @@ export interface InsideResult {
   core: CoreCost;
   /** The kernel tree's sched_ext schedulers that were built (--peers), in the order they ran. */
   peers: PeerRun[];
+  /** Peers that failed to load or were ejected by the kernel during their run, with the reason. */
+  peerFailures: { name: string; reason: string }[];
   /** The field workloads under EEVDF before tsland loads and again after it unloads. */
   eevdf: { fair: HogRun; nice: HogRun; field: FieldRun; fieldAfter: FieldRun };
   tsland: {
@@ -261,6 +263,7 @@ async function main(): Promise<void> {
     const exitCode = await Promise.race([exited, sleep(120_000).then(() => -1)]);
     // The kernel tree's schedulers, where bench:scx built them (peers.ts): the same workloads under each.
     const peers: PeerRun[] = [];
+    const peerFailures: { name: string; reason: string }[] = [];
     const peerDir = arg('peers', '');
     for (const name of peerDir ? PEER_NAMES : []) {
       const bin = join(peerDir, name);
@@ -269,7 +272,14 @@ async function main(): Promise<void> {
         continue;
       }
       say(`${name}: loading`);
-      peers.push(await underPeer(name, bin, seconds, field, say));
+      try {
+        peers.push(await underPeer(name, bin, seconds, field, say));
+      } catch (err) {
+        // A peer the kernel ejected (or that failed to load) is reported as such; the others still run.
+        const reason = (err as Error).message;
+        say(`${name}: FAILED: ${reason}`);
+        peerFailures.push({ name, reason });
+      }
     }
     // EEVDF again after tsland: a drift of the machine over the run shows as a difference between the two.
     say('EEVDF again: hackbench, cyclictest, build');
@@ -285,6 +295,7 @@ async function main(): Promise<void> {
       core,
       eevdf: { fair: eevdfFair, nice: eevdfNice, field: eevdfField, fieldAfter: eevdfFieldAfter },
       peers,
+      peerFailures,
       tsland: {
         startMs,
         fair,

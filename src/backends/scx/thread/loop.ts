@@ -1,11 +1,14 @@
 // One round of the sched_ext scheduler thread, as a method that returns a small integer: 0 to go on at once,
 // a positive number of milliseconds it may sleep in epoll on the `queued` ring, or why to leave the burst.
 //
-//   drain `queued` ──▶ bridge ──▶ core.schedule() ──▶ bridge.flush ──▶ `dispatched` ──▶ sched_yield()
+//   drain `queued` ──▶ bridge ──▶ core.schedule() ──▶ bridge.flush ──▶ `dispatched` ──▶ sleep in epoll
 //
-// After writing dispatch records the thread yields: its CPU then runs ops.dispatch, which drains
-// `dispatched` and places the tasks (scx_rustland's user scheduler does the same). When a round found
-// nothing to do the thread sleeps in epoll_wait on the ring's fd; the kernel wakes it on the next record.
+// What the thread writes is placed when a CPU runs ops.dispatch, which drains `dispatched`. When the round
+// found nothing more to read the thread sleeps in epoll_wait on the ring's fd at once: blocking makes its
+// CPU look for the next task, and so run ops.dispatch; the kernel wakes the thread on the next record. Only
+// when it will not block (more records already wait, or the kernel's ring was full) does it sched_yield
+// first, so that what it wrote is placed meanwhile (scx_rustland's user scheduler yields after every batch;
+// here a yield then a sleep cost the guest two kernel entries per decision for one).
 // Time values stay in Float64Arrays; only integers cross the calls (see proc/loop.ts for why).
 
 import type { Scheduler } from '../../../sched/api.js';
