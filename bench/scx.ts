@@ -104,6 +104,11 @@ async function main(): Promise<void> {
       onStderr: (b) => process.stderr.write(b),
     });
     if (r.code !== 0) throw new Error(`the guest run failed with status ${r.code}${r.timedOut ? ' (timed out)' : ''}`);
+    if (!existsSync(outFile)) {
+      throw new Error(
+        `the guest run ended (status ${r.code}) without writing its result: the guest died or its command was killed; see the progress lines above for the step it was in`,
+      );
+    }
     const res = JSON.parse(readFileSync(outFile, 'utf8')) as InsideResult;
     const captureFile = join(dir, CAPTURE_FILE);
     let native: NativeFigure | null = null;
