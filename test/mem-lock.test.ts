@@ -80,18 +80,28 @@ test(
   'after the lock, touching every page takes no page fault; an unlocked buffer faults',
   { skip: !isRoot && 'needs root' },
   () => {
-    const locked = new Uint8Array(8 * MIB);
-    const fresh = new Uint8Array(8 * MIB);
     const touch = (u8: Uint8Array): void => {
       for (let i = 0; i < u8.length; i += PAGE_BYTES) u8[i] = (u8[i]! + 1) & 0xff;
     };
     warmUp(touch);
-    const lock = lockBuffer(locked.buffer);
     const faults = threadFaultCounter();
     try {
-      const f0 = faults.sample();
-      touch(locked);
-      const lockedFaults = faults.sample() - f0;
+      // The thread's count includes faults that are not the buffer's (a code page V8 writes, its stack):
+      // one was seen once in CI on a loaded machine. Each pass locks a new buffer, so a lock that does not
+      // hold faults on about 2,048 pages in every pass; the least of three passes is 0 when it holds.
+      let lockedFaults = Infinity;
+      for (let pass = 0; pass < 3 && lockedFaults > 0; pass++) {
+        const locked = new Uint8Array(8 * MIB);
+        const lock = lockBuffer(locked.buffer);
+        try {
+          const f0 = faults.sample();
+          touch(locked);
+          lockedFaults = Math.min(lockedFaults, faults.sample() - f0);
+        } finally {
+          lock.unlock();
+        }
+      }
+      const fresh = new Uint8Array(8 * MIB);
       const f1 = faults.sample();
       touch(fresh);
       const freshFaults = faults.sample() - f1;
@@ -99,7 +109,6 @@ test(
       assert.ok(freshFaults >= (8 * MIB) / PAGE_BYTES / 2, `only ${freshFaults} faults on ${(8 * MIB) / PAGE_BYTES} fresh pages`);
     } finally {
       faults.close();
-      lock.unlock();
     }
   },
 );
