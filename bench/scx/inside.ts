@@ -18,7 +18,7 @@
 //                                                     [--latency-seconds 15] [--peers DIR]
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,7 +27,7 @@ import { measureCoreCost, type CoreCost } from './core-cost.js';
 import { cpuMsOf, readCpuTime } from './cpu-time.js';
 import { runHogs, type HogRun } from './hogs.js';
 import { FIELD_DEFAULTS, runField, type FieldOptions, type FieldRun } from './field.js';
-import { underPeer, type PeerRun } from './peer-run.js';
+import { readSys, SCX_SYSFS, underPeer, type PeerRun } from './peer-run.js';
 import { CAPTURE_ENV } from '../../src/backends/scx/thread/capture.js';
 import { CAPTURE_FILE } from './replay.js';
 
@@ -81,7 +81,6 @@ export interface InsideResult {
   };
 }
 
-const SYS = '/sys/kernel/sched_ext';
 /** The peers, in the order they run (binaries of these names in the --peers directory). */
 const PEER_NAMES = ['scx_simple', 'scx_userland'];
 const SOCKET = '/run/tsland-bench-scx.sock';
@@ -95,14 +94,6 @@ function arg(name: string, fallback: string): string {
 const say = (line: string): void => void process.stderr.write(`bench:scx: ${line}\n`);
 /** A timer that does not keep the process alive once the work is done. */
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
-
-function readSys(name: string): string {
-  try {
-    return readFileSync(`${SYS}/${name}`, 'utf8').trim();
-  } catch {
-    return '';
-  }
-}
 
 async function counters(): Promise<Record<string, number>> {
   const r = await requestStats<{ counters: Record<string, number> }>(SOCKET, 'stats', 10_000);
@@ -201,7 +192,7 @@ async function main(): Promise<void> {
   const policy = arg('policy', 'rustland');
   const settleSeconds = Number(arg('settle-seconds', '30'));
   const field: FieldOptions = { ...FIELD_DEFAULTS, latencySeconds: Number(arg('latency-seconds', '15')), say };
-  if (readSys('state') === '') throw new Error(`this kernel has no sched_ext (${SYS} is missing)`);
+  if (readSys('state') === '') throw new Error(`this kernel has no sched_ext (${SCX_SYSFS} is missing)`);
   if (readSys('state') !== 'disabled') throw new Error(`a sched_ext scheduler is already loaded: ${readSys('root/ops')}`);
 
   say('the scheduler core alone (bench:sched hog loop, 1,000 tasks)');

@@ -22,12 +22,14 @@ export interface PeerRun {
   exitCode: number | null;
 }
 
-const SYS = '/sys/kernel/sched_ext';
+/** Where the kernel shows sched_ext's state and the loaded scheduler's name. */
+export const SCX_SYSFS = '/sys/kernel/sched_ext';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
 
-function readSys(name: string): string {
+/** A file under /sys/kernel/sched_ext, trimmed; '' when the kernel has no such file. */
+export function readSys(name: string): string {
   try {
-    return readFileSync(`${SYS}/${name}`, 'utf8').trim();
+    return readFileSync(`${SCX_SYSFS}/${name}`, 'utf8').trim();
   } catch {
     return '';
   }
