@@ -35,6 +35,9 @@ const NSEC_PER_MSEC = 1_000_000;
 /** Rounds of the steady step: enough for V8 to optimize the round (the worker sets a small interrupt budget). */
 export const DRILL_STEADY_ROUNDS = 2000;
 
+/** A queued record with its ring header, rounded up to 8 bytes as the kernel lays them out. */
+const RECORD_SLOT_BYTES = ((K.QUEUED_BYTES + RINGBUF_HDR_BYTES + 7) >>> 3) << 3;
+
 /** A stand-in for the kernel's side of both rings and of the counters. */
 export class StandInKernel implements KernelHalf {
   readonly qMem: RingMemory;
@@ -81,11 +84,8 @@ export class StandInKernel implements KernelHalf {
     weight = 100,
     mode: 'commit' | 'discard' | 'busy' = 'commit',
   ): boolean {
-    const size = this.qMem.dataBytes;
-    const total = ((K.QUEUED_BYTES + RINGBUF_HDR_BYTES + 7) >>> 3) << 3;
-    // Positions only grow, as the kernel's do: full when the unread records and this one would not fit.
-    if (this.produced - readU64(this.qCons, 0) + total > size) return false;
-    const at = this.qMem.pageBytes + (this.produced % size);
+    const at = this.reserve();
+    if (at < 0) return false;
     const u32 = this.qu32;
     const p = (at + RINGBUF_HDR_BYTES) >> 2;
     u32.fill(0, p, p + K.QUEUED_BYTES / 4);
@@ -98,8 +98,7 @@ export class StandInKernel implements KernelHalf {
     writeU64(u32, at + RINGBUF_HDR_BYTES + K.Q_ENQ_CNT, ++this.enqCnt);
     u32[at >> 2] = K.QUEUED_BYTES | (mode === 'discard' ? RINGBUF_DISCARD_BIT : mode === 'busy' ? RINGBUF_BUSY_BIT : 0);
     if (mode === 'busy') this.busyAt = at;
-    this.produced += total;
-    writeU64(u32, 0, this.produced);
+    this.publish();
     return true;
   }
 
@@ -108,22 +107,33 @@ export class StandInKernel implements KernelHalf {
    * when the ring is full. The replay of a capture (bench/scx/replay.ts) feeds the loop with it.
    */
   emitRecorded(src: Uint32Array, word: number): boolean {
-    const size = this.qMem.dataBytes;
-    const total = ((K.QUEUED_BYTES + RINGBUF_HDR_BYTES + 7) >>> 3) << 3;
-    if (this.produced - readU64(this.qCons, 0) + total > size) return false;
-    const at = this.qMem.pageBytes + (this.produced % size);
+    const at = this.reserve();
+    if (at < 0) return false;
     const u32 = this.qu32;
     const p = (at + RINGBUF_HDR_BYTES) >> 2;
     for (let w = 0; w < K.QUEUED_BYTES / 4; w++) u32[p + w] = src[word + w]!;
     u32[at >> 2] = K.QUEUED_BYTES;
-    this.produced += total;
-    writeU64(u32, 0, this.produced);
+    this.publish();
     return true;
   }
 
   /** Plays a consumer that read everything (to time emitRecorded alone). */
   consumeAll(): void {
     writeU64(this.qCons, 0, this.produced);
+  }
+
+  /** Byte offset of the next record's header in the producer area, or -1 when the ring is full. */
+  private reserve(): number {
+    const size = this.qMem.dataBytes;
+    // Positions only grow, as the kernel's do: full when the unread records and this one would not fit.
+    if (this.produced - readU64(this.qCons, 0) + RECORD_SLOT_BYTES > size) return -1;
+    return this.qMem.pageBytes + (this.produced % size);
+  }
+
+  /** Moves the producer position past the record just written: the consumer may see it now. */
+  private publish(): void {
+    this.produced += RECORD_SLOT_BYTES;
+    writeU64(this.qu32, 0, this.produced);
   }
 
   /** Finishes the record left BUSY: the consumer may read it now. */
