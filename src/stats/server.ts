@@ -11,6 +11,7 @@
 import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
+import { isMainThread } from 'node:worker_threads';
 import type { Counters } from '../base/counters.js';
 import { defaultSocketPath, ensureSocketDir } from './paths.js';
 import { ERRNO_EINVAL, handleLine, type StatsSources, type TaskRow } from './protocol.js';
@@ -126,10 +127,18 @@ export async function startStatsServer(opts: StatsServerOptions): Promise<StatsS
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(socketPath, () => {
-      server.off('error', reject);
-      resolve();
-    });
+    // listen() binds synchronously, so a umask set around the call makes the socket appear with its final
+    // mode: a chmod after the bind left a moment where a client (or a test) saw it group-readable.
+    // Worker threads cannot change the umask; there the chmod below is the only guard.
+    const restore = narrowUmask(0o777 & ~SOCKET_MODE);
+    try {
+      server.listen(socketPath, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    } finally {
+      restore();
+    }
   });
   chmodSync(socketPath, SOCKET_MODE);
   server.on('error', () => {}); // accept errors (EMFILE) must not kill the scheduler's process
@@ -160,4 +169,11 @@ export async function startStatsServer(opts: StatsServerOptions): Promise<StatsS
       return closed;
     },
   };
+}
+
+/** Sets the process umask to `mask` where this thread may, returning what puts the old one back. */
+function narrowUmask(mask: number): () => void {
+  if (!isMainThread) return () => {};
+  const old = process.umask(mask);
+  return () => void process.umask(old);
 }
