@@ -72,6 +72,7 @@
 //   running(t, cpu)           t was dispatched to cpu
 //   exiting(t)                t is gone; its slot is reused after this returns
 //   ctx.nowNs()               the time of the current step
+//   ctx.nrWaiting()           tasks in the run queue now (in slice(): without the one being dispatched)
 //
 // Only `name` and `enqueue` are required.
 
@@ -134,6 +135,8 @@ export interface PolicyContext {
   /** Time of the current step (what the backend put in `clock`). */
   nowNs(): number;
   isCpuIdle(cpu: number): boolean;
+  /** Tasks waiting in the run queue for a CPU now (in slice(): not counting the task being dispatched). */
+  nrWaiting(): number;
   /** A field this policy declared in `Policy.fields`; throws PolicyError for an undeclared name. */
   field(name: string): TaskField;
 }

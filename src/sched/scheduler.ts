@@ -180,6 +180,7 @@ class CoreScheduler implements Scheduler {
       baseSliceNs: this.baseSliceNs,
       nowNs: () => this.clock[CLOCK_NOW_NS]!,
       isCpuIdle: (cpu: number) => this.isCpuIdle(cpu),
+      nrWaiting: () => this.rq.size,
       field: (name: string): TaskField => tasks.field(name),
     };
     policy.init?.(ctx);

@@ -5,7 +5,8 @@
 //   on wake-up:                    vruntime    = max(vruntime, vruntimeNow - baseSliceNs)
 //                                  (a sleeper's credit is capped at one slice)
 //   run-queue key:                 deadline    = vruntime + min(execRunNs * 100 / weight, 100 * baseSliceNs)
-//   slice:                         sliceNs     = baseSliceNs * weight / 100
+//   slice:                         sliceNs     = baseSliceNs * weight / 100 * nrCpus / (nrCpus + nrWaiting)
+//                                  (at least baseSliceNs / 10 * weight / 100)
 //   CPU:                           the previous CPU if idle, else any idle CPU (the core's default, so no
 //                                  selectCpu callback)
 //
@@ -17,12 +18,18 @@
 // reach the cap after the same share of their weight, so nice classes share by weight from the first
 // slice. scx_rustland's term was unweighted: until each hog had run 100 slices it grew alike for all, and
 // light hogs took more than their weight (simulator, weights 1:2:4, first 3 s: 77% share error; now 2.7%).
+//
+// The slice shrinks as tasks queue up, as scx_rustland's does (it divides by the number waiting plus one):
+// a task that wakes goes to the head of the queue but waits for the first CPU whose slice ends, so with
+// W tasks waiting on C CPUs it now waits about baseSliceNs / (C + W) instead of baseSliceNs / C. The
+// floor bounds the decisions this costs the hogs to ten per base slice.
 
 import type { Policy, PolicyContext, TaskView } from '../api.js';
 import { F64_DEADLINE, F64_EXEC_RUNTIME_NS, F64_LAST_RAN_NS, F64_SLICE_NS, F64_VRUNTIME, I32_WEIGHT } from '../task-layout.js';
 import { WEIGHT_NICE_0 } from '../weights.js';
 
 const EXEC_RUNTIME_CAP_SLICES = 100;
+const MIN_SLICE_DIVISOR = 10;
 // Policy-wide numbers live in a Float64Array: a fractional class field that changes is re-boxed by V8.
 const S_VRUNTIME_NOW = 0;
 const S_BASE_SLICE_NS = 1;
@@ -30,10 +37,14 @@ const S_BASE_SLICE_NS = 1;
 export class RustlandPolicy implements Policy {
   readonly name = 'rustland';
   private tasks!: TaskView;
+  private ctx!: PolicyContext;
+  private nrCpus = 1;
   private readonly state = new Float64Array(2);
 
   init(ctx: PolicyContext): void {
     this.tasks = ctx.tasks;
+    this.ctx = ctx;
+    this.nrCpus = ctx.nrCpus;
     this.state[S_BASE_SLICE_NS] = ctx.baseSliceNs;
   }
 
@@ -71,7 +82,14 @@ export class RustlandPolicy implements Policy {
   slice(t: number): void {
     const tasks = this.tasks;
     const weight = tasks.i32Of(t)[tasks.i32Index(t) + I32_WEIGHT]!;
-    tasks.f64Of(t)[tasks.f64Index(t) + F64_SLICE_NS] = (this.state[S_BASE_SLICE_NS]! * weight) / WEIGHT_NICE_0;
+    const fullNs = (this.state[S_BASE_SLICE_NS]! * weight) / WEIGHT_NICE_0;
+    const nrCpus = this.nrCpus;
+    const scaledNs = (fullNs * nrCpus) / (nrCpus + this.ctx.nrWaiting());
+    const floorNs = fullNs / MIN_SLICE_DIVISOR;
+    // Whole nanoseconds: backends keep time in integer ns (the kernel in a u64).
+    // Math.max, not a branch: the floor is first reached with many tasks queued, long after warm-up, and a
+    // branch first taken then would send this function back to the interpreter (policy-guide, habit 4).
+    tasks.f64Of(t)[tasks.f64Index(t) + F64_SLICE_NS] = Math.floor(Math.max(scaledNs, floorNs));
   }
 
   running(t: number): void {
