@@ -36,11 +36,12 @@ export interface GuestDemoOptions {
 
 /**
  * About how long the demo takes in a software-emulated guest, s: boot, starting Node and loading tsland
- * (Node starts in ~5 s there), then per scheduler the workload's own start-up (~25 s) and its window.
+ * (Node starts in ~5 s there), then per scheduler the workload's own start-up (~25-40 s) and its window.
+ * With the defaults (5 s, four schedulers) a run on a 2-core host took 206 s idle and 282 s beside other guests.
  */
 export function guestDemoEstimateS(seconds: number, schedulers: number): number {
   const BOOT_AND_LOAD_S = 60;
-  const PER_RUN_S = 30;
+  const PER_RUN_S = 40;
   return BOOT_AND_LOAD_S + schedulers * (PER_RUN_S + seconds);
 }
 
