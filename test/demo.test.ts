@@ -174,7 +174,7 @@ test('auto: sched_ext where the kernel has it, else the guest where ready, else 
   const none = chooseDemoBackend('no sched_ext', false, { ok: false, reason: 'the guest needs root' });
   assert.equal(none.where, 'proc');
   assert.equal(none.hint!.split('\n').length, 1);
-  assert.match(none.hint!, /tsland guest setup.*npm start/);
+  assert.match(none.hint!, /npm run guest:setup.*npm start/);
 });
 
 test('the demo in CI mode completes and its report matches its table', async () => {
@@ -213,7 +213,7 @@ test('the demo in CI mode completes and its report matches its table', async () 
     const hints = p
       .stderr()
       .split('\n')
-      .filter((l) => /guest setup/.test(l));
+      .filter((l) => /guest:setup/.test(l));
     assert.equal(hints.length, 1, `one line on how to get the sched_ext comparison:\n${p.stderr()}`);
     // Self-contained: nothing to fetch.
     assert.doesNotMatch(html.replaceAll('http://www.w3.org/2000/svg', ''), /https?:\/\//);

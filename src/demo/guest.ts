@@ -58,21 +58,31 @@ export async function runDemoInGuest(opts: GuestDemoOptions): Promise<DemoOutcom
   for (const s of signals) process.on(s, onSignal);
   const kernel = guestPaths()?.kernelVersion ?? '?';
   const t0 = Date.now();
-  let ticker: NodeJS.Timeout | undefined;
-  const clear = () => {
-    if (ticker) clearInterval(ticker);
-    ticker = undefined;
-    if (tty) out.write('\r\x1b[K');
-  };
   const estimateS = guestDemoEstimateS(opts.seconds, opts.peers ? 4 : 2);
   out.write(
-    `guest: this kernel has no sched_ext: booting ${kernel} in a virtual machine; the demo takes about ${Math.ceil(estimateS / 60)} min there (Ctrl-C stops it)\n`,
+    `guest: booting ${kernel} (sched_ext) in a virtual machine; the demo takes about ${Math.ceil(estimateS / 60)} min there (Ctrl-C stops it)\n`,
   );
-  if (tty) {
-    const draw = () => out.write(`\rguest: booting ${Math.round((Date.now() - t0) / MS_PER_S)} s`);
+  // On a terminal, a status line under the inside run's own lines says how long it has been going.
+  let booted = 0;
+  const status = () => {
+    const s = Math.round((Date.now() - t0) / MS_PER_S);
+    return booted ? `guest: ${s} s of about ${estimateS} s` : `guest: booting ${s} s`;
+  };
+  let atLineStart = true;
+  const draw = () => {
+    if (tty && atLineStart) out.write(`\r\x1b[K${status()}`);
+  };
+  const ticker = tty ? setInterval(draw, MS_PER_S) : undefined;
+  const clear = () => {
+    if (tty && atLineStart) out.write('\r\x1b[K');
+  };
+  const pass = (b: Buffer) => {
+    clear();
+    out.write(b);
+    atLineStart = b.length > 0 && b[b.length - 1] === 0x0a;
     draw();
-    ticker = setInterval(draw, MS_PER_S);
-  }
+  };
+  draw();
   try {
     const result = await runInGuest({
       argv: [
@@ -96,12 +106,13 @@ export async function runDemoInGuest(opts: GuestDemoOptions): Promise<DemoOutcom
       env: { [DEMO_RESULT_ENV]: resultFile, TSLAND_CACHE_DIR: cacheRoot() },
       signal: controller.signal,
       onStarted: () => {
-        clear();
-        out.write(`guest: booted in ${((Date.now() - t0) / MS_PER_S).toFixed(0)} s; the demo runs in it now\n`);
+        booted = Date.now();
+        pass(Buffer.from(`guest: booted in ${((booted - t0) / MS_PER_S).toFixed(0)} s; the demo runs in it now\n`));
       },
-      onStdout: (b) => out.write(b),
-      onStderr: (b) => out.write(b),
+      onStdout: pass,
+      onStderr: pass,
     });
+    if (ticker) clearInterval(ticker);
     clear();
     if (result.aborted) throw new DemoInterrupted('interrupted');
     if (!existsSync(resultFile)) {
@@ -120,6 +131,7 @@ export async function runDemoInGuest(opts: GuestDemoOptions): Promise<DemoOutcom
     const reportPath = writeDemoReport(data, opts.outDir);
     return { data, table: demoTable(data), reportPath };
   } finally {
+    if (ticker) clearInterval(ticker);
     clear();
     for (const s of signals) process.off(s, onSignal);
     rmSync(xdir, { recursive: true, force: true });

@@ -401,10 +401,8 @@ function demoData(
 function peerBinaries(): [string, string][] {
   const hit = cachedPeers(process.env, release());
   if (!hit) return [];
-  return [
-    ['scx_simple', hit.peers.simple],
-    ['scx_userland', hit.peers.userland],
-  ];
+  const bins: Record<(typeof DEMO_PEERS)[number], string> = { scx_simple: hit.peers.simple, scx_userland: hit.peers.userland };
+  return DEMO_PEERS.map((name) => [name, bins[name]]);
 }
 
 /** Writes the data to the report file in the output directory; returns its path. */

@@ -44,7 +44,7 @@ export function chooseDemoBackend(
   return {
     where: 'proc',
     hint:
-      "tsland ran through signals: this kernel has no sched_ext. For the comparison on sched_ext, set up the guest once ('sudo npx tsland guest setup') and run 'sudo npm start' again" +
+      "tsland ran through signals: this kernel has no sched_ext. For the comparison on sched_ext, set up the guest once ('sudo npm run guest:setup') and run 'sudo npm start' again" +
       (notSetUp ? '.' : ` (now: ${guest.reason}).`),
   };
 }
