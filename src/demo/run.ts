@@ -336,6 +336,9 @@ async function tslandHalf(
       dispatchRate: { atS: sampler.history.slice(1).map((s) => (s.atMs - t0) / MSEC_PER_SEC), perS: dispatches },
     };
   } catch (err) {
+    // After the kernel ejected the scheduler the session knows no task of the tree: the workload itself,
+    // back on the fair class, takes its hogs and probe along when told (they would end at the window's end).
+    if (handle.child && handle.child.exitCode === null) handle.child.kill('SIGTERM');
     await handle.stop('SIGKILL').catch(() => {});
     interrupt.check();
     throw err;
