@@ -111,7 +111,7 @@ export function demoReportHtml(d: DemoData): string {
     `The same workload ran ${scheds.length === 2 ? 'twice' : `${scheds.length} times`}, each time a fresh process tree: ` +
       `first under the kernel's own scheduler, then under tsland with the ${s.policy} policy ` +
       (s.backend === 'scx'
-        ? "on the kernel's sched_ext (its tree's tasks set to SCHED_EXT, the decisions made in TypeScript)"
+        ? `on the kernel's sched_ext (${s.inGuest ? 'every task of the guest, as the peers' : "its tree's tasks set to SCHED_EXT"}; the decisions made in TypeScript)`
         : 'through its signals backend (SIGSTOP/SIGCONT on the tree)') +
       (peerNames.length
         ? `, then under the kernel tree's own sched_ext schedulers ${peerNames.join(' and ')}, each loaded in turn`

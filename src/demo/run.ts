@@ -8,7 +8,7 @@ import { availableParallelism, loadavg, release, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { runManaged } from '../backends/proc/index.js';
-import { runScx } from '../backends/scx/main/managed.js';
+import { runScx, startScx } from '../backends/scx/main/managed.js';
 import { scxState, SCX_SYSFS } from '../backends/scx/loader.js';
 import type { SessionHandle } from '../backends/session/seam.js';
 import { cachedPeers } from '../guest/peers-cache.js';
@@ -268,7 +268,10 @@ async function tslandHalf(
   interrupt: Interrupt,
 ): Promise<TslandRun> {
   const out = join(dir, 'tsland.json');
-  const on = backend === 'scx' ? "on the kernel's sched_ext" : 'through signals';
+  // In the guest nothing else runs: tsland schedules every task there, as the peers do (`tsland start`); on a
+  // machine of its own the demo puts only its workload's tree on sched_ext (`tsland run --backend scx`).
+  const whole = backend === 'scx' && inGuest;
+  const on = backend === 'scx' ? `on the kernel's sched_ext${whole ? ', every task of the guest' : ''}` : 'through signals';
   progress.note(`tsland: starting the same workload under tsland (${o.policy}) ${on}${lock ? '' : ', arena unlocked'}`);
   const start = (locked: boolean): Promise<SessionHandle> => {
     const spec = {
@@ -278,7 +281,8 @@ async function tslandHalf(
       policy: o.policy,
       lock: locked,
     };
-    return backend === 'scx' ? runScx({ ...spec, ...(inGuest ? { timeoutMs: GUEST_SCX_TIMEOUT_MS } : {}) }) : runManaged(spec);
+    if (whole) return startScx({ policy: o.policy, lock: locked, timeoutMs: GUEST_SCX_TIMEOUT_MS });
+    return backend === 'scx' ? runScx(spec) : runManaged(spec);
   };
   let handle: SessionHandle;
   try {
@@ -290,7 +294,19 @@ async function tslandHalf(
     progress.note('tsland: locking failed, starting again unlocked');
     handle = await start(false);
   }
-  interrupt.during(() => void handle.stop('SIGTERM'));
+  // Scheduling the whole machine, tsland runs no command: the workload is started as a plain child.
+  const mix = whole
+    ? spawn(process.execPath, mixArgs(out, o.seconds, o.nices, o.probePeriodUs), { stdio: ['ignore', 'pipe', 'inherit'] })
+    : null;
+  const mixExit = mix ? new Promise<number>((res) => mix.once('exit', (code, sig) => res(code ?? (sig ? 128 : 1)))) : null;
+  const child = mix ?? handle.child!;
+  // A stop with a signal sends it to every task tsland schedules: the tree of `run`, but every task of the
+  // machine after `start`. There only the workload is told, and tsland stops without a signal.
+  const stopSignal = (sig: NodeJS.Signals): NodeJS.Signals | undefined => (whole ? undefined : sig);
+  interrupt.during(() => {
+    mix?.kill('SIGTERM');
+    void handle.stop(stopSignal('SIGTERM'));
+  });
   let obs: Observability | undefined;
   const sampler = new CounterSampler(handle.counters, 100_000);
   try {
@@ -305,7 +321,7 @@ async function tslandHalf(
       ).catch(() => undefined);
       if (obs?.stats) progress.note(`tsland: watch it live with 'tsland top --socket ${obs.stats.socketPath}'`);
     }
-    const [startAt, endAt] = await windowOf(handle.child!.stdout!);
+    const [startAt, endAt] = await windowOf(child.stdout!);
     await interrupt.until(startAt);
     const c0 = Float64Array.from(handle.counters.f64);
     const cpu0 = process.cpuUsage();
@@ -318,9 +334,24 @@ async function tslandHalf(
     const cpu = process.cpuUsage(cpu0);
     const c1 = Float64Array.from(handle.counters.f64);
     progress.end();
-    const exit = await handle.exited;
-    interrupt.check();
-    if (exit.code !== 0) throw new Error(`the workload failed under tsland: ${exit.message ?? `exit ${exit.code}`}`);
+    const failed = (e: { code: number; message?: string }) =>
+      new Error(`the workload failed under tsland: ${e.message ?? `exit ${e.code}`}`);
+    if (mixExit) {
+      // The workload ends on its own; the scheduler must still be loaded then (else the kernel ejected it).
+      const first = await Promise.race([
+        mixExit.then((code) => ({ code, ended: null })),
+        handle.exited.then((ended) => ({ code: -1, ended })),
+      ]);
+      if (first.ended) throw failed(first.ended);
+      const code = first.code;
+      interrupt.check();
+      if (code !== 0) throw new Error(`the workload failed under tsland (exit ${code})`);
+      await handle.stop();
+    } else {
+      const exit = await handle.exited;
+      interrupt.check();
+      if (exit.code !== 0) throw failed(exit);
+    }
     const windowMs = endAt - startAt;
     const dispatches = sampler.rates('nr_user_dispatches');
     const t0 = sampler.history[0]!.atMs;
@@ -338,8 +369,8 @@ async function tslandHalf(
   } catch (err) {
     // After the kernel ejected the scheduler the session knows no task of the tree: the workload itself,
     // back on the fair class, takes its hogs and probe along when told (they would end at the window's end).
-    if (handle.child && handle.child.exitCode === null) handle.child.kill('SIGTERM');
-    await handle.stop('SIGKILL').catch(() => {});
+    if (child.exitCode === null) child.kill('SIGTERM');
+    await handle.stop(stopSignal('SIGKILL')).catch(() => {});
     interrupt.check();
     throw err;
   } finally {
