@@ -6,9 +6,19 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { start } from './fixtures/spawn.js';
 import { readEmbeddedData } from '../src/stats/html.js';
-import { formatValue, type Row } from '../src/demo/table.js';
+import {
+  comparisonRows,
+  formatValue,
+  renderTextTable,
+  tableCells,
+  tableColumns,
+  type Row,
+  type SchedulerColumn,
+} from '../src/demo/table.js';
 import { analyse, jainIndex, percentile } from '../src/demo/analysis.js';
-import type { DemoData } from '../src/demo/report.js';
+import { demoReportHtml, PERCENTILE_CHART_TITLE, type DemoData } from '../src/demo/report.js';
+import type { MixResult } from '../src/demo/workload.js';
+import { chooseDemoBackend } from '../src/cli/commands/demo.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
@@ -32,7 +42,7 @@ function htmlTableCells(html: string, id: string): string[][] {
 
 function textTableCells(out: string): string[][] {
   const lines = out.split('\n');
-  const head = lines.findIndex((l) => /^metric\s+kernel\s+tsland$/.test(l));
+  const head = lines.findIndex((l) => /^metric\s+kernel\s+tsland(\s+\S+)*$/.test(l));
   assert.ok(head >= 0, `table header in:\n${out}`);
   const rows: string[][] = [];
   for (const l of lines.slice(head + 2)) {
@@ -65,10 +75,113 @@ test('figures: percentiles, Jain and shares', () => {
   assert.equal(f.probeMaxMs, 0.3);
 });
 
+/** A run of the workload whose probe woke `lateUs` late each time and whose hogs did `chunks` each. */
+function mixOf(lateUs: number[], chunks: number): MixResult {
+  return {
+    startAtMs: 0,
+    endAtMs: 1000,
+    hogs: [
+      { nice: 0, pid: 1, chunks, cpuMs: 700 },
+      { nice: 5, pid: 2, chunks, cpuMs: 230 },
+      { nice: 10, pid: 3, chunks, cpuMs: 70 },
+    ],
+    probe: { periodUs: 2000, latenessUs: lateUs, atMs: lateUs.map((_, i) => i * 2) },
+  };
+}
+
+test('the report has a column per scheduler and a chart of the probe lateness percentiles of each', () => {
+  const ramp = (scale: number) => Array.from({ length: 1000 }, (_, i) => (i + 1) * scale);
+  const columns: SchedulerColumn[] = [
+    { name: 'kernel', figures: analyse(mixOf(ramp(10), 100)) },
+    { name: 'tsland', figures: analyse(mixOf(ramp(5), 90)) },
+    { name: 'scx_simple', figures: analyse(mixOf(ramp(20), 110)) },
+    { name: 'scx_userland', figures: analyse(mixOf(ramp(40), 50)) },
+  ];
+  const extras = { policy: 'rustland', locked: true, pageFaults: 3, gcEvents: 0, cpuPercent: 12.5 };
+  const rows = comparisonRows(columns, 1, extras);
+  const header = tableColumns(columns);
+  assert.deepEqual(header, ['metric', 'kernel', 'tsland', 'scx_simple', 'scx_userland']);
+  const byKey = Object.fromEntries(rows.map((r) => [r.key, r]));
+  assert.deepEqual(byKey.probe_p50!.values, [5, 2.5, 10, 20], 'p50 of 10..10000 µs, 5..5000, 20..20000, 40..40000');
+  assert.deepEqual(byKey.throughput!.values, [1, 0.9, 1.1, 0.5], 'throughput against the kernel column');
+  assert.deepEqual(byKey.sched_faults!.values, [null, 3, null, null], "only tsland's column has the scheduler thread's figures");
+  const text = renderTextTable(header, rows);
+  assert.match(text.split('\n')[0]!, /^metric\s+kernel\s+tsland\s+scx_simple\s+scx_userland$/);
+  assert.deepEqual(textTableCells(text), tableCells(rows), 'printed cells = the rows');
+
+  const data: DemoData = {
+    setup: {
+      seconds: 1,
+      nrCpus: 2,
+      nices: [0, 5, 10],
+      probePeriodUs: 2000,
+      policy: 'rustland',
+      backend: 'scx',
+      inGuest: true,
+      node: process.version,
+      kernel: '7.3.4+deb13-amd64',
+      startedAt: new Date(0).toISOString(),
+      loadAverage: 0.5,
+    },
+    columns: header,
+    rows,
+    cells: tableCells(rows),
+    kernel: columns[0]!.figures!,
+    tsland: columns[1]!.figures,
+    extras,
+    peers: columns.slice(2).map((c) => ({ name: c.name, ops: c.name.replace('scx_', ''), figures: c.figures! })),
+    dispatchRate: { atS: [], perS: [] },
+    notes: [],
+  };
+  const html = demoReportHtml(data);
+  const head = html.slice(
+    html.indexOf('<table id="comparison">'),
+    html.indexOf('</thead>', html.indexOf('<table id="comparison">')),
+  );
+  assert.deepEqual(
+    [...head.matchAll(/<th>(.*?)<\/th>/g)].map((m) => m[1]),
+    header,
+    'report header: one column per scheduler',
+  );
+  const cells = htmlTableCells(html, 'comparison');
+  assert.deepEqual(cells, data.cells);
+  assert.ok(cells.every((r) => r.length === 5));
+  // The percentile chart: one bar per scheduler and percentile, each titled with its scheduler, percentile, value.
+  const at = html.indexOf(`aria-label="${PERCENTILE_CHART_TITLE}"`);
+  assert.ok(at >= 0, 'percentile chart in the report');
+  const chart = html.slice(at, html.indexOf('</svg>', at));
+  const bars = [...chart.matchAll(/<title>(.*?)<\/title>/g)].map((m) => unescapeHtml(m[1]!));
+  const names = ['kernel', 'tsland (rustland)', 'scx_simple', 'scx_userland'];
+  const cats = ['p50', 'p90', 'p95', 'p99', 'p99.9', 'max'];
+  assert.equal(bars.length, names.length * cats.length, bars.join('\n'));
+  for (const [i, name] of names.entries()) {
+    for (const [j, cat] of cats.entries()) {
+      const v = columns[i]!.figures!.latenessPercentiles.ms[j]!;
+      assert.ok(bars.includes(`${name} ${cat}: ${v}`), `bar ${name} ${cat}: ${v}`);
+    }
+  }
+  assert.match(chart, /scx_userland<\/text>/, 'legend names the peers');
+  assert.match(html, /sched_ext guest/);
+  assert.doesNotMatch(html.replaceAll('http://www.w3.org/2000/svg', ''), /https?:\/\//, 'self-contained');
+});
+
+test('auto: sched_ext where the kernel has it, else the guest where ready, else signals with one line on how', () => {
+  assert.deepEqual(chooseDemoBackend(null, true, { ok: false, reason: 'x' }), { where: 'scx', hint: null });
+  assert.deepEqual(chooseDemoBackend('no sched_ext', false, { ok: true }), { where: 'guest', hint: null });
+  const rootless = chooseDemoBackend('needs root', true, { ok: true });
+  assert.equal(rootless.where, 'proc', 'a kernel with sched_ext is used directly, or not at all');
+  assert.match(rootless.hint!, /sudo npm start/);
+  const none = chooseDemoBackend('no sched_ext', false, { ok: false, reason: 'the guest needs root' });
+  assert.equal(none.where, 'proc');
+  assert.equal(none.hint!.split('\n').length, 1);
+  assert.match(none.hint!, /npm run guest:setup.*npm start/);
+});
+
 test('the demo in CI mode completes and its report matches its table', async () => {
   const outDir = mkdtempSync(join(tmpdir(), 'tsland-demo-test-'));
+  // No guest in an empty cache: auto falls back to signals here and says how to get sched_ext.
   const p = start(process.execPath, [MAIN, 'demo', '--seconds', '1', '--out-dir', outDir], {
-    env: { ...process.env, TSLAND_STATS_DIR: join(outDir, 'sock') },
+    env: { ...process.env, TSLAND_STATS_DIR: join(outDir, 'sock'), TSLAND_CACHE_DIR: join(outDir, 'empty-cache') },
   });
   try {
     let timer: NodeJS.Timeout | undefined;
@@ -86,15 +199,22 @@ test('the demo in CI mode completes and its report matches its table', async () 
     assert.deepEqual(data.cells, printed, 'embedded figures = printed table');
     // Each printed cell is the formatting of the embedded number, so the numbers match, not just the text.
     data.rows.forEach((row: Row, i: number) => {
-      assert.equal(formatValue(row.kernel, row), printed[i]![1]);
-      assert.equal(formatValue(row.tsland, row), printed[i]![2]);
+      assert.equal(row.values.length, 2, 'kernel and tsland: no peers through signals');
+      assert.equal(formatValue(row.values[0]!, row), printed[i]![1]);
+      assert.equal(formatValue(row.values[1]!, row), printed[i]![2]);
     });
     const byKey = Object.fromEntries(data.rows.map((r) => [r.key, r]));
-    assert.equal(byKey.jain!.kernel, data.kernel.jainIndex);
-    assert.equal(byKey.probe_p99!.tsland, data.tsland!.probeP99Ms);
+    assert.equal(byKey.jain!.values[0], data.kernel.jainIndex);
+    assert.equal(byKey.probe_p99!.values[1], data.tsland!.probeP99Ms);
     assert.ok(data.kernel.probeWakeups > 0 && data.tsland!.probeWakeups > 0, 'the probe ran in both halves');
     assert.ok(data.kernel.hogChunks > 0 && data.tsland!.hogChunks > 0, 'the hogs worked in both halves');
     assert.equal(typeof data.extras!.pageFaults, 'number');
+    assert.equal(data.setup.backend, 'proc');
+    const hints = p
+      .stderr()
+      .split('\n')
+      .filter((l) => /guest:setup/.test(l));
+    assert.equal(hints.length, 1, `one line on how to get the sched_ext comparison:\n${p.stderr()}`);
     // Self-contained: nothing to fetch.
     assert.doesNotMatch(html.replaceAll('http://www.w3.org/2000/svg', ''), /https?:\/\//);
   } finally {
@@ -128,7 +248,7 @@ test('a bad window length from the environment is a usage error', async () => {
 test('SIGTERM during the kernel half stops the demo and leaves no process behind', async () => {
   const outDir = mkdtempSync(join(tmpdir(), 'tsland-demo-int-'));
   const mark = `tsland-demo-test-k-${process.pid}-${Date.now()}`;
-  const p = start(process.execPath, [MAIN, 'demo', '--seconds', '20', '--out-dir', outDir], {
+  const p = start(process.execPath, [MAIN, 'demo', '--backend', 'proc', '--seconds', '20', '--out-dir', outDir], {
     env: { ...process.env, TSLAND_TEST_MARK: mark },
   });
   try {
@@ -153,7 +273,7 @@ test('Ctrl-C during the tsland half stops the demo and leaves no process of its 
   const outDir = mkdtempSync(join(tmpdir(), 'tsland-demo-int-'));
   // Every process of this demo's tree inherits the mark, so they can be told from another demo's.
   const mark = `tsland-demo-test-${process.pid}-${Date.now()}`;
-  const p = start(process.execPath, [MAIN, 'demo', '--seconds', '3', '--out-dir', outDir], {
+  const p = start(process.execPath, [MAIN, 'demo', '--backend', 'proc', '--seconds', '3', '--out-dir', outDir], {
     env: { ...process.env, TSLAND_STATS_DIR: join(outDir, 'sock'), TSLAND_TEST_MARK: mark },
   });
   try {

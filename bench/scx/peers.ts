@@ -44,13 +44,29 @@ import {
 import { compareDebianVersions, upstreamVersion } from '../../src/guest/debian-version.js';
 import { GuestError } from '../../src/guest/errors.js';
 import { which } from '../../src/guest/host.js';
-import { cacheRoot, guestDir, guestPaths } from '../../src/guest/paths.js';
+import { guestDir, guestPaths } from '../../src/guest/paths.js';
 import { formatMiB } from '../../src/guest/setup.js';
+import {
+  binariesOf,
+  cachedPeers,
+  OPTIONAL_PEERS,
+  PEERS_MANIFEST,
+  peersRoot,
+  REQUIRED_PEERS,
+  type PeerBinaries,
+  type PeersManifest,
+} from '../../src/guest/peers-cache.js';
 
-/** Peers bench:scx cannot do without; scx_qmap is built in the same make and kept only when it builds. */
-export const REQUIRED_PEERS = ['scx_simple', 'scx_userland'] as const;
-export const OPTIONAL_PEERS = ['scx_qmap'] as const;
-export const PEERS_MANIFEST = 'manifest.json';
+// The cache's layout and its completeness check live in src (the demo runs cached peers); bench:peers builds into it.
+export {
+  cachedPeers,
+  manifestProblem,
+  OPTIONAL_PEERS,
+  PEERS_MANIFEST,
+  peersRoot,
+  REQUIRED_PEERS,
+} from '../../src/guest/peers-cache.js';
+export type { PeerBinaries, PeersManifest } from '../../src/guest/peers-cache.js';
 
 /** The BPF halves need clang >= 16 (the scx headers' BTF tags and the -mcpu=v3 atomics). */
 export const MIN_CLANG = 16;
@@ -68,36 +84,6 @@ export const QMAP_MIN_CLANG = 22;
  * The rest of the 1.5 GB tree is never unpacked.
  */
 export const SOURCE_PATHS = ['tools', 'scripts/bpf_doc.py', 'kernel/bpf/disasm.c', 'kernel/bpf/disasm.h'] as const;
-
-export interface PeerBinaries {
-  /** Upstream version of the kernel source the peers were built from, e.g. 7.3.4. */
-  version: string;
-  simple: string;
-  userland: string;
-  /** null when scx_qmap did not build (the manifest's `skipped` says why). */
-  qmap: string | null;
-  /** <cacheRoot>/peers/<version>. */
-  dir: string;
-  /** Optional peers left out, with why (the manifest's `skipped`). */
-  skipped: Record<string, string>;
-}
-
-export interface PeersManifest {
-  version: string;
-  /** linux-source-7.3 */
-  sourcePackage: string;
-  /** Debian version of that package, e.g. 7.3.4-1~bpo13+1. */
-  packageVersion: string;
-  /** `uname -r` of the kernel whose BTF the BPF side was compiled against (the guest's). */
-  btfKernel: string;
-  clang: string;
-  binaries: Record<string, { sha256: string; bytes: number }>;
-  /** Optional peers that failed to build, with make's first error line. */
-  skipped: Record<string, string>;
-  downloadBytes: number;
-  buildSeconds: number;
-  builtAt: string;
-}
 
 export interface EnsurePeersOptions {
   say?: (line: string) => void;
@@ -131,28 +117,6 @@ export function chooseLinuxSource(stanzas: Stanza[], guestKernel?: string | null
 /** The tar members to extract from the source tarball whose top directory is `top` (linux-source-7.3). */
 export function tarMembers(top: string): string[] {
   return SOURCE_PATHS.map((p) => `${top}/${p}`);
-}
-
-/**
- * Why the manifest does not describe a complete cache, or null when it does. `bytesOf(name)` is the size of
- * bin/<name> on disk, or null when it is missing.
- */
-export function manifestProblem(m: unknown, bytesOf: (name: string) => number | null): string | null {
-  if (!m || typeof m !== 'object') return 'no manifest';
-  const man = m as Partial<PeersManifest>;
-  for (const key of ['version', 'packageVersion', 'btfKernel'] as const) {
-    if (typeof man[key] !== 'string' || !man[key]) return `the manifest has no ${key}`;
-  }
-  if (!man.binaries || typeof man.binaries !== 'object') return 'the manifest lists no binaries';
-  for (const name of REQUIRED_PEERS) if (!man.binaries[name]) return `the manifest lists no ${name}`;
-  for (const [name, entry] of Object.entries(man.binaries)) {
-    if (!entry || !/^[0-9a-f]{64}$/.test(entry.sha256) || !(entry.bytes > 0))
-      return `the manifest's entry of ${name} is malformed`;
-    const bytes = bytesOf(name);
-    if (bytes === null) return `bin/${name} is missing`;
-    if (bytes !== entry.bytes) return `bin/${name} is ${bytes} bytes, the manifest says ${entry.bytes}`;
-  }
-  return null;
 }
 
 /**
@@ -261,58 +225,12 @@ function run(cmd: string, args: string[], cwd?: string): Promise<Ran> {
   });
 }
 
-export function peersRoot(env: NodeJS.ProcessEnv = process.env): string {
-  return join(cacheRoot(env), 'peers');
-}
-
-function readJson(path: string): unknown {
-  try {
-    return JSON.parse(readFileSync(path, 'utf8'));
-  } catch {
-    return null;
-  }
-}
-
 function fileBytes(path: string): number | null {
   try {
     return statSync(path).size;
   } catch {
     return null;
   }
-}
-
-function binariesOf(dir: string, m: PeersManifest): PeerBinaries {
-  return {
-    version: m.version,
-    simple: join(dir, 'bin', 'scx_simple'),
-    userland: join(dir, 'bin', 'scx_userland'),
-    qmap: m.binaries.scx_qmap ? join(dir, 'bin', 'scx_qmap') : null,
-    dir,
-    skipped: m.skipped ?? {},
-  };
-}
-
-/**
- * A complete cached build, preferring one compiled against `btfKernel` (the guest's, when set up), newest
- * source first. Looks at the disk only: no network.
- */
-export function cachedPeers(
-  env: NodeJS.ProcessEnv = process.env,
-  btfKernel: string | null = guestPaths(env)?.kernelVersion ?? null,
-): { peers: PeerBinaries; manifest: PeersManifest } | null {
-  const root = peersRoot(env);
-  if (!existsSync(root)) return null;
-  const complete: { dir: string; m: PeersManifest }[] = [];
-  for (const name of readdirSync(root)) {
-    if (name.startsWith('staging-') || name.startsWith('old-')) continue;
-    const dir = join(root, name);
-    const m = readJson(join(dir, PEERS_MANIFEST));
-    if (manifestProblem(m, (bin) => fileBytes(join(dir, 'bin', bin))) === null) complete.push({ dir, m: m as PeersManifest });
-  }
-  const pool = btfKernel ? complete.filter((c) => c.m.btfKernel === btfKernel) : complete;
-  pool.sort((a, b) => compareDebianVersions(b.m.packageVersion, a.m.packageVersion));
-  const best = pool[0];
-  return best ? { peers: binariesOf(best.dir, best.m), manifest: best.m } : null;
 }
 
 /** staging-<pid> and old-<pid> directories left by builds whose process is gone (killed mid-build). */
