@@ -241,12 +241,12 @@ struct tsland_exit_info {
 
 /*
  * Configuration: the .rodata variable `tl_config`, written by the loader before load (constant after).
- * TSLAND_CONFIG_BYTES = 32.
+ * TSLAND_CONFIG_BYTES = 40.
  *
- *   0      4      8             16            24            32
- *   +------+------+-------------+-------------+-------------+
- *   | tgid |flags | kick_ns     | kslice_ns   | stall_ns    |
- *   +------+------+-------------+-------------+-------------+
+ *   0      4      8             16            24            32     36     40
+ *   +------+------+-------------+-------------+-------------+------+------+
+ *   | tgid |flags | kick_ns     | kslice_ns   | stall_ns    | stid | rsv  |
+ *   +------+------+-------------+-------------+-------------+------+------+
  *
  *   tgid       u32  thread-group id of the tsland process: its threads never wait for user space
  *   flags      u32  TSLAND_CFG_* bits
@@ -257,11 +257,18 @@ struct tsland_exit_info {
  *   stall_ns   u64  ns: user space placed no task for this long while tasks waited on it (a rescue has
  *                   run since TSLAND_RESCUE_NS): the kernel half ejects itself with an error, as the
  *                   watchdog would have without the rescue (0: never; the loader sets ops.timeout_ms)
+ *   stid       u32  thread id of the scheduler thread (the one that reads the rings): with SELF_PREEMPT it
+ *                   alone preempts on wake-up (0: every thread of tgid does)
+ *   rsv        u32  0
  */
-#define TSLAND_CONFIG_BYTES 32
+#define TSLAND_CONFIG_BYTES 40
 #define TSLAND_KICK_DFL_NS 20000000ull
 
-/* A thread of the tsland process that wakes up preempts what runs on its CPU (keeps the loop prompt). */
+/*
+ * The scheduler thread, woken up, preempts what runs on its CPU at once (keeps the loop prompt). The
+ * process's other threads (V8's, libuv's, the main thread) wait for the running slice, so that they can
+ * never push the scheduler thread back in its CPU's queue.
+ */
 #define TSLAND_CFG_SELF_PREEMPT (1u << 0)
 
 struct tsland_config {
@@ -270,6 +277,8 @@ struct tsland_config {
 	u64 kick_ns;
 	u64 kslice_ns;
 	u64 stall_ns;
+	u32 sched_tid;
+	u32 rsv;
 };
 
 /*

@@ -202,6 +202,7 @@ static __always_inline bool dsq_move_to_local(u64 dsq_id)
 #define DSQ_LOCAL_ON bpf_core_enum_value(enum scx_dsq_id_flags, SCX_DSQ_LOCAL_ON)
 #define SLICE_DFL bpf_core_enum_value(enum scx_public_consts, SCX_SLICE_DFL)
 #define KICK_IDLE bpf_core_enum_value(enum scx_kick_flags, SCX_KICK_IDLE)
+#define KICK_PREEMPT bpf_core_enum_value(enum scx_kick_flags, SCX_KICK_PREEMPT)
 #define ENQ_WAKEUP bpf_core_enum_value(enum scx_enq_flags, SCX_ENQ_WAKEUP)
 #define ENQ_HEAD bpf_core_enum_value(enum scx_enq_flags, SCX_ENQ_HEAD)
 #define ENQ_PREEMPT bpf_core_enum_value(enum scx_enq_flags, SCX_ENQ_PREEMPT)
@@ -388,8 +389,19 @@ void tsland_enqueue(u64 *ctx)
 	if (is_self(p)) {
 		u64 flags = enq_flags;
 
-		if ((tl_config.flags & TSLAND_CFG_SELF_PREEMPT) && (enq_flags & ENQ_WAKEUP))
+		if ((tl_config.flags & TSLAND_CFG_SELF_PREEMPT) && (enq_flags & ENQ_WAKEUP) &&
+		    (!tl_config.sched_tid || p->pid == tl_config.sched_tid)) {
+			s32 cpu = scx_bpf_task_cpu(p);
+
 			flags |= ENQ_PREEMPT;
+			/*
+			 * Measured in the guest: inserted with ENQ_PREEMPT into another CPU's queue, the scheduler
+			 * thread waited for that CPU's next tick (4 ms at HZ=250) behind the task running there. A
+			 * preempting kick interrupts that CPU now.
+			 */
+			if (cpu != (s32)bpf_get_smp_processor_id())
+				scx_bpf_kick_cpu(cpu, KICK_PREEMPT);
+		}
 		dsq_insert(p, DSQ_LOCAL, kernel_slice(), flags);
 		__sync_fetch_and_add(&counters.nr_kernel_dispatches, 1);
 		__sync_fetch_and_add(&counters.nr_self_dispatches, 1);

@@ -127,7 +127,9 @@ export const CFG_FLAGS = 4; // u32, CFG_F_*
 export const CFG_KICK_NS = 8; // u64 ns
 export const CFG_KSLICE_NS = 16; // u64 ns
 export const CFG_STALL_NS = 24; // u64 ns
-export const CONFIG_BYTES = 32;
+export const CFG_SCHED_TID = 32; // u32
+export const CFG_RSV = 36; // u32
+export const CONFIG_BYTES = 40;
 export const CFG_F_SELF_PREEMPT = 1 << 0;
 
 /** Names the object uses (maps, variables, struct_ops), as the loader and the layout test look them up. */
@@ -200,6 +202,8 @@ export const RECORD_LAYOUTS: Readonly<
       ['kick_ns', CFG_KICK_NS, 8],
       ['kslice_ns', CFG_KSLICE_NS, 8],
       ['stall_ns', CFG_STALL_NS, 8],
+      ['sched_tid', CFG_SCHED_TID, 4],
+      ['rsv', CFG_RSV, 4],
     ],
   },
 };

@@ -8,6 +8,7 @@ import { guestPaths } from '../../guest/paths.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { getSys } from '../../mem/sys.js';
+import { sys as osSys } from '../os/sys.js';
 import { Btf, btfOfElf, elfSymbol } from './btf.js';
 import {
   C_DISPATCH_POSTED,
@@ -17,6 +18,8 @@ import {
   CFG_KICK_NS,
   CFG_KSLICE_NS,
   CFG_STALL_NS,
+  CFG_SCHED_TID,
+  CFG_RSV,
   CFG_TGID,
   CONFIG_BYTES,
   COUNTER_FIELDS,
@@ -66,8 +69,13 @@ export interface ScxLoadOptions {
   partial?: boolean;
   /** Watchdog: a runnable task waiting longer ejects the scheduler (default 5000; the kernel caps it at 30 s). */
   timeoutMs?: number;
-  /** A tsland thread that wakes up preempts what runs on its CPU (default true). */
+  /** The scheduler thread, woken up, preempts what runs on its CPU (default true). */
   selfPreempt?: boolean;
+  /**
+   * Thread id of the scheduler thread, the one that preempts (default: the calling thread, which is the
+   * one that reads the rings; 0: every thread of tgid preempts).
+   */
+  schedTid?: number;
   /** Period of the BPF timer that kicks idle CPUs when work waits (default 20 ms). */
   kickIntervalNs?: number;
   /** Slice of the tasks the kernel half runs itself (default: the kernel's SCX_SLICE_DFL). */
@@ -279,6 +287,8 @@ export function loadScx(options: ScxLoadOptions = {}): ScxScheduler {
     // A stalled scheduler thread is bridged by the kernel half's rescue, for as long as the watchdog allows
     // a task to wait; after that the kernel half ejects itself, as the watchdog would have.
     writeU64(cfg, CFG_STALL_NS, timeoutMs * 1_000_000);
+    cfg[CFG_SCHED_TID / 4] = options.schedTid ?? osSys().gettid();
+    cfg[CFG_RSV / 4] = 0;
     const opsView = new DataView(lib.view(opsValue.ptr, opsValue.sizeBytes));
     opsView.setUint32(timeoutAt, timeoutMs, true);
     if (options.partial) {
