@@ -135,6 +135,14 @@ export class Soak {
     return this.opts.backend === 'scx';
   }
 
+  /**
+   * How long one stats request may take. Under emulation, on a loaded guest, tsland's main thread answers in
+   * seconds (a flood's slowest reply took 4.7 s): a shorter deadline reads as a scheduler that never came up.
+   */
+  get statsTimeoutMs(): number {
+    return this.scx ? 5000 : 800;
+  }
+
   instanceConfig(): InstanceConfig {
     return {
       policy: this.opts.policy,
@@ -315,7 +323,7 @@ export class Soak {
   async waitStatsUp(inst: Instance, timeoutMs = STATS_UP_TIMEOUT_MS): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline && !inst.exit) {
-      if (await fetchStats(inst.socketPath, 500)) return true;
+      if (await fetchStats(inst.socketPath, this.statsTimeoutMs)) return true;
       await sleep(200);
     }
     return false;
@@ -379,7 +387,7 @@ export class Soak {
     this.lastCensus = census;
     const inst = this.current;
     const live = inst && inst.mode !== 'baseline' && inst.alive ? inst : undefined;
-    const stats = live ? await fetchStats(live.socketPath, 800) : undefined;
+    const stats = live ? await fetchStats(live.socketPath, this.statsTimeoutMs) : undefined;
     const atMs = Date.now();
     const c = stats?.counters;
     let dispatchPerS: number | null = null;

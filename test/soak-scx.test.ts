@@ -41,6 +41,15 @@ test(
         '1.5',
         '--warmup-s',
         '20',
+        // Lighter than the default guest load: each restart of tsland competes with it for the two CPUs.
+        '--cpu-workers',
+        '1',
+        '--build-jobs',
+        '1',
+        // The guest tests' watchdog: under software emulation, beside other guests, a task can wait 5 s for
+        // a CPU whoever schedules it (the soak's own default, 5 s, is what RELIABILITY.md's runs measure).
+        '--watchdog-ms',
+        '30000',
         '--out',
         out,
         '--run-id',

@@ -102,7 +102,8 @@ test('scx progress: a runnable process that got no CPU between two snapshots is 
     const before = cpuSnapshot(tree);
     await new Promise((r) => setTimeout(r, 300));
     const ran = progressBetween(before, cpuSnapshot(workloadTree(root.pid!, startTicks())));
-    assert.equal(ran.stalled.length, 0, JSON.stringify(ran));
+    // (The sleeping child may still read R in the first snapshot, on its way to sleep: only the loop is judged.)
+    assert.ok(!ran.stalled.some((p) => p.pid === root.pid), JSON.stringify(ran));
     assert.ok(ran.ticks > 0);
     // The same shell, stopped: runnable before, no CPU since.
     const running = { ...before, procs: new Map([...before.procs].map(([k, v]) => [k, { ...v, state: 'R' }])) };
