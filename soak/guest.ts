@@ -17,7 +17,7 @@ export const GUEST_CPUS = 2;
 /** Node, tsland (about 150 MiB resident with its locked mappings), the load and the headroom fit in 2 GiB. */
 export const GUEST_MEM_MIB = 2048;
 /**
- * Beyond the run itself: the boot, tsland's first start (over a minute under emulation), a restart after each
+ * Beyond the run itself: the boot, tsland's first start (half a minute under emulation), a restart after each
  * scheduler fault (as long again), the end.
  */
 const GUEST_SLACK_S = 15 * 60;
@@ -39,7 +39,7 @@ export async function soakInGuest(opts: SoakOptions, argv: readonly string[], lo
   mkdirSync(outDir, { recursive: true });
   const runId = opts.runId ?? `${stamp()}-${process.pid}`;
   const scxFaults = opts.faults.filter((f) => f === 'stop-scheduler' || f === 'kill-scheduler').length;
-  const timeoutS = opts.durationS + GUEST_SLACK_S + scxFaults * 180;
+  const timeoutS = opts.durationS + GUEST_SLACK_S + scxFaults * 600;
   log(
     `no sched_ext in this kernel: running the soak in the guest (${GUEST_CPUS} CPUs, ${GUEST_MEM_MIB} MiB, at most ${timeoutS} s)`,
   );

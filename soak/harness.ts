@@ -35,8 +35,8 @@ const RECOVERY_RETRY_MS = 1000;
 const ROOT_START_TIMEOUT_MS = 60_000;
 const STATS_UP_TIMEOUT_MS = 30_000;
 const END_TIMEOUT_MS = 60_000;
-/** `tsland start` under software emulation takes over a minute to load, drill and serve its stats. */
-const SCX_UP_TIMEOUT_MS = 300_000;
+/** `tsland start` under software emulation takes from half a minute to minutes to load, drill and serve. */
+const SCX_UP_TIMEOUT_MS = 600_000;
 /** How long a sched_ext scheduler may take to unload (after a kill, an ejection or Ctrl-C). */
 const SCX_DOWN_TIMEOUT_MS = 60_000;
 
