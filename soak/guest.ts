@@ -18,7 +18,7 @@ export const GUEST_CPUS = 2;
 export const GUEST_MEM_MIB = 2048;
 /**
  * Beyond the run itself: the boot, tsland's first start (half a minute under emulation), a restart after each
- * scheduler fault (as long again), the end.
+ * scheduler fault (minutes beside the load: up to 10 are allowed for each), the end.
  */
 const GUEST_SLACK_S = 15 * 60;
 
