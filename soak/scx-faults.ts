@@ -95,7 +95,12 @@ export async function scxFault(soak: Soak, rec: FaultRecord, fail: Fail): Promis
     const next = await soak.attach();
     if (!next) {
       const failed = soak.instances[soak.instances.length - 1];
-      fail('recovery', `tsland start did not schedule the machine again: ${failed?.lastWords() || `sched_ext ${scxState()}`}`);
+      // Ejected as it came up, it is on its way out: its last line (the kernel's reason) says why.
+      if (failed && scxState() !== 'enabled') await failed.waitExit(10_000);
+      fail(
+        'recovery',
+        `tsland start #${failed?.index} did not schedule the machine again (sched_ext ${scxState()}, tsland ${failed?.exit ? `exited with ${failed.exit.code ?? failed.exit.signal}` : 'running'}): ${failed?.lastWords() || 'no last words'}`,
+      );
       return;
     }
     rec.recoveredMs = Date.now() - t0;

@@ -1,6 +1,6 @@
 // The CI soak on sched_ext: `npm run soak -- --backend scx` for a minute and a half in the guest (this
 // kernel has no sched_ext, so the soak runs itself there), tsland scheduling the whole guest under the load
-// while a stats flood, a stop past the kernel watchdog and a kill are injected. It passes only when the
+// while a stats flood and a stop past the kernel watchdog are injected. It passes only when the
 // record says every check passed: no ejection without a fault, each fault recovered (tsland scheduling
 // again), every runnable task ran again, nothing lost. Skipped with the reason where no guest can boot (CI
 // requires one).
@@ -17,14 +17,14 @@ import { guestOrSkip } from './fixtures/guest.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MAIN = fileURLToPath(new URL('../soak/main.js', import.meta.url));
-/** 90 s of load, tsland's start and two restarts (each up to a minute or more under emulation), the boot. */
-const HARD_LIMIT_MS = 15 * 60_000;
+/** The boot, tsland's start, 90 s of load, and a restart (minutes under emulation: the soak allows 10). */
+const HARD_LIMIT_MS = 20 * 60_000;
 // As in the proc backend's CI soak: the target is 0 and the record keeps the real figure; under emulation
 // V8 may still be compiling in a young scheduler's first minute. Far below a regression's thousands.
 const CI_PAGE_FAULT_BUDGET = 100;
 
 test(
-  'a sched_ext soak in the guest: flood, stop past the watchdog, kill; each recovered, nothing lost',
+  'a sched_ext soak in the guest: flood, stop past the watchdog; each recovered, nothing lost',
   { timeout: HARD_LIMIT_MS + 60_000 },
   async (t) => {
     if (!guestOrSkip(t)) return;
@@ -50,6 +50,10 @@ test(
         // a CPU whoever schedules it (the soak's own default, 5 s, is what RELIABILITY.md's runs measure).
         '--watchdog-ms',
         '30000',
+        // Each restart of tsland beside the load takes minutes under emulation: one scheduler fault here
+        // (the stop, which checks the most), the kill in the 10-minute runs of RELIABILITY.md.
+        '--faults',
+        'stats-flood,stop-scheduler',
         '--out',
         out,
         '--run-id',
@@ -85,23 +89,23 @@ test(
       );
       assert.deepEqual(
         record.faults.map((f) => f.kind),
-        ['stats-flood', 'stop-scheduler', 'kill-scheduler'],
+        ['stats-flood', 'stop-scheduler'],
       );
       for (const f of record.faults) assert.ok(f.ok, `${f.kind} recovered: ${f.notes.join('; ')}`);
-      const [flood, stop, kill] = record.faults;
+      const [flood, stop] = record.faults;
       assert.match(flood!.notes.join(' '), /[1-9]\d* replies/, 'the flood got answers');
       assert.ok(stop!.releaseMs! >= record.options.watchdogMs * 0.5, `ejected only after the watchdog: ${stop!.releaseMs} ms`);
       assert.match(stop!.exitReason ?? '', /unloaded the sched_ext scheduler/, 'tsland, resumed, quotes the exit reason');
-      assert.ok(kill!.releaseMs! < 5000, `fair class back ${kill!.releaseMs} ms after the kill`);
-      for (const f of [stop!, kill!]) {
-        assert.ok(f.recoveredMs !== undefined, `${f.kind}: tsland scheduling again`);
-        assert.ok(f.runnable! > 0 && f.stalled === 0, `${f.kind}: ${f.stalled} of ${f.runnable} runnable tasks never ran again`);
-      }
-      // Three instances: the first, one after the stop, one after the kill; only the two faults took one out.
-      assert.equal(record.instances.length, 3);
+      assert.ok(stop!.recoveredMs !== undefined, 'tsland scheduling again after the stop');
+      assert.ok(
+        stop!.runnable! > 0 && stop!.stalled === 0,
+        `${stop!.stalled} of ${stop!.runnable} runnable tasks never ran again`,
+      );
+      // Two instances: the first and the one after the stop; only the stop took one out.
+      assert.equal(record.instances.length, 2);
       assert.deepEqual(
         record.ejections!.map((e) => e.injected),
-        [true, true],
+        [true],
       );
       assert.equal(record.summary.watchdogTripsWithoutFault, 0);
       assert.equal(record.accounting.lost, 0);
