@@ -620,6 +620,13 @@ export class Soak {
       this.violate('end', `tsland #${inst.index} was not running at the end (${inst.lastWords() || 'no last words'})`);
       return;
     }
+    if (inst.upMs === undefined) {
+      // Started again after an unexpected exit and still loading when the time ran out: nothing to judge.
+      this.log(`tsland #${inst.index} was still starting at the end; stopped`);
+      if (inst.signal('SIGTERM') && !(await inst.waitExit(10_000))) inst.signal('SIGKILL');
+      await inst.waitExit(5000);
+      return;
+    }
     if (scxState() !== 'enabled') this.noteEjection(inst, false, `sched_ext ${scxState()} at the end`);
     inst.signal('SIGINT');
     const exit = await inst.waitExit(SCX_DOWN_TIMEOUT_MS);
