@@ -506,18 +506,20 @@ export class Soak {
           // One that hangs without serving stats is stopped (releasing its tasks) before the next try.
           if (failed.signal('SIGTERM') && !(await failed.waitExit(5000))) failed.signal('SIGKILL');
         }
-        const why = failed?.lastWords() || `no answer on its stats socket within ${STATS_UP_TIMEOUT_MS / 1000} s`;
+        const why =
+          failed?.lastWords() ||
+          (this.scx
+            ? `not scheduling the machine within ${SCX_UP_TIMEOUT_MS / 1000} s (sched_ext ${scxState()})`
+            : `no answer on its stats socket within ${STATS_UP_TIMEOUT_MS / 1000} s`);
         failures.push(`attempt ${attempt}: ${why}`);
-        this.log(`tsland attach (recovery attempt ${attempt}) did not come up: ${why}`);
+        this.log(`tsland ${this.scx ? 'start' : 'attach'} (recovery attempt ${attempt}) did not come up: ${why}`);
         await sleep(RECOVERY_RETRY_MS);
       }
+      const what = this.scx ? 'tsland start' : 'tsland attach over the workload';
       if (failures.length === RECOVERY_ATTEMPTS)
-        this.violate(
-          'recovery',
-          `tsland attach over the workload did not come up after an unexpected exit: ${failures.join('; ')}`,
-        );
+        this.violate('recovery', `${what} did not come up after an unexpected exit: ${failures.join('; ')}`);
       else if (failures.length > 0)
-        this.violate('recovery', `tsland attach came up only after ${failures.length} failed attempt(s): ${failures.join('; ')}`);
+        this.violate('recovery', `${what} came up only after ${failures.length} failed attempt(s): ${failures.join('; ')}`);
     } finally {
       this.recovering = false;
     }
