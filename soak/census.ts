@@ -73,7 +73,11 @@ export class CensusTaker {
       if (cur.pid === this.rootPid && (this.rootStartTicks < 0 || cur.startTicks === this.rootStartTicks)) return true;
       if (this.schedulerPid > 0 && cur.ppid === this.schedulerPid) return true;
       if (cur.ppid <= 1) return false;
-      cur = all.get(cur.ppid);
+      const parent = all.get(cur.ppid);
+      // The parent exited between the reads of this scan (a compiler driver, say): its child is reparented
+      // by now, and the next scan judges it under its new parent. An escape is never missed, only seen later.
+      if (!parent) return true;
+      cur = parent;
     }
     return false;
   }

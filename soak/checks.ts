@@ -86,11 +86,17 @@ export function account(soak: Soak): Accounting {
 }
 
 export function summarizeInstances(soak: Soak): InstanceSummary[] {
-  const trips = soak.releaseRecords().filter(isTrip);
+  // sched_ext has no guardian: its trips are the kernel's ejections that no fault asked for.
+  const trips = soak.scx
+    ? soak.ejections
+        .filter((e) => !e.injected)
+        .map((e) => ({ schedulerPid: soak.instances[e.instance]!.pid, reason: `${e.how}${e.reason ? `: ${e.reason}` : ''}` }))
+    : soak.releaseRecords().filter(isTrip);
   return soak.instances.map((inst) => {
     const startS = soak.tS(inst.startedMs);
+    const warmS = soak.tS(inst.warmFromMs);
     const mine = soak.samples.filter((s) => s.instance === inst.index);
-    const warm = mine.filter((s) => s.tS >= startS + soak.opts.warmupS);
+    const warm = mine.filter((s) => s.tS >= warmS + soak.opts.warmupS);
     // A scheduler being stopped, killed or exiting gives memory back: its RSS then says nothing of drift.
     // Nor do its page faults and GCs say anything of the scheduling path then: an injected scheduler fault
     // ends the instance, and tearing its thread down (releasing every task, closing, V8 freeing the
@@ -150,7 +156,8 @@ export function summarizeInstances(soak: Soak): InstanceSummary[] {
         `tsland #${inst.index} RSS moved ${(summary.rssDriftKiB / 1024).toFixed(2)} MiB over ${summary.measuredS.toFixed(0)} s (limit 1 MiB)`,
       );
     }
-    if (summary.watchdogTrips > 0 && !guardianFault(soak, inst.index)) {
+    // (sched_ext's unasked ejections were violations as they happened.)
+    if (summary.watchdogTrips > 0 && !soak.scx && !guardianFault(soak, inst.index)) {
       soak.violate(
         'watchdog',
         `the guardian of tsland #${inst.index} released its tasks ${summary.watchdogTrips} time(s) with no fault injected: ` +
@@ -192,7 +199,9 @@ export function summarize(soak: Soak, instances: InstanceSummary[], acc: Account
     gcEventsAfterWarmup: instances.reduce((n, i) => n + (i.gcEventsAfterWarmup ?? 0), 0),
     maxRssDriftKiB: longest?.rssDriftKiB ?? null,
     longestMeasuredS: longest?.measuredS ?? 0,
-    watchdogTripsWithoutFault: instances.filter((i) => !guardianFault(soak, i.index)).reduce((n, i) => n + i.watchdogTrips, 0),
+    watchdogTripsWithoutFault: instances
+      .filter((i) => soak.scx || !guardianFault(soak, i.index))
+      .reduce((n, i) => n + i.watchdogTrips, 0),
     faultsInjected: soak.faults.length,
     faultsRecovered: soak.faults.filter((f) => f.ok).length,
     maxReleaseMs: releases.length ? Math.max(...releases) : null,

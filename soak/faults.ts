@@ -4,6 +4,7 @@
 // - scheduler faults (stopped past the watchdog, guardian killed, scheduler killed) take tsland down: every
 //   stopped task must be released within watchdog + 100 ms of the injection, nothing may be lost, and
 //   `tsland attach` over the same workload must bring scheduling back.
+// With the sched_ext backend the scheduler faults (and the stats flood) are scx-faults.ts's.
 
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -18,6 +19,7 @@ import type { PlannedFault } from './schedule.js';
 import { BURST_SIGNAL, MEMORY_JUMP_SIGNAL } from './spec.js';
 import { fetchTasks } from './stats-client.js';
 import { monotonicNowMs } from './heartbeat.js';
+import { scxFault } from './scx-faults.js';
 
 /** Extra time a release may take beyond the watchdog timeout. */
 export const RELEASE_SLACK_MS = 100;
@@ -41,7 +43,10 @@ export async function injectFault(soak: Soak, planned: PlannedFault): Promise<Fa
   for (const deadline = Date.now() + 60_000; soak.recovering && Date.now() < deadline;) await sleep(100);
   rec.atS = soak.tS();
   soak.log(`fault: ${planned.kind} at ${rec.atS} s`);
-  switch (planned.kind) {
+  switch (soak.scx && planned.kind !== 'burst' && planned.kind !== 'memory-jump' ? 'scx' : planned.kind) {
+    case 'scx':
+      await scxFault(soak, rec, fail);
+      break;
     case 'burst':
       await burst(soak, rec, fail);
       break;
@@ -121,7 +126,7 @@ async function memoryJump(soak: Soak, rec: FaultRecord, fail: Fail): Promise<voi
 }
 
 /** Orphans always count; stopped processes only when no scheduler runs (a live one stops them by design). */
-function checkTree(soak: Soak, fail: Fail, strictStopped: boolean): void {
+export function checkTree(soak: Soak, fail: Fail, strictStopped: boolean): void {
   const census = soak.census.take();
   soak.lastCensus = census;
   if (census.orphans.length > 0)

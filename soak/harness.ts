@@ -2,8 +2,8 @@
 // faults, ends the workload, checks that nothing was lost and cleans up every process it started, whatever
 // happened. The faults live in faults.ts, the final accounting in checks.ts, the report in report.ts.
 
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +16,8 @@ import { memAvailableMiB, oomKills, planMemory, type MemoryPlan } from './meminf
 import type { SoakOptions } from './options.js';
 import { isStopped, readStat, sameProcess, signalIfSame, statusKiB } from './procfs.js';
 import { generateProject } from './project.js';
-import type { FaultRecord, SoakSample, Violation } from './record.js';
+import type { Ejection, FaultRecord, SoakSample, Violation } from './record.js';
+import { SCX_OPS_NAME, scxOps, scxState, waitScxState } from './scx.js';
 import { planFaults, type SchedulePlan } from './schedule.js';
 import { markEntry, type WorkloadSpec } from './spec.js';
 import { fetchStats } from './stats-client.js';
@@ -34,6 +35,10 @@ const RECOVERY_RETRY_MS = 1000;
 const ROOT_START_TIMEOUT_MS = 60_000;
 const STATS_UP_TIMEOUT_MS = 30_000;
 const END_TIMEOUT_MS = 60_000;
+/** `tsland start` under software emulation takes from half a minute to minutes to load, drill and serve. */
+const SCX_UP_TIMEOUT_MS = 600_000;
+/** How long a sched_ext scheduler may take to unload (after a kill, an ejection or Ctrl-C). */
+const SCX_DOWN_TIMEOUT_MS = 60_000;
 
 const WORKLOAD_JS = fileURLToPath(new URL('./workload.js', import.meta.url));
 const CHURN_C = fileURLToPath(new URL('../../soak/native/churn.c', import.meta.url));
@@ -50,7 +55,8 @@ function stamp(d = new Date()): string {
 }
 
 export class Soak {
-  readonly t0Ms = Date.now();
+  /** The run's clock: set again, for sched_ext, once the first scheduler is up and the load starts. */
+  t0Ms = Date.now();
   readonly startedAt = new Date().toISOString();
   readonly runId: string;
   readonly outDir: string;
@@ -65,6 +71,10 @@ export class Soak {
 
   rootPid = -1;
   rootStartTicks = -1;
+  /** scx: the workload root, the soak's own child (with proc, `tsland run` starts it). */
+  private rootChild: ChildProcess | undefined;
+  /** scx: every time the kernel took a tsland out, injected or not. */
+  readonly ejections: Ejection[] = [];
   instances: Instance[] = [];
   current: Instance | undefined;
   heartbeat: HeartbeatWatch | undefined;
@@ -121,6 +131,18 @@ export class Soak {
     this.log(`VIOLATION [${v.tS}s] ${check}: ${detail}`);
   }
 
+  get scx(): boolean {
+    return this.opts.backend === 'scx';
+  }
+
+  /**
+   * How long one stats request may take. Under emulation, on a loaded guest, tsland's main thread answers in
+   * seconds (a flood's slowest reply took 4.7 s): a shorter deadline reads as a scheduler that never came up.
+   */
+  get statsTimeoutMs(): number {
+    return this.scx ? 5000 : 800;
+  }
+
   instanceConfig(): InstanceConfig {
     return {
       policy: this.opts.policy,
@@ -145,7 +167,8 @@ export class Soak {
       runId: this.runId,
       runDir: this.runDir,
       ledgerPath: this.ledgerPath,
-      deadlineMs: this.t0Ms + (this.opts.durationS + 120) * 1000,
+      // sched_ext: each scheduler fault waits for a restart of tsland, minutes under emulation, past the plan.
+      deadlineMs: this.t0Ms + (this.opts.durationS + 120 + (this.scx ? 600 * this.plan.faults.length : 0)) * 1000,
       cpuWorkers: this.opts.cpuWorkers,
       vmWorkers,
       vmMiBTotal: vmWorkers > 0 ? this.memory.steadyMiB : 0,
@@ -163,6 +186,7 @@ export class Soak {
   }
 
   async start(): Promise<void> {
+    if (this.scx) return this.startScx();
     this.prepare();
     const rootArgv = ['env', this.mark, process.execPath, WORKLOAD_JS, join(this.runDir, 'workload.json')];
     const inst = this.opts.baseline
@@ -193,24 +217,113 @@ export class Soak {
       this.violate('scheduler-start', `tsland run ${why}`);
     }
     inst.guardian(this.rootPid);
+    this.startTimers();
+  }
+
+  private startTimers(): void {
     this.sampleTimer = setInterval(() => void this.sampleOnce(), SAMPLE_MS);
     this.stopTimer = setInterval(() => this.pollStops(), STOP_POLL_MS);
     this.progressTimer = setInterval(() => this.progress(), this.opts.progressEveryS * 1000);
   }
 
+  /**
+   * sched_ext: `tsland start` first, until it schedules the machine and serves its stats (over a minute in
+   * the guest), then the load, on the run's clock from there.
+   */
+  private async startScx(): Promise<void> {
+    for (const dir of [this.runDir, this.workDir]) mkdirSync(dir, { recursive: true });
+    mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
+    const state = scxState();
+    if (state !== 'disabled')
+      throw new Error(`sched_ext is ${state ?? 'missing'} (ops '${scxOps()}') before the soak: another scheduler is loaded`);
+    const t0 = Date.now();
+    const inst = await this.restartScx();
+    if (!inst) {
+      const first = this.instances[0];
+      throw new Error(
+        `tsland start did not come up within ${SCX_UP_TIMEOUT_MS / 1000} s: ${first?.lastWords() || `sched_ext ${scxState()}`}; see ${first?.logPath ?? this.runDir}`,
+      );
+    }
+    this.log(`tsland start #0 (pid ${inst.pid}) scheduling the machine after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    this.t0Ms = Date.now();
+    this.prepare();
+    const log = openSync(join(this.runDir, 'workload-root.log'), 'a');
+    const root = spawn('env', [this.mark, process.execPath, WORKLOAD_JS, join(this.runDir, 'workload.json')], {
+      detached: true,
+      stdio: ['ignore', log, log],
+    });
+    closeSync(log);
+    root.on('error', () => {});
+    this.rootChild = root;
+    let rootExit: string | undefined;
+    root.on('exit', (code, signal) => (rootExit = String(code ?? signal)));
+    const deadline = Date.now() + ROOT_START_TIMEOUT_MS * 2;
+    while (this.rootPid < 0) {
+      const entry = readLedger(this.ledgerPath).find((e) => e.ev === 'root');
+      if (entry && entry.ev === 'root') {
+        this.rootPid = entry.pid;
+        this.rootStartTicks = readStat(entry.pid)?.startTicks ?? -1;
+      } else if (rootExit !== undefined || Date.now() > deadline) {
+        throw new Error(
+          `the workload did not start (${rootExit !== undefined ? `its root exited with ${rootExit}` : 'timed out'}); see ${join(this.runDir, 'workload-root.log')}`,
+        );
+      } else {
+        await sleep(100);
+      }
+    }
+    this.census.rootPid = this.rootPid;
+    this.census.rootStartTicks = this.rootStartTicks;
+    this.lastCensus = this.census.take();
+    this.startTimers();
+  }
+
+  /**
+   * sched_ext: starts `tsland start` once the kernel has no scheduler loaded; resolves with it once sched_ext
+   * is enabled with tsland and it serves stats, undefined when it exits or the time is up.
+   */
+  async restartScx(): Promise<Instance | undefined> {
+    // A scheduler still unloading would have the kernel refuse the new one.
+    if ((await waitScxState((s) => s === 'disabled', SCX_DOWN_TIMEOUT_MS)) === undefined) {
+      this.log(`sched_ext still ${scxState()} ${SCX_DOWN_TIMEOUT_MS / 1000} s on: starting tsland anyway`);
+    }
+    const inst = Instance.scx(this.instances.length, this.instanceConfig());
+    this.adopt(inst);
+    if (!(await this.waitStatsUp(inst, SCX_UP_TIMEOUT_MS))) return undefined;
+    if ((await waitScxState((s) => s === 'enabled', 10_000)) === undefined || scxOps() !== SCX_OPS_NAME) {
+      this.log(`tsland #${inst.index} serves stats but sched_ext is ${scxState()} with ops '${scxOps()}'`);
+      return undefined;
+    }
+    inst.upMs = Date.now();
+    return inst;
+  }
+
+  /** scx: the kernel took `inst` out; counted once per instance, a violation when no fault asked for it. */
+  noteEjection(inst: Instance, injected: boolean, how: string): void {
+    if (this.ejections.some((e) => e.instance === inst.index)) return;
+    const e: Ejection = { instance: inst.index, tS: this.tS(), injected, how, reason: injected ? '' : inst.lastWords() };
+    this.ejections.push(e);
+    if (!injected)
+      this.violate(
+        'ejected',
+        `the kernel took tsland #${inst.index} out with no fault injected: ${how}${e.reason ? `; tsland: ${e.reason}` : ''}`,
+      );
+  }
+
   adopt(inst: Instance): void {
     this.instances.push(inst);
     this.current = inst;
-    this.census.schedulerPid = inst.mode === 'baseline' ? -1 : inst.pid;
+    // Only the signals backend's scheduler adopts orphans (a child subreaper) and beats a heartbeat.
+    const proc = inst.mode === 'run' || inst.mode === 'attach';
+    this.census.schedulerPid = proc ? inst.pid : -1;
     this.heartbeat?.stop();
-    this.heartbeat = inst.mode === 'baseline' ? undefined : new HeartbeatWatch(this.stateDir, inst.pid).start();
+    this.heartbeat = proc ? new HeartbeatWatch(this.stateDir, inst.pid).start() : undefined;
   }
 
   /** Resolves true once the instance serves stats, false when it exits or the time is up. */
   async waitStatsUp(inst: Instance, timeoutMs = STATS_UP_TIMEOUT_MS): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline && !inst.exit) {
-      if (await fetchStats(inst.socketPath, 500)) return true;
+      if (await fetchStats(inst.socketPath, this.statsTimeoutMs)) return true;
       await sleep(200);
     }
     return false;
@@ -223,6 +336,7 @@ export class Soak {
   /** Starts `tsland attach` over the workload root; resolves with it once it serves stats. */
   async attach(): Promise<Instance | undefined> {
     if (!this.rootAlive) return undefined;
+    if (this.scx) return this.restartScx();
     const inst = Instance.attach(this.instances.length, this.instanceConfig(), this.rootPid);
     this.adopt(inst);
     if (!(await this.waitStatsUp(inst))) return undefined;
@@ -273,7 +387,7 @@ export class Soak {
     this.lastCensus = census;
     const inst = this.current;
     const live = inst && inst.mode !== 'baseline' && inst.alive ? inst : undefined;
-    const stats = live ? await fetchStats(live.socketPath, 800) : undefined;
+    const stats = live ? await fetchStats(live.socketPath, this.statsTimeoutMs) : undefined;
     const atMs = Date.now();
     const c = stats?.counters;
     let dispatchPerS: number | null = null;
@@ -286,6 +400,7 @@ export class Soak {
     }
     const hbAge = this.heartbeat?.take();
     const inFault = this.inFault > 0;
+    const state = this.scx ? scxState() : null;
     const sample: SoakSample = {
       tS: this.tS(atMs),
       instance: live ? live.index : -1,
@@ -307,12 +422,16 @@ export class Soak {
       orphanProcs: census.orphans.length,
       inFault,
     };
+    if (this.scx) sample.scxState = state;
     this.samples.push(sample);
     this.checkSample(sample, census, live);
   }
 
   private checkSample(sample: SoakSample, census: Census, live: Instance | undefined): void {
-    for (const o of census.orphans) {
+    // With sched_ext nothing adopts the workload's orphans (tsland run is a child subreaper; tsland start is
+    // not): as the load is torn down at the end, a compiler outliving its driver by a moment is reparented
+    // to init. Escapes count while the load runs.
+    for (const o of this.scx && this.ending ? [] : census.orphans) {
       const key = `${o.pid}:${o.startTicks}`;
       if (this.orphansSeen.has(key)) continue;
       this.orphansSeen.add(key);
@@ -327,7 +446,7 @@ export class Soak {
       this.shedMemoryJump();
     }
     // Not while a scheduler fault or the run's end tears the instance down (checks.ts leaves those out).
-    if (live && !sample.inFault && sample.tS >= this.tS(live.startedMs) + this.opts.warmupS) {
+    if (live && !sample.inFault && sample.tS >= this.tS(live.warmFromMs) + this.opts.warmupS) {
       // The violation itself is counted once per instance at the end (checks.ts); here the first sign of
       // trouble is logged as it happens.
       const base = this.warm.get(live.index);
@@ -339,7 +458,11 @@ export class Soak {
       }
     }
     const inst = this.current;
+    // The kernel unloaded a running tsland with no fault in flight: its watchdog, or an error in the BPF half.
+    if (live && this.scx && !sample.inFault && !live.exitExpected && !this.recovering && sample.scxState !== 'enabled')
+      this.noteEjection(live, false, `sched_ext ${sample.scxState} (ops '${scxOps()}') while tsland #${live.index} ran`);
     if (inst && inst.mode !== 'baseline' && inst.exit && !inst.exitExpected && !this.recovering && this.inFault === 0) {
+      if (inst.mode === 'start' && /unloaded/.test(inst.lastWords())) this.noteEjection(inst, false, 'tsland exited');
       inst.exitExpected = true;
       this.violate(
         'scheduler-exit',
@@ -383,18 +506,20 @@ export class Soak {
           // One that hangs without serving stats is stopped (releasing its tasks) before the next try.
           if (failed.signal('SIGTERM') && !(await failed.waitExit(5000))) failed.signal('SIGKILL');
         }
-        const why = failed?.lastWords() || `no answer on its stats socket within ${STATS_UP_TIMEOUT_MS / 1000} s`;
+        const why =
+          failed?.lastWords() ||
+          (this.scx
+            ? `not scheduling the machine within ${SCX_UP_TIMEOUT_MS / 1000} s (sched_ext ${scxState()})`
+            : `no answer on its stats socket within ${STATS_UP_TIMEOUT_MS / 1000} s`);
         failures.push(`attempt ${attempt}: ${why}`);
-        this.log(`tsland attach (recovery attempt ${attempt}) did not come up: ${why}`);
+        this.log(`tsland ${this.scx ? 'start' : 'attach'} (recovery attempt ${attempt}) did not come up: ${why}`);
         await sleep(RECOVERY_RETRY_MS);
       }
+      const what = this.scx ? 'tsland start' : 'tsland attach over the workload';
       if (failures.length === RECOVERY_ATTEMPTS)
-        this.violate(
-          'recovery',
-          `tsland attach over the workload did not come up after an unexpected exit: ${failures.join('; ')}`,
-        );
+        this.violate('recovery', `${what} did not come up after an unexpected exit: ${failures.join('; ')}`);
       else if (failures.length > 0)
-        this.violate('recovery', `tsland attach came up only after ${failures.length} failed attempt(s): ${failures.join('; ')}`);
+        this.violate('recovery', `${what} came up only after ${failures.length} failed attempt(s): ${failures.join('; ')}`);
     } finally {
       this.recovering = false;
     }
@@ -423,7 +548,9 @@ export class Soak {
         `tsland#${s.instance} rss ${s.rssKiB === null ? '-' : (s.rssKiB / 1024).toFixed(1)} MiB`,
         `pf ${s.pageFaults ?? '-'}`,
         `gc ${s.gcEvents ?? '-'}`,
-        `hb ${s.heartbeatAgeMaxMs === null ? '-' : s.heartbeatAgeMaxMs.toFixed(0)} ms`,
+        this.scx
+          ? `sched_ext ${s.scxState ?? '-'}`
+          : `hb ${s.heartbeatAgeMaxMs === null ? '-' : s.heartbeatAgeMaxMs.toFixed(0)} ms`,
         `disp ${s.dispatchPerS === null ? '-' : s.dispatchPerS.toFixed(0)}/s`,
         s.healthy === null ? 'health -' : s.healthy ? 'healthy' : `unhealthy(${s.healthReason})`,
       );
@@ -440,6 +567,7 @@ export class Soak {
   /** Stops the workload the normal way and checks that everything ended. */
   async end(): Promise<void> {
     this.log('ending the workload');
+    this.ending = true;
     this.inFault++;
     if (this.current) this.current.exitExpected = true;
     if (this.rootAlive) {
@@ -453,7 +581,9 @@ export class Soak {
         );
     }
     const inst = this.current;
-    if (inst && inst.mode !== 'baseline') {
+    if (inst && inst.mode === 'start') {
+      await this.endScx(inst);
+    } else if (inst && inst.mode !== 'baseline') {
       const exit = await inst.waitExit(20_000);
       if (!exit) {
         this.violate('end', `tsland #${inst.index} (${inst.mode}) did not exit within 20 s after its workload ended`);
@@ -483,6 +613,31 @@ export class Soak {
   }
 
   leftAtEnd = 0;
+  /** Set once the workload is being ended on purpose. */
+  ending = false;
+
+  /** sched_ext: Ctrl-C, as a user stops it: tsland unloads and exits 0, the machine back on the fair class. */
+  private async endScx(inst: Instance): Promise<void> {
+    if (!inst.alive) {
+      this.violate('end', `tsland #${inst.index} was not running at the end (${inst.lastWords() || 'no last words'})`);
+      return;
+    }
+    if (inst.upMs === undefined) {
+      // Started again after an unexpected exit and still loading when the time ran out: nothing to judge.
+      this.log(`tsland #${inst.index} was still starting at the end; stopped`);
+      if (inst.signal('SIGTERM') && !(await inst.waitExit(10_000))) inst.signal('SIGKILL');
+      await inst.waitExit(5000);
+      return;
+    }
+    if (scxState() !== 'enabled') this.noteEjection(inst, false, `sched_ext ${scxState()} at the end`);
+    inst.signal('SIGINT');
+    const exit = await inst.waitExit(SCX_DOWN_TIMEOUT_MS);
+    if (!exit) this.violate('end', `tsland #${inst.index} did not exit within ${SCX_DOWN_TIMEOUT_MS / 1000} s of Ctrl-C`);
+    else if (exit.code !== 0)
+      this.violate('end', `tsland #${inst.index} exited with ${exit.code ?? exit.signal} on Ctrl-C, not 0: ${inst.lastWords()}`);
+    if ((await waitScxState((s) => s === 'disabled', 10_000)) === undefined)
+      this.violate('end', `sched_ext still ${scxState()} (ops '${scxOps()}') 10 s after tsland exited`);
+  }
 
   /** The guardian's release log: live in the state directory, copied next to the logs at cleanup. */
   releaseRecords(): ReleaseRecord[] {
@@ -503,6 +658,7 @@ export class Soak {
       signalIfSame(e.pid, e.startTicks, 'SIGCONT');
       signalIfSame(e.pid, e.startTicks, 'SIGKILL');
     }
+    if (this.rootChild && this.rootChild.exitCode === null && this.rootChild.signalCode === null) this.rootChild.kill('SIGKILL');
     for (const inst of this.instances) {
       const guardian = inst.guardian(this.rootPid);
       if (inst.alive) inst.signal('SIGKILL');

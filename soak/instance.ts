@@ -1,5 +1,6 @@
 // One tsland process driven by the soak: `tsland run` over the workload root at the start, `tsland attach`
-// over the same root after a fault took the previous one down, or no scheduler at all in a baseline run.
+// over the same root after a fault took the previous one down, or no scheduler at all in a baseline run;
+// with the sched_ext backend, `tsland start` scheduling the whole machine (started again after each fault).
 // It knows the scheduler's pid, finds the guardian among its children and the stats socket by its pid.
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -9,7 +10,7 @@ import { runPaths, STATE_DIR_ENV, type RunRecord } from '../src/backends/proc/gu
 import { defaultSocketPath, STATS_DIR_ENV } from '../src/stats/paths.js';
 import { childrenOf, cmdline, readStat, sameProcess } from './procfs.js';
 
-export type InstanceMode = 'run' | 'attach' | 'baseline';
+export type InstanceMode = 'run' | 'attach' | 'baseline' | 'start';
 
 export const CLI_MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
@@ -32,6 +33,8 @@ export class Instance {
   readonly pid: number;
   readonly startTicks: number;
   exit: InstanceExit | undefined;
+  /** When it was seen scheduling and serving stats (set for `tsland start`, whose start-up takes long). */
+  upMs: number | undefined;
   /** Set while a fault meant to end this instance is in flight: its exit is then no surprise. */
   exitExpected = false;
   private readonly exited: Promise<InstanceExit>;
@@ -109,8 +112,35 @@ export class Instance {
     return Instance.start('attach', index, argv, cfg);
   }
 
+  /**
+   * `tsland start`: the whole machine on sched_ext; watchdogMs is the kernel watchdog's timeout. Started at
+   * nice -10, as a service that restarts it would run it (its scheduler thread sets -10 for itself, but only
+   * after its drills): at nice 0, beside the soak's load on the guest's two emulated CPUs, a restart took
+   * over five minutes to load and drill, where the first start, before the load, took half a minute.
+   */
+  static scx(index: number, cfg: InstanceConfig): Instance {
+    const argv = [
+      'nice',
+      '-n',
+      '-10',
+      process.execPath,
+      CLI_MAIN,
+      'start',
+      '--policy',
+      cfg.policy,
+      '--timeout-ms',
+      String(cfg.watchdogMs),
+    ];
+    return Instance.start('start', index, argv, cfg);
+  }
+
   static baseline(cfg: InstanceConfig, rootArgv: string[]): Instance {
     return Instance.start('baseline', 0, rootArgv, cfg);
+  }
+
+  /** Warm-up counts from here: for `tsland start`, once it is up, not from its minute of loading. */
+  get warmFromMs(): number {
+    return this.mode === 'start' && this.upMs !== undefined ? this.upMs : this.startedMs;
   }
 
   get alive(): boolean {
@@ -137,7 +167,8 @@ export class Instance {
    * kept), else the child of the live scheduler that is not the workload root.
    */
   guardian(rootPid: number): { pid: number; startTicks: number } | undefined {
-    if (this.mode === 'baseline') return undefined;
+    // sched_ext has no guardian: the kernel is the one that takes tasks back.
+    if (this.mode === 'baseline' || this.mode === 'start') return undefined;
     if (this.guardianId) return this.guardianId;
     const rec = this.runRecord();
     if (rec && rec.guardianPid > 0) return (this.guardianId = { pid: rec.guardianPid, startTicks: rec.guardianStartTicks });

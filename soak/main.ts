@@ -1,6 +1,7 @@
 // `npm run soak -- --minutes N`: the soak's entry point. Exit status: 0 when every check passed, 1 when any
 // failed (the violations are listed, and are in the record), 2 on a bad flag. Flags are checked before the
-// run's machinery is even loaded, so a bad flag is answered at once.
+// run's machinery is even loaded, so a bad flag is answered at once. With --backend scx on a kernel without
+// sched_ext, the soak runs itself in the guest (guest.ts) and reads back the record it wrote.
 
 import { helpText, parseArgs, UsageError } from '../src/cli/command.js';
 import { resolveOptions, soakCommand, type SoakOptions } from './options.js';
@@ -31,6 +32,11 @@ export async function main(argv: readonly string[]): Promise<number> {
       return 1;
     }
     throw err;
+  }
+  const { hasSchedExt } = await import('./scx.js');
+  if (opts.backend === 'scx' && !hasSchedExt()) {
+    const { soakInGuest } = await import('./guest.js');
+    return soakInGuest(opts, argv, log);
   }
   const { runSoak, printSummary } = await import('./run.js');
   const record = await runSoak(opts, log);

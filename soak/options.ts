@@ -5,11 +5,18 @@ import { availableParallelism } from 'node:os';
 import { UsageError, type CommandDef, type FlagValues } from '../src/cli/command.js';
 
 export const FAULT_KINDS = ['burst', 'memory-jump', 'stop-scheduler', 'kill-guardian', 'kill-scheduler'] as const;
-export type FaultKind = (typeof FAULT_KINDS)[number];
+/** The faults of the sched_ext soak, in their default order; burst and memory-jump may be asked for too. */
+export const SCX_FAULT_KINDS = ['stats-flood', 'stop-scheduler', 'kill-scheduler'] as const;
+const SCX_ALLOWED: readonly string[] = ['burst', 'memory-jump', ...SCX_FAULT_KINDS];
+export type FaultKind = (typeof FAULT_KINDS)[number] | (typeof SCX_FAULT_KINDS)[number];
+
+/** proc: `tsland run` (the signals backend); scx: `tsland start` on the kernel's sched_ext, system-wide. */
+export type SoakBackend = 'proc' | 'scx';
 
 export type LoadLevel = 'full' | 'light';
 
 export interface SoakOptions {
+  backend: SoakBackend;
   durationS: number;
   load: LoadLevel;
   /** Run the load under the kernel's scheduler only: a control run, and a check of the harness itself. */
@@ -20,6 +27,7 @@ export interface SoakOptions {
   warmupS: number;
   /** Page faults after warm-up tolerated per scheduler instance (the target is 0). */
   pageFaultBudget: number;
+  /** proc: the guardian's heartbeat timeout; scx: the kernel watchdog's timeout (`tsland start --timeout-ms`). */
   watchdogMs: number;
   policy: string;
   outDir: string;
@@ -34,10 +42,28 @@ export interface SoakOptions {
   install: boolean;
   progressEveryS: number;
   runId: string | undefined;
+  /** scx: clients and seconds of the stats-flood fault. */
+  floodClients: number;
+  floodS: number;
 }
 
 /** At least this much memory stays available, whatever the flags say: the OOM killer must never run. */
 export const MIN_HEADROOM_MIB = 2048;
+/** The same floor for the sched_ext soak, whose machine is usually a small guest (2 GiB). */
+export const MIN_SCX_HEADROOM_MIB = 256;
+/** The sched_ext soak's defaults: a small, slow machine (the guest under software emulation). */
+export const SCX_DEFAULTS = {
+  headroomMiB: 384,
+  vmMiB: 128,
+  buildFiles: 20,
+  buildJobs: 2,
+  forkRatePerS: 10,
+  burstCount: 200,
+  warmupS: 60,
+  watchdogMs: 5000,
+  floodClients: 32,
+  floodS: 15,
+} as const;
 
 export const soakCommand: CommandDef = {
   name: 'soak',
@@ -50,8 +76,23 @@ export const soakCommand: CommandDef = {
     'tsland attached again); after each fault and at the end checks that no workload process is left stopped,',
     'none is orphaned, and every one started is accounted for. Writes a JSON record and an HTML report and',
     'exits 1 when any check failed (the violations are listed), 2 on a bad flag.',
+    '',
+    "--backend scx soaks `tsland start` on the kernel's sched_ext instead: tsland schedules the whole machine",
+    'under the same load (scaled for a small guest), sampled through its stats socket and',
+    '/sys/kernel/sched_ext; the faults are a flood of stats clients, tsland stopped past the kernel watchdog',
+    '(ejected, every task must run again, tsland restarted) and tsland killed (restarted); any ejection',
+    'without a fault is a violation. Where this kernel has no sched_ext, the soak runs itself in the guest',
+    '(`tsland guest run`, 2 CPUs) and writes its record to --out here.',
   ].join('\n'),
   flags: [
+    {
+      name: 'backend',
+      type: 'string',
+      valueName: 'NAME',
+      choices: ['proc', 'scx'],
+      default: 'proc',
+      help: 'proc soaks `tsland run` (signals); scx soaks `tsland start` on sched_ext (in the guest where the kernel lacks it).',
+    },
     { name: 'minutes', type: 'number', valueName: 'N', min: 0.5, max: 7 * 24 * 60, default: 10, help: 'How long the load runs.' },
     {
       name: 'load',
@@ -59,7 +100,7 @@ export const soakCommand: CommandDef = {
       valueName: 'LEVEL',
       choices: ['full', 'light'],
       default: 'full',
-      help: 'light scales the load down for a small CI machine.',
+      help: 'light scales the load down for a small CI machine (scx: always light, scaled further).',
     },
     {
       name: 'baseline',
@@ -70,7 +111,7 @@ export const soakCommand: CommandDef = {
       name: 'faults',
       type: 'list',
       valueName: 'LIST',
-      help: `Faults to inject, in order: ${FAULT_KINDS.join(',')} or none. Default: all.`,
+      help: `Faults to inject, in order: ${FAULT_KINDS.join(',')} or none. Default: all. scx: ${SCX_FAULT_KINDS.join(',')} (default, all), burst, memory-jump.`,
     },
     {
       name: 'fault-interval-s',
@@ -87,7 +128,7 @@ export const soakCommand: CommandDef = {
       valueName: 'S',
       min: 1,
       max: 3600,
-      help: 'Seconds after each scheduler start before page faults must stay at 0. Default: 20 (light: 8).',
+      help: `Seconds after each scheduler start before page faults must stay at 0. Default: 20 (light: 8; scx: ${SCX_DEFAULTS.warmupS}).`,
     },
     {
       name: 'page-fault-budget',
@@ -106,8 +147,7 @@ export const soakCommand: CommandDef = {
       integer: true,
       min: 50,
       max: 60000,
-      default: 500,
-      help: "The guardian's heartbeat timeout, passed to tsland.",
+      help: `The guardian's heartbeat timeout, passed to tsland (default 500); scx: the kernel watchdog's --timeout-ms (default ${SCX_DEFAULTS.watchdogMs}).`,
     },
     {
       name: 'policy',
@@ -122,10 +162,9 @@ export const soakCommand: CommandDef = {
       type: 'number',
       valueName: 'MIB',
       integer: true,
-      min: MIN_HEADROOM_MIB,
+      min: MIN_SCX_HEADROOM_MIB,
       max: 1 << 20,
-      default: MIN_HEADROOM_MIB,
-      help: 'Memory that stays available under the heaviest pressure.',
+      help: `Memory that stays available under the heaviest pressure: at least ${MIN_HEADROOM_MIB} (scx: ${MIN_SCX_HEADROOM_MIB}, default ${SCX_DEFAULTS.headroomMiB}).`,
     },
     {
       name: 'vm-mib',
@@ -134,7 +173,7 @@ export const soakCommand: CommandDef = {
       integer: true,
       min: 16,
       max: 1 << 24,
-      help: 'Memory the steady vm workers hold. Default: 60% of (MemAvailable - headroom - 512 MiB for the rest of the load) (light: 256).',
+      help: `Memory the steady vm workers hold. Default: 60% of (MemAvailable - headroom - 512 MiB for the rest of the load) (light: 256; scx: ${SCX_DEFAULTS.vmMiB}).`,
     },
     {
       name: 'cpu-workers',
@@ -143,7 +182,7 @@ export const soakCommand: CommandDef = {
       integer: true,
       min: 0,
       max: 1024,
-      help: 'stress-ng CPU workers. Default: 2 per CPU (light: CPUs + 1, so one always waits).',
+      help: 'stress-ng CPU workers. Default: 2 per CPU (light, scx: CPUs + 1, so one always waits).',
     },
     {
       name: 'build-files',
@@ -152,7 +191,7 @@ export const soakCommand: CommandDef = {
       integer: true,
       min: 2,
       max: 5000,
-      help: 'C files in the generated project. Default: 300 (light: 40).',
+      help: `C files in the generated project. Default: 300 (light: 40; scx: ${SCX_DEFAULTS.buildFiles}).`,
     },
     {
       name: 'build-jobs',
@@ -161,7 +200,7 @@ export const soakCommand: CommandDef = {
       integer: true,
       min: 1,
       max: 256,
-      help: 'make -j for the build loop. Default: CPUs + 1 (light: 1).',
+      help: `make -j for the build loop. Default: CPUs + 1 (light: 1; scx: ${SCX_DEFAULTS.buildJobs}).`,
     },
     {
       name: 'fork-rate',
@@ -170,7 +209,7 @@ export const soakCommand: CommandDef = {
       integer: true,
       min: 0,
       max: 100000,
-      help: 'Processes the fork storm starts per second. Default: 100 (light: 10).',
+      help: `Processes the fork storm starts per second. Default: 100 (light: 10; scx: ${SCX_DEFAULTS.forkRatePerS}).`,
     },
     {
       name: 'burst',
@@ -179,8 +218,26 @@ export const soakCommand: CommandDef = {
       integer: true,
       min: 1,
       max: 100000,
-      default: 1000,
-      help: 'Short-lived processes in the burst fault.',
+      help: `Short-lived processes in the burst fault. Default: 1000 (scx: ${SCX_DEFAULTS.burstCount}).`,
+    },
+    {
+      name: 'flood-clients',
+      type: 'number',
+      valueName: 'N',
+      integer: true,
+      min: 1,
+      max: 4096,
+      default: SCX_DEFAULTS.floodClients,
+      help: 'scx: stats clients hammering the socket at once in the stats-flood fault.',
+    },
+    {
+      name: 'flood-s',
+      type: 'number',
+      valueName: 'S',
+      min: 1,
+      max: 3600,
+      default: SCX_DEFAULTS.floodS,
+      help: 'scx: how long the stats flood lasts.',
     },
     {
       name: 'install',
@@ -208,6 +265,7 @@ export const soakCommand: CommandDef = {
     'npm run soak -- --minutes 10',
     'npm run soak -- --minutes 1 --load light',
     'npm run soak -- --minutes 5 --faults burst,kill-scheduler',
+    'npm run soak -- --backend scx --minutes 10',
   ],
   run: () => 0,
 };
@@ -217,13 +275,14 @@ function num(flags: FlagValues, name: string): number | undefined {
   return typeof v === 'number' ? v : undefined;
 }
 
-function parseFaults(raw: unknown): FaultKind[] {
-  if (raw === undefined) return [...FAULT_KINDS];
+function parseFaults(raw: unknown, backend: SoakBackend): FaultKind[] {
+  const allowed: readonly string[] = backend === 'scx' ? SCX_ALLOWED : FAULT_KINDS;
+  if (raw === undefined) return backend === 'scx' ? [...SCX_FAULT_KINDS] : [...FAULT_KINDS];
   const list = raw as string[];
   if (list.length === 1 && list[0] === 'none') return [];
   for (const f of list) {
-    if (!(FAULT_KINDS as readonly string[]).includes(f)) {
-      throw new UsageError(`--faults: unknown fault '${f}' (one of ${FAULT_KINDS.join(', ')}, or none)`);
+    if (!allowed.includes(f)) {
+      throw new UsageError(`--faults: unknown fault '${f}' for --backend ${backend} (one of ${allowed.join(', ')}, or none)`);
     }
   }
   return list as FaultKind[];
@@ -239,36 +298,46 @@ function runIdFlag(raw: unknown): string | undefined {
 
 /** Turns parsed flags into options, filling load-dependent defaults; throws UsageError on bad combinations. */
 export function resolveOptions(flags: FlagValues, cpus = availableParallelism()): SoakOptions {
+  const backend = flags.backend as SoakBackend;
+  const scx = backend === 'scx';
   const load = flags.load as LoadLevel;
-  const light = load === 'light';
+  // The sched_ext soak's machine is small and slow: its defaults are the light load's, scaled further.
+  const light = load === 'light' || scx;
   const durationS = Math.round((flags.minutes as number) * 60);
-  const warmupS = num(flags, 'warmup-s') ?? (light ? 8 : 20);
+  const warmupS = num(flags, 'warmup-s') ?? (scx ? SCX_DEFAULTS.warmupS : light ? 8 : 20);
   if (warmupS >= durationS / 2) {
     throw new UsageError(`--warmup-s ${warmupS} leaves no time to measure in a ${durationS} s run (keep it under half)`);
   }
-  let faults = parseFaults(flags.faults);
+  let faults = parseFaults(flags.faults, backend);
   const baseline = flags.baseline === true;
+  if (baseline && scx) throw new UsageError('--baseline is for the proc backend (a baseline of scx is the kernel itself)');
   if (baseline) faults = faults.filter((f) => f === 'burst' || f === 'memory-jump');
+  const memHeadroomMiB = num(flags, 'mem-headroom-mib') ?? (scx ? SCX_DEFAULTS.headroomMiB : MIN_HEADROOM_MIB);
+  if (!scx && memHeadroomMiB < MIN_HEADROOM_MIB)
+    throw new UsageError(`--mem-headroom-mib must be at least ${MIN_HEADROOM_MIB} with --backend proc, got ${memHeadroomMiB}`);
   return {
+    backend,
     durationS,
-    load,
+    load: scx ? 'light' : load,
     baseline,
     faults,
     faultIntervalS: num(flags, 'fault-interval-s') ?? 0,
     warmupS,
     pageFaultBudget: flags['page-fault-budget'] as number,
-    watchdogMs: flags['watchdog-ms'] as number,
+    watchdogMs: num(flags, 'watchdog-ms') ?? (scx ? SCX_DEFAULTS.watchdogMs : 500),
     policy: flags.policy as string,
     outDir: flags.out as string,
-    memHeadroomMiB: flags['mem-headroom-mib'] as number,
-    vmMiB: num(flags, 'vm-mib') ?? (light ? 256 : undefined),
+    memHeadroomMiB,
+    vmMiB: num(flags, 'vm-mib') ?? (scx ? SCX_DEFAULTS.vmMiB : light ? 256 : undefined),
     cpuWorkers: num(flags, 'cpu-workers') ?? (light ? cpus + 1 : 2 * cpus),
-    buildFiles: num(flags, 'build-files') ?? (light ? 40 : 300),
-    buildJobs: num(flags, 'build-jobs') ?? (light ? 1 : cpus + 1),
-    forkRatePerS: num(flags, 'fork-rate') ?? (light ? 10 : 100),
-    burstCount: flags.burst as number,
+    buildFiles: num(flags, 'build-files') ?? (scx ? SCX_DEFAULTS.buildFiles : light ? 40 : 300),
+    buildJobs: num(flags, 'build-jobs') ?? (scx ? SCX_DEFAULTS.buildJobs : light ? 1 : cpus + 1),
+    forkRatePerS: num(flags, 'fork-rate') ?? (scx ? SCX_DEFAULTS.forkRatePerS : light ? 10 : 100),
+    burstCount: num(flags, 'burst') ?? (scx ? SCX_DEFAULTS.burstCount : 1000),
     install: flags.install !== false,
     progressEveryS: flags['progress-s'] as number,
     runId: runIdFlag(flags['run-id']),
+    floodClients: flags['flood-clients'] as number,
+    floodS: flags['flood-s'] as number,
   };
 }

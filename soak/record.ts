@@ -31,6 +31,19 @@ export interface SoakSample {
   orphanProcs: number;
   /** Inside a fault window: lateness and stops there are the fault's, not the scheduler's. */
   inFault: boolean;
+  /** scx: /sys/kernel/sched_ext/state at the sample (enabled while tsland schedules the machine). */
+  scxState?: string | null;
+}
+
+/** scx: the kernel took a tsland out (its watchdog, an error, or tsland's death). */
+export interface Ejection {
+  instance: number;
+  tS: number;
+  /** Asked for by a fault (stopped past the watchdog, killed); any other is a violation. */
+  injected: boolean;
+  how: string;
+  /** tsland's own last line, which quotes the kernel's exit reason. */
+  reason: string;
 }
 
 export interface Violation {
@@ -46,8 +59,16 @@ export interface FaultRecord {
   ok: boolean;
   /** The tsland instance a scheduler fault was aimed at. */
   instance?: number;
-  /** Time from the injection until no workload process was stopped, ms. */
+  /**
+   * proc: time from the injection until no workload process was stopped, ms. scx: time from the injection
+   * until the kernel had taken tsland out (sched_ext no longer enabled).
+   */
   releaseMs?: number;
+  /** scx, stop-scheduler: the kernel's exit reason as tsland reported it once resumed. */
+  exitReason?: string;
+  /** scx: workload processes runnable at the injection, and how many of them never ran again. */
+  runnable?: number;
+  stalled?: number;
   /** Time from the injection until a new scheduler answered with its stats, ms. */
   recoveredMs?: number;
   durationMs?: number;
@@ -134,5 +155,7 @@ export interface SoakRecord {
   accounting: Accounting;
   summary: SoakSummary;
   violations: Violation[];
+  /** scx: every ejection seen (injected or not). */
+  ejections?: Ejection[];
   files: { json: string; html: string; logs: string };
 }

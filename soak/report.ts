@@ -24,21 +24,61 @@ function fmt(v: number | null | undefined, digits = 0): string {
   return v === null || v === undefined ? '-' : v.toFixed(digits);
 }
 
+/** The sched_ext soak's targets: the kernel's watchdog, not a guardian, takes tsland out. */
+function scxTargetRows(r: SoakRecord, driftRow: (string | number)[], yes: (b: boolean) => string): (string | number)[][] {
+  const s = r.summary;
+  const of = (kind: string) => r.faults.filter((f) => f.kind === kind);
+  const ms = (v: number | undefined) => (v === undefined ? '-' : `${v} ms`);
+  const stops = of('stop-scheduler');
+  const kills = of('kill-scheduler');
+  const stalled = r.faults.reduce((n, f) => n + (f.stalled ?? 0), 0);
+  const runnable = r.faults.reduce((n, f) => n + (f.runnable ?? 0), 0);
+  return [
+    ['page faults on the scheduler thread after warm-up', '0', s.pageFaultsAfterWarmup, yes(s.pageFaultsAfterWarmup === 0)],
+    ['GCs on the scheduler thread after warm-up', '0', s.gcEventsAfterWarmup, yes(s.gcEventsAfterWarmup === 0)],
+    driftRow,
+    ['ejections by the kernel with no fault injected', '0', s.watchdogTripsWithoutFault, yes(s.watchdogTripsWithoutFault === 0)],
+    [
+      'faults recovered (tsland scheduling again)',
+      `${s.faultsInjected}`,
+      s.faultsRecovered,
+      yes(s.faultsRecovered === s.faultsInjected),
+    ],
+    [
+      'stopped tsland ejected after (watchdog timeout)',
+      `${r.options.watchdogMs} ms + the kernel's check`,
+      stops.map((f) => ms(f.releaseMs)).join(', ') || '-',
+      stops.length === 0 ? '-' : yes(stops.every((f) => f.releaseMs !== undefined)),
+    ],
+    [
+      'killed tsland: fair class back after',
+      '< 5000 ms',
+      kills.map((f) => ms(f.releaseMs)).join(', ') || '-',
+      kills.length === 0 ? '-' : yes(kills.every((f) => f.releaseMs !== undefined)),
+    ],
+    ['runnable tasks that never ran again after a fault', '0', `${stalled} of ${runnable}`, yes(stalled === 0)],
+    ['tasks lost', '0', s.tasksLost, yes(s.tasksLost === 0)],
+    ['OOM kills', '0', s.oomKills, yes(s.oomKills === 0)],
+  ];
+}
+
 export function targetRows(r: SoakRecord): (string | number)[][] {
   const s = r.summary;
   const watchdogMs = r.options.watchdogMs;
   const driftOk =
     s.maxRssDriftKiB === null || s.longestMeasuredS < MIN_DRIFT_SPAN_S || Math.abs(s.maxRssDriftKiB) <= MAX_RSS_DRIFT_KIB;
   const yes = (b: boolean) => (b ? 'yes' : 'NO');
+  const driftRow = [
+    'RSS drift of the longest-lived scheduler',
+    `<= 1 MiB (judged over >= ${MIN_DRIFT_SPAN_S} s)`,
+    `${fmt(s.maxRssDriftKiB === null ? null : s.maxRssDriftKiB / KIB_PER_MIB, 2)} MiB over ${s.longestMeasuredS.toFixed(0)} s`,
+    yes(driftOk),
+  ];
+  if (r.options.backend === 'scx') return scxTargetRows(r, driftRow, yes);
   return [
     ['page faults on the scheduler thread after warm-up', '0', s.pageFaultsAfterWarmup, yes(s.pageFaultsAfterWarmup === 0)],
     ['GCs on the scheduler thread after warm-up', 'reported (the hot-path rule wants 0)', s.gcEventsAfterWarmup, '-'],
-    [
-      'RSS drift of the longest-lived scheduler',
-      `<= 1 MiB (judged over >= ${MIN_DRIFT_SPAN_S} s)`,
-      `${fmt(s.maxRssDriftKiB === null ? null : s.maxRssDriftKiB / KIB_PER_MIB, 2)} MiB over ${s.longestMeasuredS.toFixed(0)} s`,
-      yes(driftOk),
-    ],
+    driftRow,
     ['watchdog trips with no fault injected', '0', s.watchdogTripsWithoutFault, yes(s.watchdogTripsWithoutFault === 0)],
     ['faults recovered', `${s.faultsInjected}`, s.faultsRecovered, yes(s.faultsRecovered === s.faultsInjected)],
     [
@@ -93,12 +133,19 @@ export function htmlReport(r: SoakRecord): string {
         ),
         // Inside a fault window the age is the fault's (seconds, for a stopped scheduler): left out so the
         // steady milliseconds stay readable; the fault table has the release times.
-        chart(
-          'Heartbeat age, largest each second (fault windows left out)',
-          'ms',
-          [{ name: 'heartbeat age', x: t, y: all.map((s) => (s.inFault ? NaN : (s.heartbeatAgeMaxMs ?? NaN))) }],
-          markers,
-        ),
+        r.options.backend === 'scx'
+          ? chart(
+              'sched_ext enabled (1) or not (0)',
+              'enabled',
+              [{ name: 'sched_ext enabled', x: t, y: all.map((s) => (s.scxState === 'enabled' ? 1 : 0)) }],
+              markers,
+            )
+          : chart(
+              'Heartbeat age, largest each second (fault windows left out)',
+              'ms',
+              [{ name: 'heartbeat age', x: t, y: all.map((s) => (s.inFault ? NaN : (s.heartbeatAgeMaxMs ?? NaN))) }],
+              markers,
+            ),
         chart(
           'Dispatch rate',
           'dispatches/s',
@@ -129,7 +176,14 @@ export function htmlReport(r: SoakRecord): string {
         {
           kind: 'table',
           id: 'faults',
-          columns: ['fault', 'at (s)', 'released (ms)', 'scheduling again (ms)', 'recovered', 'notes'],
+          columns: [
+            'fault',
+            'at (s)',
+            r.options.backend === 'scx' ? 'sched_ext off after (ms)' : 'released (ms)',
+            'scheduling again (ms)',
+            'recovered',
+            'notes',
+          ],
           rows: r.faults.map((f) => [
             f.kind,
             f.atS,
@@ -199,7 +253,7 @@ export function htmlReport(r: SoakRecord): string {
   return buildHtmlReport({
     title: `tsland soak: ${r.summary.passed ? 'passed' : 'FAILED'}`,
     subtitle:
-      `${(r.options.durationS / 60).toFixed(1)} min, ${r.options.load} load${r.options.baseline ? ', baseline (no tsland)' : ''}, ` +
+      `${(r.options.durationS / 60).toFixed(1)} min, ${r.options.load} load${r.options.baseline ? ', baseline (no tsland)' : ''}${r.options.backend === 'scx' ? `, tsland start on sched_ext (watchdog ${r.options.watchdogMs} ms)` : ''}, ` +
       `${r.machine.cpus} CPUs, Linux ${r.machine.kernel}, Node ${r.machine.node}` +
       (r.source?.commit ? `, commit ${r.source.commit}${r.source.dirty ? ' with local changes' : ''}` : ''),
     generatedAt: r.finishedAt,

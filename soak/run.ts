@@ -45,7 +45,7 @@ export async function runSoak(opts: SoakOptions, log: Log): Promise<SoakRecord> 
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   log(
-    `soak ${soak.runId}: ${opts.durationS} s, ${opts.load} load${opts.baseline ? ', baseline (no tsland)' : ''}; ` +
+    `soak ${soak.runId}: ${opts.durationS} s, ${opts.load} load${opts.baseline ? ', baseline (no tsland)' : ''}${soak.scx ? `, tsland start on sched_ext (watchdog ${opts.watchdogMs} ms)` : ''}; ` +
       `memory: ${soak.memory.steadyMiB} MiB steady + ${soak.memory.jumpMiB} MiB jump of ${soak.memory.availableMiB} MiB available; ` +
       `faults: ${soak.plan.faults.map((f) => `${f.kind}@${f.atS}s`).join(' ') || 'none'}`,
   );
@@ -54,7 +54,8 @@ export async function runSoak(opts: SoakOptions, log: Log): Promise<SoakRecord> 
     // Once warmed up, the first scheduler must have found every process of the workload.
     await sleepUntil(soak.t0Ms + opts.warmupS * 1000, soak.abort.signal);
     const first = soak.current;
-    if (first && first.mode !== 'baseline' && first.alive && !soak.abort.signal.aborted) {
+    // (tsland start's task list holds only the tasks it has placed since it started: not a census.)
+    if (first && (first.mode === 'run' || first.mode === 'attach') && first.alive && !soak.abort.signal.aborted) {
       await checkManaged(soak, first, (check, detail) => soak.violate(check, detail));
     }
     for (const planned of soak.plan.faults) {
@@ -96,6 +97,7 @@ export async function runSoak(opts: SoakOptions, log: Log): Promise<SoakRecord> 
     accounting,
     summary,
     violations: soak.violations,
+    ...(soak.scx ? { ejections: soak.ejections } : {}),
     files: { json: `${soak.runDir}.json`, html: `${soak.runDir}.html`, logs: soak.runDir },
   };
   writeReports(record);
@@ -108,9 +110,14 @@ export function printSummary(r: SoakRecord, log: Log): void {
   log(
     `page faults after warm-up: ${s.pageFaultsAfterWarmup}; GCs ${s.gcEventsAfterWarmup}; RSS drift ${s.maxRssDriftKiB === null ? '-' : (s.maxRssDriftKiB / 1024).toFixed(2)} MiB over ${s.longestMeasuredS.toFixed(0)} s`,
   );
-  log(
-    `faults recovered ${s.faultsRecovered}/${s.faultsInjected}; slowest release ${s.maxReleaseMs ?? '-'} ms; watchdog trips without a fault ${s.watchdogTripsWithoutFault}; tasks lost ${s.tasksLost}`,
-  );
+  if (r.options.backend === 'scx')
+    log(
+      `faults recovered ${s.faultsRecovered}/${s.faultsInjected}; ejections without a fault ${s.watchdogTripsWithoutFault}; tasks lost ${s.tasksLost}`,
+    );
+  else
+    log(
+      `faults recovered ${s.faultsRecovered}/${s.faultsInjected}; slowest release ${s.maxReleaseMs ?? '-'} ms; watchdog trips without a fault ${s.watchdogTripsWithoutFault}; tasks lost ${s.tasksLost}`,
+    );
   log(`record: ${rel(r.files.json)}  report: ${rel(r.files.html)}  logs: ${rel(r.files.logs)}/`);
   if (s.passed) {
     log('PASSED');

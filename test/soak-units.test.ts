@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, UsageError } from '../src/cli/command.js';
-import { resolveOptions, soakCommand, FAULT_KINDS, MIN_HEADROOM_MIB } from '../soak/options.js';
+import { resolveOptions, soakCommand, FAULT_KINDS, MIN_HEADROOM_MIB, SCX_DEFAULTS, SCX_FAULT_KINDS } from '../soak/options.js';
+import { cpuSnapshot, progressBetween, workloadTree } from '../soak/scx.js';
 import { planFaults } from '../soak/schedule.js';
 import { LOAD_RESERVE_MIB, planMemory } from '../soak/meminfo.js';
 import { parseStat, readStat } from '../soak/procfs.js';
@@ -60,6 +61,71 @@ test('options: light load scales down, baseline keeps only load faults, warm-up 
   assert.deepEqual(resolve(['--faults', 'none']).faults, []);
   assert.deepEqual(resolve(['--faults', 'kill-scheduler,burst']).faults, ['kill-scheduler', 'burst']);
   assert.throws(() => resolve(['--minutes', '1', '--warmup-s', '30']), UsageError);
+});
+
+test('options: --backend scx scales the load for the guest, takes its own faults, refuses what does not apply', () => {
+  const scx = resolve(['--backend', 'scx']);
+  assert.equal(scx.backend, 'scx');
+  assert.equal(scx.load, 'light');
+  assert.deepEqual(scx.faults, [...SCX_FAULT_KINDS]);
+  assert.equal(scx.watchdogMs, SCX_DEFAULTS.watchdogMs);
+  assert.equal(scx.memHeadroomMiB, SCX_DEFAULTS.headroomMiB);
+  assert.equal(scx.vmMiB, SCX_DEFAULTS.vmMiB);
+  assert.equal(scx.cpuWorkers, 3);
+  assert.equal(scx.warmupS, SCX_DEFAULTS.warmupS);
+  assert.equal(resolve(['--backend', 'scx', '--watchdog-ms', '3000']).watchdogMs, 3000);
+  assert.deepEqual(resolve(['--backend', 'scx', '--faults', 'burst,stop-scheduler']).faults, ['burst', 'stop-scheduler']);
+  // The proc backend keeps its own defaults and faults.
+  const proc = resolve([]);
+  assert.equal(proc.backend, 'proc');
+  assert.equal(proc.watchdogMs, 500);
+  assert.equal(proc.memHeadroomMiB, MIN_HEADROOM_MIB);
+  assert.throws(() => resolve(['--faults', 'stats-flood']), /stats-flood' for --backend proc/);
+  assert.throws(() => resolve(['--backend', 'scx', '--faults', 'kill-guardian']), /kill-guardian' for --backend scx/);
+  assert.throws(() => resolve(['--backend', 'scx', '--baseline']), UsageError);
+  assert.throws(() => resolve(['--mem-headroom-mib', '512']), /at least 2048 with --backend proc/);
+  assert.equal(resolve(['--backend', 'scx', '--mem-headroom-mib', '512']).memHeadroomMiB, 512);
+});
+
+test('scx progress: a runnable process that got no CPU between two snapshots is stalled; one that ran, or exited, is not', async () => {
+  // A busy child and a sleeping one under a shell root.
+  const root = spawn('sh', ['-c', 'sleep 30 & while :; do :; done'], { detached: true, stdio: 'ignore' });
+  try {
+    const startTicks = () => readStat(root.pid!)!.startTicks;
+    let tree = workloadTree(root.pid!, startTicks());
+    for (let i = 0; i < 50 && tree.length < 2; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      tree = workloadTree(root.pid!, startTicks());
+    }
+    assert.equal(tree.length, 2, JSON.stringify(tree));
+    assert.deepEqual(workloadTree(root.pid!, startTicks() + 1), [], 'a reused pid is not the root');
+    const before = cpuSnapshot(tree);
+    await new Promise((r) => setTimeout(r, 300));
+    const ran = progressBetween(before, cpuSnapshot(workloadTree(root.pid!, startTicks())));
+    // (The sleeping child may still read R in the first snapshot, on its way to sleep: only the loop is judged.)
+    assert.ok(!ran.stalled.some((p) => p.pid === root.pid), JSON.stringify(ran));
+    assert.ok(ran.ticks > 0);
+    // The same shell, stopped: runnable before, no CPU since.
+    const running = { ...before, procs: new Map([...before.procs].map(([k, v]) => [k, { ...v, state: 'R' }])) };
+    process.kill(root.pid!, 'SIGSTOP');
+    await new Promise((r) => setTimeout(r, 50));
+    const frozen = cpuSnapshot(workloadTree(root.pid!, startTicks()));
+    await new Promise((r) => setTimeout(r, 300));
+    const stalled = progressBetween(
+      { ...frozen, procs: new Map([...frozen.procs].map(([k, v]) => [k, { ...v, state: 'R' }])) },
+      cpuSnapshot(workloadTree(root.pid!, startTicks())),
+    );
+    assert.equal(stalled.runnable, 2);
+    assert.deepEqual(stalled.stalled.map((p) => p.pid).sort(), [...frozen.procs.values()].map((p) => p.pid).sort());
+    // Gone in between: ran to its end, not stalled.
+    assert.equal(progressBetween(running, { atMs: Date.now(), procs: new Map() }).stalled.length, 0);
+  } finally {
+    try {
+      process.kill(-root.pid!, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
 });
 
 test('fault plan: after the quiet stretch, before the tail, in the order given', () => {
@@ -320,7 +386,9 @@ test('page faults after warm-up: counted while the scheduler runs, not while a s
     inFault,
   });
   const soakOf = (samples: ReturnType<typeof sample>[]) => ({
-    instances: [{ index: 0, mode: 'run', pid: 42, startedMs: 0, exit: null, exitExpected: true, lastWords: () => '' }],
+    instances: [
+      { index: 0, mode: 'run', pid: 42, startedMs: 0, warmFromMs: 0, exit: null, exitExpected: true, lastWords: () => '' },
+    ],
     samples,
     opts: { warmupS: 20, pageFaultBudget: 0 },
     faults: [{ kind: 'stop-scheduler', instance: 0 }],
