@@ -27,6 +27,47 @@ import { worstClassError, type HogRun } from './scx/hogs.js';
 const INSIDE = fileURLToPath(new URL('./scx/inside.js', import.meta.url));
 const GUEST_CPUS = 2;
 
+const USAGE = [
+  'Usage: npm run bench:scx [-- options]',
+  '',
+  "Boots the sched_ext guest once and runs the field's workloads (hackbench, cyclictest, a parallel build, hogs",
+  'for fairness, a fork storm) under EEVDF, tsland and the peers scx_simple and scx_userland, as ratios to',
+  'EEVDF in the same boot. Prints one table and writes bench/results/scx.json. Takes 15 to 30 minutes.',
+  '',
+  'Options:',
+  '  --seconds N            hog phases, s (default 20)',
+  '  --storm-seconds N      fork storm, s (default 60)',
+  '  --settle-seconds N     settle before the storm is measured, s (default 30)',
+  '  --latency-seconds N    each cyclictest run, s (default 15)',
+  '  --mem-mib N            guest memory, MiB (default 2048)',
+  '  --policy NAME|FILE     tsland policy (default rustland)',
+  '  --keep-capture FILE    copy the guest record capture to FILE',
+  '  --no-peers             EEVDF and tsland only',
+  '  -h, --help             show this help',
+].join('\n');
+const VALUE_FLAGS = ['seconds', 'storm-seconds', 'settle-seconds', 'latency-seconds', 'mem-mib', 'policy', 'keep-capture'];
+const SWITCHES = ['no-peers'];
+
+/** --help prints the usage; an unknown flag or a missing value is a one-line error (exit 2), before any boot. */
+function checkArgs(argv: readonly string[]): void {
+  if (argv.includes('-h') || argv.includes('--help')) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const name = a.startsWith('--') ? a.slice(2) : '';
+    if (SWITCHES.includes(name)) continue;
+    if (VALUE_FLAGS.includes(name) && argv[i + 1] !== undefined) {
+      i++;
+      continue;
+    }
+    const why = VALUE_FLAGS.includes(name) ? `${a} needs a value` : `unknown argument '${a}'`;
+    console.error(`bench:scx: ${why} (npm run bench:scx -- --help)`);
+    process.exit(2);
+  }
+}
+
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
@@ -49,6 +90,7 @@ function classCells(run: HogRun, half: boolean): string {
 }
 
 async function main(): Promise<void> {
+  checkArgs(process.argv.slice(2));
   const seconds = positive('seconds', 20);
   const stormSeconds = positive('storm-seconds', 60);
   const memMiB = positive('mem-mib', 2048);
@@ -103,13 +145,23 @@ async function main(): Promise<void> {
       onStdout: (b) => process.stdout.write(b),
       onStderr: (b) => process.stderr.write(b),
     });
-    if (r.code !== 0) throw new Error(`the guest run failed with status ${r.code}${r.timedOut ? ' (timed out)' : ''}`);
+    const status = `status ${r.code}${r.timedOut ? ', timed out' : ''}`;
     if (!existsSync(outFile)) {
       throw new Error(
-        `the guest run ended (status ${r.code}) without writing its result: the guest died or its command was killed; see the progress lines above for the step it was in`,
+        `the guest run ended (${status}) without writing its result: the guest died or its command was killed; see the progress lines above for the step it was in`,
       );
     }
+    // Written after EEVDF and tsland and again after each peer: a guest that ended under a peer still
+    // returns the rest, and the peer is reported as failed.
     const res = JSON.parse(readFileSync(outFile, 'utf8')) as InsideResult;
+    if (res.peerRunning) {
+      const reason = `the guest's command ended during its run (${status}) before its result was written: the guest died or the command was killed`;
+      console.error(`bench:scx: ${res.peerRunning}: FAILED: ${reason}`);
+      res.peerFailures.push({ name: res.peerRunning, reason });
+      delete res.peerRunning;
+    } else if (r.code !== 0) {
+      throw new Error(`the guest run failed with ${status}`);
+    }
     const captureFile = join(dir, CAPTURE_FILE);
     let native: NativeFigure | null = null;
     const keep = arg('keep-capture', '');

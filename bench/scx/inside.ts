@@ -65,6 +65,8 @@ export interface InsideResult {
   peers: PeerRun[];
   /** Peers that failed to load or were ejected by the kernel during their run, with the reason. */
   peerFailures: { name: string; reason: string }[];
+  /** The peer that was running when this was written (the guest ended before its result: it failed). */
+  peerRunning?: string;
   /** The field workloads under EEVDF before tsland loads and again after it unloads. */
   eevdf: { fair: HogRun; nice: HogRun; field: FieldRun; fieldAfter: FieldRun };
   tsland: {
@@ -252,29 +254,12 @@ async function main(): Promise<void> {
     const m2 = await mark(tsland.pid!);
     tsland.kill('SIGINT');
     const exitCode = await Promise.race([exited, sleep(120_000).then(() => -1)]);
-    // The kernel tree's schedulers, where bench:scx built them (peers.ts): the same workloads under each.
-    const peers: PeerRun[] = [];
-    const peerFailures: { name: string; reason: string }[] = [];
-    const peerDir = arg('peers', '');
-    for (const name of peerDir ? PEER_NAMES : []) {
-      const bin = join(peerDir, name);
-      if (!existsSync(bin)) {
-        say(`${name}: not built, skipped`);
-        continue;
-      }
-      say(`${name}: loading`);
-      try {
-        peers.push(await underPeer(name, bin, seconds, field, say));
-      } catch (err) {
-        // A peer the kernel ejected (or that failed to load) is reported as such; the others still run.
-        const reason = (err as Error).message;
-        say(`${name}: FAILED: ${reason}`);
-        peerFailures.push({ name, reason });
-      }
-    }
-    // EEVDF again after tsland: a drift of the machine over the run shows as a difference between the two.
+    // EEVDF again right after tsland: a drift of the machine over tsland's run shows as a difference
+    // between the two. Before the peers, so that the result is whole if a peer takes the guest down.
     say('EEVDF again: hackbench, cyclictest, build');
     const eevdfFieldAfter = await runField(field);
+    const peers: PeerRun[] = [];
+    const peerFailures: { name: string; reason: string }[] = [];
     const result: InsideResult = {
       kernel: os.release(),
       tslandPid: tsland.pid!,
@@ -299,7 +284,32 @@ async function main(): Promise<void> {
         lastLines: log.trim().split('\n').slice(-6),
       },
     };
-    writeFileSync(outFile, JSON.stringify(result, null, 2) + '\n');
+    // Written after every scheduler: a guest that dies under a peer (scx_userland took it down in several
+    // runs) still returns everything before, and names the peer it was running.
+    const save = (): void => writeFileSync(outFile, JSON.stringify(result, null, 2) + '\n');
+    save();
+    // The kernel tree's schedulers, where bench:scx built them (peers.ts): the same workloads under each.
+    const peerDir = arg('peers', '');
+    for (const name of peerDir ? PEER_NAMES : []) {
+      const bin = join(peerDir, name);
+      if (!existsSync(bin)) {
+        say(`${name}: not built, skipped`);
+        continue;
+      }
+      say(`${name}: loading`);
+      result.peerRunning = name;
+      save();
+      try {
+        peers.push(await underPeer(name, bin, seconds, field, say));
+      } catch (err) {
+        // A peer the kernel ejected (or that failed to load) is reported as such; the others still run.
+        const reason = (err as Error).message;
+        say(`${name}: FAILED: ${reason}`);
+        peerFailures.push({ name, reason });
+      }
+      delete result.peerRunning;
+      save();
+    }
     say(`done; tsland exited with ${exitCode}`);
   } finally {
     if (tsland.exitCode === null) tsland.kill('SIGKILL');
