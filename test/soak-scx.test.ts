@@ -1,6 +1,8 @@
-// The CI soak on sched_ext: `npm run soak -- --backend scx` for a minute and a half in the guest (this
-// kernel has no sched_ext, so the soak runs itself there), tsland scheduling the whole guest under the load
-// while a stats flood and a stop past the kernel watchdog are injected. It passes only when the
+// The CI soak on sched_ext: `npm run soak -- --backend scx` for a minute in the guest (this kernel has no
+// sched_ext, so the soak runs itself there), tsland scheduling the whole guest under the load while a stats
+// flood is injected. A stop past the watchdog needs a restart of tsland beside the load, minutes under
+// emulation: RELIABILITY.md's runs inject it (and the kill); scx-guest.test.ts checks the watchdog's
+// ejection and the machine's recovery on their own. It passes only when the
 // record says every check passed: no ejection without a fault, each fault recovered (tsland scheduling
 // again), every runnable task ran again, nothing lost. Skipped with the reason where no guest can boot (CI
 // requires one).
@@ -17,14 +19,14 @@ import { guestOrSkip } from './fixtures/guest.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MAIN = fileURLToPath(new URL('../soak/main.js', import.meta.url));
-/** The boot, tsland's start, 90 s of load, and a restart (minutes under emulation: the soak allows 10). */
-const HARD_LIMIT_MS = 20 * 60_000;
+/** The boot, tsland's start (under a minute on a quiet host), a minute of load, the teardown. */
+const HARD_LIMIT_MS = 12 * 60_000;
 // As in the proc backend's CI soak: the target is 0 and the record keeps the real figure; under emulation
 // V8 may still be compiling in a young scheduler's first minute. Far below a regression's thousands.
 const CI_PAGE_FAULT_BUDGET = 100;
 
 test(
-  'a sched_ext soak in the guest: flood, stop past the watchdog; each recovered, nothing lost',
+  'a sched_ext soak in the guest: tsland schedules the loaded guest through a stats flood, nothing lost',
   { timeout: HARD_LIMIT_MS + 60_000 },
   async (t) => {
     if (!guestOrSkip(t)) return;
@@ -38,7 +40,7 @@ test(
         '--backend',
         'scx',
         '--minutes',
-        '1.5',
+        '1',
         '--warmup-s',
         '20',
         // Lighter than the default guest load: each restart of tsland competes with it for the two CPUs.
@@ -50,10 +52,10 @@ test(
         // a CPU whoever schedules it (the soak's own default, 5 s, is what RELIABILITY.md's runs measure).
         '--watchdog-ms',
         '30000',
-        // Each restart of tsland beside the load takes minutes under emulation: one scheduler fault here
-        // (the stop, which checks the most), the kill in the 10-minute runs of RELIABILITY.md.
+        // Each restart of tsland beside the load takes minutes under emulation (9 minutes of CI for one
+        // stop): the stop and the kill are in the 10-minute runs of RELIABILITY.md.
         '--faults',
-        'stats-flood,stop-scheduler',
+        'stats-flood',
         '--out',
         out,
         '--run-id',
@@ -82,31 +84,21 @@ test(
       assert.equal(record.summary.passed, true);
       assert.equal(record.options.backend, 'scx');
       assert.notEqual(record.machine.kernel, '', 'the record names the kernel it ran on');
-      assert.ok(record.samples.length >= 60, `only ${record.samples.length} samples in a 90 s run`);
+      assert.ok(record.samples.length >= 40, `only ${record.samples.length} samples in a 60 s run`);
       assert.ok(
         record.samples.some((s) => s.scxState === 'enabled' && (s.dispatchPerS ?? 0) > 0),
         'samples saw tsland dispatching with sched_ext enabled',
       );
       assert.deepEqual(
         record.faults.map((f) => f.kind),
-        ['stats-flood', 'stop-scheduler'],
+        ['stats-flood'],
       );
-      for (const f of record.faults) assert.ok(f.ok, `${f.kind} recovered: ${f.notes.join('; ')}`);
-      const [flood, stop] = record.faults;
+      const [flood] = record.faults;
+      assert.ok(flood!.ok, `the flood recovered: ${flood!.notes.join('; ')}`);
       assert.match(flood!.notes.join(' '), /[1-9]\d* replies/, 'the flood got answers');
-      assert.ok(stop!.releaseMs! >= record.options.watchdogMs * 0.5, `ejected only after the watchdog: ${stop!.releaseMs} ms`);
-      assert.match(stop!.exitReason ?? '', /unloaded the sched_ext scheduler/, 'tsland, resumed, quotes the exit reason');
-      assert.ok(stop!.recoveredMs !== undefined, 'tsland scheduling again after the stop');
-      assert.ok(
-        stop!.runnable! > 0 && stop!.stalled === 0,
-        `${stop!.stalled} of ${stop!.runnable} runnable tasks never ran again`,
-      );
-      // Two instances: the first and the one after the stop; only the stop took one out.
-      assert.equal(record.instances.length, 2);
-      assert.deepEqual(
-        record.ejections!.map((e) => e.injected),
-        [true],
-      );
+      // One instance, never taken out: the flood must not stall scheduling.
+      assert.equal(record.instances.length, 1);
+      assert.deepEqual(record.ejections ?? [], []);
       assert.equal(record.summary.watchdogTripsWithoutFault, 0);
       assert.equal(record.accounting.lost, 0);
       assert.ok(record.accounting.stormStarted > 0 && record.accounting.stormStarted === record.accounting.stormReaped);
