@@ -136,16 +136,17 @@ test(
       // Seconds of warm-up: V8 optimizes the creation path, deoptimizes it once a rare branch (a process
       // gone before it was adopted) is first taken, and optimizes it again.
       await measureHotPath(round, { iterations: 2_000, warmup: 6_000 });
-      // Up to 3 windows, until one takes no page fault. In the full suite on this 2-core machine a window
+      // Up to 5 windows, until one takes no page fault. In the full suite on this 2-core machine a window
       // took 5-7 faults in 3 of 4 CI runs (0 when the file runs alone, 0 in the 10-minute soak's scheduler
-      // threads); their source is not found (not code pages: those are locked above). A creation path that
-      // faults by itself faults in every window and still fails; each window is reported.
+      // threads); their source is not found (not code pages: those are locked above). A CI run beside a
+      // benchmark's guest saw 1-2 in each of 3 windows (2026-12-03). A creation path that faults by itself
+      // faults in every window and still fails; each window is reported.
       const windows = [];
       let before = backend.adoptions;
       let report = await measureHotPath(round, { iterations: 2_000, warmup: 500 });
       let during = backend.adoptions - before;
       windows.push(report);
-      while (report.pageFaults !== 0 && windows.length < 3) {
+      while (report.pageFaults !== 0 && windows.length < 5) {
         before = backend.adoptions;
         report = await measureHotPath(round, { iterations: 2_000, warmup: 500 });
         during = backend.adoptions - before;
