@@ -1,7 +1,7 @@
 // The CI soak on sched_ext: `npm run soak -- --backend scx` for a minute in the guest (this kernel has no
 // sched_ext, so the soak runs itself there), tsland scheduling the whole guest under the load while a stats
 // flood is injected. A stop past the watchdog needs a restart of tsland beside the load, minutes under
-// emulation: RELIABILITY.md's runs inject it (and the kill); scx-guest.test.ts checks the watchdog's
+// emulation: RELIABILITY.md's runs inject it (and the kill); scx-cli-guest.test.ts checks the watchdog's
 // ejection and the machine's recovery on their own. It passes only when the
 // record says every check passed: no ejection without a fault, each fault recovered (tsland scheduling
 // again), every runnable task ran again, nothing lost. Skipped with the reason where no guest can boot (CI
