@@ -172,19 +172,24 @@ async function measureRelease(soak: Soak, t0: number, limitMs: number): Promise<
   }
 }
 
-async function schedulerFault(soak: Soak, rec: FaultRecord, fail: Fail): Promise<void> {
-  let inst = soak.current;
-  if (inst && inst.mode !== 'baseline' && !inst.alive && soak.rootAlive) {
-    // The last scheduler ended without a fault of ours (a violation of its own): start one to inject into,
-    // keeping the sampler from starting another at the same time.
-    inst.exitExpected = true;
-    soak.recovering = true;
-    try {
-      inst = await soak.attach();
-    } finally {
-      soak.recovering = false;
-    }
+/**
+ * The scheduler to inject a fault into: the current one, or, when it ended without a fault of ours (a
+ * violation of its own), a new one started for it, keeping the sampler from starting another meanwhile.
+ */
+export async function schedulerForFault(soak: Soak): Promise<Instance | undefined> {
+  const inst = soak.current;
+  if (!inst || inst.mode === 'baseline' || inst.alive || !soak.rootAlive) return inst;
+  inst.exitExpected = true;
+  soak.recovering = true;
+  try {
+    return await soak.attach();
+  } finally {
+    soak.recovering = false;
   }
+}
+
+async function schedulerFault(soak: Soak, rec: FaultRecord, fail: Fail): Promise<void> {
+  const inst = await schedulerForFault(soak);
   if (!inst || inst.mode === 'baseline' || !inst.alive) {
     fail('fault-skipped', 'no scheduler was running to inject it into');
     return;

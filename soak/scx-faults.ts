@@ -8,7 +8,7 @@
 // - stats-flood: many clients hammer the stats socket (served by tsland's main thread) while the scheduler
 //   thread must keep dispatching: no ejection, dispatches move on, the clients get answers.
 
-import { checkTree } from './faults.js';
+import { checkTree, schedulerForFault } from './faults.js';
 import { sleep, type Soak } from './harness.js';
 import type { FaultRecord } from './record.js';
 import { cpuSnapshot, progressBetween, scxOps, scxState, waitScxState, workloadTree, type CpuSnapshot } from './scx.js';
@@ -25,17 +25,7 @@ const KILL_REVERT_LIMIT_MS = 5000;
 const RESUMED_EXIT_MS = 60_000;
 
 export async function scxFault(soak: Soak, rec: FaultRecord, fail: Fail): Promise<void> {
-  let inst = soak.current;
-  if (inst && !inst.alive && soak.rootAlive) {
-    // The last tsland ended without a fault of ours (a violation of its own): start one to inject into.
-    inst.exitExpected = true;
-    soak.recovering = true;
-    try {
-      inst = await soak.attach();
-    } finally {
-      soak.recovering = false;
-    }
-  }
+  const inst = await schedulerForFault(soak);
   if (!inst || inst.mode !== 'start' || !inst.alive) {
     fail('fault-skipped', 'no tsland was scheduling the machine to inject it into');
     return;
