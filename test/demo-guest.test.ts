@@ -14,7 +14,7 @@ import type { DemoData } from '../src/demo/report.js';
 import { guestPaths } from '../src/guest/paths.js';
 import { readEmbeddedData } from '../src/stats/html.js';
 import { guestOrSkip } from './fixtures/guest.js';
-import { start } from './fixtures/spawn.js';
+import { marked, start } from './fixtures/spawn.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 // Under emulation on a loaded 2-core machine: a boot of up to a minute, Node starting in ~5 s per process.
@@ -99,20 +99,3 @@ test('Ctrl-C while the demo runs in the guest stops the guest and leaves nothing
     rmSync(outDir, { recursive: true, force: true });
   }
 });
-
-/** Live (not zombie) processes whose environment carries the mark: qemu and virtiofsd inherit it. */
-function marked(mark: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      if (!readFileSync(`/proc/${name}/environ`, 'latin1').includes(`TSLAND_TEST_MARK=${mark}`)) continue;
-      const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
-      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-      if (state !== 'Z') out.push(`${name} ${state}`);
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  return out;
-}

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { start } from './fixtures/spawn.js';
+import { marked, start } from './fixtures/spawn.js';
 import { readEmbeddedData } from '../src/stats/html.js';
 import {
   comparisonRows,
@@ -295,20 +295,3 @@ test('Ctrl-C during the tsland half stops the demo and leaves no process of its 
     rmSync(outDir, { recursive: true, force: true });
   }
 });
-
-/** Live (not zombie) processes whose environment carries the mark. */
-function marked(mark: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      if (!readFileSync(`/proc/${name}/environ`, 'latin1').includes(`TSLAND_TEST_MARK=${mark}`)) continue;
-      const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
-      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-      if (state !== 'Z') out.push(`${name} ${state}`);
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  return out;
-}
