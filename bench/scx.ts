@@ -18,6 +18,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { guestAvailability } from '../src/guest/availability.js';
 import { runInGuest } from '../src/guest/launch.js';
+import { guestWorkDir, PACKAGE_ROOT } from '../src/guest/share.js';
 import type { InsideResult } from './scx/inside.js';
 import type { FieldRun } from './scx/field.js';
 import { CAPTURE_FILE, nativeFigure, type NativeFigure } from './scx/replay.js';
@@ -140,8 +141,8 @@ async function main(): Promise<void> {
       memMiB,
       timeoutMs: 90 * 60_000,
       // The guest's own /tmp is private: the result comes back through the working directory, which the
-      // guest sees (writable) at the same path.
-      cwd: dir,
+      // guest sees (writable) at the same path, widened to hold the package where the guest would hide it.
+      cwd: guestWorkDir(dir, [PACKAGE_ROOT]),
       onStdout: (b) => process.stdout.write(b),
       onStderr: (b) => process.stderr.write(b),
     });

@@ -4,26 +4,17 @@
 // made the guest's working directory; the record is then read back here for the summary and the status.
 
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve, sep } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { guestAvailability } from '../src/guest/availability.js';
 import { runInGuest } from '../src/guest/launch.js';
+import { guestWorkDir, PACKAGE_ROOT } from '../src/guest/share.js';
 import type { SoakOptions } from './options.js';
 import type { SoakRecord } from './record.js';
 import { printSummary } from './run.js';
 
 const MAIN_JS = fileURLToPath(new URL('./main.js', import.meta.url));
 
-/**
- * The directory the guest shares writable at its own path: the nearest one holding both this soak's code
- * and the record's directory. The guest mounts its own /tmp, so a checkout under /tmp is visible there only
- * through this share (sharing the record's directory alone left dist/ out: MODULE_NOT_FOUND).
- */
-export function guestShare(codeFile: string, outDir: string): string {
-  let dir = dirname(codeFile);
-  while (dir !== dirname(dir) && !(outDir === dir || outDir.startsWith(dir + sep))) dir = dirname(dir);
-  return dir === dirname(dir) ? outDir : dir;
-}
 export const GUEST_CPUS = 2;
 /** Node, tsland (about 150 MiB resident with its locked mappings), the load and the headroom fit in 2 GiB. */
 export const GUEST_MEM_MIB = 2048;
@@ -66,7 +57,8 @@ export async function soakInGuest(opts: SoakOptions, argv: readonly string[], lo
       cpus: GUEST_CPUS,
       memMiB: GUEST_MEM_MIB,
       timeoutMs: timeoutS * 1000,
-      cwd: guestShare(MAIN_JS, outDir),
+      // The record's directory, widened to hold the package when the guest would hide it (a clone in /tmp).
+      cwd: guestWorkDir(outDir, [PACKAGE_ROOT]),
       signal: abort.signal,
       onStdout: (b) => process.stdout.write(b),
       onStderr: (b) => process.stderr.write(b),

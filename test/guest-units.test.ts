@@ -15,6 +15,7 @@ import { missingHostPackages, parseOsRelease, virtiofsdFlavor } from '../src/gue
 import { guestFstab, initScript, shQuote } from '../src/guest/init-script.js';
 import { qemuArgs, passthroughEnv, sweepStaleRunDirs } from '../src/guest/launch.js';
 import { parseMemSizeMiB } from '../src/guest/mem-size.js';
+import { guestWorkDir, hiddenInGuest } from '../src/guest/share.js';
 import { cacheRoot, guestPaths, MANIFEST_NAME, setLayout } from '../src/guest/paths.js';
 import { configHasSchedExt, decompressPayload, ELF_MAGIC, findPayload, ZSTD_MAGIC } from '../src/guest/vmlinuz.js';
 import { parseArgs } from '../src/cli/command.js';
@@ -335,4 +336,17 @@ test('run directories of a killed tsland are swept; a live owner keeps its own',
   } finally {
     rmSync(parent, { recursive: true, force: true });
   }
+});
+
+test("the guest's working directory widens to hold what its own /tmp would hide, and never becomes /", () => {
+  // A checkout cloned into /tmp and an exchange directory beside it: their common parent is shared.
+  assert.equal(guestWorkDir('/tmp/tsland-demo-x', ['/tmp/clone', '/tmp/clone/dist/src/cli/main.js']), '/tmp');
+  assert.equal(guestWorkDir('/tmp/clone/out', ['/tmp/clone']), '/tmp/clone');
+  // A checkout the guest sees anyway (the host's root, read-only) changes nothing.
+  assert.equal(guestWorkDir('/tmp/x', ['/home/u/tsland', '/srv/policy.js']), '/tmp/x');
+  assert.equal(guestWorkDir('/home/u/tsland/soak-results', ['/home/u/tsland']), '/home/u/tsland/soak-results');
+  // Hidden in two different places: only / would hold both, and / stays read-only, so the work dir is kept.
+  assert.equal(guestWorkDir('/tmp/x', ['/run/pkg']), '/tmp/x');
+  assert.ok(hiddenInGuest('/tmp') && hiddenInGuest('/var/tmp/a') && hiddenInGuest('/run/x') && hiddenInGuest('/dev/shm/y'));
+  assert.ok(!hiddenInGuest('/tmpfoo') && !hiddenInGuest('/home/tmp') && !hiddenInGuest('/'));
 });

@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { GuestError } from '../guest/errors.js';
 import { runInGuest } from '../guest/launch.js';
 import { cacheRoot, guestPaths } from '../guest/paths.js';
+import { guestWorkDir, PACKAGE_ROOT } from '../guest/share.js';
 import type { DemoData } from './report.js';
 import { DemoInterrupted, demoTable, writeDemoReport, type DemoOutcome } from './run.js';
 
@@ -101,7 +102,8 @@ export async function runDemoInGuest(opts: GuestDemoOptions): Promise<DemoOutcom
       memMiB: GUEST_MEM_MIB,
       // Generous: a busy host can make the emulation several times slower still.
       timeoutMs: Math.max(15 * 60, 4 * estimateS) * MS_PER_S,
-      cwd: xdir,
+      // xdir, widened to hold the package and the policy file where the guest would hide them (under /tmp).
+      cwd: guestWorkDir(xdir, [PACKAGE_ROOT, opts.cli, ...(existsSync(policy) ? [policy] : [])]),
       // The same cache (libbpf, the peers) inside as here, whatever HOME the guest has.
       env: { [DEMO_RESULT_ENV]: resultFile, TSLAND_CACHE_DIR: cacheRoot() },
       signal: controller.signal,
