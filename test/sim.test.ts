@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { simulate, type SimOptions } from '../src/backends/sim/simulator.js';
 import { Prng } from '../src/backends/sim/prng.js';
-import { rustland } from '../src/sched/index.js';
+import { fifo, rustland } from '../src/sched/index.js';
 import type { PolicyContext, TaskView } from '../src/sched/api.js';
 import { F64_DEADLINE, F64_SLICE_NS, F64_SUM_EXEC_NS } from '../src/sched/task-layout.js';
 
@@ -132,4 +132,17 @@ test('rustland: the slice shrinks with the tasks waiting, so a waking task waits
   assert.ok(p99 < 10 * MS, `wake-up p99 ${p99 / MS} ms among hogs`);
   // The floor (a tenth of the base slice) bounds the decisions: 2 CPUs, 5 s, >= 2 ms slices.
   assert.ok(r.decisions <= (2 * 5 * SEC) / (2 * MS) + r.wakeups, `${r.decisions} decisions`);
+});
+
+test("rustland: a stream of short-lived tasks does not starve a CPU hog (the longest wait stays the queue's)", async () => {
+  // 2 CPUs, 2 hogs, 7,998 tasks of ~2 ms arriving over 5 s: three times the CPUs' capacity, so the queue
+  // itself grows to about 2 s (FIFO's longest wait). When new tasks were credited a slice below the
+  // policy's clock, which their short runs never moved, a hog waited 7.6 s: past sched_ext's 5 s watchdog.
+  const base = { cpus: 2, tasks: 8000, workload: 'forkstorm', durationNs: 10 * SEC, seed: 1 } as const;
+  const r = (await simulate({ ...base, policy: rustland() })).results;
+  const f = (await simulate({ ...base, policy: fifo() })).results;
+  const hog = r.classes.find((c) => c.name === 'hog')!;
+  assert.ok(f.maxWaitNs > 1 * SEC, `the storm overloads the CPUs (FIFO's longest wait ${f.maxWaitNs / MS} ms)`);
+  assert.ok(hog.maxWaitNs <= f.maxWaitNs * 1.1, `a hog waited ${hog.maxWaitNs / MS} ms, FIFO's longest ${f.maxWaitNs / MS} ms`);
+  assert.ok(hog.share > 0.2, `hogs' CPU share ${hog.share}`);
 });

@@ -31,7 +31,7 @@ export function formatSimTable(o: SimOutcome): string {
       (r.warmupNs > 0 ? ` · shares after ${r.warmupNs / NSEC_PER_SEC}s` : ''),
     '',
   );
-  const rows = [['class', 'tasks', 'cpu share', 'wake-ups', 'wake p50 ms', 'p99 ms', 'p99.9 ms']];
+  const rows = [['class', 'tasks', 'cpu share', 'wake-ups', 'wake p50 ms', 'p99 ms', 'p99.9 ms', 'longest wait ms']];
   for (const c of r.classes) {
     rows.push([
       c.name,
@@ -41,6 +41,7 @@ export function formatSimTable(o: SimOutcome): string {
       ms(c.wakeLatencyNs?.p50),
       ms(c.wakeLatencyNs?.p99),
       ms(c.wakeLatencyNs?.p999),
+      ms(c.maxWaitNs),
     ]);
   }
   lines.push(...table(rows), '');
@@ -53,6 +54,7 @@ export function formatSimTable(o: SimOutcome): string {
         ? `${ms(r.wakeLatencyNs.p50)} / ${ms(r.wakeLatencyNs.p99)} / ${ms(r.wakeLatencyNs.p999)} ms`
         : '- (no task slept)',
     ],
+    ['longest wait of a runnable task (the watchdog bounds it)', `${ms(r.maxWaitNs)} ms`],
     ['wake-ups that found no idle CPU', `${r.wakeupsWithNoIdleCpu} of ${r.wakeups}`],
     ['CPU utilization', pct(r.cpuUtilization)],
     ['decisions', String(r.decisions)],

@@ -93,6 +93,11 @@ export interface ClassResult {
   share: number;
   wakeups: number;
   wakeLatencyNs: Percentiles | null;
+  /**
+   * The longest a task of this class waited runnable before it ran, ns (the quantity sched_ext's watchdog
+   * bounds: a real kernel ejects the scheduler when any task waits past its timeout).
+   */
+  maxWaitNs: number;
 }
 
 export interface SimResults {
@@ -115,6 +120,8 @@ export interface SimResults {
   wakeLatencyNs: Percentiles | null;
   wakeups: number;
   wakeupsWithNoIdleCpu: number;
+  /** The longest any task waited runnable before it ran, ns (see ClassResult.maxWaitNs). */
+  maxWaitNs: number;
   decisions: number;
   cancelledDispatches: number;
   exits: number;
@@ -221,6 +228,8 @@ class Simulation {
   private readonly tSumExec: Float64Array;
   private readonly tWindowCpu: Float64Array;
   private readonly tWakeAt: Float64Array;
+  /** When the task last became runnable (woke, arrived or was preempted), for the longest wait. */
+  private readonly tRunnableAt: Float64Array;
   // CPUs.
   private readonly cpuTask: Int32Array;
   private readonly cpuStart: Float64Array;
@@ -231,6 +240,7 @@ class Simulation {
   private spawnNext = 0;
   // Wake-up latencies, one histogram per class: fixed size, so recording never allocates.
   private readonly latency: Histograms;
+  private readonly classMaxWait: Float64Array;
   // Tallies.
   private wakeups = 0;
   private wakeupsNoIdle = 0;
@@ -275,10 +285,12 @@ class Simulation {
     this.tSumExec = new Float64Array(n).fill(0);
     this.tWindowCpu = new Float64Array(n).fill(0);
     this.tWakeAt = new Float64Array(n).fill(-1);
+    this.tRunnableAt = new Float64Array(n).fill(0);
     this.cpuTask = new Int32Array(opts.cpus).fill(-1);
     this.cpuStart = new Float64Array(opts.cpus);
     this.cpuGen = new Int32Array(opts.cpus);
     this.latency = new Histograms(classes.length);
+    this.classMaxWait = new Float64Array(classes.length).fill(0);
     // One pending wake or kill per task, one completion per CPU, one spawn.
     this.events = new EventQueue(2 * n + opts.cpus + 16);
 
@@ -424,6 +436,7 @@ class Simulation {
   private becomeRunnable(t: number, woke: boolean): void {
     const cls = this.tCls[t]!;
     this.tState[t] = ST_RUNNABLE;
+    this.tRunnableAt[t] = this.f[F_NOW]!;
     this.tRemain[t] = this.expDraw(this.classBurstMean[cls]!);
     if (woke) {
       this.tWakeAt[t] = this.f[F_NOW]!;
@@ -461,6 +474,7 @@ class Simulation {
     } else {
       this.tState[t] = ST_RUNNABLE;
       this.tWakeAt[t] = -1;
+      this.tRunnableAt[t] = this.f[F_NOW]!;
       this.pushRecord(EV_STOPPED, t, EVF_RUNNABLE);
     }
   }
@@ -568,6 +582,9 @@ class Simulation {
       this.tCpu[t] = cpu;
       this.cpuTask[cpu] = t;
       this.cpuStart[cpu] = start;
+      const waited = start - this.tRunnableAt[t]!;
+      const cls = this.tCls[t]!;
+      if (waited > this.classMaxWait[cls]!) this.classMaxWait[cls] = waited;
       if (this.tWakeAt[t]! >= 0) {
         this.recordLatency(t, start - this.tWakeAt[t]!);
         this.tWakeAt[t] = -1;
@@ -649,6 +666,7 @@ class Simulation {
         share,
         wakeups: m,
         wakeLatencyNs: this.latency.percentiles(c),
+        maxWaitNs: this.classMaxWait[c]!,
       });
     }
     const windowNs = this.f[F_END]! - this.f[F_WARMUP]!;
@@ -668,6 +686,7 @@ class Simulation {
       wakeLatencyNs: this.latency.percentiles(-1),
       wakeups: this.wakeups,
       wakeupsWithNoIdleCpu: this.wakeupsNoIdle,
+      maxWaitNs: Math.max(0, ...this.classMaxWait),
       decisions: this.decisions,
       cancelledDispatches: this.cancelled,
       exits: this.exits,
