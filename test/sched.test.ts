@@ -147,6 +147,36 @@ test('cumulative CPU time is charged as deltas; slices follow the weight (rustla
   assert.equal(row.vruntime, 1.5e6, 'vruntime += ran * 100 / weight');
 });
 
+test('CPU time used before the scheduler knew a task is not charged: taking over a busy machine starves no one', () => {
+  // sched_ext reports the kernel's cumulative CPU time. Tasks met for the first time, one with 600 s of
+  // CPU behind it (a hog that ran before tsland started): charged as one run, that history put its
+  // vruntime minutes ahead, and rustland held it back until the kernel's watchdog ejected tsland.
+  const SLICE = 20e6;
+  const s = createScheduler({ nrCpus: 1, policy: rustland(), lockMemory: false, sliceNs: SLICE, reserveTasks: 8 });
+  const sum = new Map([
+    [10, 600e9],
+    [11, 1e9],
+    [12, 2e9],
+  ]);
+  for (const [pid, ns] of sum) pushQueued(s.queued, EV_RUNNABLE, pid, 0, 0, 100, ns, 0, 0);
+  const runs = new Map([...sum.keys()].map((pid) => [pid, 0]));
+  let now = 0;
+  for (let round = 0; round < 30; round++) {
+    s.setCpuIdle(0, true);
+    s.clock[CLOCK_NOW_NS] = now;
+    s.schedule();
+    const [d] = drain(s);
+    assert.ok(d, `round ${round}: a task was dispatched`);
+    runs.set(d.pid, runs.get(d.pid)! + 1);
+    now += d.sliceNs;
+    sum.set(d.pid, sum.get(d.pid)! + d.sliceNs);
+    pushQueued(s.queued, EV_STOPPED, d.pid, 0, EVF_RUNNABLE, 100, sum.get(d.pid)!, 0, now);
+  }
+  for (const [pid, n] of runs) assert.ok(n >= 8, `pid ${pid} ran ${n} of 30 slices (${JSON.stringify([...runs])})`);
+  const row = new TaskTableReader(s.taskSlabs()).list().find((r) => r.pid === 10)!;
+  assert.ok(row.vruntime < 30 * SLICE, `vruntime ${row.vruntime / 1e6} ms: only what it ran under the scheduler`);
+});
+
 test('task slabs are readable from another thread', async () => {
   const s = createScheduler({ nrCpus: 2, policy: rustland(), lockMemory: false, slabTasks: 4 });
   for (let pid = 100; pid < 110; pid++) s.registerTask(pid, 100 + pid, 1);

@@ -302,6 +302,11 @@ class CoreScheduler implements Scheduler {
         this.bounce(pid, cpu);
         return;
       }
+      // CPU time the task used before the scheduler knew it is not charged to it: a backend that reports
+      // the kernel's cumulative sum (sched_ext) would otherwise charge a long-running task its whole life
+      // as one run when a scheduler takes over a busy machine, and rustland then held it back until the
+      // watchdog ejected the scheduler (a restarted tsland, seconds after attaching, in the soak).
+      tasks.f64Of(t)[tasks.f64Index(t) + F64_SUM_EXEC_NS] = f64[(at + Q_SUM_EXEC_NS) >> 3]!;
     }
     if (kind === EV_EXITED) {
       this.exit(t, pid);
