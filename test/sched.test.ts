@@ -8,6 +8,7 @@ import {
   CLOCK_NOW_NS,
   createScheduler,
   DF_BOUNCE,
+  DF_PREEMPT,
   dispatchCpu,
   dispatchFlags,
   dispatchPid,
@@ -175,6 +176,53 @@ test('CPU time used before the scheduler knew a task is not charged: taking over
   for (const [pid, n] of runs) assert.ok(n >= 8, `pid ${pid} ran ${n} of 30 slices (${JSON.stringify([...runs])})`);
   const row = new TaskTableReader(s.taskSlabs()).list().find((r) => r.pid === 10)!;
   assert.ok(row.vruntime < 30 * SLICE, `vruntime ${row.vruntime / 1e6} ms: only what it ran under the scheduler`);
+});
+
+test('preemptWakeups: a woken task takes the CPU of a hog with a larger key, once; FIFO and the default never preempt', () => {
+  const run = (policy: Policy, preemptWakeups: boolean) => {
+    const s = createScheduler({ nrCpus: 1, policy, lockMemory: false, sliceNs: 20e6, reserveTasks: 8, preemptWakeups });
+    let now = 0;
+    let sum = 0;
+    // A hog runs slice after slice (its CPU time since it last slept grows), a sleeper is asleep.
+    pushQueued(s.queued, EV_RUNNABLE, 20, 0, 0, 100, 0, 0, 0);
+    pushQueued(s.queued, EV_RUNNABLE, 21, 0, 0, 100, 0, 0, 0);
+    s.setCpuIdle(0, true);
+    s.schedule();
+    const first = drain(s)[0]!.pid;
+    pushQueued(s.queued, EV_STOPPED, first, 0, 0, 100, 1e6, 0, 1e6); // the first one to run goes to sleep
+    const hog = first === 20 ? 21 : 20;
+    const sleeper = first;
+    for (let i = 0; i < 10; i++) {
+      s.setCpuIdle(0, true);
+      s.clock[CLOCK_NOW_NS] = now;
+      s.schedule();
+      const [d] = drain(s);
+      assert.equal(d?.pid, hog);
+      now += 20e6;
+      sum += 20e6;
+      pushQueued(s.queued, EV_STOPPED, hog, 0, EVF_RUNNABLE, 100, sum, 0, now);
+    }
+    s.setCpuIdle(0, true);
+    s.schedule();
+    assert.equal(drain(s)[0]?.pid, hog, 'the hog runs on the only CPU');
+    pushQueued(s.queued, EV_RUNNABLE, sleeper, 0, 0, 100, 1e6, 0, now + 1e6);
+    s.clock[CLOCK_NOW_NS] = now + 1e6;
+    s.schedule();
+    const out = drain(s);
+    s.schedule();
+    return { out, again: drain(s), preemptions: s.counters.f64[C.nr_preemptions]!, sleeper };
+  };
+  const r = run(rustland(), true);
+  assert.deepEqual(
+    r.out.map((d) => [d.pid, d.cpu, d.flags & DF_PREEMPT]),
+    [[r.sleeper, 0, DF_PREEMPT]],
+    'the woken task preempts the hog on CPU 0',
+  );
+  assert.deepEqual(r.again, [], 'and is not placed a second time');
+  assert.equal(r.preemptions, 1);
+  const f = run(fifo(), true);
+  assert.deepEqual(f.out, [], 'FIFO: the woken task queued later has the larger key and waits');
+  assert.equal(run(rustland(), false).out.length, 0, 'off by default');
 });
 
 test('task slabs are readable from another thread', async () => {

@@ -24,6 +24,8 @@ interface ScriptCoverage {
 const HOT: Record<string, string[]> = {
   'backends/scx/thread/bridge.js': ['handleQueued', 'flush', 'runUnplaced', 'register', 'writeU64'],
   'backends/scx/thread/loop.js': ['round', 'copyCounters'],
+  // The core's preemption runs only on sched_ext (test/drill-coverage.test.ts covers the rest of the core).
+  'sched/scheduler.js': ['preemptForWakeups'],
   'backends/scx/rings.js': [
     'loadPositionInto',
     'readU64',

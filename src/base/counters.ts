@@ -51,6 +51,8 @@ export const COUNTER_NAMES = [
   'nr_sched_rounds',
   'nr_sched_yields',
   'nr_sched_sleeps',
+  // Woken tasks the core placed on a busy CPU, stopping the task there (SchedulerOptions.preemptWakeups).
+  'nr_preemptions',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

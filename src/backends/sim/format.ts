@@ -55,6 +55,7 @@ export function formatSimTable(o: SimOutcome): string {
         : '- (no task slept)',
     ],
     ['longest wait of a runnable task (the watchdog bounds it)', `${ms(r.maxWaitNs)} ms`],
+    ['running tasks preempted by a woken one', String(r.preemptions)],
     ['wake-ups that found no idle CPU', `${r.wakeupsWithNoIdleCpu} of ${r.wakeups}`],
     ['CPU utilization', pct(r.cpuUtilization)],
     ['decisions', String(r.decisions)],

@@ -16,6 +16,7 @@ import {
   D_PID,
   D_SLICE_NS,
   DF_BOUNCE,
+  DF_PREEMPT,
   EV_EXITED,
   EV_RUNNABLE,
   EV_STOPPED,
@@ -85,6 +86,8 @@ export interface SimOptions {
   onProgress?: (fraction: number) => void;
   /** Lock the scheduler's task slabs in RAM; default false for simulations. */
   lockMemory?: boolean;
+  /** A woken task may preempt a running one (SchedulerOptions.preemptWakeups, as the sched_ext backend does). */
+  preemptWakeups?: boolean;
 }
 
 export interface ClassResult {
@@ -122,6 +125,8 @@ export interface SimResults {
   wakeupsWithNoIdleCpu: number;
   /** The longest any task waited runnable before it ran, ns (see ClassResult.maxWaitNs). */
   maxWaitNs: number;
+  /** Running tasks stopped for a woken one (preemptWakeups). */
+  preemptions: number;
   decisions: number;
   cancelledDispatches: number;
   exits: number;
@@ -246,6 +251,7 @@ class Simulation {
   private wakeupsNoIdle = 0;
   private decisions = 0;
   private cancelled = 0;
+  private preemptions = 0;
   private exits = 0;
   private exitsQueued = 0;
   private batches = 0;
@@ -304,6 +310,7 @@ class Simulation {
       reserveTasks: n,
       // The simulator is the backend and runs on the scheduler's thread.
       crossThreadRings: false,
+      preemptWakeups: opts.preemptWakeups ?? false,
     });
     this.clock = this.sched.clock;
     this.queuedWriter = new QueuedWriter(this.sched.queued);
@@ -569,8 +576,12 @@ class Simulation {
       const at = d.record(i);
       const t = d.i32[(at + D_PID) >> 2]! - FIRST_PID;
       const cpu = d.i32[(at + D_CPU) >> 2]!;
-      const bounced = (d.i32[(at + D_FLAGS) >> 2]! & DF_BOUNCE) !== 0;
+      const flags = d.i32[(at + D_FLAGS) >> 2]!;
+      const bounced = (flags & DF_BOUNCE) !== 0;
       if (!bounced) this.decisions++;
+      // A preempting dispatch stops what runs there (a kernel would: the task goes back to the queue).
+      if ((flags & DF_PREEMPT) !== 0 && this.cpuTask[cpu]! >= 0 && t >= 0 && t < this.nTasks && this.tState[t] === ST_RUNNABLE)
+        this.preemptOn(cpu);
       if (t < 0 || t >= this.nTasks || this.tState[t] !== ST_RUNNABLE || this.cpuTask[cpu]! >= 0) {
         // Stale decision: the task is gone or the CPU is taken. Give the CPU back.
         this.sched.counters.f64[C.nr_failed_dispatches]!++;
@@ -599,6 +610,22 @@ class Simulation {
       events.push(EVK_CPU_DONE, cpu, this.cpuGen[cpu]!);
     }
     if (n > 0) d.release(n);
+  }
+
+  // The task on cpu stops now, still runnable; the CPU stays taken in the scheduler's view (the preempting
+  // task has it), so unlike cpuDone nothing marks it idle.
+  private preemptOn(cpu: number): void {
+    const t = this.cpuTask[cpu]!;
+    const ran = this.account(t, cpu);
+    this.cpuGen[cpu]!++;
+    this.cpuTask[cpu] = -1;
+    this.tRemain[t] = this.tRemain[t]! - ran;
+    this.tLife[t] = this.tLife[t]! - ran;
+    this.tState[t] = ST_RUNNABLE;
+    this.tWakeAt[t] = -1;
+    this.tRunnableAt[t] = this.f[F_NOW]!;
+    this.preemptions++;
+    this.pushRecord(EV_STOPPED, t, EVF_RUNNABLE);
   }
 
   private recordLatency(t: number, latencyNs: number): void {
@@ -687,6 +714,7 @@ class Simulation {
       wakeups: this.wakeups,
       wakeupsWithNoIdleCpu: this.wakeupsNoIdle,
       maxWaitNs: Math.max(0, ...this.classMaxWait),
+      preemptions: this.preemptions,
       decisions: this.decisions,
       cancelledDispatches: this.cancelled,
       exits: this.exits,

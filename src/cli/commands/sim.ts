@@ -83,6 +83,11 @@ export const simCommand: CommandDef = {
       default: 2,
       help: 'Virtual time between a dispatch and the task running, in microseconds.',
     },
+    {
+      name: 'preempt',
+      type: 'boolean',
+      help: 'A woken task may stop a running one with a larger key, as tsland does on sched_ext.',
+    },
     { name: 'json', type: 'boolean', help: 'Print one JSON object {results, perf} instead of the table.' },
   ],
   examples: [
@@ -114,6 +119,7 @@ export const simCommand: CommandDef = {
       seed: flags.seed as number,
       sliceNs: Math.round((flags['slice-us'] as number) * NSEC_PER_USEC),
       dispatchCostNs: Math.round((flags['dispatch-cost-us'] as number) * NSEC_PER_USEC),
+      preemptWakeups: flags.preempt === true,
       ...(tty ? { onProgress: progressBar() } : {}),
     };
     const gc = new GcCounter();

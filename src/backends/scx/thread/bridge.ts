@@ -18,9 +18,11 @@ import type { Scheduler } from '../../../sched/api.js';
 import { C, type Counters } from '../../../base/counters.js';
 import {
   D_CPU,
+  D_FLAGS,
   D_PID,
   D_SLICE_NS,
   D_VRUNTIME,
+  DF_PREEMPT,
   EV_EXITED,
   EV_RUNNABLE,
   EV_STOPPED,
@@ -171,13 +173,14 @@ export class ScxBridge {
       if (at < 0) break;
       const d = ring.record(copied);
       const pid = ri[(d + D_PID) >> 2]!;
-      // The core dispatches only to CPUs it was told are free, and never bounces a task here: every task is
-      // registered before its first record reaches the core.
+      // The core dispatches to CPUs it was told are free, or with DF_PREEMPT to a busy one (the task there
+      // is stopped, and its record then finds this CPU owned by the new task, so it does not free it). It
+      // never bounces a task here: every task is registered before its first record reaches the core.
       const cpu = ri[(d + D_CPU) >> 2]!;
       const slot = this.scheduler.slotOf(pid);
       i32[(at + K.D_PID) >> 2] = pid;
       i32[(at + K.D_CPU) >> 2] = cpu;
-      u32[(at + K.D_FLAGS) >> 2] = 0;
+      u32[(at + K.D_FLAGS) >> 2] = (ri[(d + D_FLAGS) >> 2]! & DF_PREEMPT) !== 0 ? K.DF_PREEMPT : 0;
       u32[(at + K.D_RSV) >> 2] = 0;
       writeU64(u32, at + K.D_SLICE_NS, rf[(d + D_SLICE_NS) >> 3]!);
       const vtime = rf[(d + D_VRUNTIME) >> 3]!;

@@ -154,6 +154,8 @@ interface Drill {
   loop: ScxLoop;
   /** [0] burst end in ns, for the idle steps. */
   times: Float64Array;
+  /** A second loop over fresh rings and a fresh scheduler, for a step that needs a known start. */
+  fresh(): { kernel: StandInKernel; loop: ScxLoop; close(): void };
 }
 
 /** One named step of the scenario: what the stand-in kernel does, then the rounds it asks for. */
@@ -218,6 +220,30 @@ const STEPS: Step[] = [
     },
   },
   {
+    name: 'hogs hold every CPU and a task wakes up: it preempts one (the core preempts on wake-up)',
+    run({ fresh }) {
+      // A fresh scheduler: in the shared one the table is full by now and the clocks of its policy are far
+      // from what a few new tasks would show. The code it runs is the same, and so is what V8 learns.
+      const { kernel, loop, close } = fresh();
+      const sleeper = pidOf(DRILL_CPUS);
+      for (let c = 0; c < DRILL_CPUS; c++) kernel.emit(K.EV_RUNNABLE, pidOf(c), c, K.QF_NEW);
+      loop.round();
+      kernel.drainDispatches();
+      for (let r = 0; r < 64; r++) {
+        // Each hog's slice ends and it runs again at once: its CPU time since it last slept keeps growing.
+        for (let c = 0; c < DRILL_CPUS; c++) kernel.emit(K.EV_STOPPED, pidOf(c), c, K.QF_RUNNABLE);
+        loop.round();
+        kernel.drainDispatches();
+        kernel.emit(K.EV_RUNNABLE, sleeper, r % DRILL_CPUS, r === 0 ? K.QF_NEW : 0);
+        loop.round();
+        kernel.drainDispatches();
+        kernel.emit(K.EV_STOPPED, sleeper, r % DRILL_CPUS, 0);
+      }
+      loop.copyCounters();
+      close();
+    },
+  },
+  {
     name: 'a record still being written is not read until it is finished',
     run({ kernel, loop }) {
       kernel.emit(K.EV_RUNNABLE, pidOf(1), 0, 0, 100, 'busy');
@@ -273,6 +299,8 @@ export function standInLoop(
     maxTasks: sizes.maxTasks ?? DRILL_MAX_TASKS,
     slabTasks: 64,
     queuedCapacity: sizes.coreQueued ?? DRILL_CORE_QUEUED,
+    // As the real scheduler thread (worker.ts): the drill warms the preemption path too.
+    preemptWakeups: true,
   });
   const bridge = new ScxBridge(scheduler, counters, dispatch, sizes.maxTasks ?? DRILL_PIDS);
   const loop = new ScxLoop(
@@ -298,7 +326,7 @@ export function standInLoop(
  */
 export function drillScxRound(makePolicy: () => Policy, readClockNs: ReadClockNs): void {
   const { kernel, loop, close } = standInLoop(makePolicy(), readClockNs);
-  const drill: Drill = { kernel, loop, times: new Float64Array(1) };
+  const drill: Drill = { kernel, loop, times: new Float64Array(1), fresh: () => standInLoop(makePolicy(), readClockNs) };
   for (const step of STEPS) step.run(drill);
   loop.copyCounters();
   close();

@@ -140,6 +140,8 @@ async function main(config: Config): Promise<void> {
     queuedCapacity: CORE_QUEUED_CAPACITY,
     lockMemory: config.lock,
     crossThreadRings: false,
+    // The kernel half stops the task on the target CPU at once (SCX_ENQ_PREEMPT), as EEVDF would on wake-up.
+    preemptWakeups: true,
   });
   scheduler.onSlab((sab, index) => post({ type: 'slab', sab, index }));
 
