@@ -64,7 +64,7 @@ class FakeSink implements KernelDispatchSink {
     assert.equal(at, this.submitted * K.DISPATCH_BYTES, 'records are committed in the order they were reserved');
     this.submitted++;
   }
-  take(): { pid: number; cpu: number; enqCnt: number; sliceNs: number }[] {
+  take(): { pid: number; cpu: number; enqCnt: number; sliceNs: number; flags: number }[] {
     const out = [];
     for (let i = 0; i < this.submitted; i++) {
       const at = i * K.DISPATCH_BYTES;
@@ -73,6 +73,7 @@ class FakeSink implements KernelDispatchSink {
         cpu: this.i32[(at + K.D_CPU) >> 2]!,
         enqCnt: this.u32[(at + K.D_ENQ_CNT) >> 2]! + this.u32[(at + K.D_ENQ_CNT + 4) >> 2]! * 2 ** 32,
         sliceNs: this.u32[(at + K.D_SLICE_NS) >> 2]! + this.u32[(at + K.D_SLICE_NS + 4) >> 2]! * 2 ** 32,
+        flags: this.u32[(at + K.D_FLAGS) >> 2]!,
       });
     }
     this.reserved = 0;
@@ -94,7 +95,7 @@ interface Setup {
 
 function setup(
   nrCpus: number,
-  opts: { sinkCapacity?: number; policy?: Policy; queuedCapacity?: number; maxTasks?: number } = {},
+  opts: { sinkCapacity?: number; policy?: Policy; queuedCapacity?: number; maxTasks?: number; preemptWakeups?: boolean } = {},
 ): Setup {
   const counters = createCounters();
   const s = createScheduler({
@@ -106,6 +107,7 @@ function setup(
     queuedCapacity: opts.queuedCapacity,
     maxTasks: opts.maxTasks,
     slabTasks: opts.maxTasks,
+    preemptWakeups: opts.preemptWakeups,
   });
   const sink = new FakeSink(opts.sinkCapacity ?? 64);
   const bridge = new ScxBridge(s, counters, sink, 64);
@@ -140,7 +142,7 @@ test("one dispatch per CPU, each carrying the enqueue generation of its task's l
   const cpuOf101 = first[1]!.cpu;
   feed(K.EV_STOPPED, 101, cpuOf101, { enqCnt: 1011, sumExecNs: 5e6 });
   step();
-  assert.deepEqual(sink.take(), [{ pid: 102, cpu: cpuOf101, enqCnt: 1020 + 2 ** 33, sliceNs: 20_000_000 }]);
+  assert.deepEqual(sink.take(), [{ pid: 102, cpu: cpuOf101, enqCnt: 1020 + 2 ** 33, sliceNs: 20_000_000, flags: 0 }]);
 });
 
 test('a preempted task is queued again with its new generation; a CPU the kernel reports idle is free', () => {
@@ -165,6 +167,43 @@ test('a preempted task is queued again with its new generation; a CPU the kernel
   assert.deepEqual(
     sink.take().map((d) => [d.pid, d.cpu, d.enqCnt]),
     [[7, 0, 2]],
+  );
+});
+
+test("a woken task preempts a hog (PREEMPT and HEAD to the kernel); the hog's own stop then frees no CPU", () => {
+  const { feed, sink, step } = setup(1, { policy: rustland(), preemptWakeups: true });
+  feed(K.EV_RUNNABLE, 7, 0, { enqCnt: 1 });
+  step();
+  assert.deepEqual(
+    sink.take().map((d) => [d.pid, d.flags]),
+    [[7, 0]],
+  );
+  // 7 is a hog: slice after slice, never sleeping.
+  for (let i = 1; i <= 5; i++) {
+    feed(K.EV_STOPPED, 7, 0, { flags: K.QF_RUNNABLE, enqCnt: 1 + i, sumExecNs: i * 20e6 });
+    step();
+    assert.deepEqual(
+      sink.take().map((d) => d.pid),
+      [7],
+    );
+  }
+  // 8 wakes up while 7 holds the only CPU: it takes it at once.
+  feed(K.EV_RUNNABLE, 8, 0, { enqCnt: 1 });
+  step();
+  assert.deepEqual(
+    sink.take().map((d) => [d.pid, d.cpu, d.flags]),
+    [[8, 0, K.DF_PREEMPT | K.DF_HEAD]],
+  );
+  // The kernel stopped 7 for it: 7 waits, and CPU 0 stays 8's in the core's view.
+  feed(K.EV_STOPPED, 7, 0, { flags: K.QF_RUNNABLE, enqCnt: 7, sumExecNs: 101e6 });
+  step();
+  assert.deepEqual(sink.take(), []);
+  // 8 goes back to sleep: now CPU 0 is free and 7 gets it, without preempting anyone.
+  feed(K.EV_STOPPED, 8, 0, { enqCnt: 2, sumExecNs: 1e5 });
+  step();
+  assert.deepEqual(
+    sink.take().map((d) => [d.pid, d.enqCnt, d.flags]),
+    [[7, 7, 0]],
   );
 });
 

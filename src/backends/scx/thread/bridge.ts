@@ -180,7 +180,8 @@ export class ScxBridge {
       const slot = this.scheduler.slotOf(pid);
       i32[(at + K.D_PID) >> 2] = pid;
       i32[(at + K.D_CPU) >> 2] = cpu;
-      u32[(at + K.D_FLAGS) >> 2] = (ri[(d + D_FLAGS) >> 2]! & DF_PREEMPT) !== 0 ? K.DF_PREEMPT : 0;
+      // A preempting task runs next on that CPU, ahead of anything already waiting in its local DSQ.
+      u32[(at + K.D_FLAGS) >> 2] = (ri[(d + D_FLAGS) >> 2]! & DF_PREEMPT) !== 0 ? K.DF_PREEMPT | K.DF_HEAD : 0;
       u32[(at + K.D_RSV) >> 2] = 0;
       writeU64(u32, at + K.D_SLICE_NS, rf[(d + D_SLICE_NS) >> 3]!);
       const vtime = rf[(d + D_VRUNTIME) >> 3]!;
