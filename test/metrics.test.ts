@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { COUNTER_NAMES, C, createCounters } from '../src/base/counters.js';
 import { formatOpenMetrics } from '../src/stats/openmetrics.js';
+import { fieldMeta } from '../src/stats/meta.js';
 import { isLoopback, parseMetricsAddress, startMetricsServer } from '../src/stats/metrics-server.js';
 import { UsageError } from '../src/cli/command.js';
 import { parseOpenMetrics } from './fixtures/openmetrics-parser.js';
@@ -94,4 +95,9 @@ test('metrics without the stats server still judge health', async () => {
   } finally {
     await obs.close();
   }
+});
+
+test('every counter is documented (name, kind and unit in the stats protocol and OpenMetrics HELP)', () => {
+  const undocumented = COUNTER_NAMES.filter((name) => fieldMeta(name).desc === 'undocumented counter');
+  assert.deepEqual(undocumented, []);
 });

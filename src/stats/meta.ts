@@ -96,6 +96,11 @@ const KNOWN: Partial<Record<CounterName, FieldMeta>> = {
     kind: 'counter',
     unit: '',
   },
+  nr_preemptions: {
+    desc: 'woken tasks placed on a busy CPU, stopping the task with a larger key there (sched_ext)',
+    kind: 'counter',
+    unit: '',
+  },
 };
 
 export function fieldMeta(name: string): FieldMeta {
