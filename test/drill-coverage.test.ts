@@ -6,25 +6,12 @@
 // gains a branch, this test names it until a drill takes it.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-
-interface Range {
-  startOffset: number;
-  endOffset: number;
-  count: number;
-}
-interface FunctionCoverage {
-  functionName: string;
-  ranges: Range[];
-}
-interface ScriptCoverage {
-  url: string;
-  functions: FunctionCoverage[];
-}
+import { startBlockCoverage, untakenBlocks, type Allowance } from './fixtures/coverage.js';
 
 /** Functions of the round and the creation path, per compiled file under src/. */
 const HOT: Record<string, string[]> = {
@@ -129,7 +116,7 @@ const CANNOT = 'cannot happen with the real-process backend';
 const GUARD = "a guard against a caller's bad argument or damaged memory";
 
 /** Blocks that may stay untaken: [file, function, the block's first characters, why]. */
-const ALLOWED: [string, string, string, string][] = [
+const ALLOWED: Allowance[] = [
   ['backends/proc/thread/backend.js', 'adopt', 'catch', 'the scheduler at maxTasks: the process runs under the kernel alone'],
   ['backends/proc/thread/backend.js', 'adopt', '{ const next = new Int32Array', GROWS],
   ['backends/proc/thread/backend.js', 'adopt', '{ t.close(slot); this.reportExit(pid)', IO_FAILURE],
@@ -200,8 +187,7 @@ test('drills: every block of the round and the creation path runs before the fir
   session.connect();
   const dir = mkdtempSync(join(tmpdir(), 'tsland-drillcov-'));
   try {
-    await session.post('Profiler.enable');
-    await session.post('Profiler.startPreciseCoverage', { callCount: true, detailed: true });
+    await startBlockCoverage(session);
     // Loaded only now: V8 counts blocks of code compiled after coverage started.
     const src = new URL('../src/', import.meta.url);
     const { DEFAULT_RESERVE_TASKS, ProcBackend } = await import(new URL('backends/proc/thread/backend.js', src).href);
@@ -245,40 +231,9 @@ test('drills: every block of the round and the creation path runs before the fir
       backend.close();
       scheduler.close();
     }
-    const { result } = (await session.post('Profiler.takePreciseCoverage')) as { result: ScriptCoverage[] };
-    await session.post('Profiler.stopPreciseCoverage');
-
-    const missing: string[] = [];
-    const used = new Set<string>();
-    for (const [file, names] of Object.entries(HOT)) {
-      const script = result.find((s) => s.url.endsWith(`/src/${file}`));
-      assert.ok(script, `${file} was not loaded`);
-      const text = readFileSync(new URL(script.url), 'utf8');
-      for (const name of names) {
-        const fns = script.functions.filter((f) => f.functionName === name);
-        assert.ok(fns.length > 0, `${file}: no function ${name} (renamed? update HOT)`);
-        for (const fn of fns) {
-          if (fn.ranges[0]!.count === 0) {
-            missing.push(`${file} ${name}: never runs`);
-            continue;
-          }
-          for (const r of fn.ranges.slice(1)) {
-            if (r.count > 0) continue;
-            const block = text.slice(r.startOffset, r.endOffset).replace(/\s+/g, ' ').trimStart();
-            const allowed = ALLOWED.find(([f, n, start]) => f === file && n === name && block.startsWith(start.trimStart()));
-            if (allowed) {
-              used.add(allowed.join('|'));
-              continue;
-            }
-            const line = text.slice(0, r.startOffset).split('\n').length;
-            missing.push(`${file}:${line} ${name}: ${block.slice(0, 80)}`);
-          }
-        }
-      }
-    }
+    const { missing, stale } = await untakenBlocks(session, HOT, ALLOWED);
     assert.deepEqual(missing, [], `blocks no drill takes:\n${missing.join('\n')}`);
     // An allowance nothing needs any more is dropped, so the list stays the truth.
-    const stale = ALLOWED.filter((a) => !used.has(a.join('|'))).map(([f, n, start]) => `${f} ${n}: ${start}`);
     assert.deepEqual(stale, [], `allowed blocks that the drills now take (remove them):\n${stale.join('\n')}`);
   } finally {
     session.disconnect();
