@@ -389,8 +389,23 @@ void tsland_enqueue(u64 *ctx)
 	if (is_self(p)) {
 		u64 flags = enq_flags;
 
-		if ((tl_config.flags & TSLAND_CFG_SELF_PREEMPT) && (enq_flags & ENQ_WAKEUP) &&
-		    (!tl_config.sched_tid || p->pid == tl_config.sched_tid)) {
+		/*
+		 * tsland's other threads (V8's compilers and GC helpers, libuv's pool, the main thread) go to the
+		 * shared DSQ, served by every ops.dispatch: never to user space, but never ahead of it either.
+		 * Inserted straight into the local DSQ, a CPU-bound one (V8 compiling a freshly started tsland under
+		 * emulation, for minutes) was put back there at the end of every slice, so that CPU never ran
+		 * ops.dispatch: neither the dispatch records nor the shared DSQ were served, and a restarted tsland
+		 * was ejected seconds after attaching ("churn failed to run for 7.1s", 0 tasks waiting on user
+		 * space, 1 dispatch record never drained).
+		 */
+		if (tl_config.sched_tid && p->pid != tl_config.sched_tid) {
+			dsq_insert(p, SHARED_DSQ, kernel_slice(), enq_flags);
+			__sync_fetch_and_add(&counters.nr_kernel_dispatches, 1);
+			__sync_fetch_and_add(&counters.nr_self_dispatches, 1);
+			kick_idle_for(p);
+			return;
+		}
+		if ((tl_config.flags & TSLAND_CFG_SELF_PREEMPT) && (enq_flags & ENQ_WAKEUP)) {
 			s32 cpu = scx_bpf_task_cpu(p);
 
 			flags |= ENQ_PREEMPT;
