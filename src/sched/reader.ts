@@ -68,7 +68,7 @@ export class TaskTableReader {
           pid: i32[ii + I32_PID]!,
           weight: i32[ii + I32_WEIGHT]!,
           vruntime: f64[fi + F64_VRUNTIME]!,
-          cpuTimeNs: f64[fi + F64_SUM_EXEC_NS]!,
+          cpuTimeNs: Math.max(0, f64[fi + F64_SUM_EXEC_NS]!),
           deadline: f64[fi + F64_DEADLINE]!,
           state: TASK_STATE_NAMES[state] ?? 'free',
           lastCpu: i32[ii + I32_CPU]!,

@@ -320,11 +320,6 @@ class CoreScheduler implements Scheduler {
         this.bounce(pid, cpu);
         return;
       }
-      // CPU time the task used before the scheduler knew it is not charged to it: a backend that reports
-      // the kernel's cumulative sum (sched_ext) would otherwise charge a long-running task its whole life
-      // as one run when a scheduler takes over a busy machine, and rustland then held it back until the
-      // watchdog ejected the scheduler (a restarted tsland, seconds after attaching, in the soak).
-      tasks.f64Of(t)[tasks.f64Index(t) + F64_SUM_EXEC_NS] = f64[(at + Q_SUM_EXEC_NS) >> 3]!;
     }
     if (kind === EV_EXITED) {
       this.exit(t, pid);
@@ -338,6 +333,12 @@ class CoreScheduler implements Scheduler {
     if (cpu >= 0 && cpu < this.nrCpus) ti[ii + I32_CPU] = cpu;
     tf[fi + F64_NVCSW] = f64[(at + Q_NVCSW) >> 3]!;
     const sumExecNs = f64[(at + Q_SUM_EXEC_NS) >> 3]!;
+    // A task's first record sets the baseline (TaskTable.init leaves NO_SUM_EXEC): CPU time it used before
+    // the scheduler met it is not charged to it. A backend reporting the kernel's cumulative sum (sched_ext)
+    // otherwise charged each long-running task its whole life as one run when tsland took over a busy
+    // machine; rustland put such a task minutes ahead and held it back until the watchdog ejected tsland
+    // (the restarted tslands of the soak, seconds after attaching: the soak's own node, churn).
+    if (tf[fi + F64_SUM_EXEC_NS]! < 0) tf[fi + F64_SUM_EXEC_NS] = sumExecNs;
     const ranNs = sumExecNs - tf[fi + F64_SUM_EXEC_NS]!;
     if (ranNs > 0) {
       tf[fi + F64_SUM_EXEC_NS] = sumExecNs;

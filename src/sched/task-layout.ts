@@ -38,6 +38,9 @@ export const TASK_SLEEPING = 1;
 export const TASK_QUEUED = 2;
 export const TASK_RUNNING = 3;
 
+/** F64_SUM_EXEC_NS of a task no record has reported on yet: the first record sets the baseline. */
+export const NO_SUM_EXEC = -1;
+
 export const TASK_STATE_NAMES = ['free', 'sleeping', 'queued', 'running'] as const;
 
 /** Stride of one task record with `policyFieldCount` extra fields. */

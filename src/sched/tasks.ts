@@ -12,6 +12,7 @@ import {
   F64_NVCSW,
   F64_SLICE_NS as F64_SLICE,
   F64_SUM_EXEC_NS as F64_SUM_EXEC,
+  NO_SUM_EXEC,
   F64_VRUNTIME,
   I32_CPU,
   I32_PID,
@@ -134,6 +135,8 @@ export class TaskTable implements TaskView {
     i32[i + I32_STATE] = TASK_SLEEPING;
     i32[i + I32_WEIGHT] = weight;
     i32[i + I32_CPU] = cpu;
+    // No CPU time known yet: the first record sets it (Scheduler.handle), so what came before is not charged.
+    this.f64s[t >>> this.slabShift]![(t & this.slabMask) * this.strideF64 + F64_SUM_EXEC] = NO_SUM_EXEC;
   }
 
   private addSlab(): void {
