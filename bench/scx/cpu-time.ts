@@ -8,6 +8,8 @@ export interface CpuTime {
   /** utime and stime, ms (tick resolution: 10 ms). */
   userMs: number;
   sysMs: number;
+  /** The nice value (stat field 19). */
+  nice: number;
 }
 
 /** A process's (every thread's) CPU time, or one thread's with `tid`. Throws when it is gone. */
@@ -18,6 +20,7 @@ export function readCpuTime(pid: number, tid?: number): CpuTime {
     comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
     userMs: (Number(f[11]) * 1000) / USER_HZ,
     sysMs: (Number(f[12]) * 1000) / USER_HZ,
+    nice: Number(f[16]),
   };
 }
 

@@ -3,7 +3,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { jainIndex } from '../../src/demo/analysis.js';
-import { cpuMsOf } from './cpu-time.js';
+import { cpuMsOf, readCpuTime } from './cpu-time.js';
 
 /** Weights of nice 0, 5 and 10 in the kernel's table (sched_prio_to_weight). */
 export const NICE_WEIGHT: Record<number, number> = { 0: 1024, 5: 335, 10: 110 };
@@ -50,10 +50,34 @@ export function worstClassError(classes: Record<string, ClassShare>): number {
   return Math.max(...Object.values(classes).map((c) => c.error));
 }
 
+/** How long the hogs may take to become `sh` at their nice value (process start-up is slow under emulation). */
+const HOGS_READY_TIMEOUT_MS = 60_000;
+
+/**
+ * Waits until every hog is the shell loop at its nice value. Until then a hog is `nice` starting up, at
+ * nice 0, and the later ones start later: counted, that launch skewed the shares of every scheduler alike
+ * (EEVDF's nice 0/5/10 error was 11.4% over a whole run, 0.6-2.5% over its second half).
+ */
+async function hogsReady(hogs: ChildProcess[], nices: number[]): Promise<void> {
+  const deadline = performance.now() + HOGS_READY_TIMEOUT_MS;
+  for (;;) {
+    const ready = hogs.every((h, i) => {
+      const t = readCpuTime(h.pid!);
+      return t.comm === 'sh' && t.nice === nices[i];
+    });
+    if (ready) return;
+    if (performance.now() > deadline)
+      throw new Error(`the hogs were not all running at their nice values after ${HOGS_READY_TIMEOUT_MS} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 export async function runHogs(nices: number[], seconds: number): Promise<HogRun> {
   const hogs: ChildProcess[] = nices.map((n) => spawn('nice', ['-n', String(n), 'sh', '-c', HOG], { stdio: 'ignore' }));
   try {
     for (const h of hogs) if (h.pid === undefined) throw new Error('a hog did not start (nice or sh missing?)');
+    // The run starts when the last hog is spinning at its nice value: "from the first second" of them all.
+    await hogsReady(hogs, nices);
     const t0 = performance.now();
     const start = hogs.map((h) => cpuMsOf(h.pid!));
     await new Promise((r) => setTimeout(r, (seconds * 1000) / 2));
