@@ -273,6 +273,12 @@ function report(
       `${t.field.latencyIdle.p50Us} / ${t.field.latencyIdle.p99Us} us = ${field.latencyIdleP99.toFixed(2)}x EEVDF p99`,
       '-',
     ],
+    [
+      'preemptions for woken tasks (hackbench, cyclictest, build)',
+      '-',
+      `${t.field.window.preemptions ?? 0} of ${t.field.window.userDispatches} user dispatches`,
+      '-',
+    ],
     ['parallel build (make -j)', both((r) => r.buildS, 's', 1), ratio((r) => r.buildS, 's', 1), '<= 1.15x'],
     ['8 hogs: Jain index of CPU time', e.fair.jain.toFixed(4), t.fair.jain.toFixed(4), '>= 0.98'],
     ['8 hogs: CPUs they got', e.fair.cpusUsed.toFixed(2), t.fair.cpusUsed.toFixed(2), '-'],

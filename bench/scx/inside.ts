@@ -49,6 +49,8 @@ export interface TslandWindow {
   rounds: number;
   yields: number;
   sleeps: number;
+  /** Woken tasks the core placed on a busy CPU, stopping the task there (nr_preemptions). */
+  preemptions: number;
   wallMs: number;
 }
 
@@ -159,6 +161,7 @@ function window(a: Mark, b: Mark): TslandWindow {
     rounds: d('nr_sched_rounds'),
     yields: d('nr_sched_yields'),
     sleeps: d('nr_sched_sleeps'),
+    preemptions: d('nr_preemptions'),
     wallMs: b.atMs - a.atMs,
   };
 }
