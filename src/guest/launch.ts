@@ -132,20 +132,30 @@ function lastLine(path: string): string {
   }
 }
 
-function virtiofsdArgs(d: Virtiofsd, socket: string, dir: string, sandbox: 'chroot' | 'namespace'): string[] {
+/**
+ * How the guest caches a share's files. The host's root is shared read-only and does not change under a
+ * running guest, so its pages are kept: with `auto`, FUSE drops a file's page cache on every open() of it,
+ * so each process the guest starts (each opens libc) tore libc's code out of every process that had it
+ * mapped, locked or not, and tsland's scheduler thread took a major fault on its next libc call (373 of the
+ * 415 faults traced on it in 2 minutes under a fork storm). The working directory and the exchange directory
+ * are written from both sides: `auto` revalidates them.
+ */
+export type ShareCache = 'always' | 'auto';
+
+function virtiofsdArgs(d: Virtiofsd, socket: string, dir: string, sandbox: 'chroot' | 'namespace', cache: ShareCache): string[] {
   if (d.flavor === 'c')
     return [
       `--socket-path=${socket}`,
       '-o',
       `source=${dir}`,
       '-o',
-      'cache=auto',
+      `cache=${cache}`,
       '-o',
       `sandbox=${sandbox}`,
       '-o',
       'log_level=warn',
     ];
-  return ['--socket-path', socket, '--shared-dir', dir, '--cache', 'auto', '--sandbox', sandbox, '--log-level', 'warn'];
+  return ['--socket-path', socket, '--shared-dir', dir, '--cache', cache, '--sandbox', sandbox, '--log-level', 'warn'];
 }
 
 async function waitForPath(path: string, child: Child): Promise<void> {
@@ -338,18 +348,18 @@ export async function runInGuest(opts: GuestRunOptions): Promise<GuestRunResult>
       stdout: join(tmp, 'stdout.sock'),
       stderr: join(tmp, 'stderr.sock'),
     };
-    const shares: [string, string, 'chroot' | 'namespace'][] = [
-      ['root', '/', 'chroot'], // the namespace sandbox cannot pivot_root into /
-      ['xch', xch, 'namespace'],
+    const shares: [string, string, 'chroot' | 'namespace', ShareCache][] = [
+      ['root', '/', 'chroot', 'always'], // the namespace sandbox cannot pivot_root into /
+      ['xch', xch, 'namespace', 'auto'],
     ];
-    if (sockets.work) shares.push(['work', cwd, 'namespace']);
-    for (const [name, dir, sandbox] of shares) {
+    if (sockets.work) shares.push(['work', cwd, 'namespace', 'auto']);
+    for (const [name, dir, sandbox, cache] of shares) {
       const sock = sockets[name as 'root' | 'xch' | 'work']!;
       children.push(
         startChild(
           `virtiofsd (${dir})`,
           virtiofsd.path,
-          virtiofsdArgs(virtiofsd, sock, dir, sandbox),
+          virtiofsdArgs(virtiofsd, sock, dir, sandbox, cache),
           join(tmp, `virtiofsd-${name}.log`),
         ),
       );
