@@ -227,6 +227,8 @@ struct tsland_counters {
  *   reason     char NUL-terminated, e.g. "runnable task stall"
  *   msg        char NUL-terminated details
  */
+/* The .bss variable `exit_dump` (char[], NUL-terminated): the kernel's dump at an error exit. */
+#define TSLAND_EXIT_DUMP_BYTES 16384
 #define TSLAND_EXIT_REASON_BYTES 128
 #define TSLAND_EXIT_MSG_BYTES 1024
 #define TSLAND_EXIT_INFO_BYTES 1168

@@ -62,6 +62,7 @@ const struct cpumask *scx_bpf_get_online_cpumask(void) __ksym;
 void scx_bpf_put_cpumask(const struct cpumask *cpumask) __ksym;
 u32 scx_bpf_nr_cpu_ids(void) __ksym;
 void scx_bpf_error_bstr(char *fmt, unsigned long long *data, u32 data__sz) __ksym;
+void scx_bpf_dump_bstr(char *fmt, unsigned long long *data, u32 data__sz) __ksym __weak;
 struct task_struct *bpf_task_from_pid(s32 pid) __ksym;
 void bpf_task_release(struct task_struct *p) __ksym;
 bool bpf_cpumask_test_cpu(u32 cpu, const struct cpumask *cpumask) __ksym;
@@ -75,6 +76,12 @@ const volatile struct tsland_config tl_config = {};
 /* Read live by user space through the mmapped .bss (intf.h draws both). */
 struct tsland_counters counters;
 struct tsland_exit_info exit_info;
+/*
+ * The kernel's own account of an error exit (scx_exit_info.dump: each CPU's current and queued tasks, and
+ * every runnable task with how long it has waited and on which DSQ), with a line per task from
+ * ops.dump_task. Filled by ops.exit before exit_info.kind; user space prints it when the kernel ejects us.
+ */
+char exit_dump[TSLAND_EXIT_DUMP_BYTES];
 
 /*
  * The ring records reach the object's BTF only through a global that names them: user space's layout test
@@ -837,9 +844,34 @@ void tsland_exit(u64 *ctx)
 
 	bpf_probe_read_kernel_str(exit_info.reason, sizeof(exit_info.reason), ei->reason);
 	bpf_probe_read_kernel_str(exit_info.msg, sizeof(exit_info.msg), ei->msg);
+	if (ei->dump)
+		bpf_probe_read_kernel_str(exit_dump, sizeof(exit_dump), ei->dump);
 	exit_info.exit_code = ei->exit_code;
 	/* kind last: user space reads it as "the rest is filled" */
 	WRITE_ONCE(exit_info.kind, (u32)ei->kind);
+}
+
+/*
+ * One line per runnable task in the kernel's dump at an error exit: where the task is in tsland's hands
+ * (waiting on user space, placed by a dispatch record, running a user-placed run) and its generations.
+ */
+SEC("struct_ops/tsland_dump_task")
+void tsland_dump_task(u64 *ctx)
+{
+	static char fmt[] = "tsland: state=0x%x%s%s%s enq_cnt=%llu dispatched_cnt=%llu";
+	struct task_struct *p = (void *)ctx[1];
+	struct task_ctx *tctx = task_ctx(p);
+	unsigned long long data[6];
+
+	if (!tctx || !bpf_ksym_exists(scx_bpf_dump_bstr))
+		return;
+	data[0] = tctx->state;
+	data[1] = (unsigned long long)((tctx->state & TC_IN_USER) ? " waiting-on-tsland" : "");
+	data[2] = (unsigned long long)((tctx->state & TC_USER_PENDING) ? " placed-not-run" : "");
+	data[3] = (unsigned long long)((tctx->state & TC_USER_RUN) ? " user-run" : "");
+	data[4] = tctx->enq_cnt;
+	data[5] = tctx->dispatched_cnt;
+	scx_bpf_dump_bstr(fmt, data, sizeof(data));
 }
 
 SEC(".struct_ops.link")
@@ -856,6 +888,8 @@ struct sched_ext_ops tsland_ops = {
 	.exit_task = (void *)tsland_exit_task,
 	.init = (void *)tsland_init,
 	.exit = (void *)tsland_exit,
+	.dump_task = (void *)tsland_dump_task,
+	.exit_dump_len = TSLAND_EXIT_DUMP_BYTES,
 	/*
 	 * ENQ_LAST: a task whose slice ends with nothing else in its CPU's local queue is enqueued again
 	 * (SCX_ENQ_LAST) instead of running on. Without it, a CPU hog kept its CPU for good while the tasks

@@ -152,6 +152,17 @@ test(
       assert.equal(s.get('stop-hogs-exit'), '0', 'every task ran again and finished');
       assert.equal(s.get('stop-exit'), '1', `resumed, tsland exits 1${why}`);
       assert.match(file('stop.log'), /the kernel unloaded the sched_ext scheduler \(.*stall/i, 'and says why');
+      // ... with the kernel's dump: the hogs, each with where it was in tsland's hands (ops.dump_task).
+      assert.match(
+        file('stop.log'),
+        /the kernel's dump at ejection:\n/,
+        `the kernel's dump${why}\nstop.log:\n${file('stop.log')}`,
+      );
+      assert.match(
+        file('stop.log'),
+        /tsland: state=0x[0-9a-f]+.* enq_cnt=\d+ dispatched_cnt=\d+/,
+        'a line per task from ops.dump_task',
+      );
 
       // 4. run --backend scx
       assert.equal(s.get('run-exit'), '3', `the command's status${why}\nrun.log:\n${file('run.log')}`);

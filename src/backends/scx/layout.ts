@@ -114,6 +114,8 @@ export const X_MSG = 144; // char[1024], NUL-terminated
 export const EXIT_REASON_BYTES = 128;
 export const EXIT_MSG_BYTES = 1024;
 export const EXIT_INFO_BYTES = 1168;
+/** The .bss variable `exit_dump`: the kernel's dump at an error exit (char[], NUL-terminated). */
+export const EXIT_DUMP_BYTES = 16384;
 /** enum scx_exit_kind values user space acts on (the same from 6.12 to 7.3). */
 export const EXIT_DONE = 1;
 export const EXIT_UNREG = 64;
@@ -138,6 +140,7 @@ export const MAP_DISPATCHED = 'dispatched';
 export const MAP_OPS = 'tsland_ops';
 export const VAR_COUNTERS = 'counters';
 export const VAR_EXIT_INFO = 'exit_info';
+export const VAR_EXIT_DUMP = 'exit_dump';
 export const VAR_CONFIG = 'tl_config';
 export const OPS_NAME = 'tsland';
 

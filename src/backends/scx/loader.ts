@@ -26,6 +26,7 @@ import {
   COUNTERS_BYTES,
   type CounterName,
   DISPATCH_RING_BYTES,
+  EXIT_DUMP_BYTES,
   EXIT_INFO_BYTES,
   EXIT_MSG_BYTES,
   EXIT_REASON_BYTES,
@@ -35,6 +36,7 @@ import {
   QUEUED_RING_BYTES,
   VAR_CONFIG,
   VAR_COUNTERS,
+  VAR_EXIT_DUMP,
   VAR_EXIT_INFO,
   X_EXIT_CODE,
   X_KIND,
@@ -90,6 +92,11 @@ export interface ScxExitInfo {
   exitCode: number;
   reason: string;
   message: string;
+  /**
+   * The kernel's dump at an error exit (each CPU's tasks, every runnable task with its wait and DSQ, and
+   * tsland's line per task); empty on a normal unload or a kernel that gives none.
+   */
+  dump: string;
 }
 
 export interface ScxRings {
@@ -327,6 +334,7 @@ export function loadScx(options: ScxLoadOptions = {}): ScxScheduler {
     const countersU32 = new Uint32Array(bssBuffer, varOffset(file, '.bss', VAR_COUNTERS, COUNTERS_BYTES), COUNTERS_BYTES / 4);
     const exitBytes = new Uint8Array(bssBuffer, varOffset(file, '.bss', VAR_EXIT_INFO, EXIT_INFO_BYTES), EXIT_INFO_BYTES);
     const exitKindU32 = new Uint32Array(bssBuffer, exitBytes.byteOffset + X_KIND, 1);
+    const dumpBytes = new Uint8Array(bssBuffer, varOffset(file, '.bss', VAR_EXIT_DUMP, EXIT_DUMP_BYTES), EXIT_DUMP_BYTES);
     const queuedMap = lib.findMapByName(obj, MAP_QUEUED);
     const dispatchedMap = lib.findMapByName(obj, MAP_DISPATCHED);
     if (!queuedMap || !dispatchedMap) throw new ScxLoadError('the BPF object lacks its ring maps: rebuild it');
@@ -376,6 +384,7 @@ export function loadScx(options: ScxLoadOptions = {}): ScxScheduler {
           exitCode: Number(dv.getBigInt64(X_EXIT_CODE, true)),
           reason: cString(exitBytes.subarray(X_REASON, X_REASON + EXIT_REASON_BYTES)),
           message: cString(exitBytes.subarray(X_MSG, X_MSG + EXIT_MSG_BYTES)),
+          dump: cString(dumpBytes).trimEnd(),
         };
       },
       mapRings() {

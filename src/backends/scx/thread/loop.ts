@@ -53,6 +53,8 @@ export class ScxLoop {
   readonly totals = new Float64Array(5);
   /** Records what the round reads, for bench:scx's replay (capture.ts); null in a normal run. */
   capture: RecordCapture | null = null;
+  /** Called with the counter copy, every COPY_COUNTERS_NS (the thread publishes its faults there); allocation-free. */
+  onTick: (() => void) | null = null;
 
   constructor(
     private readonly scheduler: Scheduler,
@@ -122,6 +124,7 @@ export class ScxLoop {
     if (times[T_NOW]! - times[T_LAST_COPY]! >= COPY_COUNTERS_NS) {
       this.copyCounters();
       times[T_LAST_COPY] = times[T_NOW]!;
+      if (this.onTick !== null) this.onTick();
     }
     // What we wrote is placed when a CPU runs ops.dispatch. Sleeping in epoll below lets this CPU do so (the
     // thread blocks, the kernel looks for the next task), so a yield is only needed when the thread will not

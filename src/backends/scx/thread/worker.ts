@@ -36,8 +36,14 @@ import { drillScxRound } from './drill.js';
 import { ROUND_EJECTED, ROUND_STOP, ROUND_YIELD, ScxLoop, type KernelHalf } from './loop.js';
 import { schedYield } from './sched-calls.js';
 
-/** A burst ends after this long and the thread yields to its event loop (see proc/thread/worker.ts). */
-const BURST_NS = 1000 * NSEC_PER_MSEC;
+/**
+ * A burst ends after this long and the thread yields to its event loop, where GC entries are counted. Each
+ * yield allocates (Node's immediate and its queue: about 330 bytes, measured), so it is rare: at one a
+ * second, that garbage walked V8's young generation onto a fresh page every few seconds in the guest (a
+ * page fault each, 20 in a 2-minute trace) and filled it for a scavenge now and then. Faults are published
+ * inside the burst (the loop's tick), so only the GC count waits for the yield.
+ */
+const BURST_NS = 10_000 * NSEC_PER_MSEC;
 /** The first bursts are short, so per-burst code is optimized early (see proc/thread/worker.ts). */
 const SHORT_BURSTS = 1500;
 const SHORT_BURST_NS = 2 * NSEC_PER_MSEC;
@@ -183,6 +189,7 @@ async function main(config: Config): Promise<void> {
   if (capturePath) loop.capture = new RecordCapture(capturePath, scheduler.nrCpus);
   const locked = config.lock && scheduler.unlockedSlabs === 0;
   const publisher = new MemPublisher(counters, { lock: locked });
+  loop.onTick = () => publisher.publish();
   post({ type: 'ready', slabs: scheduler.taskSlabs(), policy: policy.name, locked, adopted: 0 });
 
   const finish = (ejected: boolean): void => {
@@ -199,7 +206,7 @@ async function main(config: Config): Promise<void> {
         }
       }
     }
-    let message = ejected ? `${ejectionMessage(scx)}\n${stateAtEjection()}` : undefined;
+    let message = ejected ? `${ejectionMessage(scx)}\n${stateAtEjection()}${kernelDump()}` : undefined;
     if (loop.capture) {
       try {
         loop.capture.write();
@@ -232,6 +239,12 @@ async function main(config: Config): Promise<void> {
       `${k.nr_rescued} placed by the kernel half in ${k.nr_rescues} stalls, ` +
       `${k.nr_running} running, ${k.nr_cpu_idle} CPU_IDLE, ${k.nr_timer_kicks} timer kicks (${k.nr_kick_sweeps} sweeps)`
     );
+  };
+
+  // The kernel's own dump of the ejection, where the stalled task waited (scx_exit_info.dump).
+  const kernelDump = (): string => {
+    const dump = scx.exitInfo()?.dump;
+    return dump ? `\nthe kernel's dump at ejection:\n${dump}` : '';
   };
 
   let bursts = 0;
