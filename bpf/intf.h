@@ -126,7 +126,7 @@ struct tsland_dispatch {
 /*
  * Counters: the .bss variable `counters`, u64 each, read live by user space through the mmapped .bss.
  * The kernel adds to them atomically; user space writes only nr_scheduled and nr_dispatch_posted.
- * TSLAND_COUNTERS_BYTES = 208.
+ * TSLAND_COUNTERS_BYTES = 216.
  *
  *   0        8        16       24       32       40       48       56       64       72
  *   +--------+--------+--------+--------+--------+--------+--------+--------+--------+
@@ -136,10 +136,10 @@ struct tsland_dispatch {
  *   +--------+--------+--------+--------+--------+--------+--------+--------+--------+--------+
  *   |enqueues| events | lost   | kicks  |cpu_idle| posted |drained | self   |dequeues| exits  |
  *   +--------+--------+--------+--------+--------+--------+--------+--------+--------+--------+
- *   152      160      168      176      184      192      200      208
- *   +--------+--------+--------+--------+--------+--------+--------+
- *   |drain er|errno   |dispatch|in user |sweeps  |rescued |rescues |
- *   +--------+--------+--------+--------+--------+--------+--------+
+ *   152      160      168      176      184      192      200      208      216
+ *   +--------+--------+--------+--------+--------+--------+--------+--------+
+ *   |drain er|errno   |dispatch|in user |sweeps  |rescued |rescues |starved |
+ *   +--------+--------+--------+--------+--------+--------+--------+--------+
  *
  *   nr_kernel_dispatches  tasks the kernel half ran without asking user space (the tsland process's
  *                         threads, kernel threads, congestion)
@@ -171,8 +171,12 @@ struct tsland_dispatch {
  *   nr_rescued            tasks the kernel half placed itself (shared DSQ, FIFO) because user space had
  *                         placed none for TSLAND_RESCUE_NS while tasks waited on it
  *   nr_rescues            times that started (each ends at the next dispatch record user space sends)
+ *   nr_starved            tasks the kernel half placed itself (shared DSQ, FIFO) because they had waited
+ *                         on user space for half the watchdog's timeout (the policy held them back)
  */
-#define TSLAND_COUNTERS_BYTES 208
+#define TSLAND_COUNTERS_BYTES 216
+/* How long a task may wait on user space before the kernel half places it, when no timeout is configured. */
+#define TSLAND_STARVE_DFL_NS 2500000000ull
 /*
  * User space placed no task for this long while tasks waited on it: its thread is blocked (a page it needs
  * is locked by a task it has not placed yet, say). The kernel half then places the waiting tasks itself,
@@ -207,6 +211,7 @@ struct tsland_counters {
 	u64 nr_kick_sweeps;
 	u64 nr_rescued;
 	u64 nr_rescues;
+	u64 nr_starved;
 };
 
 /*

@@ -148,6 +148,7 @@ struct pending_ent {
 	s32 pid;
 	u32 rsv;
 	u64 enq_cnt;
+	u64 ts; /* ns (bpf_ktime): when the record asked user space for a CPU */
 };
 
 struct {
@@ -473,7 +474,7 @@ void tsland_enqueue(u64 *ctx)
 	if (__sync_fetch_and_add(&counters.nr_in_user, 1) == 0)
 		WRITE_ONCE(last_progress_ns, bpf_ktime_get_ns());
 	{
-		struct pending_ent e = { .pid = p->pid, .enq_cnt = tctx->enq_cnt };
+		struct pending_ent e = { .pid = p->pid, .enq_cnt = tctx->enq_cnt, .ts = bpf_ktime_get_ns() };
 
 		bpf_map_push_elem(&pending, &e, BPF_EXIST);
 	}
@@ -588,20 +589,44 @@ static __always_inline struct task_struct *pending_task(const struct pending_ent
 	return NULL;
 }
 
-/* Drops stale entries from the front of `pending`, so that its head is the oldest task still waiting. */
+/*
+ * A task that has waited on user space this long is placed by the kernel half (shared DSQ, FIFO), whatever
+ * the policy thinks of it: half the watchdog's timeout, so that no ordering a policy chooses, by mistake
+ * or by design, gets tsland ejected. Seen in the guest: the rustland policy held a hackbench task 5.7 s
+ * (its exec-runtime term put it behind a stream of woken tasks), and the watchdog ejected tsland.
+ */
+static __always_inline u64 starve_ns(void)
+{
+	return tl_config.stall_ns ? tl_config.stall_ns / 2 : TSLAND_STARVE_DFL_NS;
+}
+
+/*
+ * Drops stale entries from the front of `pending`, so that its head is the oldest task still waiting, and
+ * places the tasks at its front that have waited on user space longer than starve_ns().
+ */
 static __always_inline void prune_pending(void)
 {
 	struct pending_ent e;
 	struct task_ctx *tctx;
 	struct task_struct *p;
+	u64 now = bpf_ktime_get_ns();
 
 	for (int i = 0; i < 16; i++) {
 		if (bpf_map_peek_elem(&pending, &e))
 			return;
 		p = pending_task(&e, &tctx);
 		if (p) {
+			if (now - e.ts < starve_ns() || !scx_bpf_dispatch_nr_slots()) {
+				bpf_task_release(p);
+				return;
+			}
+			if (dsq_insert(p, SHARED_DSQ, kernel_slice(), 0)) {
+				/* the dispatch record user space sends for this enq_cnt later is a duplicate: cancelled */
+				tctx->dispatched_cnt = e.enq_cnt;
+				leave_user(tctx);
+				__sync_fetch_and_add(&counters.nr_starved, 1);
+			}
 			bpf_task_release(p);
-			return;
 		}
 		bpf_map_pop_elem(&pending, &e);
 	}

@@ -3,7 +3,7 @@
 // counters, refuses a second start naming the first, and unloads on Ctrl-C; `kill -9` of tsland reverts the
 // machine to the fair class at once; under `kill -STOP` the BPF half places the tasks itself, then ejects
 // itself after --timeout-ms, every task runs again, and tsland, resumed, reports the exit reason; `tsland run
-// --backend scx` schedules a command's tree through partial switching and exits with its status. Skipped with the reason where no guest can boot (CI requires
+// --backend scx` schedules a command's tree through partial switching and exits with its status; a policy that starves tasks (LIFO) is not ejected: the BPF half places the starved tasks itself. Skipped with the reason where no guest can boot (CI requires
 // one). Under software emulation a start takes tens of seconds: the bounds below are generous on purpose.
 
 import { test } from 'node:test';
@@ -76,6 +76,14 @@ kill -CONT $S; wait $S; say stop-exit $?
 # 4. run --backend scx: the command's tree in SCHED_EXT (policy 7), its exit status passed on.
 $N run --backend scx --timeout-ms $WD -- sh -c 'grep -m1 policy /proc/self/sched | tr -s " "; stress-ng --cpu 2 --timeout 3s -q; exit 3' > $OUT/run.log 2>&1
 say run-exit $?
+
+# 5. a policy that starves tasks (LIFO, 4 hogs on 2 CPUs): the kernel half places every task that waited on
+# it half the watchdog's timeout, so the watchdog never ejects tsland; Ctrl-C unloads as usual.
+$N start --policy ${ROOT}dist/test/fixtures/lifo-policy.js --timeout-ms 4000 --stats-server --stats-socket /run/l.sock > $OUT/lifo.log 2>&1 & S=$!
+say lifo-ready-ms $(wait_state enabled $S)
+stress-ng --cpu 4 --timeout 15s -q; say lifo-hogs-exit $?
+$N stats --socket /run/l.sock --json > $OUT/lifo-stats.json 2>&1
+kill -INT $S; wait $S; say lifo-exit $?
 say state-end "$(cat $SYS/state)"
 `;
 
@@ -89,7 +97,7 @@ function parse(out: string): Map<string, string> {
 }
 
 test(
-  'tsland on sched_ext in a guest: start, stats, refusal, Ctrl-C, kill -9, kill -STOP, run --backend scx',
+  'tsland on sched_ext in a guest: start, stats, refusal, Ctrl-C, kill -9, kill -STOP, run --backend scx, a starving policy',
   { timeout: 40 * 60_000 },
   async (t) => {
     if (!guestOrSkip(t)) return;
@@ -167,6 +175,16 @@ test(
       // 4. run --backend scx
       assert.equal(s.get('run-exit'), '3', `the command's status${why}\nrun.log:\n${file('run.log')}`);
       assert.match(file('run.log'), /policy : 7/, 'the command ran in SCHED_EXT');
+
+      // 5. a starving policy
+      assert.match(s.get('lifo-ready-ms') ?? '', /^\d+$/, `tsland start --policy lifo attached${why}`);
+      assert.equal(s.get('lifo-hogs-exit'), '0', 'every hog ran to its end');
+      assert.equal(s.get('lifo-exit'), '0', `not ejected: Ctrl-C unloaded it\nlifo.log:\n${file('lifo.log').slice(-3000)}`);
+      const lifo = JSON.parse(file('lifo-stats.json').trim().split('\n').pop()!) as { counters: Record<string, number> };
+      t.diagnostic(
+        `LIFO policy, 4 hogs on 2 CPUs: ${lifo.counters.nr_starved} tasks placed after starving, ${lifo.counters.nr_user_dispatches} user dispatches`,
+      );
+      assert.ok(lifo.counters.nr_starved! > 0, `the kernel half placed the starved hogs: ${JSON.stringify(lifo.counters)}`);
       assert.equal(s.get('state-end'), 'disabled');
       t.diagnostic(
         `ready after ${s.get('start-ready-ms')} ms; kill -9 reverted in ${revertMs} ms; stopped tsland ejected in ${ejectMs} ms`,

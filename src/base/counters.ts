@@ -53,6 +53,9 @@ export const COUNTER_NAMES = [
   'nr_sched_sleeps',
   // Woken tasks the core placed on a busy CPU, stopping the task there (SchedulerOptions.preemptWakeups).
   'nr_preemptions',
+  // sched_ext: tasks the BPF half placed itself because they had waited on the policy for half the
+  // kernel's watchdog timeout.
+  'nr_starved',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

@@ -81,6 +81,11 @@ const KNOWN: Partial<Record<CounterName, FieldMeta>> = {
     kind: 'counter',
     unit: '',
   },
+  nr_starved: {
+    desc: 'sched_ext: tasks the BPF half placed itself (FIFO) after they had waited on the policy for half the watchdog timeout',
+    kind: 'counter',
+    unit: '',
+  },
   nr_sched_rounds: {
     desc: 'sched_ext: rounds of the scheduler thread (drain the ring, run the policy, write dispatches)',
     kind: 'counter',

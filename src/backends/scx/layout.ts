@@ -72,7 +72,8 @@ export const C_IN_USER = 176;
 export const C_KICK_SWEEPS = 184;
 export const C_RESCUED = 192;
 export const C_RESCUES = 200;
-export const COUNTERS_BYTES = 208;
+export const C_STARVED = 208;
+export const COUNTERS_BYTES = 216;
 
 /** Counter names in struct order, as the C struct spells them (for stats and the layout test). */
 export const COUNTER_FIELDS = [
@@ -102,6 +103,7 @@ export const COUNTER_FIELDS = [
   ['nr_kick_sweeps', C_KICK_SWEEPS],
   ['nr_rescued', C_RESCUED],
   ['nr_rescues', C_RESCUES],
+  ['nr_starved', C_STARVED],
 ] as const;
 export type CounterName = (typeof COUNTER_FIELDS)[number][0];
 

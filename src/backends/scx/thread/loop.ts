@@ -160,6 +160,7 @@ export class ScxLoop {
     cnt[C.nr_self_dispatches] = k.counter(K.C_SELF_DISPATCHES);
     cnt[C.nr_rescued] = k.counter(K.C_RESCUED);
     cnt[C.nr_rescues] = k.counter(K.C_RESCUES);
+    cnt[C.nr_starved] = k.counter(K.C_STARVED);
     const totals = this.totals;
     cnt[C.nr_sched_rounds] = totals[2]!;
     cnt[C.nr_sched_yields] = totals[3]!;

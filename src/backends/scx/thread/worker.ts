@@ -236,7 +236,7 @@ async function main(config: Config): Promise<void> {
       `(${k.nr_user_dispatches} inserted, ${k.nr_cancel_dispatches} stale, ${k.nr_failed_dispatches} failed), ` +
       `${k.nr_drain_errors} drain errors${k.nr_drain_errors > 0 ? ` (last errno ${k.drain_errno})` : ''}, ` +
       `${k.nr_dispatch_calls} ops.dispatch calls, ${k.nr_in_user} tasks waiting on tsland, ` +
-      `${k.nr_rescued} placed by the kernel half in ${k.nr_rescues} stalls, ` +
+      `${k.nr_rescued} placed by the kernel half in ${k.nr_rescues} stalls, ${k.nr_starved} after waiting on the policy half the timeout, ` +
       `${k.nr_running} running, ${k.nr_cpu_idle} CPU_IDLE, ${k.nr_timer_kicks} timer kicks (${k.nr_kick_sweeps} sweeps)`
     );
   };
