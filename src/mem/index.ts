@@ -14,3 +14,4 @@ export type { MemHealth } from './health.js';
 export { MemPublisher } from './publish.js';
 export type { MemPublisherOptions } from './publish.js';
 export { COMPACT_UNEVICTABLE_PATH } from './sysctl.js';
+export { disableTransparentHugePages, transparentHugePagesDisabled } from './thp.js';

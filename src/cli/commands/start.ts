@@ -5,6 +5,7 @@ import { START_FLAGS, scxOptionsFromFlags } from '../../backends/scx/main/flags.
 import { startScx } from '../../backends/scx/main/managed.js';
 import { startAsUsage, superviseRun } from '../../backends/session/cli.js';
 import type { CommandDef } from '../command.js';
+import { disableTransparentHugePages } from '../../mem/thp.js';
 
 export const startCommand: CommandDef = {
   name: 'start',
@@ -27,6 +28,9 @@ export const startCommand: CommandDef = {
   flags: START_FLAGS,
   async run({ flags }) {
     const opts = scxOptionsFromFlags(flags);
+    // This process starts no workload: nothing inherits it (mem/thp.ts says why).
+    const thp = disableTransparentHugePages();
+    if (thp) process.stderr.write(`tsland: warning: transparent huge pages stay on for tsland (${thp}): expect page faults\n`);
     const started = await startAsUsage(() => startScx(opts));
     process.stderr.write(
       `tsland: scheduling ${opts.partial ? 'the tasks set to SCHED_EXT' : 'every task'} with policy ${started.handle.policy} (Ctrl-C to stop)\n`,
