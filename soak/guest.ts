@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { guestAvailability } from '../src/guest/availability.js';
 import { runInGuest } from '../src/guest/launch.js';
-import { guestWorkDir, PACKAGE_ROOT } from '../src/guest/share.js';
+import { guestWorkDir, hiddenFromGuest, PACKAGE_ROOT } from '../src/guest/share.js';
 import type { SoakOptions } from './options.js';
 import type { SoakRecord } from './record.js';
 import { printSummary } from './run.js';
@@ -45,6 +45,14 @@ export async function soakInGuest(opts: SoakOptions, argv: readonly string[], lo
   log(
     `no sched_ext in this kernel: running the soak in the guest (${GUEST_CPUS} CPUs, ${GUEST_MEM_MIB} MiB, at most ${timeoutS} s)`,
   );
+  // The record's directory, widened to hold the package when the guest would hide it (a clone in /tmp).
+  const cwd = guestWorkDir(outDir, [PACKAGE_ROOT]);
+  const hidden = hiddenFromGuest(cwd, [PACKAGE_ROOT]);
+  if (hidden.length > 0)
+    throw new Error(
+      `tsland's package at ${hidden[0]} is under a directory the guest hides (${hidden[0]!.split('/')[1]}), and --out ${outDir} ` +
+        `shares no directory with it: put --out inside ${hidden[0]}, or run from a checkout outside /tmp`,
+    );
   const abort = new AbortController();
   const onSignal = () => abort.abort();
   process.on('SIGINT', onSignal);
@@ -57,8 +65,7 @@ export async function soakInGuest(opts: SoakOptions, argv: readonly string[], lo
       cpus: GUEST_CPUS,
       memMiB: GUEST_MEM_MIB,
       timeoutMs: timeoutS * 1000,
-      // The record's directory, widened to hold the package when the guest would hide it (a clone in /tmp).
-      cwd: guestWorkDir(outDir, [PACKAGE_ROOT]),
+      cwd,
       signal: abort.signal,
       onStdout: (b) => process.stdout.write(b),
       onStderr: (b) => process.stderr.write(b),

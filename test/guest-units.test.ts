@@ -15,7 +15,7 @@ import { missingHostPackages, parseOsRelease, virtiofsdFlavor } from '../src/gue
 import { guestFstab, initScript, shQuote } from '../src/guest/init-script.js';
 import { qemuArgs, passthroughEnv, sweepStaleRunDirs } from '../src/guest/launch.js';
 import { parseMemSizeMiB } from '../src/guest/mem-size.js';
-import { guestWorkDir, hiddenInGuest } from '../src/guest/share.js';
+import { guestWorkDir, hiddenFromGuest, hiddenInGuest } from '../src/guest/share.js';
 import { cacheRoot, guestPaths, MANIFEST_NAME, setLayout } from '../src/guest/paths.js';
 import { configHasSchedExt, decompressPayload, ELF_MAGIC, findPayload, ZSTD_MAGIC } from '../src/guest/vmlinuz.js';
 import { parseArgs } from '../src/cli/command.js';
@@ -349,4 +349,8 @@ test("the guest's working directory widens to hold what its own /tmp would hide,
   assert.equal(guestWorkDir('/tmp/x', ['/run/pkg']), '/tmp/x');
   assert.ok(hiddenInGuest('/tmp') && hiddenInGuest('/var/tmp/a') && hiddenInGuest('/run/x') && hiddenInGuest('/dev/shm/y'));
   assert.ok(!hiddenInGuest('/tmpfoo') && !hiddenInGuest('/home/tmp') && !hiddenInGuest('/'));
+  // What stays out of sight is named, so that the command can refuse before booting (the soak does).
+  assert.deepEqual(hiddenFromGuest(guestWorkDir('/work/out', ['/tmp/clone']), ['/tmp/clone']), ['/tmp/clone']);
+  assert.deepEqual(hiddenFromGuest(guestWorkDir('/tmp/clone/out', ['/tmp/clone']), ['/tmp/clone']), []);
+  assert.deepEqual(hiddenFromGuest('/tmp/x', ['/home/u/tsland']), []);
 });

@@ -31,3 +31,9 @@ export function guestWorkDir(workDir: string, mustSee: readonly string[]): strin
   while (dir !== sep && !hidden.every((p) => inside(p, dir))) dir = dirname(dir);
   return dir === sep ? resolve(workDir) : dir;
 }
+
+/** Which of `mustSee` the guest cannot see when `cwd` is its shared working directory (hidden and outside it). */
+export function hiddenFromGuest(cwd: string, mustSee: readonly string[]): string[] {
+  const dir = resolve(cwd);
+  return mustSee.map((p) => resolve(p)).filter((p) => hiddenInGuest(p) && !inside(p, dir));
+}
