@@ -20,6 +20,8 @@ import {
   CLI,
 } from './fixtures/proc-util.js';
 import { requestStats } from '../src/stats/client.js';
+import { beatWhileStarting, initHeartbeat } from '../src/backends/proc/guardian/guardian-process.js';
+import { runPaths } from '../src/backends/proc/guardian/state.js';
 import { exitStatus } from './fixtures/spawn.js';
 import { defaultSocketPath } from '../src/stats/paths.js';
 
@@ -198,6 +200,24 @@ test(
     }
   },
 );
+
+test('the start-up beat of a run whose guardian already removed its files does nothing, and does not throw', () => {
+  // The race the test above meets only now and then: tsland stopped between writing its run record and
+  // starting to beat, the guardian releasing meanwhile. The start must go on to fail with the guardian's
+  // reason, not with ENOENT from here.
+  const dir = mkdtempSync(join(tmpdir(), 'tsland-beat-'));
+  try {
+    initHeartbeat(dir, 4242);
+    const stop = beatWhileStarting(dir, 4242, 5);
+    stop();
+    rmSync(runPaths(dir, 4242).heartbeat);
+    const none = beatWhileStarting(dir, 4242, 5);
+    none();
+    assert.equal(existsSync(runPaths(dir, 4242).heartbeat), false, 'nothing recreated the file');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 test('recovery: a new run resumes tasks that a dead run left stopped', { timeout: 60_000 }, async () => {
   const stateDir = mkdtempSync(join(tmpdir(), 'tsland-recover-'));

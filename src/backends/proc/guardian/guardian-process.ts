@@ -30,7 +30,16 @@ export function initHeartbeat(stateDir: string, schedulerPid: number): void {
  * watchdog on a busy machine); the returned function stops it once the worker beats itself.
  */
 export function beatWhileStarting(stateDir: string, schedulerPid: number, periodMs: number): () => void {
-  const fd = openSync(runPaths(stateDir, schedulerPid).heartbeat, 'r+');
+  let fd: number;
+  try {
+    fd = openSync(runPaths(stateDir, schedulerPid).heartbeat, 'r+');
+  } catch (err) {
+    // Gone: the guardian already released and removed the run's files (tsland was held off the CPU past
+    // the watchdog while it started). Nothing to beat for; the thread's start then fails on the same file,
+    // and the session reports the guardian's reason rather than the missing file.
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return () => {};
+    throw err;
+  }
   const beat = new Float64Array(1);
   const timer = setInterval(() => {
     beat[0] = monotonicMs();
