@@ -244,7 +244,9 @@ async function main(config: Config): Promise<void> {
   // The kernel's own dump of the ejection, where the stalled task waited (scx_exit_info.dump).
   const kernelDump = (): string => {
     const dump = scx.exitInfo()?.dump;
-    return dump ? `\nthe kernel's dump at ejection:\n${dump}` : '';
+    // Indented: none of its lines may read as tsland's own last words ("tsland: ..."), which tools take as
+    // the reason it ended.
+    return dump ? `\nthe kernel's dump at ejection:\n${dump.replace(/^/gm, '  ')}` : '';
   };
 
   let bursts = 0;
