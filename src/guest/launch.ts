@@ -439,8 +439,15 @@ export async function runInGuest(opts: GuestRunOptions): Promise<GuestRunResult>
     const statusPath = join(xch, STATUS_FILE);
     const status = existsSync(statusPath) ? Number(readFileSync(statusPath, 'utf8').trim()) : NaN;
     if (!Number.isInteger(status)) {
+      // What the kernel said of its end (a panic, an oops, a BUG): a stack trace's last line says nothing.
+      const kernelSaid = consoleTail
+        .filter((l) => /Kernel panic|not syncing|BUG:|Oops|WARNING:|RIP:|general protection|Out of memory/.test(l))
+        .slice(0, 4)
+        .map((l) => l.trim())
+        .join(' | ');
       const why =
         lastLine(qemuLog) ||
+        kernelSaid ||
         consoleTail.filter((l) => l.trim()).slice(-1)[0] ||
         `qemu exited with ${qemuChild.proc.exitCode ?? qemuChild.proc.signalCode}`;
       throw new GuestError(
