@@ -2,4 +2,6 @@
 
 export class GuestError extends Error {
   override name = 'GuestError';
+  /** The guest died while booting, before the command started: safe to boot again. */
+  beforeCommand = false;
 }

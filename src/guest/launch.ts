@@ -283,7 +283,26 @@ export function qemuArgs(o: {
 }
 
 /** Boots the guest, runs argv in it, and resolves with its exit status and output once the guest is gone. */
+/** Boots that died before the command started are tried again this many times (nothing of the command ran). */
+const BOOT_RETRIES = 1;
+
+/**
+ * Boots the guest and runs the command (see GuestRunOptions). A guest that dies before the command starts
+ * (seen once under software emulation on a host running three guests: a stack trace at 0.000000 s, then
+ * nothing) is booted again, once, saying so on stderr: none of the command ran, so nothing is repeated.
+ */
 export async function runInGuest(opts: GuestRunOptions): Promise<GuestRunResult> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await runInGuestOnce(opts);
+    } catch (err) {
+      if (!(err instanceof GuestError) || !err.beforeCommand || attempt >= BOOT_RETRIES || opts.signal?.aborted) throw err;
+      process.stderr.write(`guest: ${err.message}; booting it again\n`);
+    }
+  }
+}
+
+async function runInGuestOnce(opts: GuestRunOptions): Promise<GuestRunResult> {
   if (opts.argv.length === 0) throw new GuestError('no command to run in the guest');
   const avail = guestAvailability();
   if (!avail.ok) throw new GuestError(avail.reason);
@@ -450,9 +469,11 @@ export async function runInGuest(opts: GuestRunOptions): Promise<GuestRunResult>
         kernelSaid ||
         consoleTail.filter((l) => l.trim()).slice(-1)[0] ||
         `qemu exited with ${qemuChild.proc.exitCode ?? qemuChild.proc.signalCode}`;
-      throw new GuestError(
+      const e = new GuestError(
         `the guest ended without the command's exit status (${tStart ? 'after the command started' : 'before the command started'}): ${why.trim()}`,
       );
+      e.beforeCommand = !tStart;
+      throw e;
     }
     return { ...base, code: status, timedOut: false, aborted: false };
   } finally {
