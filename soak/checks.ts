@@ -5,7 +5,7 @@
 import { isCleanRelease, type ReleaseRecord } from '../src/backends/proc/guardian/state.js';
 import type { Soak } from './harness.js';
 import { components, readChurnCounts, readLedger } from './ledger.js';
-import type { Accounting, InstanceSummary, SoakSummary } from './record.js';
+import type { Accounting, InstanceSummary, SoakSample, SoakSummary } from './record.js';
 
 /** RSS drift is judged only over spans this long: shorter ones still grow from warm-up. */
 export const MIN_DRIFT_SPAN_S = 120;
@@ -96,7 +96,7 @@ export function summarizeInstances(soak: Soak): InstanceSummary[] {
     const startS = soak.tS(inst.startedMs);
     const warmS = soak.tS(inst.warmFromMs);
     const mine = soak.samples.filter((s) => s.instance === inst.index);
-    const warm = mine.filter((s) => s.tS >= warmS + soak.opts.warmupS);
+    const warm = warmSamples(mine, warmS + soak.opts.warmupS);
     // A scheduler being stopped, killed or exiting gives memory back: its RSS then says nothing of drift.
     // Nor do its page faults and GCs say anything of the scheduling path then: an injected scheduler fault
     // ends the instance, and tearing its thread down (releasing every task, closing, V8 freeing the
@@ -211,4 +211,17 @@ export function summarize(soak: Soak, instances: InstanceSummary[], acc: Account
     tasksLost: acc.lost,
     oomKills: soak.oomKillsDuringRun(),
   };
+}
+
+/**
+ * The samples after warm-up: from `fromS` on, and, where tsland says when its own warm-up ends (counter
+ * warmed_up), from the first sample that says it is over. Under software emulation tsland's warm-up (its
+ * compilers stop once the code is optimized) outlasts the soak's fixed one by minutes.
+ */
+export function warmSamples(mine: readonly SoakSample[], fromS: number): SoakSample[] {
+  const after = mine.filter((s) => s.tS >= fromS);
+  const marked = after.some((s) => s.warmedUp === true || s.warmedUp === false);
+  if (!marked) return after;
+  const first = after.findIndex((s) => s.warmedUp === true);
+  return first < 0 ? [] : after.slice(first);
 }

@@ -410,6 +410,7 @@ export class Soak {
       pageFaults: c ? c.nr_page_faults! + (c.nr_creation_page_faults ?? 0) : null,
       creationPageFaults: c ? (c.nr_creation_page_faults ?? 0) : null,
       gcEvents: c?.nr_gc_events ?? null,
+      warmedUp: c && c.warmed_up !== undefined ? c.warmed_up === 1 : null,
       failedDispatches: c?.nr_failed_dispatches ?? null,
       congested: c?.nr_sched_congested ?? null,
       dispatchPerS,
@@ -446,7 +447,7 @@ export class Soak {
       this.shedMemoryJump();
     }
     // Not while a scheduler fault or the run's end tears the instance down (checks.ts leaves those out).
-    if (live && !sample.inFault && sample.tS >= this.tS(live.warmFromMs) + this.opts.warmupS) {
+    if (live && !sample.inFault && sample.warmedUp !== false && sample.tS >= this.tS(live.warmFromMs) + this.opts.warmupS) {
       // The violation itself is counted once per instance at the end (checks.ts); here the first sign of
       // trouble is logged as it happens.
       const base = this.warm.get(live.index);

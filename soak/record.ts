@@ -18,6 +18,12 @@ export interface SoakSample {
   pageFaults: number | null;
   creationPageFaults: number | null;
   gcEvents: number | null;
+  /**
+   * The instance's own word that its warm-up is over (counter warmed_up: V8's compilers stopped); null when
+   * its stats did not answer or it has no such counter. Faults and GCs count from the later of this and
+   * --warmup-s.
+   */
+  warmedUp?: boolean | null;
   failedDispatches: number | null;
   congested: number | null;
   dispatchPerS: number | null;

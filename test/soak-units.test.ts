@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, UsageError } from '../src/cli/command.js';
 import { resolveOptions, soakCommand, FAULT_KINDS, MIN_HEADROOM_MIB, SCX_DEFAULTS, SCX_FAULT_KINDS } from '../soak/options.js';
 import { cpuSnapshot, progressBetween, workloadTree } from '../soak/scx.js';
+import { warmSamples } from '../soak/checks.js';
+import type { SoakSample } from '../soak/record.js';
 import { planFaults } from '../soak/schedule.js';
 import { LOAD_RESERVE_MIB, planMemory } from '../soak/meminfo.js';
 import { parseStat, readStat } from '../soak/procfs.js';
@@ -413,4 +415,25 @@ test('page faults after warm-up: counted while the scheduler runs, not while a s
   assert.equal(f!.pageFaultsAfterWarmup, 1);
   assert.equal(violations.length, 1);
   assert.match(violations[0]!, /^page-faults: tsland #0 took 1 page fault/);
+});
+
+test("faults count after the soak's warm-up and after tsland's own, where tsland says when that is", () => {
+  const at = (tS: number, warmedUp?: boolean | null): SoakSample => ({ tS, warmedUp }) as SoakSample;
+  // No marker (a record from before it, or a backend without it): the soak's warm-up alone.
+  assert.deepEqual(
+    warmSamples([at(10), at(70), at(80)], 60).map((s) => s.tS),
+    [70, 80],
+  );
+  // tsland still compiling at 70 s: counting starts at its first "warm" sample.
+  assert.deepEqual(
+    warmSamples([at(10, false), at(70, false), at(80, null), at(90, true), at(100, null), at(110, true)], 60).map((s) => s.tS),
+    [90, 100, 110],
+  );
+  // Never warm within the run: nothing is measured (the report then says so), rather than the compiling part.
+  assert.deepEqual(warmSamples([at(70, false), at(80, false)], 60), []);
+  // Warm before the soak's own warm-up ended: the soak's warm-up decides.
+  assert.deepEqual(
+    warmSamples([at(30, true), at(70, true)], 60).map((s) => s.tS),
+    [70],
+  );
 });

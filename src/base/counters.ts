@@ -56,6 +56,10 @@ export const COUNTER_NAMES = [
   // sched_ext: tasks the BPF half placed itself because they had waited on the policy for half the
   // kernel's watchdog timeout.
   'nr_starved',
+  // 1 once the scheduler thread's warm-up is over (V8's compilers stopped: no code is compiled after it),
+  // 0 before. Under software emulation it takes minutes (the thread stretches it by how slowly its drills
+  // ran): the hot-path rule's "after warm-up" starts here.
+  'warmed_up',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

@@ -86,6 +86,11 @@ const KNOWN: Partial<Record<CounterName, FieldMeta>> = {
     kind: 'counter',
     unit: '',
   },
+  warmed_up: {
+    desc: "1 once the scheduler thread's warm-up is over (V8's compilers stopped), 0 before: the hot-path rule counts from here",
+    kind: 'gauge',
+    unit: '',
+  },
   nr_sched_rounds: {
     desc: 'sched_ext: rounds of the scheduler thread (drain the ring, run the policy, write dispatches)',
     kind: 'counter',
