@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, UsageError } from '../src/cli/command.js';
 import { resolveOptions, soakCommand, FAULT_KINDS, MIN_HEADROOM_MIB, SCX_DEFAULTS, SCX_FAULT_KINDS } from '../soak/options.js';
-import { cpuSnapshot, progressBetween, workloadTree } from '../soak/scx.js';
+import { cpuSnapshot, progressBetween, workloadTree, type CpuSnapshot } from '../soak/scx.js';
 import { warmSamples } from '../soak/checks.js';
 import type { SoakSample } from '../soak/record.js';
 import { planFaults } from '../soak/schedule.js';
@@ -436,4 +436,18 @@ test("faults count after the soak's warm-up and after tsland's own, where tsland
     warmSamples([at(30, true), at(70, true)], 60).map((s) => s.tS),
     [70],
   );
+});
+
+test('a runnable process that ran less than a tick is not stalled: the exact run time decides where known', () => {
+  const snap = (ticks: number, runNs?: number, state = 'R'): CpuSnapshot => ({
+    atMs: 0,
+    procs: new Map([['7:1', { pid: 7, comm: 'cc', state, ticks, runNs }]]),
+  });
+  // 2 ms on a CPU, no tick: it ran.
+  assert.equal(progressBetween(snap(5, 1_000_000), snap(5, 3_000_000)).stalled.length, 0);
+  // Not a nanosecond: stalled.
+  assert.deepEqual(progressBetween(snap(5, 1_000_000), snap(5, 1_000_000)).stalled, [{ pid: 7, comm: 'cc' }]);
+  // No schedstat: ticks, as before.
+  assert.equal(progressBetween(snap(5), snap(5)).stalled.length, 1);
+  assert.equal(progressBetween(snap(5), snap(6)).stalled.length, 0);
 });
