@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { startBlockCoverage, untakenBlocks, type Allowance } from './fixtures/coverage.js';
 
 const HOT: Record<string, string[]> = {
-  'backends/scx/thread/bridge.js': ['handleQueued', 'flush', 'runUnplaced', 'register', 'writeU64'],
+  'backends/scx/thread/bridge.js': ['handleQueued', 'flush', 'runUnplaced', 'register', 'registerSlot', 'writeU64'],
   'backends/scx/thread/loop.js': ['round', 'copyCounters'],
   // The core's preemption runs only on sched_ext (test/drill-coverage.test.ts covers the rest of the core).
   'sched/scheduler.js': ['preemptForWakeups'],
@@ -32,7 +32,7 @@ const CAPTURE = "recording for bench:scx's replay (TSLAND_SCX_CAPTURE): never in
 
 /** Blocks that may stay untaken: [file, function, the block's first characters, why]. */
 const ALLOWED: Allowance[] = [
-  ['backends/scx/thread/bridge.js', 'register', '{ let size', GROWS],
+  ['backends/scx/thread/bridge.js', 'registerSlot', '{ let size', GROWS],
   ['backends/scx/thread/loop.js', 'round', 'return ROUND_STOP', NOT_ON_THE_THREAD],
   ['backends/scx/thread/loop.js', 'round', 'return ROUND_EJECTED', DETACHED],
   ['backends/scx/thread/loop.js', 'round', 'cap.startRound', CAPTURE],

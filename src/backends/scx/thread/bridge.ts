@@ -62,6 +62,12 @@ export class ScxBridge {
   private readonly cnt: Float64Array;
   readonly stats = new Float64Array(B_SLOTS);
   private readonly writer: QueuedWriter;
+  /**
+   * Brackets the task-creation path (a task's first record registers it, which may grow tables): the
+   * scheduler thread counts that path's page faults apart (nr_creation_page_faults), as the signals
+   * backend's does, so that nr_page_faults stays the scheduling path's own.
+   */
+  creation: { begin(): void; end(): void } | null = null;
 
   constructor(
     private readonly scheduler: Scheduler,
@@ -205,6 +211,16 @@ export class ScxBridge {
   // ---- task creation path (may allocate) ----
 
   private register(pid: number, weight: number, cpu: number): number {
+    const creation = this.creation;
+    if (creation !== null) creation.begin();
+    try {
+      return this.registerSlot(pid, weight, cpu);
+    } finally {
+      if (creation !== null) creation.end();
+    }
+  }
+
+  private registerSlot(pid: number, weight: number, cpu: number): number {
     let slot: number;
     try {
       slot = this.scheduler.registerTask(pid, weight > 0 ? weight : 100, cpu >= 0 && cpu < this.nrCpus ? cpu : -1);

@@ -321,6 +321,10 @@ export function standInLoop(
   loop.onTick = () => {
     ticks[0] = ticks[0]! + 1;
   };
+  bridge.creation = {
+    begin: () => void (ticks[0] = ticks[0]! + 1),
+    end: () => void (ticks[0] = ticks[0]! + 1),
+  };
   loop.startBurst();
   return { kernel, loop, close: () => scheduler.close() };
 }
