@@ -18,7 +18,13 @@ export interface MemPublisherOptions {
   method?: FaultMethod;
 }
 
-export class MemPublisher {
+/** Brackets the task-creation path so its page faults are counted apart (MemPublisher implements it). */
+export interface CreationMeter {
+  creationBegin(): void;
+  creationEnd(): void;
+}
+
+export class MemPublisher implements CreationMeter {
   private readonly f64: Float64Array;
   private readonly faults: FaultCounter | null;
   private readonly gc: GcCounter;

@@ -63,6 +63,7 @@ import {
 } from '../../os/procfs.js';
 import { TasksFileWriter } from './tasks-file.js';
 import { cpuMask, POLLIN, SIGCONT, SIGSTOP, sys, type Sys } from '../../os/sys.js';
+import type { CreationMeter } from '../../../mem/publish.js';
 
 const READ_BUFFER_BYTES = 64 * 1024;
 /** Slots of `clock`: times live in a Float64Array, never in arguments or return values, which V8 boxes. */
@@ -105,12 +106,6 @@ export interface ProcBackendOptions {
   reserveTasks?: number;
   /** Lock the backend's tables in RAM (as the scheduler's slabs); default false. */
   lockMemory?: boolean;
-}
-
-/** Brackets the task-creation path so its page faults are counted apart (MemPublisher implements it). */
-export interface CreationMeter {
-  creationBegin(): void;
-  creationEnd(): void;
 }
 
 /**

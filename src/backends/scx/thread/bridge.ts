@@ -32,6 +32,7 @@ import {
   QW_SUM_EXEC_NS,
   QW_TS_NS,
 } from '../../../sched/records.js';
+import type { CreationMeter } from '../../../mem/publish.js';
 import * as K from '../layout.js';
 
 const TWO_32 = 4294967296;
@@ -67,7 +68,7 @@ export class ScxBridge {
    * scheduler thread counts that path's page faults apart (nr_creation_page_faults), as the signals
    * backend's does, so that nr_page_faults stays the scheduling path's own.
    */
-  creation: { begin(): void; end(): void } | null = null;
+  creationMeter: CreationMeter | null = null;
 
   constructor(
     private readonly scheduler: Scheduler,
@@ -211,13 +212,10 @@ export class ScxBridge {
   // ---- task creation path (may allocate) ----
 
   private register(pid: number, weight: number, cpu: number): number {
-    const creation = this.creation;
-    if (creation !== null) creation.begin();
-    try {
-      return this.registerSlot(pid, weight, cpu);
-    } finally {
-      if (creation !== null) creation.end();
-    }
+    this.creationMeter?.creationBegin();
+    const slot = this.registerSlot(pid, weight, cpu);
+    this.creationMeter?.creationEnd();
+    return slot;
   }
 
   private registerSlot(pid: number, weight: number, cpu: number): number {

@@ -321,9 +321,9 @@ export function standInLoop(
   loop.onTick = () => {
     ticks[0] = ticks[0]! + 1;
   };
-  bridge.creation = {
-    begin: () => void (ticks[0] = ticks[0]! + 1),
-    end: () => void (ticks[0] = ticks[0]! + 1),
+  bridge.creationMeter = {
+    creationBegin: () => void (ticks[0] = ticks[0]! + 1),
+    creationEnd: () => void (ticks[0] = ticks[0]! + 1),
   };
   loop.startBurst();
   return { kernel, loop, close: () => scheduler.close() };

@@ -190,7 +190,7 @@ async function main(config: Config): Promise<void> {
   const locked = config.lock && scheduler.unlockedSlabs === 0;
   const publisher = new MemPublisher(counters, { lock: locked });
   loop.onTick = () => publisher.publish();
-  bridge.creation = { begin: () => publisher.creationBegin(), end: () => publisher.creationEnd() };
+  bridge.creationMeter = publisher;
   post({ type: 'ready', slabs: scheduler.taskSlabs(), policy: policy.name, locked, adopted: 0 });
 
   const finish = (ejected: boolean): void => {
