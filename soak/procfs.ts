@@ -33,6 +33,15 @@ export function parseStat(text: string): ProcStat | undefined {
   };
 }
 
+/** The text of /proc/<pid>/<file>, or undefined when the process is gone (or the kernel has no such file). */
+export function procText(pid: number, file: string): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/${file}`, 'latin1');
+  } catch {
+    return undefined;
+  }
+}
+
 export function readStat(pid: number): ProcStat | undefined {
   try {
     return parseStat(readFileSync(`/proc/${pid}/stat`, 'latin1'));

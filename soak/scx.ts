@@ -3,7 +3,7 @@
 // every task ran again once tsland was taken out).
 
 import { existsSync, readFileSync } from 'node:fs';
-import { listPids, readStat, type ProcStat } from './procfs.js';
+import { listPids, procText, readStat, type ProcStat } from './procfs.js';
 
 export const SCX_SYSFS = '/sys/kernel/sched_ext';
 /** The name tsland's BPF half registers under (/sys/kernel/sched_ext/root/ops). */
@@ -57,12 +57,8 @@ export async function waitScxState(
 
 /** utime + stime of a process in clock ticks, or undefined when it is gone. */
 export function cpuTicks(pid: number): number | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, 'latin1');
-  } catch {
-    return undefined;
-  }
+  const text = procText(pid, 'stat');
+  if (text === undefined) return undefined;
   // Fields after the name start at field 3 (state); utime and stime are fields 14 and 15.
   const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
   const t = Number(rest[11]) + Number(rest[12]);
@@ -75,12 +71,8 @@ export function cpuTicks(pid: number): number | undefined {
  * and then waits for its children shows no tick, yet it ran.
  */
 export function cpuRunNs(pid: number): number | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/schedstat`, 'latin1');
-  } catch {
-    return undefined;
-  }
+  const text = procText(pid, 'schedstat');
+  if (text === undefined) return undefined;
   const ns = Number(text.split(' ')[0]);
   return Number.isFinite(ns) ? ns : undefined;
 }
@@ -148,7 +140,8 @@ export function progressBetween(before: CpuSnapshot, after: CpuSnapshot): Progre
     out.ticks += Math.max(0, a.ticks - b.ticks);
     if (b.state !== 'R') continue;
     out.runnable++;
-    const ran = a.runNs !== undefined && b.runNs !== undefined ? a.runNs > b.runNs : a.ticks > b.ticks;
+    // Ticks count the whole process; schedstat its main thread, exactly: either moving means it ran.
+    const ran = a.ticks > b.ticks || (a.runNs !== undefined && b.runNs !== undefined && a.runNs > b.runNs);
     if (!ran) out.stalled.push({ pid: b.pid, comm: b.comm });
   }
   return out;

@@ -447,6 +447,8 @@ test('a runnable process that ran less than a tick is not stalled: the exact run
   assert.equal(progressBetween(snap(5, 1_000_000), snap(5, 3_000_000)).stalled.length, 0);
   // Not a nanosecond: stalled.
   assert.deepEqual(progressBetween(snap(5, 1_000_000), snap(5, 1_000_000)).stalled, [{ pid: 7, comm: 'cc' }]);
+  // A tick for the process while its main thread slept (another thread ran): it ran.
+  assert.equal(progressBetween(snap(5, 1_000_000), snap(6, 1_000_000)).stalled.length, 0);
   // No schedstat: ticks, as before.
   assert.equal(progressBetween(snap(5), snap(5)).stalled.length, 1);
   assert.equal(progressBetween(snap(5), snap(6)).stalled.length, 0);
