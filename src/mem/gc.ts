@@ -103,6 +103,46 @@ export function collectGarbageNow(): void {
   collect();
 }
 
+/** The bytes the calling thread's old generation holds, live or not yet collected. */
+export function oldSpaceUsedBytes(): number {
+  for (const space of v8.getHeapSpaceStatistics()) {
+    if (space.space_name === 'old_space') return space.space_used_size;
+  }
+  return v8.getHeapStatistics().used_heap_size;
+}
+
+/**
+ * Keeps a thread's heap small by collecting it only once it has grown: each tick() reads how much its old
+ * generation holds and runs a full collection when that is `growthBytes` above what the last collection
+ * left. Garbage that dies young never gets there (the scavenger takes it); what survives a scavenge and
+ * then dies waits here at most until `growthBytes` of it have piled up. A full collection on a timer
+ * instead marks the whole heap every time, whether a byte changed or not: measured under emulation, the
+ * main thread spent 2.5% of a CPU on it while tsland had nothing to say.
+ */
+export class HeapKeeper {
+  private floorBytes = -1;
+  private nrCollections = 0;
+
+  constructor(
+    private readonly growthBytes: number,
+    private readonly usedBytes: () => number = oldSpaceUsedBytes,
+  ) {}
+
+  /** Collects if the heap has grown enough since the last collection (the first tick always does). */
+  tick(): boolean {
+    if (this.floorBytes >= 0 && this.usedBytes() - this.floorBytes < this.growthBytes) return false;
+    collectGarbageNow();
+    this.floorBytes = this.usedBytes();
+    this.nrCollections++;
+    return true;
+  }
+
+  /** Full collections this keeper ran. */
+  get collections(): number {
+    return this.nrCollections;
+  }
+}
+
 let mallocTrim: ((pad: number) => number) | null | undefined;
 
 /**
