@@ -10,6 +10,16 @@ import type { Accounting, InstanceSummary, SoakSample, SoakSummary } from './rec
 /** RSS drift is judged only over spans this long: shorter ones still grow from warm-up. */
 export const MIN_DRIFT_SPAN_S = 120;
 export const MAX_RSS_DRIFT_KIB = 1024;
+/** ...per this long: the target is RSS growth of at most 1 MiB per 10 minutes. */
+export const RSS_DRIFT_SPAN_S = 600;
+
+/**
+ * The RSS drift allowed over `measuredS`: 1 MiB for any span up to 10 minutes (shorter spans get no less,
+ * warm-up's last growth included), then 1 MiB per 10 minutes.
+ */
+export function rssDriftLimitKiB(measuredS: number): number {
+  return MAX_RSS_DRIFT_KIB * Math.max(1, measuredS / RSS_DRIFT_SPAN_S);
+}
 
 /** A guardian release for a late heartbeat or a dead scheduler; not its goodbye after a clean finish. */
 export function isTrip(r: ReleaseRecord): boolean {
@@ -149,11 +159,12 @@ export function summarizeInstances(soak: Soak): InstanceSummary[] {
     if (
       summary.measuredS >= MIN_DRIFT_SPAN_S &&
       summary.rssDriftKiB !== null &&
-      Math.abs(summary.rssDriftKiB) > MAX_RSS_DRIFT_KIB
+      Math.abs(summary.rssDriftKiB) > rssDriftLimitKiB(summary.measuredS)
     ) {
       soak.violate(
         'rss-drift',
-        `tsland #${inst.index} RSS moved ${(summary.rssDriftKiB / 1024).toFixed(2)} MiB over ${summary.measuredS.toFixed(0)} s (limit 1 MiB)`,
+        `tsland #${inst.index} RSS moved ${(summary.rssDriftKiB / 1024).toFixed(2)} MiB over ${summary.measuredS.toFixed(0)} s ` +
+          `(limit ${(rssDriftLimitKiB(summary.measuredS) / 1024).toFixed(2)} MiB: 1 MiB per 10 minutes)`,
       );
     }
     // (sched_ext's unasked ejections were violations as they happened.)

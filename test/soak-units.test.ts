@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, UsageError } from '../src/cli/command.js';
 import { resolveOptions, soakCommand, FAULT_KINDS, MIN_HEADROOM_MIB, SCX_DEFAULTS, SCX_FAULT_KINDS } from '../soak/options.js';
 import { cpuSnapshot, progressBetween, workloadTree, type CpuSnapshot } from '../soak/scx.js';
-import { warmSamples } from '../soak/checks.js';
+import { rssDriftLimitKiB, warmSamples } from '../soak/checks.js';
 import type { SoakSample } from '../soak/record.js';
 import { planFaults } from '../soak/schedule.js';
 import { LOAD_RESERVE_MIB, planMemory } from '../soak/meminfo.js';
@@ -452,4 +452,11 @@ test('a runnable process that ran less than a tick is not stalled: the exact run
   // No schedstat: ticks, as before.
   assert.equal(progressBetween(snap(5), snap(5)).stalled.length, 1);
   assert.equal(progressBetween(snap(5), snap(6)).stalled.length, 0);
+});
+
+test('RSS drift is allowed 1 MiB per 10 minutes, and never less than 1 MiB', () => {
+  assert.equal(rssDriftLimitKiB(120), 1024, 'a short span: 1 MiB');
+  assert.equal(rssDriftLimitKiB(600), 1024);
+  assert.equal(rssDriftLimitKiB(921), 1024 * 1.535, "the 1-hour soak's longest instance: 921 s");
+  assert.equal(rssDriftLimitKiB(3600), 6 * 1024, 'an hour: 6 MiB');
 });
