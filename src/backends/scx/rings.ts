@@ -48,6 +48,11 @@ export const RINGBUF_HDR_BYTES = 8;
 export const RINGBUF_BUSY_BIT = 0x80000000;
 export const RINGBUF_DISCARD_BIT = 0x40000000;
 const LEN_MASK = ~(RINGBUF_BUSY_BIT | RINGBUF_DISCARD_BIT) >>> 0;
+const U16_SPAN = 0x10000;
+/** The header's flag bits as its upper u16 holds them (read apart from the length: see loadPositionInto). */
+const BUSY_HI16 = RINGBUF_BUSY_BIT >>> 16;
+const DISCARD_HI16 = RINGBUF_DISCARD_BIT >>> 16;
+const LEN_MASK_HI16 = LEN_MASK >>> 16;
 const U32_SPAN = 2 ** 32;
 
 /** A ring map's memory, as mapped (or, in tests, laid out the same way in an ordinary ArrayBuffer). */
@@ -81,17 +86,23 @@ class PositionCodec {
 }
 
 /**
- * Reads a u64 position written by the other side (high, low, high until both high halves agree) into
- * `out[slot]`, never out as a return value: a position past 2^31 is not a small integer, so a call V8 leaves
- * un-inlined would return it boxed, a heap number per call (the ring hot-path test caught 64 bytes an
- * iteration on a loaded machine).
+ * Reads a u64 position written by the other side into `out[slot]`, from the u16 view of its buffer at u16
+ * index `q` (a u64 is four u16s, lowest first). Atomics.load of a Uint32Array returns a number, and one past
+ * 2^30 is not a small integer: V8's Atomics.load builtin (which its optimizing compiler calls, not inlines)
+ * then allocates a heap number for it, on every call. A trace in the guest found that builtin writing fresh
+ * pages of the scheduler thread's young generation; a u16 is always a small integer. The four quarters are
+ * read high first and the upper three again after the lowest: positions only grow, so while those upper 48
+ * bits read the same before and after, the lowest quarter belongs to one of the values in between, and
+ * they all share those bits: the result is a value the other side wrote, never a mix.
  */
-function loadPositionInto(u32: Uint32Array, index: number, out: Float64Array, slot: number): void {
+function loadPositionInto(u16: Uint16Array, q: number, out: Float64Array, slot: number): void {
   for (;;) {
-    const hi = Atomics.load(u32, index + 1);
-    const lo = Atomics.load(u32, index);
-    if (Atomics.load(u32, index + 1) === hi) {
-      out[slot] = hi * U32_SPAN + lo;
+    const h3 = Atomics.load(u16, q + 3);
+    const h2 = Atomics.load(u16, q + 2);
+    const h1 = Atomics.load(u16, q + 1);
+    const h0 = Atomics.load(u16, q);
+    if (Atomics.load(u16, q + 1) === h1 && Atomics.load(u16, q + 2) === h2 && Atomics.load(u16, q + 3) === h3) {
+      out[slot] = ((h3 * U16_SPAN + h2) * U16_SPAN + h1) * U16_SPAN + h0;
       return;
     }
   }
@@ -132,8 +143,9 @@ function checkMemory(mem: RingMemory, what: string): void {
 export class QueuedRing {
   readonly i32: Int32Array;
   readonly u32: Uint32Array;
+  private readonly u16: Uint16Array;
   private readonly consumerF64: Float64Array;
-  private readonly consumerU32: Uint32Array;
+  private readonly consumerU16: Uint16Array;
   private readonly codec = new PositionCodec();
   /** [0] our read position, [1] the position last published to the kernel, [2] records read, [3] scratch. */
   private readonly st = new Float64Array(4);
@@ -144,11 +156,12 @@ export class QueuedRing {
     checkMemory(mem, 'queued ring');
     this.i32 = new Int32Array(mem.producerArea);
     this.u32 = new Uint32Array(mem.producerArea);
+    this.u16 = new Uint16Array(mem.producerArea);
     this.consumerF64 = new Float64Array(mem.consumerPage, 0, 1);
-    this.consumerU32 = new Uint32Array(mem.consumerPage, 0, 2);
+    this.consumerU16 = new Uint16Array(mem.consumerPage, 0, 4);
     this.mask = mem.dataBytes - 1;
     this.dataAt = mem.pageBytes;
-    loadPositionInto(this.consumerU32, 0, this.st, 0);
+    loadPositionInto(this.consumerU16, 0, this.st, 0);
     this.st[1] = this.st[0]!;
   }
 
@@ -157,13 +170,16 @@ export class QueuedRing {
     const st = this.st;
     for (;;) {
       const pos = st[0]!;
-      loadPositionInto(this.u32, 0, st, 3);
+      loadPositionInto(this.u16, 0, st, 3);
       if (st[3]! <= pos) return -1;
       const hdr = this.dataAt + (pos % (this.mask + 1));
-      const len = Atomics.load(this.u32, hdr >> 2);
-      if ((len & RINGBUF_BUSY_BIT) !== 0) return -1;
-      st[0] = pos + ((((len & LEN_MASK) + RINGBUF_HDR_BYTES + 7) >>> 3) << 3);
-      if ((len & RINGBUF_DISCARD_BIT) !== 0) continue;
+      // The flags first (the upper half of the header: always a small integer), then, once the record is
+      // committed and the header final, its length.
+      const flags = Atomics.load(this.u16, (hdr >> 1) + 1);
+      if ((flags & BUSY_HI16) !== 0) return -1;
+      const len = (flags & LEN_MASK_HI16) * U16_SPAN + Atomics.load(this.u16, hdr >> 1);
+      st[0] = pos + (((len + RINGBUF_HDR_BYTES + 7) >>> 3) << 3);
+      if ((flags & DISCARD_HI16) !== 0) continue;
       st[2] = st[2]! + 1;
       return hdr + RINGBUF_HDR_BYTES;
     }
@@ -184,7 +200,7 @@ export class QueuedRing {
 
   /** True when the kernel has written records we have not read (one 8-byte read; for a poll before sleeping). */
   pending(): boolean {
-    loadPositionInto(this.u32, 0, this.st, 3);
+    loadPositionInto(this.u16, 0, this.st, 3);
     return this.st[3]! > this.st[0]!;
   }
 
@@ -208,7 +224,7 @@ export class DispatchRing {
   readonly i32: Int32Array;
   readonly u32: Uint32Array;
   private readonly producerF64: Float64Array;
-  private readonly consumerU32: Uint32Array;
+  private readonly consumerU16: Uint16Array;
   private readonly codec = new PositionCodec();
   /** [0] our write position, [1] records pushed, [2] scratch. */
   private readonly st = new Float64Array(3);
@@ -221,11 +237,11 @@ export class DispatchRing {
     this.i32 = new Int32Array(mem.producerArea);
     this.u32 = new Uint32Array(mem.producerArea);
     this.producerF64 = new Float64Array(mem.producerArea, 0, 1);
-    this.consumerU32 = new Uint32Array(mem.consumerPage, 0, 2);
+    this.consumerU16 = new Uint16Array(mem.consumerPage, 0, 4);
     this.mask = mem.dataBytes - 1;
     this.dataAt = mem.pageBytes;
     this.recordTotal = ((DISPATCH_BYTES + RINGBUF_HDR_BYTES + 7) >>> 3) << 3;
-    loadPositionInto(this.u32, 0, this.st, 0);
+    loadPositionInto(new Uint16Array(mem.producerArea, 0, 4), 0, this.st, 0);
   }
 
   /**
@@ -234,7 +250,7 @@ export class DispatchRing {
    */
   reserve(): number {
     const pos = this.st[0]!;
-    loadPositionInto(this.consumerU32, 0, this.st, 2);
+    loadPositionInto(this.consumerU16, 0, this.st, 2);
     const consumed = this.st[2]!;
     if (pos - consumed + this.recordTotal > this.mask + 1) return -1;
     return this.dataAt + (pos % (this.mask + 1)) + RINGBUF_HDR_BYTES;
