@@ -193,7 +193,9 @@ async function main(config: Config): Promise<void> {
   bridge.creationMeter = publisher;
   post({ type: 'ready', slabs: scheduler.taskSlabs(), policy: policy.name, locked, adopted: 0 });
 
+  let finished = false;
   const finish = (ejected: boolean): void => {
+    finished = true;
     loop.copyCounters();
     // A forwarded Ctrl-C or SIGTERM of `run`: every task of the tree gets it (in partial mode the tasks the
     // core knows are the tree's; `start` forwards none).
@@ -274,8 +276,11 @@ async function main(config: Config): Promise<void> {
   // one region, then the headers of four fresh chunks at once and the pages after them); then the GCs this
   // took are counted, the compilers stopped and warmed_up said.
   setTimeout(() => {
+    if (finished) return;
     touchYoungGeneration();
     void settleGcEntries().then(() => {
+      // The thread may have ended meanwhile (stopped, ejected): its publisher is closed then.
+      if (finished) return;
       publisher.publish();
       v8.setFlagsFromString(FREEZE_COMPILERS_FLAGS);
       counters.f64[C.warmed_up] = 1;
