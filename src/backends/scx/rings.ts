@@ -198,7 +198,7 @@ export class QueuedRing {
     st[1] = st[0]!;
   }
 
-  /** True when the kernel has written records we have not read (one 8-byte read; for a poll before sleeping). */
+  /** True when the kernel has written records we have not read (a read of its position; for a poll before sleeping). */
   pending(): boolean {
     loadPositionInto(this.u16, 0, this.st, 3);
     return this.st[3]! > this.st[0]!;
