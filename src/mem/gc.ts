@@ -124,7 +124,6 @@ export function touchYoungGeneration(): number {
   const n = Math.ceil((YOUNG_TOUCH_FACTOR * youngBytes) / objectBytes);
   const sink: object[] = new Array<object>(64);
   for (let i = 0; i < n; i++) sink[i & 63] = { a: i, b: i, c: i, d: i, e: i };
-  sink.fill(sink);
   return n * objectBytes;
 }
 
