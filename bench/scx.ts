@@ -342,7 +342,7 @@ function report(
       '-',
     ],
     [
-      `fork storm ${res.stormSeconds} s: page faults / GCs on the scheduler thread`,
+      `fork storm ${res.stormSeconds} s ${t.storm.warmedUp === false ? 'BEFORE the end of warm-up' : 'after warm-up'}: page faults / GCs on the scheduler thread`,
       '-',
       `${t.storm.pageFaults} / ${t.storm.gcEvents} (${t.storm.forks} forks, ${t.storm.userDispatches} user dispatches, ${t.storm.rescues} rescues)`,
       '0 / 0',
@@ -386,6 +386,7 @@ function report(
       peerFailures: res.peerFailures ?? [],
       stormPageFaults: t.storm.pageFaults,
       stormGcEvents: t.storm.gcEvents,
+      stormAfterWarmUp: t.storm.warmedUp ?? null,
       sleepsPerUserDispatch: f.sleeps / Math.max(1, f.userDispatches),
       yieldsPerUserDispatch: f.yields / Math.max(1, f.userDispatches),
       nativeCpuNsPerDecision: native?.replay.cpuNsPerDecision ?? null,
