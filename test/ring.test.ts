@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { RING_NONE, RingError, SpscRing } from '../src/ring/spsc.js';
+import { execFileSync } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 
 test('records come out in order, and a full ring refuses more', () => {
@@ -116,4 +117,49 @@ test('a consumer on another thread sees every record intact', async () => {
   } finally {
     await worker.terminate();
   }
+});
+
+test('indexes wrap at 2^30: records stay in order across the wrap, and unoptimized code allocates nothing there', () => {
+  // Unoptimized code (what runs once the compilers are frozen) allocates a heap number for any sum or
+  // difference outside the 32-bit small-integer range: indexes below 2^30 never produce one.
+  const spsc = new URL('../src/ring/spsc.js', import.meta.url).href;
+  const measure = new URL('../src/mem/measure.js', import.meta.url).href;
+  const src = `
+    const { SpscRing, RING_NONE } = await import(${JSON.stringify(spsc)});
+    const { measureHotPath } = await import(${JSON.stringify(measure)});
+    const ring = SpscRing.create(8, 64);
+    ring.i32[0] = 2 ** 30 - 1000; // head
+    ring.i32[16] = 2 ** 30 - 1000; // tail
+    const r = SpscRing.attach(ring.sab, 8, 64); // caches the tail set above
+    let next = 0, bad = 0, maxIndex = 0;
+    const iteration = () => {
+      const n = Math.min(r.room(), 5);
+      for (let i = 0; i < n; i++) r.i32[r.slot(i) >> 2] = next + i;
+      r.commit(n);
+      next += n;
+      const k = r.available();
+      for (let i = 0; i < k; i++) if (r.i32[r.record(i) >> 2] !== next - k + i) bad++;
+      r.release(k);
+      if (r.size() !== 0 || r.peek() !== RING_NONE) bad++;
+      if (r.i32[0] > maxIndex) maxIndex = r.i32[0];
+    };
+    const report = await measureHotPath(iteration, { iterations: 20000, warmup: 1000 });
+    process.stdout.write(JSON.stringify({ report, bad, next, maxIndex, head: r.i32[0] }));
+  `;
+  const out = execFileSync(
+    process.execPath,
+    ['--no-turbofan', '--no-maglev', '--no-sparkplug', '--input-type=module', '-e', src],
+    { encoding: 'utf8' },
+  );
+  const r = JSON.parse(out) as {
+    report: { heapGrowthBytes: number };
+    bad: number;
+    next: number;
+    maxIndex: number;
+    head: number;
+  };
+  assert.equal(r.bad, 0, 'records out of order, or the ring not empty after a drain');
+  assert.ok(r.next > 5000, `the run crossed the wrap (${r.next} records)`);
+  assert.equal(r.report.heapGrowthBytes, 0, `bytes allocated over 20,000 produce/consume rounds: ${r.report.heapGrowthBytes}`);
+  assert.ok(r.maxIndex < 2 ** 30 && r.head < r.next, `indexes wrapped at 2^30 (max ${r.maxIndex}, now ${r.head})`);
 });

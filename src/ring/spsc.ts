@@ -10,8 +10,13 @@
 //   | head   |   (pad)     | tail   |   (pad)     | record 0          | record 1 ...|
 //   +--------+-----//------+--------+-----//------+-------------------+--- ... -----+
 //
-//   head  i32  records published so far by the producer (wraps at 2^32; only differences matter)
-//   tail  i32  records consumed so far by the consumer
+//   head  i32  records published so far by the producer, modulo 2^30 (only differences matter)
+//   tail  i32  records consumed so far by the consumer, modulo 2^30
+//
+// Why 2^30 and not 2^32: then the sum or difference of two indexes never leaves the 32-bit small-integer
+// range. Unoptimized code (which still runs on the scheduler thread after its compilers are frozen)
+// allocates a heap number for any intermediate result outside it: with indexes wrapping at 2^32 that
+// happened at every wrap.
 //   R     recordBytes, a multiple of 8 so every record can hold Float64 fields
 //
 // head and tail sit on separate 64-byte cache lines so the two sides do not bounce one line between cores.
@@ -28,6 +33,8 @@ const HEAD_I32 = RING_HEAD_BYTE >> 2;
 const TAIL_I32 = RING_TAIL_BYTE >> 2;
 const RECORD_ALIGN_BYTES = 8;
 const MAX_CAPACITY = 1 << 24;
+/** Indexes wrap here; a power of two above MAX_CAPACITY, so a record's slot does not jump at the wrap. */
+const INDEX_MASK = (1 << 30) - 1;
 
 /** Sentinel returned by `reserve` when full and by `peek` when empty. */
 export const RING_NONE = -1;
@@ -115,7 +122,7 @@ export class SpscRing {
 
   /** Records published and not yet consumed. */
   size(): number {
-    return (Atomics.load(this.i32, HEAD_I32) - Atomics.load(this.i32, TAIL_I32)) | 0;
+    return (Atomics.load(this.i32, HEAD_I32) - Atomics.load(this.i32, TAIL_I32)) & INDEX_MASK;
   }
 
   // ---- producer side ----
@@ -128,12 +135,12 @@ export class SpscRing {
    */
   room(): number {
     const head = this.i32[HEAD_I32]!;
-    let free = this.capacity - ((head - this.cachedTail) | 0);
+    let free = this.capacity - ((head - this.cachedTail) & INDEX_MASK);
     // <= 0, not === 0: a producer that saw the ring full, had it drained and wrote on without asking again
     // leaves the cached index more than a ring behind.
     if (free <= 0) {
       this.cachedTail = this.crossThread ? Atomics.load(this.i32, TAIL_I32) : this.i32[TAIL_I32]!;
-      free = this.capacity - ((head - this.cachedTail) | 0);
+      free = this.capacity - ((head - this.cachedTail) & INDEX_MASK);
     }
     return free;
   }
@@ -145,8 +152,8 @@ export class SpscRing {
 
   /** Publishes the first `n` free records to the consumer. */
   commit(n: number): void {
-    if (this.crossThread) Atomics.store(this.i32, HEAD_I32, (this.i32[HEAD_I32]! + n) | 0);
-    else this.i32[HEAD_I32] = (this.i32[HEAD_I32]! + n) | 0;
+    if (this.crossThread) Atomics.store(this.i32, HEAD_I32, (this.i32[HEAD_I32]! + n) & INDEX_MASK);
+    else this.i32[HEAD_I32] = (this.i32[HEAD_I32]! + n) & INDEX_MASK;
   }
 
   /** One record: its byte offset, or RING_NONE when full. Fill it, then `commit(1)`. */
@@ -165,7 +172,7 @@ export class SpscRing {
   /** Published records not yet released. Reads the producer's index once (one atomic load). */
   available(): number {
     const head = this.crossThread ? Atomics.load(this.i32, HEAD_I32) : this.i32[HEAD_I32]!;
-    return (head - this.i32[TAIL_I32]!) | 0;
+    return (head - this.i32[TAIL_I32]!) & INDEX_MASK;
   }
 
   /** Byte offset of the i-th unreleased record (0 <= i < available()). */
@@ -175,8 +182,8 @@ export class SpscRing {
 
   /** Gives the first `n` unreleased records back to the producer. */
   release(n: number): void {
-    if (this.crossThread) Atomics.store(this.i32, TAIL_I32, (this.i32[TAIL_I32]! + n) | 0);
-    else this.i32[TAIL_I32] = (this.i32[TAIL_I32]! + n) | 0;
+    if (this.crossThread) Atomics.store(this.i32, TAIL_I32, (this.i32[TAIL_I32]! + n) & INDEX_MASK);
+    else this.i32[TAIL_I32] = (this.i32[TAIL_I32]! + n) & INDEX_MASK;
   }
 
   /** The oldest record's byte offset, or RING_NONE when empty. Read it, then `consume()`. */
