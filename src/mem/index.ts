@@ -6,7 +6,15 @@ export { memlockLimit } from './limits.js';
 export type { MemlockLimit } from './limits.js';
 export { FaultCounter, FaultCounterError, processFaultCounter, threadFaultCounter } from './faults.js';
 export type { FaultCounterOptions, FaultMethod, FaultScope } from './faults.js';
-export { collectGarbageNow, GcCounter, HeapKeeper, oldSpaceUsedBytes, settleGcEntries, touchYoungGeneration } from './gc.js';
+export {
+  collectGarbageNow,
+  GcCounter,
+  HeapKeeper,
+  oldSpaceUsedBytes,
+  settleGcEntries,
+  touchYoungGeneration,
+  YoungGenerationTouch,
+} from './gc.js';
 export { measureHotPath } from './measure.js';
 export type { HotPathReport, MeasureOptions } from './measure.js';
 export { evaluateHealth, HealthMonitor, UNLOCKED_NOTE } from './health.js';

@@ -15,7 +15,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { drillArena } from '../../../arena/index.js';
 import { C, createCounters } from '../../../base/counters.js';
 import { NSEC_PER_MSEC } from '../../../base/units.js';
-import { collectGarbageNow, settleGcEntries, touchYoungGeneration } from '../../../mem/gc.js';
+import { collectGarbageNow, settleGcEntries, YoungGenerationTouch } from '../../../mem/gc.js';
 import { lockFileMappingsOrWarn } from '../../../mem/lock-files.js';
 import { MemPublisher } from '../../../mem/publish.js';
 import { SpscRing } from '../../../ring/spsc.js';
@@ -252,13 +252,32 @@ async function main(config: Config): Promise<void> {
     return dump ? `\nthe kernel's dump at ejection:\n${dump.replace(/^/gm, '  ')}` : '';
   };
 
+  // The end of the warm-up: every page of the young generation written, so that the yields to the event
+  // loop allocate on pages that are there (a 3-minute trace in the guest after the compilers stopped: 20
+  // faults, all writes by V8's allocator and libc's memset to anonymous memory: consecutive fresh pages of
+  // one region, then the headers of four fresh chunks at once and the pages after them); then the GCs this
+  // took are counted, the compilers stopped and warmed_up said. The touch runs a round between short
+  // bursts: all of it at once stalled scheduling for as long as it took, and a round per long burst spread
+  // its garbage so thin in time that V8 kept reading the allocation rate as low (see YoungGenerationTouch).
+  let touch: YoungGenerationTouch | null = null;
+  const endWarmUp = (): void => {
+    void settleGcEntries().then(() => {
+      // The thread may have ended meanwhile (stopped, ejected): its publisher is closed then.
+      if (finished) return;
+      publisher.publish();
+      v8.setFlagsFromString(FREEZE_COMPILERS_FLAGS);
+      counters.f64[C.warmed_up] = 1;
+    });
+  };
+
   let bursts = 0;
   const burst = (): void => {
     ++bursts;
     if (bursts === GC_AFTER_BURSTS) collectGarbageNow();
     // The command of `run` was put into SCHED_EXT by the main thread before its gate opened.
     if (Atomics.load(ctl, CTL_ADOPT_PID) !== 0) Atomics.store(ctl, CTL_ADOPT_PID, 0);
-    loop.setBurstNs(bursts < SHORT_BURSTS ? SHORT_BURST_NS : BURST_NS);
+    const touching = touch !== null && !touch.done;
+    loop.setBurstNs(bursts < SHORT_BURSTS || touching ? SHORT_BURST_NS : BURST_NS);
     loop.startBurst();
     for (;;) {
       const r = loop.round();
@@ -268,23 +287,11 @@ async function main(config: Config): Promise<void> {
       else if (r === ROUND_EJECTED) return finish(true);
     }
     publisher.publish();
+    if (touching && touch!.step()) endWarmUp();
     setImmediate(burst);
   };
-  // The end of the warm-up: every page of the young generation written, so that the yields to the event
-  // loop allocate on pages that are there (a 3-minute trace in the guest after the compilers stopped: 20
-  // faults, all writes by V8's allocator and libc's memset to anonymous memory: consecutive fresh pages of
-  // one region, then the headers of four fresh chunks at once and the pages after them); then the GCs this
-  // took are counted, the compilers stopped and warmed_up said.
   setTimeout(() => {
-    if (finished) return;
-    touchYoungGeneration();
-    void settleGcEntries().then(() => {
-      // The thread may have ended meanwhile (stopped, ejected): its publisher is closed then.
-      if (finished) return;
-      publisher.publish();
-      v8.setFlagsFromString(FREEZE_COMPILERS_FLAGS);
-      counters.f64[C.warmed_up] = 1;
-    });
+    if (!finished) touch = new YoungGenerationTouch();
   }, freezeCompilersAfterMs(drillMs)).unref();
   burst();
 }
