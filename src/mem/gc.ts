@@ -114,12 +114,17 @@ const YOUNG_TOUCH_MAX_ROUNDS = 32;
 const TOUCH_ARRAY_LENGTH = 1024;
 const TOUCH_ARRAY_BYTES = TOUCH_ARRAY_LENGTH * 8 + 16;
 
-function youngGeneration(): { bytes: number; residentBytes: number } {
+function youngGeneration(): { bytes: number; residentBytes: number; usedBytes: number } {
   for (const space of v8.getHeapSpaceStatistics()) {
-    if (space.space_name === 'new_space') return { bytes: space.space_size, residentBytes: space.physical_space_size };
+    if (space.space_name === 'new_space') {
+      return { bytes: space.space_size, residentBytes: space.physical_space_size, usedBytes: space.space_used_size };
+    }
   }
-  return { bytes: 0, residentBytes: 0 };
+  return { bytes: 0, residentBytes: 0, usedBytes: 0 };
 }
+
+/** Arrays a round's tail allocates between two looks at the young generation (64 KiB). */
+const TOUCH_TAIL_ARRAYS = 8;
 
 /**
  * Writes every page of the calling thread's young generation, by allocating garbage until V8 reports
@@ -160,6 +165,17 @@ export class YoungGenerationTouch {
     const sink = this.sink;
     for (let i = 0; i < n; i++) sink[i & 3] = new Array<unknown>(TOUCH_ARRAY_LENGTH);
     this.bytes += n * TOUCH_ARRAY_BYTES;
+    // Then on until a scavenge empties it, so that the round ends at the start of a half written before:
+    // a round that ended with a half nearly full left the next scavenge to the slow allocation after it,
+    // and that one gave the other half back.
+    let used = youngGeneration().usedBytes;
+    for (let k = 0; k < n; k += TOUCH_TAIL_ARRAYS) {
+      for (let i = 0; i < TOUCH_TAIL_ARRAYS; i++) sink[i & 3] = new Array<unknown>(TOUCH_ARRAY_LENGTH);
+      this.bytes += TOUCH_TAIL_ARRAYS * TOUCH_ARRAY_BYTES;
+      const now = youngGeneration().usedBytes;
+      if (now < used) break;
+      used = now;
+    }
     this.rounds++;
     const young = youngGeneration();
     this.resident = young.residentBytes >= young.bytes;
