@@ -155,6 +155,26 @@ test('queued ring: records come out in order with their fields, discarded ones s
   assert.equal(q.pending(), false);
 });
 
+test('queued ring: records written while a batch is read are found, before and after the reader caught up', () => {
+  const mem = ringMemoryForTest(PAGE, PAGE);
+  const k = new FakeProducer(mem);
+  const q = new QueuedRing(mem);
+  k.produce(EV_RUNNABLE, 201, 1);
+  k.produce(EV_RUNNABLE, 202, 1);
+  assert.equal(q.i32[(q.next() + Q_PID) >> 2], 201);
+  // Written after the reader last read the kernel's position: found once the older ones are read.
+  k.produce(EV_RUNNABLE, 203, 1);
+  assert.equal(q.i32[(q.next() + Q_PID) >> 2], 202);
+  assert.equal(q.i32[(q.next() + Q_PID) >> 2], 203);
+  assert.equal(q.next(), -1);
+  // Written after the reader found the ring empty, with no release between.
+  k.produce(EV_STOPPED, 204, 3);
+  assert.equal(q.pending(), true);
+  assert.equal(q.i32[(q.next() + Q_PID) >> 2], 204);
+  assert.equal(q.next(), -1);
+  assert.equal(q.recordsRead, 4);
+});
+
 test('queued ring: wraps around the end and across 2^32 bytes, until full, then frees space on release', () => {
   const mem = ringMemoryForTest(PAGE, PAGE);
   startAt(mem, 2 ** 32 - 5 * Q_TOTAL);

@@ -147,7 +147,7 @@ export class QueuedRing {
   private readonly consumerF64: Float64Array;
   private readonly consumerU16: Uint16Array;
   private readonly codec = new PositionCodec();
-  /** [0] our read position, [1] the position last published to the kernel, [2] records read, [3] scratch. */
+  /** [0] our read position, [1] the position last published to the kernel, [2] records read, [3] the kernel's position as last read. */
   private readonly st = new Float64Array(4);
   private readonly mask: number;
   private readonly dataAt: number;
@@ -170,8 +170,12 @@ export class QueuedRing {
     const st = this.st;
     for (;;) {
       const pos = st[0]!;
-      loadPositionInto(this.u16, 0, st, 3);
-      if (st[3]! <= pos) return -1;
+      // The kernel's position is read again only once we have caught up with the last one read: records
+      // below it are committed or being written, and their headers say which.
+      if (st[3]! <= pos) {
+        loadPositionInto(this.u16, 0, st, 3);
+        if (st[3]! <= pos) return -1;
+      }
       const hdr = this.dataAt + (pos % (this.mask + 1));
       // The flags first (the upper half of the header: always a small integer), then, once the record is
       // committed and the header final, its length.
