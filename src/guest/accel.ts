@@ -65,3 +65,18 @@ export function hostAccelFacts(env: NodeJS.ProcessEnv = process.env): AccelFacts
 export function accelArgs(accel: Accel): string[] {
   return accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,thread=single', '-cpu', 'max'];
 }
+
+/** RCU's stall timeout under software emulation, in seconds (the kernel's default is 21; its most, 300). */
+export const TCG_RCU_STALL_TIMEOUT_S = 60;
+
+/**
+ * Guest kernel arguments for the chosen accelerator. Under software emulation both vCPUs run on one host
+ * thread and RCU's grace periods stretch with it; the kernel ejects any sched_ext scheduler on an RCU CPU
+ * stall, and its default 21 s ejected scx_simple in every bench:scx run and scx_userland in one
+ * (`RCU CPU stall on CPUs ()`) under loads EEVDF carried in the same boot. A longer timeout gives every
+ * scheduler the same allowance; sched_ext's own watchdog (a runnable task left waiting) is unchanged. KVM
+ * runs at native speed and keeps the kernel's default.
+ */
+export function accelKernelArgs(accel: Accel): string {
+  return accel === 'kvm' ? '' : `rcupdate.rcu_cpu_stall_timeout=${TCG_RCU_STALL_TIMEOUT_S}`;
+}

@@ -20,7 +20,7 @@ import {
 import { createServer, type Server, type Socket } from 'node:net';
 import { cpus as hostCpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { accelArgs, chooseAccel, hostAccelFacts, type Accel } from './accel.js';
+import { accelArgs, accelKernelArgs, chooseAccel, hostAccelFacts, type Accel } from './accel.js';
 import { guestAvailability } from './availability.js';
 import { GuestError } from './errors.js';
 import { findQemu, findVirtiofsd, which, type Virtiofsd } from './host.js';
@@ -278,7 +278,15 @@ export function qemuArgs(o: {
     '-kernel',
     o.vmlinux,
     '-append',
-    `rootfstype=virtiofs root=rootfs ro console=ttyS0 init=${o.init} panic=-1 quiet mitigations=off${o.extraKernelArgs ? ` ${o.extraKernelArgs}` : ''}`,
+    [
+      'rootfstype=virtiofs root=rootfs ro console=ttyS0',
+      `init=${o.init}`,
+      'panic=-1 quiet mitigations=off',
+      accelKernelArgs(o.accel),
+      o.extraKernelArgs ?? '',
+    ]
+      .filter((a) => a !== '')
+      .join(' '),
   ];
 }
 
