@@ -10,6 +10,25 @@ import { Worker } from 'node:worker_threads';
 // of a busy machine and might give half of it back (a run beside a guest took 114 faults over 20,000).
 const TURNS = 3_000;
 
+/** Runs `src` in a fresh worker (its own isolate) with the fault counter's and gc.ts's URLs; resolves with its one message. */
+function inWorker<T>(src: string, data: Record<string, unknown>): Promise<T> {
+  const worker = new Worker(src, {
+    eval: true,
+    workerData: {
+      ...data,
+      faults: new URL('../src/mem/faults.js', import.meta.url).href,
+      gc: new URL('../src/mem/gc.js', import.meta.url).href,
+    },
+  });
+  return new Promise((resolve, reject) => {
+    worker.once('message', (m) => {
+      void worker.terminate();
+      resolve(m as T);
+    });
+    worker.once('error', reject);
+  });
+}
+
 function turnsFaults(touch: boolean): Promise<{ faults: number; touchedBytes: number }> {
   const src = `
     const { workerData, parentPort } = require('node:worker_threads');
@@ -26,22 +45,7 @@ function turnsFaults(touch: boolean): Promise<{ faults: number; touchedBytes: nu
       parentPort.postMessage({ faults: fc.sample() - f0, touchedBytes });
     })();
   `;
-  const worker = new Worker(src, {
-    eval: true,
-    workerData: {
-      touch,
-      turns: TURNS,
-      faults: new URL('../src/mem/faults.js', import.meta.url).href,
-      gc: new URL('../src/mem/gc.js', import.meta.url).href,
-    },
-  });
-  return new Promise((resolve, reject) => {
-    worker.once('message', (m) => {
-      void worker.terminate();
-      resolve(m as { faults: number; touchedBytes: number });
-    });
-    worker.once('error', reject);
-  });
+  return inWorker(src, { touch, turns: TURNS });
 }
 
 test('a touched young generation: the event loop turning takes next to no page faults', async () => {
@@ -88,22 +92,7 @@ function slowHeapTouch(rounds: number): Promise<{ faults: number; rounds: number
       parentPort.postMessage({ faults, rounds: touch.rounds, resident: touch.resident, residentAfter: young.physical_space_size >= young.space_size });
     })();
   `;
-  const worker = new Worker(src, {
-    eval: true,
-    workerData: {
-      rounds,
-      turns: SLOW_TURNS,
-      faults: new URL('../src/mem/faults.js', import.meta.url).href,
-      gc: new URL('../src/mem/gc.js', import.meta.url).href,
-    },
-  });
-  return new Promise((resolve, reject) => {
-    worker.once('message', (m) => {
-      void worker.terminate();
-      resolve(m as { faults: number; rounds: number; resident: boolean; residentAfter: boolean });
-    });
-    worker.once('error', reject);
-  });
+  return inWorker(src, { rounds, turns: SLOW_TURNS });
 }
 
 test('after a slow spell the touch goes on until all of the young generation is written', async () => {
