@@ -125,8 +125,8 @@ struct tsland_dispatch {
 
 /*
  * Counters: the .bss variable `counters`, u64 each, read live by user space through the mmapped .bss.
- * The kernel adds to them atomically; user space writes only nr_scheduled and nr_dispatch_posted.
- * TSLAND_COUNTERS_BYTES = 216.
+ * The kernel adds to them atomically; user space writes only nr_scheduled, nr_dispatch_posted and
+ * sched_parking. TSLAND_COUNTERS_BYTES = 240.
  *
  *   0        8        16       24       32       40       48       56       64       72
  *   +--------+--------+--------+--------+--------+--------+--------+--------+--------+
@@ -140,6 +140,10 @@ struct tsland_dispatch {
  *   +--------+--------+--------+--------+--------+--------+--------+--------+
  *   |drain er|errno   |dispatch|in user |sweeps  |rescued |rescues |starved |
  *   +--------+--------+--------+--------+--------+--------+--------+--------+
+ *   216      224      232      240
+ *   +--------+--------+--------+
+ *   |parking |parks   |unparks |
+ *   +--------+--------+--------+
  *
  *   nr_kernel_dispatches  tasks the kernel half ran without asking user space (the tsland process's
  *                         threads, kernel threads, congestion)
@@ -173,8 +177,14 @@ struct tsland_dispatch {
  *   nr_rescues            times that started (each ends at the next dispatch record user space sends)
  *   nr_starved            tasks the kernel half placed itself (shared DSQ, FIFO) because they had waited
  *                         on user space for half the watchdog's timeout (the policy held them back)
+ *   sched_parking         written by user space (TSLAND_CFG_PARK): 1 just before the scheduler thread calls
+ *                         sched_yield to park; the kernel half reads and clears it in that yield's enqueue
+ *   nr_parks              times the scheduler thread was parked (runnable, kept out of every DSQ)
+ *   nr_unparks            times the kernel half put it on a CPU again (work came, or the heartbeat)
  */
-#define TSLAND_COUNTERS_BYTES 216
+#define TSLAND_COUNTERS_BYTES 240
+/* A parked scheduler thread runs at least this often, work or not (it checks its stop flag then). */
+#define TSLAND_PARK_HEARTBEAT_NS 100000000ull
 /* How long a task may wait on user space before the kernel half places it, when no timeout is configured. */
 #define TSLAND_STARVE_DFL_NS 2500000000ull
 /*
@@ -212,6 +222,9 @@ struct tsland_counters {
 	u64 nr_rescued;
 	u64 nr_rescues;
 	u64 nr_starved;
+	u64 sched_parking;
+	u64 nr_parks;
+	u64 nr_unparks;
 };
 
 /*
@@ -277,6 +290,15 @@ struct tsland_exit_info {
  * never push the scheduler thread back in its CPU's queue.
  */
 #define TSLAND_CFG_SELF_PREEMPT (1u << 0)
+/*
+ * The scheduler thread waits by parking instead of sleeping in epoll: with nothing to read it sets
+ * counters.sched_parking and calls sched_yield; its enqueue then keeps it out of every DSQ (runnable, not
+ * run). ops.dispatch puts it on the CPU that runs out of work while user space has something to read or a
+ * slice-expired task to decide on, and the records are sent without waking anyone (no irq_work, no
+ * epoll). With SELF_PREEMPT, a task waking up while every CPU is busy preempts one for it, as a woken
+ * scheduler thread would. Whole-machine mode only: in partial mode the thread is not a sched_ext task.
+ */
+#define TSLAND_CFG_PARK (1u << 1)
 
 struct tsland_config {
 	u32 tgid;

@@ -25,6 +25,16 @@
  * dispatch records wait and no CPU has run ops.dispatch for a period. The
  * kernel's watchdog (timeout_ms) reverts every task to the fair class if one waits too long.
  *
+ * How the scheduler thread waits (intf.h TSLAND_CFG_PARK): asleep in epoll on `queued`, woken by the ring;
+ * or parked, the way scx_rustland's and scx_userland's user-space schedulers wait: it yields, its enqueue
+ * keeps it out of every DSQ, and the CPU that runs out of work while user space has something to read
+ * runs it next, straight from ops.dispatch:
+ *
+ *   sched thread: round, sched_yield --> enqueue: parked (nothing to read)
+ *   a CPU: ops.dispatch finds nothing, records wait --> CPU_IDLE record, sched thread inserted here
+ *   a task wakes, every CPU busy (SELF_PREEMPT) --> kick one CPU with preemption: its ops.dispatch does the same
+ *   the timer, parked for TSLAND_PARK_HEARTBEAT_NS --> the next ops.dispatch runs it (its stop flag, the watchdog)
+ *
  * Portability (6.12 and later): kfuncs that were renamed are declared __weak under every name they had
  * and called through the first one the loading kernel has (bpf_ksym_exists); enum values are CO-RE
  * relocated (bpf_core_enum_value), so they follow the loading kernel, not the build kernel.
@@ -94,6 +104,13 @@ struct tsland_dispatch *layout_dispatch;
 u8 idle_sent[TSLAND_MAX_CPUS];
 /* When a CPU last ran ops.dispatch (drained `dispatched`), in ns. */
 u64 last_dispatch_ns;
+
+/* TSLAND_CFG_PARK: the scheduler thread yielded with nothing to read and is kept out of every DSQ. */
+u32 sched_parked;
+/* The next ops.dispatch should run the parked scheduler thread (the heartbeat, a preempting wake-up). */
+u32 sched_wanted;
+/* When the scheduler thread last started running, ns (now_ns). */
+u64 sched_last_run_ns;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -240,6 +257,28 @@ static __always_inline bool is_self(const struct task_struct *p)
 	return tl_config.tgid && p->tgid == tl_config.tgid;
 }
 
+/* The thread that reads the rings. */
+static __always_inline bool is_sched_thread(const struct task_struct *p)
+{
+	return tl_config.sched_tid && p->pid == tl_config.sched_tid;
+}
+
+static __always_inline bool park_mode(void)
+{
+	return tl_config.flags & TSLAND_CFG_PARK;
+}
+
+/* A parked scheduler thread reads the ring when it is run, not when woken: records wake no one then. */
+static __always_inline u64 submit_flags(void)
+{
+	return park_mode() ? BPF_RB_NO_WAKEUP : 0;
+}
+
+static __always_inline bool records_wait(void)
+{
+	return bpf_ringbuf_query(&queued, BPF_RB_AVAIL_DATA) > 0;
+}
+
 /* Every kernel thread, per-CPU or unbound (the header says why). */
 static __always_inline bool is_kernel_direct(const struct task_struct *p)
 {
@@ -294,7 +333,7 @@ static __always_inline void send_event(struct task_struct *p, struct task_ctx *t
 	fill_task(r, p, tctx);
 	r->kind = kind;
 	r->flags = 0;
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, submit_flags());
 	__sync_fetch_and_add(&counters.nr_events, 1);
 	if (kind == TSLAND_EV_EXITED)
 		__sync_fetch_and_add(&counters.nr_exits, 1);
@@ -315,7 +354,7 @@ static __always_inline void send_cpu_idle(s32 cpu)
 	r->cpu = cpu;
 	r->kind = TSLAND_EV_CPU_IDLE;
 	r->ts_ns = now_ns();
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, submit_flags());
 	idle_sent[cpu & (TSLAND_MAX_CPUS - 1)] = 1;
 	__sync_fetch_and_add(&counters.nr_events, 1);
 	__sync_fetch_and_add(&counters.nr_cpu_idle, 1);
@@ -355,7 +394,71 @@ static __always_inline void send_exited(struct task_struct *p)
 /* Counted by the kernel half itself: right even while user space is blocked and writes nothing. */
 static __always_inline bool user_space_holds_work(void)
 {
-	return READ_ONCE(counters.nr_in_user) || bpf_ringbuf_query(&queued, BPF_RB_AVAIL_DATA) > 0;
+	return READ_ONCE(counters.nr_in_user) || records_wait();
+}
+
+/* ---- the parked scheduler thread (TSLAND_CFG_PARK) ---- */
+
+/*
+ * The scheduler thread's enqueue after the sched_yield it parks with: true if it stays parked (out of every
+ * DSQ). The flag is set before the ring is looked at, and a CPU that submits a record looks at the flag
+ * after submitting it: one of the two sees the other (both are full barriers), so no record is left behind
+ * a thread that parked without seeing it.
+ */
+static __always_inline bool park_sched(void)
+{
+	if (!READ_ONCE(counters.sched_parking))
+		return false;
+	WRITE_ONCE(counters.sched_parking, 0);
+	__sync_lock_test_and_set(&sched_parked, 1);
+	if (!records_wait() && !READ_ONCE(sched_wanted)) {
+		__sync_fetch_and_add(&counters.nr_parks, 1);
+		return true;
+	}
+	/* Records came meanwhile: run on, unless a CPU took the thread already (it inserts it then). */
+	return __sync_val_compare_and_swap(&sched_parked, 1, 0) != 1;
+}
+
+/* From ops.dispatch: the parked scheduler thread runs on this CPU next. False if it was not parked. */
+static __always_inline bool unpark_sched(void)
+{
+	struct task_struct *p;
+
+	if (!READ_ONCE(sched_parked) || __sync_val_compare_and_swap(&sched_parked, 1, 0) != 1)
+		return false;
+	p = bpf_task_from_pid(tl_config.sched_tid);
+	if (!p)
+		return false;
+	dsq_insert(p, DSQ_LOCAL, kernel_slice(), 0);
+	bpf_task_release(p);
+	__sync_fetch_and_add(&counters.nr_unparks, 1);
+	__sync_fetch_and_add(&counters.nr_kernel_dispatches, 1);
+	__sync_fetch_and_add(&counters.nr_self_dispatches, 1);
+	return true;
+}
+
+/*
+ * A record was sent while the scheduler thread may be parked: a CPU must run ops.dispatch to run it. An
+ * idle one is kicked; with every CPU busy, only a task waking up (SELF_PREEMPT) preempts one, the CPU it
+ * last ran on; the other records are read when a CPU next runs out of work.
+ */
+static __always_inline void wake_parked(struct task_struct *p, u64 enq_flags)
+{
+	s32 cpu;
+
+	if (!READ_ONCE(sched_parked))
+		return;
+	cpu = scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
+	if (cpu >= 0) {
+		scx_bpf_kick_cpu(cpu, KICK_IDLE);
+		return;
+	}
+	if (!(tl_config.flags & TSLAND_CFG_SELF_PREEMPT) || !(enq_flags & ENQ_WAKEUP))
+		return;
+	/* One preemption per park: the wake-ups that follow are read in the same round. */
+	if (__sync_lock_test_and_set(&sched_wanted, 1))
+		return;
+	scx_bpf_kick_cpu(scx_bpf_task_cpu(p), KICK_PREEMPT);
 }
 
 /* ---- sched_ext_ops ---- */
@@ -413,6 +516,8 @@ void tsland_enqueue(u64 *ctx)
 			kick_idle_for(p);
 			return;
 		}
+		if (park_mode() && p->pid == tl_config.sched_tid && !(enq_flags & ENQ_WAKEUP) && park_sched())
+			return;
 		if ((tl_config.flags & TSLAND_CFG_SELF_PREEMPT) && (enq_flags & ENQ_WAKEUP)) {
 			s32 cpu = scx_bpf_task_cpu(p);
 
@@ -468,7 +573,7 @@ void tsland_enqueue(u64 *ctx)
 	}
 	end_user_run(tctx);
 	tctx->state = (tctx->state & ~(TC_REQUEUE | TC_PREEMPTED)) | TC_KNOWN | TC_IN_USER;
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, submit_flags());
 	__sync_fetch_and_add(&counters.nr_queued, 1);
 	__sync_fetch_and_add(&counters.nr_events, 1);
 	if (__sync_fetch_and_add(&counters.nr_in_user, 1) == 0)
@@ -478,14 +583,22 @@ void tsland_enqueue(u64 *ctx)
 
 		bpf_map_push_elem(&pending, &e, BPF_EXIST);
 	}
+	if (park_mode())
+		wake_parked(p, enq_flags);
 }
 
 SEC("struct_ops/tsland_dequeue")
 void tsland_dequeue(u64 *ctx)
 {
 	struct task_struct *p = (void *)ctx[0];
-	struct task_ctx *tctx = task_ctx(p);
+	struct task_ctx *tctx;
 
+	/* Taken out of our hands while parked (a property change): its next enqueue decides anew. */
+	if (park_mode() && is_sched_thread(p)) {
+		__sync_val_compare_and_swap(&sched_parked, 1, 0);
+		return;
+	}
+	tctx = task_ctx(p);
 	/* Taken back before user space dispatched it: its record in flight must not dispatch it. */
 	if (!tctx || !(tctx->state & TC_KNOWN) || tctx->dispatched_cnt == tctx->enq_cnt)
 		return;
@@ -655,6 +768,28 @@ static __always_inline void rescue_waiting(void)
 	}
 }
 
+/*
+ * ops.dispatch found nothing for this CPU, parked mode. A runnable prev that user space placed is about to
+ * be enqueued (its slice ended): user space decides what runs next, so the scheduler thread runs here
+ * first (prev then goes through ops.enqueue as usual, not as the CPU's last task). Otherwise the CPU is
+ * going idle: user space hears it (CPU_IDLE) if it holds tasks, and the scheduler thread runs here if it
+ * has anything to read.
+ */
+static __always_inline void park_dispatch(s32 cpu, struct task_struct *prev)
+{
+	bool prev_user = false;
+
+	if (prev && (prev->scx.flags & TASK_QUEUED) && !is_self(prev)) {
+		struct task_ctx *pctx = task_ctx(prev);
+
+		prev_user = pctx && (pctx->state & TC_USER_RUN);
+	}
+	if (!prev_user && user_space_holds_work())
+		send_cpu_idle(cpu);
+	if (prev_user || records_wait())
+		unpark_sched();
+}
+
 SEC("struct_ops/tsland_dispatch")
 void tsland_dispatch(u64 *ctx)
 {
@@ -676,6 +811,11 @@ void tsland_dispatch(u64 *ctx)
 	else
 		prune_pending();
 
+	if (park_mode() && READ_ONCE(sched_wanted) && READ_ONCE(sched_parked)) {
+		WRITE_ONCE(sched_wanted, 0);
+		if (unpark_sched())
+			return;
+	}
 	if (dsq_move_to_local(SHARED_DSQ))
 		return;
 	/*
@@ -685,6 +825,10 @@ void tsland_dispatch(u64 *ctx)
 	 */
 	if (dc.placed_here)
 		return;
+	if (park_mode()) {
+		park_dispatch(cpu, prev);
+		return;
+	}
 	/* The kernel keeps running a runnable prev when nothing else is there: the CPU is not idle. */
 	if (prev && (prev->scx.flags & TASK_QUEUED))
 		return;
@@ -709,8 +853,18 @@ void tsland_running(u64 *ctx)
 	s32 cpu = scx_bpf_task_cpu(p);
 	struct task_ctx *tctx;
 
-	if (cpu >= 0 && cpu < TSLAND_MAX_CPUS)
+	/*
+	 * User space learns again that a CPU idles once something else ran there; the scheduler thread running
+	 * there tells it nothing new (it would answer its own CPU_IDLE with another, round after round, while it
+	 * holds tasks that may not run on this CPU).
+	 */
+	if (cpu >= 0 && cpu < TSLAND_MAX_CPUS && !is_sched_thread(p))
 		idle_sent[cpu & (TSLAND_MAX_CPUS - 1)] = 0;
+	if (is_sched_thread(p)) {
+		WRITE_ONCE(sched_last_run_ns, now_ns());
+		if (READ_ONCE(sched_wanted))
+			WRITE_ONCE(sched_wanted, 0);
+	}
 	tctx = task_ctx(p);
 	if (!tctx)
 		return;
@@ -793,6 +947,15 @@ static int kick_timer_fn(void *map, int *key, struct bpf_timer *timer)
 
 		if (stalled >= tl_config.stall_ns)
 			tl_fail_stalled(stalled / 1000000, READ_ONCE(counters.nr_rescued));
+	}
+	if (park_mode() && READ_ONCE(sched_parked) && now - READ_ONCE(sched_last_run_ns) >= TSLAND_PARK_HEARTBEAT_NS) {
+		/* The parked thread checks its stop flag and signals now and then, and never trips the watchdog. */
+		WRITE_ONCE(sched_wanted, 1);
+		online = scx_bpf_get_online_cpumask();
+		cpu = scx_bpf_pick_idle_cpu(online, 0);
+		scx_bpf_put_cpumask(online);
+		if (cpu >= 0)
+			scx_bpf_kick_cpu(cpu, KICK_IDLE);
 	}
 	if (!holds && !undrained) {
 		bpf_timer_start(timer, period_ns, 0);

@@ -48,3 +48,14 @@ test('every number flag rejects a value that is not a number', async () => {
 test('an unknown command is a usage error too', async () => {
   assertUsageError(await tsland(['frobnicate']), 'tsland frobnicate');
 });
+
+test('tsland start --wait: an unknown way is refused, and park is refused with --partial, each as one line before any loading', async () => {
+  const [bogus, partial] = await Promise.all([
+    tsland(['start', '--wait', 'spin']),
+    tsland(['start', '--wait', 'park', '--partial']),
+  ]);
+  assertUsageError(bogus, 'tsland start --wait spin');
+  assert.match(bogus.err, /--wait must be one of park, epoll; got 'spin'/);
+  assertUsageError(partial, 'tsland start --wait park --partial');
+  assert.match(partial.err, /park needs the whole machine/);
+});

@@ -3,7 +3,8 @@
 // counters, refuses a second start naming the first, and unloads on Ctrl-C; `kill -9` of tsland reverts the
 // machine to the fair class at once; under `kill -STOP` the BPF half places the tasks itself, then ejects
 // itself after --timeout-ms, every task runs again, and tsland, resumed, reports the exit reason; `tsland run
-// --backend scx` schedules a command's tree through partial switching and exits with its status; a policy that starves tasks (LIFO) is not ejected: the BPF half places the starved tasks itself. Skipped with the reason where no guest can boot (CI requires
+// --backend scx` schedules a command's tree through partial switching and exits with its status; a policy that starves tasks (LIFO) is not ejected: the BPF half places the starved tasks itself; `--wait park` (the
+// scheduler thread parked in the BPF half) schedules the same load, stops on Ctrl-C and is caught stopped. Skipped with the reason where no guest can boot (CI requires
 // one). Under software emulation a start takes tens of seconds: the bounds below are generous on purpose.
 
 import { test } from 'node:test';
@@ -85,6 +86,28 @@ stress-ng --cpu 4 --timeout 15s -q; say lifo-hogs-exit $?
 $N stats --socket /run/l.sock --json > $OUT/lifo-stats.json 2>&1
 kill -INT $S; wait $S; say lifo-exit $?
 say state-end "$(cat $SYS/state)"
+
+# 6. --wait park: the scheduler thread parks in the BPF half instead of sleeping in epoll. Hogs, sleepers
+# and a fork storm; Ctrl-C reaches the parked thread (the heartbeat runs it); a stopped tsland is caught as
+# in 3.
+$N start --wait park --timeout-ms $WD --stats-server --stats-socket /run/p.sock > $OUT/park.log 2>&1 & S=$!
+say park-ready-ms $(wait_state enabled $S)
+stress-ng --cpu 4 --timeout 10s -q & H=$!
+( i=0; while [ $i -lt 200 ]; do sleep 0.02; i=$((i+1)); done ) & Z=$!
+stress-ng --fork 2 --fork-ops 1000 -q; say park-storm-exit $?
+wait $H; say park-hogs-exit $?; wait $Z
+sleep 1
+$N stats --socket /run/p.sock --json > $OUT/park-stats.json 2>&1
+t0=$(ms); kill -INT $S; wait $S; say park-exit $?; say park-stop-ms $(( $(ms) - t0 ))
+$N start --wait park --timeout-ms 3000 > $OUT/park-stop.log 2>&1 & S=$!
+say park-stop-ready-ms $(wait_state enabled $S)
+stress-ng --cpu 2 --timeout 10s -q & H=$!
+sleep 1
+kill -STOP $S
+say park-stop-eject-ms $(wait_state disabled)
+wait $H; say park-stop-hogs-exit $?
+kill -CONT $S; wait $S; say park-stop-exit $?
+say state-park-end "$(cat $SYS/state)"
 `;
 
 function parse(out: string): Map<string, string> {
@@ -97,7 +120,7 @@ function parse(out: string): Map<string, string> {
 }
 
 test(
-  'tsland on sched_ext in a guest: start, stats, refusal, Ctrl-C, kill -9, kill -STOP, run --backend scx, a starving policy',
+  'tsland on sched_ext in a guest: start, stats, refusal, Ctrl-C, kill -9, kill -STOP, run --backend scx, a starving policy, --wait park',
   { timeout: 40 * 60_000 },
   async (t) => {
     if (!guestOrSkip(t)) return;
@@ -186,6 +209,40 @@ test(
       );
       assert.ok(lifo.counters.nr_starved! > 0, `the kernel half placed the starved hogs: ${JSON.stringify(lifo.counters)}`);
       assert.equal(s.get('state-end'), 'disabled');
+
+      // 6. --wait park
+      assert.match(s.get('park-ready-ms') ?? '', /^\d+$/, `tsland start --wait park attached${why}`);
+      assert.equal(s.get('park-storm-exit'), '0', `1,000 processes forked and reaped under a parked scheduler thread${why}`);
+      assert.equal(s.get('park-hogs-exit'), '0', 'the hogs ran to their end');
+      const park = (JSON.parse(file('park-stats.json').trim().split('\n').pop()!) as { counters: Record<string, number> })
+        .counters;
+      t.diagnostic(
+        `--wait park: ${park.nr_user_dispatches} user dispatches, ${park.nr_parks} parks, ${park.nr_unparks} unparks, ` +
+          `${park.nr_sched_rounds} rounds; Ctrl-C took ${s.get('park-stop-ms')} ms`,
+      );
+      assert.ok(park.nr_user_dispatches! > 1000, `the storm went through the policy: ${JSON.stringify(park)}`);
+      assert.ok(park.nr_parks! > 0 && park.nr_unparks! > 0, `the thread parked and was run again: ${JSON.stringify(park)}`);
+      assert.equal(park.nr_events_lost, 0, 'no event lost');
+      assert.equal(park.nr_sched_congested, 0, 'no task bypassed the policy for a full ring');
+      assert.ok(Math.abs(park.nr_dispatch_posted! - park.nr_dispatch_drained!) <= 64, 'every dispatch record reached the kernel');
+      assert.equal(
+        s.get('park-exit'),
+        '0',
+        `Ctrl-C reached the parked thread: unloaded, exit 0\npark.log:\n${file('park.log').slice(-2000)}`,
+      );
+      assert.ok(Number(s.get('park-stop-ms')) < 60_000, `Ctrl-C took ${s.get('park-stop-ms')} ms`);
+      assert.ok(
+        Number(s.get('park-stop-eject-ms')) < 60_000,
+        `a stopped parked tsland was ejected (${s.get('park-stop-eject-ms')} ms)`,
+      );
+      assert.equal(s.get('park-stop-hogs-exit'), '0', 'every task ran again and finished');
+      assert.equal(
+        s.get('park-stop-exit'),
+        '1',
+        `resumed, it exits 1 and says why\npark-stop.log:\n${file('park-stop.log').slice(-2000)}`,
+      );
+      assert.match(file('park-stop.log'), /the kernel unloaded the sched_ext scheduler \(/);
+      assert.equal(s.get('state-park-end'), 'disabled');
       t.diagnostic(
         `ready after ${s.get('start-ready-ms')} ms; kill -9 reverted in ${revertMs} ms; stopped tsland ejected in ${ejectMs} ms`,
       );

@@ -6,8 +6,9 @@
 //   3. under `tsland start` (every task of the machine through the TypeScript policy): the same
 //      workloads, tsland's CPU time and dispatches over them, then a fork storm over CPU hogs with the
 //      scheduler thread's page faults and GCs counted from its start (the fairness runs were its warm-up);
-//   4. with --peers DIR (binaries bench:scx built, peers.ts): scx_simple, then scx_userland, each loaded in
-//      turn for the hogs and the field's workloads;
+//   4. tsland again with its scheduler thread parked in the BPF half (`--wait park`), then, with --peers DIR
+//      (binaries bench:scx built, peers.ts), scx_simple and scx_userland: each loaded in turn for the hogs
+//      and the field's workloads, as a peer column;
 //   5. EEVDF again, the field's workloads only: the machine's drift over the run shows between 2 and 5.
 // tsland records the queued records it reads (TSLAND_SCX_CAPTURE) into capture.bin beside OUT.json, for the
 // host's replay (replay.ts).
@@ -27,7 +28,7 @@ import { measureCoreCost, type CoreCost } from './core-cost.js';
 import { cpuMsOf, readCpuTime } from './cpu-time.js';
 import { runHogs, type HogRun } from './hogs.js';
 import { FIELD_DEFAULTS, runField, type FieldOptions, type FieldRun } from './field.js';
-import { readSys, SCX_SYSFS, underPeer, type PeerRun } from './peer-run.js';
+import { cPeer, readSys, SCX_SYSFS, underPeer, type PeerCommand, type PeerRun } from './peer-run.js';
 import { CAPTURE_ENV } from '../../src/backends/scx/thread/capture.js';
 import { CAPTURE_FILE } from './replay.js';
 
@@ -92,6 +93,9 @@ export interface InsideResult {
 /** The peers, in the order they run (binaries of these names in the --peers directory). */
 const PEER_NAMES = ['scx_simple', 'scx_userland'];
 const SOCKET = '/run/tsland-bench-scx.sock';
+/** tsland again, its scheduler thread parked in the BPF half (`--wait park`), measured as a peer column. */
+const PARK_NAME = 'tsland --wait park';
+const PARK_SOCKET = '/run/tsland-bench-scx-park.sock';
 /** The longest the fork storm waits for tsland's warm-up to end (under emulation it takes minutes). */
 const WARM_UP_WAIT_MS = 900_000;
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -314,9 +318,40 @@ async function main(): Promise<void> {
     save();
     // The kernel tree's schedulers, where bench:scx built them (peers.ts): the same workloads under each.
     const peerDir = arg('peers', '');
-    for (const name of peerDir ? PEER_NAMES : []) {
-      const bin = join(peerDir, name);
-      if (!existsSync(bin)) {
+    const park: PeerCommand = {
+      argv: [
+        process.execPath,
+        CLI,
+        'start',
+        '--wait',
+        'park',
+        '--policy',
+        policy,
+        '--timeout-ms',
+        '30000',
+        '--stats-server',
+        '--stats-socket',
+        PARK_SOCKET,
+      ],
+      settleMs: settleSeconds * 1000,
+      dispatches: async () => {
+        try {
+          const r = await requestStats<{ counters: Record<string, number> }>(PARK_SOCKET, 'stats', 10_000);
+          return r.counters.nr_user_dispatches ?? null;
+        } catch {
+          return null;
+        }
+      },
+    };
+    const runs: [string, PeerCommand | null][] = [
+      [PARK_NAME, park],
+      ...(peerDir ? PEER_NAMES : []).map((name): [string, PeerCommand | null] => {
+        const bin = join(peerDir, name);
+        return [name, existsSync(bin) ? cPeer(bin) : null];
+      }),
+    ];
+    for (const [name, cmd] of runs) {
+      if (!cmd) {
         say(`${name}: not built, skipped`);
         continue;
       }
@@ -324,7 +359,7 @@ async function main(): Promise<void> {
       result.peerRunning = name;
       save();
       try {
-        peers.push(await underPeer(name, bin, seconds, field, say));
+        peers.push(await underPeer(name, cmd, seconds, field, say));
       } catch (err) {
         // A peer the kernel ejected (or that failed to load) is reported as such; the others still run.
         const reason = (err as Error).message;

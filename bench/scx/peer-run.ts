@@ -1,6 +1,7 @@
-// One of the kernel tree's sched_ext schedulers (bench/scx/peers.ts builds them) loaded in the guest while
-// bench:scx runs the same workloads under it as under EEVDF and tsland. scx_userland decides in user space
-// as tsland does: its CPU time per user-space dispatch is read from the counters it prints every second.
+// One of the kernel tree's sched_ext schedulers (bench/scx/peers.ts builds them), or tsland itself with
+// another setting, loaded in the guest while bench:scx runs the same workloads under it as under EEVDF
+// and tsland. scx_userland decides in user space as tsland does: its CPU time per user-space dispatch is
+// read from the counters it prints every second (tsland's from its stats socket).
 
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -41,16 +42,34 @@ export function lastUserlandDispatches(out: string): number | null {
   return all.length ? Number(all[all.length - 1]![1]) : null;
 }
 
+/** How to run a peer and read its user-space dispatches. */
+export interface PeerCommand {
+  argv: string[];
+  /** How long it runs idle after loading, before the measured window (its start-up is not a decision's cost). */
+  settleMs: number;
+  /** Its cumulative user-space dispatches so far (from what it printed, or its stats), or null. */
+  dispatches(out: string): Promise<number | null>;
+}
+
+/** One of the kernel tree's C schedulers: line-buffered, so that the counters it prints each second arrive when printed. */
+export function cPeer(bin: string): PeerCommand {
+  return {
+    argv: ['stdbuf', '-oL', bin],
+    // Its per-second print: wait for one after the start, so the window's first reading is fresh.
+    settleMs: 1500,
+    dispatches: async (out) => lastUserlandDispatches(out),
+  };
+}
+
 export async function underPeer(
   name: string,
-  bin: string,
+  cmd: PeerCommand,
   seconds: number,
   field: FieldOptions,
   say: (line: string) => void,
 ): Promise<PeerRun> {
   const t0 = performance.now();
-  // Line-buffered, so that the counters it prints each second arrive when printed.
-  const child = spawn('stdbuf', ['-oL', bin], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(cmd.argv[0]!, cmd.argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout.on('data', (b: Buffer) => (out += b.toString()));
@@ -60,21 +79,20 @@ export async function underPeer(
     for (;;) {
       if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}: ${err.trim().split('\n').pop()}`);
       if (readSys('state') === 'enabled') break;
-      if (performance.now() - t0 > 120_000) throw new Error(`${name} did not load in 120 s`);
+      if (performance.now() - t0 > 300_000) throw new Error(`${name} did not load in 300 s`);
       await sleep(100);
     }
     const loadMs = performance.now() - t0;
     const ops = readSys('root/ops');
     say(`${name}: loaded in ${(loadMs / 1000).toFixed(1)} s (ops ${ops}); 8 equal hogs, then nice 0/5/10, for ${seconds} s each`);
-    // Its per-second print: wait for one after the start, so the window's first reading is fresh.
-    await sleep(1500);
+    await sleep(cmd.settleMs);
     const cpu0 = cpuMsOf(child.pid!);
-    const disp0 = lastUserlandDispatches(out);
+    const disp0 = await cmd.dispatches(out);
     const fair = await runHogs([0, 0, 0, 0, 0, 0, 0, 0], seconds);
     const nice = await runHogs([0, 0, 5, 5, 10, 10], seconds);
     await sleep(1500);
     const cpu1 = cpuMsOf(child.pid!);
-    const disp1 = lastUserlandDispatches(out);
+    const disp1 = await cmd.dispatches(out);
     say(`${name}: hackbench, cyclictest, build`);
     const fieldRun = await runField(field);
     if (readSys('state') !== 'enabled') throw new Error(`${name} was unloaded during the run: ${err.trim().split('\n').pop()}`);

@@ -60,6 +60,11 @@ export const COUNTER_NAMES = [
   // 0 before. Under software emulation it takes minutes (the thread stretches it by how slowly its drills
   // ran): the hot-path rule's "after warm-up" starts here.
   'warmed_up',
+  // sched_ext, --wait park: times the scheduler thread parked in the BPF half (sched_yield with nothing to
+  // read) and times the BPF half ran it again (a CPU ran out of work while records waited, a preempting
+  // wake-up, or the heartbeat).
+  'nr_parks',
+  'nr_unparks',
 ] as const;
 
 export type CounterName = (typeof COUNTER_NAMES)[number];

@@ -106,6 +106,16 @@ const KNOWN: Partial<Record<CounterName, FieldMeta>> = {
     kind: 'counter',
     unit: '',
   },
+  nr_parks: {
+    desc: 'sched_ext, --wait park: times the scheduler thread parked in the BPF half with nothing to read',
+    kind: 'counter',
+    unit: '',
+  },
+  nr_unparks: {
+    desc: 'sched_ext, --wait park: times the BPF half ran the parked scheduler thread again (work came, or the heartbeat)',
+    kind: 'counter',
+    unit: '',
+  },
   nr_preemptions: {
     desc: 'woken tasks placed on a busy CPU, stopping the task with a larger key there (sched_ext)',
     kind: 'counter',

@@ -73,7 +73,10 @@ export const C_KICK_SWEEPS = 184;
 export const C_RESCUED = 192;
 export const C_RESCUES = 200;
 export const C_STARVED = 208;
-export const COUNTERS_BYTES = 216;
+export const C_SCHED_PARKING = 216; // written by user space
+export const C_PARKS = 224;
+export const C_UNPARKS = 232;
+export const COUNTERS_BYTES = 240;
 
 /** Counter names in struct order, as the C struct spells them (for stats and the layout test). */
 export const COUNTER_FIELDS = [
@@ -104,6 +107,9 @@ export const COUNTER_FIELDS = [
   ['nr_rescued', C_RESCUED],
   ['nr_rescues', C_RESCUES],
   ['nr_starved', C_STARVED],
+  ['sched_parking', C_SCHED_PARKING],
+  ['nr_parks', C_PARKS],
+  ['nr_unparks', C_UNPARKS],
 ] as const;
 export type CounterName = (typeof COUNTER_FIELDS)[number][0];
 
@@ -135,6 +141,7 @@ export const CFG_SCHED_TID = 32; // u32
 export const CFG_RSV = 36; // u32
 export const CONFIG_BYTES = 40;
 export const CFG_F_SELF_PREEMPT = 1 << 0;
+export const CFG_F_PARK = 1 << 1;
 
 /** Names the object uses (maps, variables, struct_ops), as the loader and the layout test look them up. */
 export const MAP_QUEUED = 'queued';

@@ -12,7 +12,9 @@ import { sys as osSys } from '../os/sys.js';
 import { Btf, btfOfElf, elfSymbol } from './btf.js';
 import {
   C_DISPATCH_POSTED,
+  C_SCHED_PARKING,
   C_SCHEDULED,
+  CFG_F_PARK,
   CFG_F_SELF_PREEMPT,
   CFG_FLAGS,
   CFG_KICK_NS,
@@ -78,6 +80,11 @@ export interface ScxLoadOptions {
    * one that reads the rings; 0: every thread of tgid preempts).
    */
   schedTid?: number;
+  /**
+   * The scheduler thread waits parked by the kernel half (sched_yield, run again by ops.dispatch when a CPU
+   * runs out of work and records wait) instead of asleep in epoll (default false; whole-machine mode only).
+   */
+  park?: boolean;
   /** Period of the BPF timer that kicks idle CPUs when work waits (default 20 ms). */
   kickIntervalNs?: number;
   /** Slice of the tasks the kernel half runs itself (default: the kernel's SCX_SLICE_DFL). */
@@ -124,6 +131,8 @@ export interface ScxScheduler {
   setScheduled(tasks: number): void;
   /** Mirrors the dispatch records committed so far (nr_dispatch_posted: the timer kicks a CPU while some wait). */
   setDispatchPosted(records: number): void;
+  /** The next sched_yield of the scheduler thread parks it (sched_parking; park mode). */
+  setParking(): void;
   /** Every counter by its C name (slow path: allocates). */
   snapshot(): Record<CounterName, number>;
   /** Exit information once the kernel has unloaded or ejected the scheduler, else null. */
@@ -288,7 +297,9 @@ export function loadScx(options: ScxLoadOptions = {}): ScxScheduler {
     if (!ro || !opsValue) throw new ScxLoadError(`libbpf ${lib.version} gives no initial value of .rodata or ${MAP_OPS}`);
     const cfg = new Uint32Array(lib.view(ro.ptr, ro.sizeBytes), cfgAt, CONFIG_BYTES / 4);
     cfg[CFG_TGID / 4] = tgid;
-    cfg[CFG_FLAGS / 4] = options.selfPreempt === false ? 0 : CFG_F_SELF_PREEMPT;
+    if (options.park && options.partial)
+      throw new ScxLoadError('the scheduler thread can park only when tsland schedules the whole machine (not --partial)');
+    cfg[CFG_FLAGS / 4] = (options.selfPreempt === false ? 0 : CFG_F_SELF_PREEMPT) | (options.park ? CFG_F_PARK : 0);
     writeU64(cfg, CFG_KICK_NS, options.kickIntervalNs ?? 0);
     writeU64(cfg, CFG_KSLICE_NS, options.kernelSliceNs ?? 0);
     // A stalled scheduler thread is bridged by the kernel half's rescue, for as long as the watchdog allows
@@ -369,6 +380,7 @@ export function loadScx(options: ScxLoadOptions = {}): ScxScheduler {
       counter: (at) => readU64(countersU32, at),
       setScheduled: (tasks) => writeU64(countersU32, C_SCHEDULED, tasks),
       setDispatchPosted: (records) => writeU64(countersU32, C_DISPATCH_POSTED, records),
+      setParking: () => writeU64(countersU32, C_SCHED_PARKING, 1),
       snapshot() {
         const out = {} as Record<CounterName, number>;
         for (const [name, at] of COUNTER_FIELDS) out[name] = readU64(countersU32, at);

@@ -3,7 +3,7 @@
 
 import type { FlagDef, FlagValues } from '../../../base/flags.js';
 import { asUsage, SESSION_FLAGS, sessionOptionsFromFlags } from '../../session/cli.js';
-import { SCX_DEFAULTS, type ScxOptions } from './managed.js';
+import { SCX_DEFAULTS, SCX_WAITS, type ScxOptions, type ScxWait } from './managed.js';
 
 export const TIMEOUT_FLAG: FlagDef = {
   name: 'timeout-ms',
@@ -23,12 +23,23 @@ export const PARTIAL_FLAG: FlagDef = {
   help: 'Schedule only the tasks set to SCHED_EXT (chrt --ext, or sched_setscheduler), not the whole machine.',
 };
 
-/** `tsland start`: every common flag but --cpus, then the watchdog and --partial. */
-export const START_FLAGS: FlagDef[] = [...SESSION_FLAGS.filter((f) => f.name !== 'cpus'), TIMEOUT_FLAG, PARTIAL_FLAG];
+export const WAIT_FLAG: FlagDef = {
+  name: 'wait',
+  type: 'string',
+  valueName: 'HOW',
+  choices: SCX_WAITS,
+  default: SCX_DEFAULTS.wait,
+  help: "sched_ext backend: how the scheduler thread waits for work. epoll: it sleeps on the ring and the first record wakes it; park: the BPF half keeps it runnable and runs it on the CPU that runs out of work, or preempts one for a waking task (as scx_rustland's scheduler waits; whole machine only, not with --partial).",
+};
+
+/** `tsland start`: every common flag but --cpus, then the watchdog, --partial and --wait. */
+export const START_FLAGS: FlagDef[] = [...SESSION_FLAGS.filter((f) => f.name !== 'cpus'), TIMEOUT_FLAG, PARTIAL_FLAG, WAIT_FLAG];
 
 export function scxOptionsFromFlags(flags: FlagValues): ScxOptions {
   const common = asUsage(() => sessionOptionsFromFlags(flags));
   // A sched_ext scheduler serves every CPU: --cpus belongs to the signals backend.
   delete common.cpus;
-  return { ...common, timeoutMs: Number(flags['timeout-ms']), partial: flags.partial === true };
+  const partial = flags.partial === true;
+  const wait = flags.wait as ScxWait | undefined;
+  return { ...common, timeoutMs: Number(flags['timeout-ms']), partial, wait };
 }

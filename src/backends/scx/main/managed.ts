@@ -29,10 +29,21 @@ export interface ScxOptions extends SessionOptions {
   partial?: boolean;
   /** The compiled BPF object (default: the package's bpf/tsland.bpf.o). */
   objectPath?: string;
+  /**
+   * How the scheduler thread waits for work: 'epoll' (asleep on the ring, woken by the first record after
+   * it drained the ring; the default) or 'park' (kept runnable out of every DSQ by the kernel half, run by
+   * the CPU that runs out of work, as scx_rustland's scheduler waits). Park needs the whole machine: in
+   * partial mode the thread is not a sched_ext task.
+   */
+  wait?: ScxWait;
 }
+
+export type ScxWait = 'park' | 'epoll';
+export const SCX_WAITS: readonly ScxWait[] = ['park', 'epoll'];
 
 export const SCX_DEFAULTS = {
   timeoutMs: 5000,
+  wait: 'epoll' as ScxWait,
   ...SESSION_DEFAULTS,
 } as const;
 
@@ -97,9 +108,20 @@ function resolveScx(opts: ScxOptions): { threadConfig: ScxThreadConfig } {
     throw new ManagedOptionError('timeout-ms', `must be a whole number of ms in [100, ${MAX_TIMEOUT_MS}], got ${timeoutMs}`);
   }
   if (opts.cpus) throw new ManagedOptionError('cpus', 'is for the signals backend: a sched_ext scheduler serves every CPU');
+  const partial = opts.partial ?? false;
+  const wait = opts.wait ?? SCX_DEFAULTS.wait;
+  if (!SCX_WAITS.includes(wait))
+    throw new ManagedOptionError('wait', `must be one of ${SCX_WAITS.join(', ')}, got ${String(wait)}`);
+  if (wait === 'park' && partial) {
+    throw new ManagedOptionError(
+      'wait',
+      'park needs the whole machine: in --partial mode the scheduler thread is not a sched_ext task (use epoll)',
+    );
+  }
   return {
     threadConfig: {
-      partial: opts.partial ?? false,
+      partial,
+      park: wait === 'park',
       timeoutMs,
       objectPath: opts.objectPath ?? null,
       guestLibbpf: guestPaths()?.libbpfPath ?? null,

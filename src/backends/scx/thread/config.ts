@@ -4,6 +4,8 @@
 export interface ScxThreadConfig {
   /** Only tasks set to SCHED_EXT are scheduled (SCX_OPS_SWITCH_PARTIAL): `run --backend scx`. */
   partial: boolean;
+  /** The thread waits parked by the kernel half, not in epoll (loader.ts ScxLoadOptions.park). */
+  park: boolean;
   /** The kernel's watchdog: a runnable task waiting longer than this ejects the scheduler. */
   timeoutMs: number;
   /** The compiled BPF object; null: the package's bpf/tsland.bpf.o. */

@@ -49,7 +49,7 @@ export const MAX_SLEEP_MS = 50;
 export class ScxLoop {
   private readonly times = new Float64Array(T_SLOTS);
   private readonly cnt: Float64Array;
-  /** [0] records drained, [1] dispatch records written, [2] rounds, [3] yields, [4] sleeps in epoll. */
+  /** [0] records drained, [1] dispatch records written, [2] rounds, [3] yields, [4] sleeps (in epoll, or parked). */
   readonly totals = new Float64Array(5);
   /** Records what the round reads, for bench:scx's replay (capture.ts); null in a normal run. */
   capture: RecordCapture | null = null;
@@ -161,6 +161,8 @@ export class ScxLoop {
     cnt[C.nr_rescued] = k.counter(K.C_RESCUED);
     cnt[C.nr_rescues] = k.counter(K.C_RESCUES);
     cnt[C.nr_starved] = k.counter(K.C_STARVED);
+    cnt[C.nr_parks] = k.counter(K.C_PARKS);
+    cnt[C.nr_unparks] = k.counter(K.C_UNPARKS);
     const totals = this.totals;
     cnt[C.nr_sched_rounds] = totals[2]!;
     cnt[C.nr_sched_yields] = totals[3]!;

@@ -164,6 +164,7 @@ async function main(config: Config): Promise<void> {
       partial: config.partial,
       timeoutMs: config.timeoutMs,
       guestLibbpf: config.guestLibbpf,
+      park: config.park,
     });
   } catch (err) {
     scheduler.close();
@@ -171,6 +172,14 @@ async function main(config: Config): Promise<void> {
   }
   const rings = scx.mapRings();
   const waiter = new RingWaiter(scx.queuedFd);
+  // Nothing to read: parked by the kernel half until a CPU runs out of work while records wait (the round's
+  // sleep time is then only a bound the heartbeat keeps), or asleep in epoll until a record comes.
+  const wait = config.park
+    ? (): void => {
+        scx.setParking();
+        schedYield();
+      }
+    : (ms: number): void => void waiter.wait(ms);
   const bridge = new ScxBridge(scheduler, counters, rings.dispatch, RESERVE_TASKS);
   const loop = new ScxLoop(
     scheduler,
@@ -281,7 +290,7 @@ async function main(config: Config): Promise<void> {
     loop.startBurst();
     for (;;) {
       const r = loop.round();
-      if (r > 0) waiter.wait(r);
+      if (r > 0) wait(r);
       else if (r === ROUND_YIELD) break;
       else if (r === ROUND_STOP) return finish(false);
       else if (r === ROUND_EJECTED) return finish(true);
