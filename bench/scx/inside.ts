@@ -233,6 +233,9 @@ async function main(): Promise<void> {
   tsland.stdout!.on('data', (b: Buffer) => (log += b.toString()));
   tsland.stderr!.on('data', (b: Buffer) => (log += b.toString()));
   const exited = waitExit(tsland);
+  // The sleeps here are unref'd: should tsland die mid-run with nothing else holding this process, it would
+  // end quietly with status 0 in the middle of an await, its result unwritten. This holds it to the end.
+  const hold = setInterval(() => {}, 60_000);
   try {
     for (;;) {
       if (tsland.exitCode !== null) throw new Error(`tsland start exited with ${tsland.exitCode}: ${log.trim()}`);
@@ -371,6 +374,7 @@ async function main(): Promise<void> {
     }
     say(`done; tsland exited with ${exitCode}`);
   } finally {
+    clearInterval(hold);
     if (tsland.exitCode === null) tsland.kill('SIGKILL');
   }
 }

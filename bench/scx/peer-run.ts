@@ -75,6 +75,15 @@ export async function underPeer(
   child.stdout.on('data', (b: Buffer) => (out += b.toString()));
   child.stderr.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-4000)));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // Every timer here is unref'd: if the peer died mid-run and nothing else held this process, it would end
+  // quietly with status 0 in the middle of an await. This one holds it until the peer's run is over.
+  const hold = setInterval(() => {}, 60_000);
+  /** Throws with what the peer said last if it has exited (the kernel ejected it, it crashed). */
+  const checkAlive = (phase: string): void => {
+    if (child.exitCode === null && child.signalCode === null) return;
+    const last = err.trim().split('\n').slice(-3).join(' | ') || out.trim().split('\n').slice(-3).join(' | ');
+    throw new Error(`${name} exited (${child.exitCode ?? child.signalCode}) during ${phase}: ${last}`);
+  };
   try {
     for (;;) {
       if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}: ${err.trim().split('\n').pop()}`);
@@ -88,13 +97,17 @@ export async function underPeer(
     await sleep(cmd.settleMs);
     const cpu0 = cpuMsOf(child.pid!);
     const disp0 = await cmd.dispatches(out);
+    checkAlive('its settling');
     const fair = await runHogs([0, 0, 0, 0, 0, 0, 0, 0], seconds);
+    checkAlive('the 8 equal hogs');
     const nice = await runHogs([0, 0, 5, 5, 10, 10], seconds);
+    checkAlive('the nice hogs');
     await sleep(1500);
     const cpu1 = cpuMsOf(child.pid!);
     const disp1 = await cmd.dispatches(out);
     say(`${name}: hackbench, cyclictest, build`);
     const fieldRun = await runField(field);
+    checkAlive("the field's workloads");
     if (readSys('state') !== 'enabled') throw new Error(`${name} was unloaded during the run: ${err.trim().split('\n').pop()}`);
     child.kill('SIGINT');
     const exitCode = await Promise.race([exited, sleep(60_000).then(() => -1)]);
@@ -110,6 +123,7 @@ export async function underPeer(
       exitCode,
     };
   } finally {
+    clearInterval(hold);
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGKILL');
       await exited;
