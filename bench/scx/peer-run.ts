@@ -86,7 +86,7 @@ export async function underPeer(
   };
   try {
     for (;;) {
-      if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}: ${err.trim().split('\n').pop()}`);
+      checkAlive('its loading');
       if (readSys('state') === 'enabled') break;
       if (performance.now() - t0 > 300_000) throw new Error(`${name} did not load in 300 s`);
       await sleep(100);
