@@ -14,7 +14,7 @@
 //    with PerformanceObserver entries whose start time falls inside it (those arrive late, so they are
 //    awaited after the window closes; see ./gc.ts);
 //  - the heap is collected and the event loop turned before the window, so no collection the warm-up
-//    started can finish inside it.
+//    started can finish inside it (and, on request, the young generation written: touchYoungGeneration).
 // A loop that allocates shows up either as heap growth or, once it has allocated enough, as GC events.
 
 import v8 from 'node:v8';
@@ -22,7 +22,7 @@ import vm from 'node:vm';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { FaultCounter } from './faults.js';
-import { settleGcEntries } from './gc.js';
+import { settleGcEntries, touchYoungGeneration } from './gc.js';
 import { getSys } from './sys.js';
 import { NSEC_PER_MSEC } from '../base/units.js';
 
@@ -31,6 +31,14 @@ export interface MeasureOptions {
   iterations: number;
   /** Calls before it, so that the function is compiled and its feedback allocated (default 10,000). */
   warmup?: number;
+  /**
+   * Write every page of the young generation before each window, as a scheduler thread does at the end of
+   * its warm-up (touchYoungGeneration). For a function allowed a little allocation (reported as heap
+   * growth): on a thread that allocates slowly, the full collection before a window gives young-generation
+   * pages back, and that allocation would then also fault once per fresh page. Off by default: the touch's
+   * own code gets optimized at a time of V8's choosing, and installing it inside the first window faults.
+   */
+  touchYoungGeneration?: boolean;
 }
 
 export interface HotPathReport {
@@ -91,6 +99,7 @@ export async function measureHotPath(fn: () => unknown, opts: MeasureOptions): P
   if (typeof fn !== 'function') throw new TypeError('measureHotPath: fn must be a function');
   const iterations = opts?.iterations;
   const warmup = opts?.warmup ?? DEFAULT_WARMUP;
+  const touch = opts?.touchYoungGeneration === true;
   if (!Number.isSafeInteger(iterations) || iterations < 1) {
     throw new RangeError(`measureHotPath: iterations must be a positive integer, got ${String(iterations)}`);
   }
@@ -108,7 +117,7 @@ export async function measureHotPath(fn: () => unknown, opts: MeasureOptions): P
   try {
     const loop = makeLoop();
     warm(loop, fn, warmup);
-    await settle();
+    await settle(touch);
     rewarm(loop, fn, warmup, faults, m);
     let report: HotPathReport | null = null;
     for (let windows = 1; windows <= MAX_WINDOWS; windows++) {
@@ -134,7 +143,7 @@ export async function measureHotPath(fn: () => unknown, opts: MeasureOptions): P
       if (harnessSteady && clean) break;
       if (windows < MAX_WINDOWS) {
         await delay(RETRY_PAUSE_MS * RETRY_PAUSE_GROWTH ** (windows - 1));
-        await settle();
+        await settle(touch);
         rewarm(loop, fn, warmup, faults, m);
       }
     }
@@ -220,10 +229,15 @@ function allocatedHeapBytes(): number {
 
 let collect: (() => void) | null | undefined;
 
-/** A full collection, then event-loop turns so pending GC work and entries are done before a window. */
-async function settle(): Promise<void> {
+/**
+ * A full collection (then, with `touch`, every page of the young generation written: see
+ * MeasureOptions.touchYoungGeneration), then event-loop turns so pending GC work and entries are done
+ * before a window.
+ */
+async function settle(touch: boolean): Promise<void> {
   const gc = fullGc();
   if (gc) gc();
+  if (touch) touchYoungGeneration();
   await settleGcEntries();
 }
 
