@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseCyclictestHistogram } from '../bench/scx/field.js';
+import { meanOfVisits, parseCyclictestHistogram } from '../bench/scx/field.js';
 
 function histogram(counts: Record<number, number>, size: number, overflows: number, max: number): string {
   const lines = ['# /dev/cpu_dma_latency set to 0us', '# Histogram'];
@@ -30,4 +30,32 @@ test('overflows count as samples past the end: p99 falls on the max when more th
 
 test('output without a histogram is refused', () => {
   assert.throws(() => parseCyclictestHistogram('T: 0 ( 123) P: 0 I:1000 C: 10 Min: 1 Act: 2 Avg: 3 Max: 4\n'), /no histogram/);
+});
+
+test("a scheduler's two visits: means of the figures, the larger maximum, every sample kept", () => {
+  const lat = (p50Us: number, p99Us: number, maxUs: number) => ({ samples: 100, p50Us, p99Us, maxUs, overflows: 1 });
+  const out = {
+    hackbenchS: [1, 3, 2],
+    hackbenchMedianS: 2,
+    latencyIdle: lat(10, 20, 30),
+    latencyHogs: lat(100, 400, 900),
+    buildS: 10,
+  };
+  const back = {
+    hackbenchS: [4, 5, 6],
+    hackbenchMedianS: 5,
+    latencyIdle: lat(20, 40, 25),
+    latencyHogs: lat(300, 200, 1200),
+    buildS: 14,
+  };
+  const m = meanOfVisits(out, back);
+  assert.deepEqual(m, {
+    hackbenchS: [1, 3, 2, 4, 5, 6],
+    hackbenchMedianS: 3.5,
+    latencyIdle: { samples: 200, p50Us: 15, p99Us: 30, maxUs: 30, overflows: 2 },
+    latencyHogs: { samples: 200, p50Us: 200, p99Us: 300, maxUs: 1200, overflows: 2 },
+    buildS: 12,
+  });
+  // A visit that failed on the way back leaves the first as it was.
+  assert.equal(meanOfVisits(out, null), out);
 });

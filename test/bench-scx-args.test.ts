@@ -1,4 +1,4 @@
-// bench:scx's command line: it boots a guest for 15 to 30 minutes, so --help and a typo must answer at once.
+// bench:scx's command line: it boots a guest for 30 to 45 minutes, so --help and a typo must answer at once.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -49,6 +49,28 @@ export const FIELD_DEFAULTS: Omit<FieldOptions, 'say'> = {
   buildFiles: 20,
 };
 
+/**
+ * One figure per workload from a scheduler's two visits (bench:scx runs its order forward, then back):
+ * the mean of each, the larger maximum; a scheduler visited once (the other visit failed) keeps its own.
+ */
+export function meanOfVisits(a: FieldRun, b: FieldRun | null | undefined): FieldRun {
+  if (!b) return a;
+  const lat = (x: Latency, y: Latency): Latency => ({
+    samples: x.samples + y.samples,
+    p50Us: (x.p50Us + y.p50Us) / 2,
+    p99Us: (x.p99Us + y.p99Us) / 2,
+    maxUs: Math.max(x.maxUs, y.maxUs),
+    overflows: x.overflows + y.overflows,
+  });
+  return {
+    hackbenchS: [...a.hackbenchS, ...b.hackbenchS],
+    hackbenchMedianS: (a.hackbenchMedianS + b.hackbenchMedianS) / 2,
+    latencyIdle: lat(a.latencyIdle, b.latencyIdle),
+    latencyHogs: lat(a.latencyHogs, b.latencyHogs),
+    buildS: (a.buildS + b.buildS) / 2,
+  };
+}
+
 /** The histogram's end: latencies past it are overflows (100 ms; emulated guests see tens of ms). */
 const HISTOGRAM_US = 100_000;
 const HOG = 'while :; do :; done';

@@ -9,7 +9,11 @@
 //   4. tsland again with its scheduler thread parked in the BPF half (`--wait park`), then, with --peers DIR
 //      (binaries bench:scx built, peers.ts), scx_simple and scx_userland: each loaded in turn for the hogs
 //      and the field's workloads, as a peer column;
-//   5. EEVDF again, the field's workloads only: the machine's drift over the run shows between 2 and 5.
+//   5. the return leg, the same visits in the reverse order (scx_userland, scx_simple, tsland --wait park,
+//      tsland), each loaded afresh for the hogs and the field's workloads, and EEVDF's field last: every
+//      scheduler's field figures are the mean of its two visits, placed symmetrically in the run, so a
+//      machine that drifts steadily over the run (EEVDF's hackbench moved 1.6x within one boot) shifts
+//      every column alike.
 // tsland records the queued records it reads (TSLAND_SCX_CAPTURE) into capture.bin beside OUT.json, for the
 // host's replay (replay.ts).
 // Writes one JSON object to the file named by its first argument; progress goes to stderr.
@@ -28,7 +32,7 @@ import { measureCoreCost, type CoreCost } from './core-cost.js';
 import { cpuMsOf, readCpuTime } from './cpu-time.js';
 import { runHogs, type HogRun } from './hogs.js';
 import { FIELD_DEFAULTS, runField, type FieldOptions, type FieldRun } from './field.js';
-import { cPeer, readSys, SCX_SYSFS, underPeer, type PeerCommand, type PeerRun } from './peer-run.js';
+import { cPeer, readSys, SCX_SYSFS, TSLAND_NAME, underPeer, type PeerCommand, type PeerRun } from './peer-run.js';
 import { CAPTURE_ENV } from '../../src/backends/scx/thread/capture.js';
 import { CAPTURE_FILE } from './replay.js';
 
@@ -70,8 +74,12 @@ export interface InsideResult {
   peerFailures: { name: string; reason: string }[];
   /** The peer that was running when this was written (the guest ended before its result: it failed). */
   peerRunning?: string;
-  /** The field workloads under EEVDF before tsland loads and again after it unloads. */
-  eevdf: { fair: HogRun; nice: HogRun; field: FieldRun; fieldAfter: FieldRun };
+  /** The field workloads under EEVDF first, and again at the very end (null until then). */
+  eevdf: { fair: HogRun; nice: HogRun; field: FieldRun; fieldAfter: FieldRun | null };
+  /** The return leg's visits, in the order they ran (tsland's under the name TSLAND_NAME). */
+  back: PeerRun[];
+  /** Every visit, in the order run ("EEVDF", TSLAND_NAME, peers, then the return leg). */
+  order: string[];
   tsland: {
     startMs: number;
     fair: HogRun;
@@ -285,11 +293,8 @@ async function main(): Promise<void> {
     const m2 = await mark(tsland.pid!);
     tsland.kill('SIGINT');
     const exitCode = await Promise.race([exited, sleep(120_000).then(() => -1)]);
-    // EEVDF again right after tsland: a drift of the machine over tsland's run shows as a difference
-    // between the two. Before the peers, so that the result is whole if a peer takes the guest down.
-    say('EEVDF again: hackbench, cyclictest, build');
-    const eevdfFieldAfter = await runField(field);
     const peers: PeerRun[] = [];
+    const back: PeerRun[] = [];
     const peerFailures: { name: string; reason: string }[] = [];
     const result: InsideResult = {
       kernel: os.release(),
@@ -300,7 +305,9 @@ async function main(): Promise<void> {
       stormSeconds,
       policy,
       core,
-      eevdf: { fair: eevdfFair, nice: eevdfNice, field: eevdfField, fieldAfter: eevdfFieldAfter },
+      eevdf: { fair: eevdfFair, nice: eevdfNice, field: eevdfField, fieldAfter: null },
+      back,
+      order: ['EEVDF', TSLAND_NAME],
       peers,
       peerFailures,
       tsland: {
@@ -315,37 +322,38 @@ async function main(): Promise<void> {
         lastLines: log.trim().split('\n').slice(-6),
       },
     };
-    // Written after every scheduler: a guest that dies under a peer (scx_userland took it down in several
-    // runs) still returns everything before, and names the peer it was running.
+    // Written after every visit: a guest that dies under a peer (scx_userland took it down in several runs)
+    // still returns everything before, and names the peer it was running.
     const save = (): void => writeFileSync(outFile, JSON.stringify(result, null, 2) + '\n');
     save();
     // The kernel tree's schedulers, where bench:scx built them (peers.ts): the same workloads under each.
     const peerDir = arg('peers', '');
-    const park: PeerCommand = {
+    const tslandAgain = (wait: string, socket: string): PeerCommand => ({
       argv: [
         process.execPath,
         CLI,
         'start',
         '--wait',
-        'park',
+        wait,
         '--policy',
         policy,
         '--timeout-ms',
         '30000',
         '--stats-server',
         '--stats-socket',
-        PARK_SOCKET,
+        socket,
       ],
       settleMs: settleSeconds * 1000,
       dispatches: async () => {
         try {
-          const r = await requestStats<{ counters: Record<string, number> }>(PARK_SOCKET, 'stats', 10_000);
+          const r = await requestStats<{ counters: Record<string, number> }>(socket, 'stats', 10_000);
           return r.counters.nr_user_dispatches ?? null;
         } catch {
           return null;
         }
       },
-    };
+    });
+    const park = tslandAgain('park', PARK_SOCKET);
     const runs: [string, PeerCommand | null][] = [
       [PARK_NAME, park],
       ...(peerDir ? PEER_NAMES : []).map((name): [string, PeerCommand | null] => {
@@ -353,25 +361,40 @@ async function main(): Promise<void> {
         return [name, existsSync(bin) ? cPeer(bin) : null];
       }),
     ];
+    /** One visit: its run into `into`, or its failure (the other visits still run). */
+    const visit = async (name: string, cmd: PeerCommand, into: PeerRun[], leg: string): Promise<boolean> => {
+      say(`${name}${leg}: loading`);
+      result.peerRunning = `${name}${leg}`;
+      result.order.push(`${name}${leg}`);
+      save();
+      try {
+        into.push(await underPeer(name, cmd, seconds, field, (line) => say(line.replace(name, `${name}${leg}`))));
+        return true;
+      } catch (err) {
+        // A peer the kernel ejected (or that failed to load) is reported as such; the others still run.
+        const reason = (err as Error).message;
+        say(`${name}${leg}: FAILED: ${reason}`);
+        peerFailures.push({ name: `${name}${leg}`, reason });
+        return false;
+      } finally {
+        delete result.peerRunning;
+        save();
+      }
+    };
+    const visited: [string, PeerCommand][] = [[TSLAND_NAME, tslandAgain('epoll', SOCKET)]];
     for (const [name, cmd] of runs) {
       if (!cmd) {
         say(`${name}: not built, skipped`);
         continue;
       }
-      say(`${name}: loading`);
-      result.peerRunning = name;
-      save();
-      try {
-        peers.push(await underPeer(name, cmd, seconds, field, say));
-      } catch (err) {
-        // A peer the kernel ejected (or that failed to load) is reported as such; the others still run.
-        const reason = (err as Error).message;
-        say(`${name}: FAILED: ${reason}`);
-        peerFailures.push({ name, reason });
-      }
-      delete result.peerRunning;
-      save();
+      if (await visit(name, cmd, peers, '')) visited.push([name, cmd]);
     }
+    // The return leg: the same visits in the reverse order, then EEVDF.
+    for (const [name, cmd] of visited.reverse()) await visit(name, cmd, back, ' (return)');
+    say('EEVDF (return): hackbench, cyclictest, build');
+    result.order.push('EEVDF (return)');
+    result.eevdf.fieldAfter = await runField(field);
+    save();
     say(`done; tsland exited with ${exitCode}`);
   } finally {
     clearInterval(hold);

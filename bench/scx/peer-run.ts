@@ -23,6 +23,9 @@ export interface PeerRun {
   exitCode: number | null;
 }
 
+/** tsland's default run (its scheduler thread waiting in epoll), as bench:scx names its visits. */
+export const TSLAND_NAME = 'tsland';
+
 /** Where the kernel shows sched_ext's state and the loaded scheduler's name. */
 export const SCX_SYSFS = '/sys/kernel/sched_ext';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
@@ -61,13 +64,25 @@ export function cPeer(bin: string): PeerCommand {
   };
 }
 
-export async function underPeer(
+/** What a body run under a loaded scheduler gets: a check that it is still alive, and its output so far. */
+interface Loaded {
+  checkAlive(phase: string): void;
+  pid: number;
+  out(): string;
+  loadMs: number;
+  ops: string;
+}
+
+/**
+ * Loads `cmd`, runs `body` while it is loaded, then unloads it (SIGINT, SIGKILL after 60 s) and waits for
+ * sched_ext to be disabled again. Throws, with what the scheduler said last, when it fails to load, exits
+ * or is unloaded by the kernel during the body.
+ */
+async function whileLoaded<T>(
   name: string,
   cmd: PeerCommand,
-  seconds: number,
-  field: FieldOptions,
-  say: (line: string) => void,
-): Promise<PeerRun> {
+  body: (s: Loaded) => Promise<T>,
+): Promise<T & { exitCode: number | null }> {
   const t0 = performance.now();
   const child = spawn(cmd.argv[0]!, cmd.argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -93,24 +108,45 @@ export async function underPeer(
     }
     const loadMs = performance.now() - t0;
     const ops = readSys('root/ops');
+    const result = await body({ checkAlive, pid: child.pid!, out: () => out, loadMs, ops });
+    if (readSys('state') !== 'enabled') throw new Error(`${name} was unloaded during the run: ${err.trim().split('\n').pop()}`);
+    child.kill('SIGINT');
+    const exitCode = await Promise.race([exited, sleep(60_000).then(() => -1)]);
+    return { ...result, exitCode };
+  } finally {
+    clearInterval(hold);
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+    for (let i = 0; i < 100 && readSys('state') !== 'disabled'; i++) await sleep(100);
+  }
+}
+
+/** A peer's first visit: the fairness runs (its CPU time and dispatches over them), then the field's workloads. */
+export async function underPeer(
+  name: string,
+  cmd: PeerCommand,
+  seconds: number,
+  field: FieldOptions,
+  say: (line: string) => void,
+): Promise<PeerRun> {
+  return whileLoaded(name, cmd, async ({ checkAlive, pid, out, loadMs, ops }) => {
     say(`${name}: loaded in ${(loadMs / 1000).toFixed(1)} s (ops ${ops}); 8 equal hogs, then nice 0/5/10, for ${seconds} s each`);
     await sleep(cmd.settleMs);
-    const cpu0 = cpuMsOf(child.pid!);
-    const disp0 = await cmd.dispatches(out);
+    const cpu0 = cpuMsOf(pid);
+    const disp0 = await cmd.dispatches(out());
     checkAlive('its settling');
     const fair = await runHogs([0, 0, 0, 0, 0, 0, 0, 0], seconds);
     checkAlive('the 8 equal hogs');
     const nice = await runHogs([0, 0, 5, 5, 10, 10], seconds);
     checkAlive('the nice hogs');
     await sleep(1500);
-    const cpu1 = cpuMsOf(child.pid!);
-    const disp1 = await cmd.dispatches(out);
+    const cpu1 = cpuMsOf(pid);
+    const disp1 = await cmd.dispatches(out());
     say(`${name}: hackbench, cyclictest, build`);
     const fieldRun = await runField(field);
     checkAlive("the field's workloads");
-    if (readSys('state') !== 'enabled') throw new Error(`${name} was unloaded during the run: ${err.trim().split('\n').pop()}`);
-    child.kill('SIGINT');
-    const exitCode = await Promise.race([exited, sleep(60_000).then(() => -1)]);
     return {
       name,
       ops,
@@ -120,14 +156,24 @@ export async function underPeer(
       fairnessCpuMs: cpu1 - cpu0,
       fairnessUserDispatches: disp0 !== null && disp1 !== null ? disp1 - disp0 : null,
       loadMs,
-      exitCode,
     };
-  } finally {
-    clearInterval(hold);
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await exited;
-    }
-    for (let i = 0; i < 100 && readSys('state') !== 'disabled'; i++) await sleep(100);
-  }
+  });
+}
+
+/** A scheduler's visit on the way back (the order reversed): the field's workloads only. */
+export async function fieldUnder(
+  name: string,
+  cmd: PeerCommand,
+  field: FieldOptions,
+  say: (line: string) => void,
+): Promise<FieldRun> {
+  const r = await whileLoaded(name, cmd, async ({ checkAlive, loadMs, ops }) => {
+    say(`${name} (return leg): loaded in ${(loadMs / 1000).toFixed(1)} s (ops ${ops}); hackbench, cyclictest, build`);
+    await sleep(cmd.settleMs);
+    checkAlive('its settling');
+    const run = await runField(field);
+    checkAlive("the field's workloads");
+    return { run };
+  });
+  return r.run;
 }
