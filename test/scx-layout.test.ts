@@ -3,6 +3,7 @@
 // member by member, and every constant must match its #define in bpf/intf.h.
 
 import { test } from 'node:test';
+import { CPU_SHARED } from '../src/sched/records.js';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -68,6 +69,8 @@ test('every constant of layout.ts is the #define of bpf/intf.h', () => {
     ['TSLAND_DISPATCH_RING_BYTES', L.DISPATCH_RING_BYTES],
   ];
   for (const [name, ts] of pairs) assert.equal(d.get(name), ts, name);
+  // The core's shared-queue CPU (queueAhead) crosses the bridge unchanged: it must be the kernel half's.
+  assert.equal(d.get('TSLAND_CPU_ANY'), CPU_SHARED, 'CPU_SHARED');
 });
 
 test('the loader finds its variables, maps and struct_ops fields in the object', () => {

@@ -69,7 +69,7 @@
 //   selectCpu(t, prevCpu)     a CPU for t among the idle ones (ctx.isCpuIdle), or -1: the core picks one
 //                             (the previous CPU if idle, else any idle CPU)
 //   slice(t)                  set tasks.setSliceNs(t, ns); the core has set ctx.baseSliceNs before the call
-//   running(t, cpu)           t was dispatched to cpu
+//   running(t, cpu)           t was dispatched to cpu (-1: to the shared queue, SchedulerOptions.queueAhead)
 //   exiting(t)                t is gone; its slot is reused after this returns
 //   ctx.nowNs()               the time of the current step
 //   ctx.nrWaiting()           tasks in the run queue now (in slice(): without the one being dispatched)
@@ -198,6 +198,13 @@ export interface SchedulerOptions {
    * (the next slice end), against 2 us with none.
    */
   preemptMinRunNs?: number;
+  /**
+   * Tasks placed beyond the idle CPUs, on the backend's shared queue (dispatch CPU -1): the first CPU that
+   * frees runs the next of them at once, without waiting for a round of the scheduler. At most this many
+   * are out there at a time; one is placed again when one is heard of (its stop or exit). Default 0: only a
+   * backend whose kernel half has such a queue sets it (sched_ext). running(t, cpu) gets cpu -1 for them.
+   */
+  queueAhead?: number;
 }
 
 export interface Scheduler {

@@ -17,6 +17,7 @@ import {
 } from './api.js';
 import { C, createCounters, type Counters } from '../base/counters.js';
 import {
+  CPU_SHARED,
   D_CPU,
   D_FLAGS,
   D_PID,
@@ -86,6 +87,7 @@ const WAKE_LATENCY_TOTAL_NS = C.wake_latency_total_ns;
 const NR_WAKE_DISPATCHES = C.nr_wake_dispatches;
 const NR_PREEMPTIONS = C.nr_preemptions;
 const MAX_CPUS = 4096;
+const MAX_QUEUE_AHEAD = 64;
 
 export function createScheduler(opts: SchedulerOptions): Scheduler {
   return new CoreScheduler(opts);
@@ -121,6 +123,9 @@ class CoreScheduler implements Scheduler {
   private room = 0;
   // Tasks dispatched whose stop or exit has not been reported yet.
   private nrRunning = 0;
+  // Of those, the ones placed ahead on the shared queue (CPU_SHARED), and how many may be (queueAhead).
+  private nrAhead = 0;
+  private readonly queueAhead: number;
   // Which optional callbacks the policy has. Calls go straight to the policy object (no bound functions or
   // wrappers) so the optimizer can inline them and numbers returned stay unboxed.
   private readonly p: Policy;
@@ -180,6 +185,10 @@ class CoreScheduler implements Scheduler {
     const minRunNs = opts.preemptMinRunNs ?? 0;
     if (!(minRunNs >= 0) || !Number.isFinite(minRunNs)) throw new SchedulerError(`preemptMinRunNs must be >= 0, got ${minRunNs}`);
     this.num[N_PREEMPT_MIN_RUN_NS] = minRunNs;
+    const ahead = opts.queueAhead ?? 0;
+    if (!Number.isInteger(ahead) || ahead < 0 || ahead > MAX_QUEUE_AHEAD)
+      throw new SchedulerError(`queueAhead must be an integer in [0, ${MAX_QUEUE_AHEAD}], got ${ahead}`);
+    this.queueAhead = ahead;
     this.cnt[C.nr_cpus] = nrCpus;
     this.num[N_BASE_SLICE_NS] = this.baseSliceNs;
 
@@ -330,6 +339,8 @@ class CoreScheduler implements Scheduler {
     const tf = tasks.f64Of(t);
     const fi = tasks.f64Index(t);
     if (weight > 0) ti[ii + I32_WEIGHT] = clampWeight(weight);
+    // Placed ahead on the shared queue, and now heard of again: it ran (or was cancelled), room for another.
+    if (ti[ii + I32_STATE] === TASK_RUNNING && ti[ii + I32_CPU] === CPU_SHARED) this.nrAhead--;
     if (cpu >= 0 && cpu < this.nrCpus) ti[ii + I32_CPU] = cpu;
     tf[fi + F64_NVCSW] = f64[(at + Q_NVCSW) >> 3]!;
     const sumExecNs = f64[(at + Q_SUM_EXEC_NS) >> 3]!;
@@ -382,7 +393,10 @@ class CoreScheduler implements Scheduler {
   }
 
   private exit(t: number, pid: number): void {
-    if (this.tasks.i32Of(t)[this.tasks.i32Index(t) + I32_STATE] === TASK_RUNNING) this.nrRunning--;
+    if (this.tasks.i32Of(t)[this.tasks.i32Index(t) + I32_STATE] === TASK_RUNNING) {
+      this.nrRunning--;
+      if (this.tasks.i32Of(t)[this.tasks.i32Index(t) + I32_CPU] === CPU_SHARED) this.nrAhead--;
+    }
     if (this.tasks.i32Of(t)[this.tasks.i32Index(t) + I32_STATE] === TASK_QUEUED) this.rq.remove(t);
     if (this.hasExiting) this.p.exiting!(t);
     this.map.delete(pid);
@@ -430,6 +444,13 @@ class CoreScheduler implements Scheduler {
       written++;
     }
     if (this.preempt) written += this.preemptForWakeups();
+    // Then ahead of time: the first CPU that frees takes these from the shared queue without waiting for a
+    // round. After the preemptions, so a woken task at the head takes a CPU now rather than a place in line.
+    while (this.nrAhead < this.queueAhead && rq.size > 0 && this.filled < this.room) {
+      this.place(rq.pop(), CPU_SHARED, 0);
+      this.nrAhead++;
+      written++;
+    }
     return written;
   }
 
@@ -495,9 +516,11 @@ class CoreScheduler implements Scheduler {
       this.cnt[NR_WAKE_DISPATCHES]!++;
       tf[fi + F64_WOKE_TS_NS] = 0;
     }
-    this.cpuTask[cpu] = t;
-    this.cpuKey[cpu] = tf[fi + F64_DEADLINE]!;
-    this.cpuSinceNs[cpu] = nowNs;
+    if (cpu >= 0) {
+      this.cpuTask[cpu] = t;
+      this.cpuKey[cpu] = tf[fi + F64_DEADLINE]!;
+      this.cpuSinceNs[cpu] = nowNs;
+    }
     this.nrRunning++;
     writeDispatchInts(ring.i32, d, ti[ii + I32_PID]!, cpu, flags);
     ring.f64[(d + D_SLICE_NS) >> 3] = sliceNs;

@@ -32,8 +32,25 @@ export const WAIT_FLAG: FlagDef = {
   help: "sched_ext backend: how the scheduler thread waits for work. epoll: it sleeps on the ring and the first record wakes it; park: the BPF half keeps it runnable and runs it on the CPU that runs out of work, or preempts one for a waking task (as scx_rustland's scheduler waits; whole machine only, not with --partial).",
 };
 
-/** `tsland start`: every common flag but --cpus, then the watchdog, --partial and --wait. */
-export const START_FLAGS: FlagDef[] = [...SESSION_FLAGS.filter((f) => f.name !== 'cpus'), TIMEOUT_FLAG, PARTIAL_FLAG, WAIT_FLAG];
+export const QUEUE_AHEAD_FLAG: FlagDef = {
+  name: 'queue-ahead',
+  type: 'number',
+  valueName: 'N',
+  default: SCX_DEFAULTS.queueAhead,
+  min: 0,
+  max: 64,
+  integer: true,
+  help: 'sched_ext backend: tasks the policy places beyond the idle CPUs, in order, on a queue the BPF half shares between CPUs, so that a CPU that frees runs the next one without waiting for the scheduler thread. 0: a task is placed only on an idle CPU.',
+};
+
+/** `tsland start`: every common flag but --cpus, then the watchdog, --partial, --wait and --queue-ahead. */
+export const START_FLAGS: FlagDef[] = [
+  ...SESSION_FLAGS.filter((f) => f.name !== 'cpus'),
+  TIMEOUT_FLAG,
+  PARTIAL_FLAG,
+  WAIT_FLAG,
+  QUEUE_AHEAD_FLAG,
+];
 
 export function scxOptionsFromFlags(flags: FlagValues): ScxOptions {
   const common = asUsage(() => sessionOptionsFromFlags(flags));
@@ -41,5 +58,6 @@ export function scxOptionsFromFlags(flags: FlagValues): ScxOptions {
   delete common.cpus;
   const partial = flags.partial === true;
   const wait = flags.wait as ScxWait | undefined;
-  return { ...common, timeoutMs: Number(flags['timeout-ms']), partial, wait };
+  const queueAhead = flags['queue-ahead'] === undefined ? undefined : Number(flags['queue-ahead']);
+  return { ...common, timeoutMs: Number(flags['timeout-ms']), partial, wait, queueAhead };
 }

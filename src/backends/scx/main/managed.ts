@@ -36,6 +36,11 @@ export interface ScxOptions extends SessionOptions {
    * partial mode the thread is not a sched_ext task.
    */
   wait?: ScxWait;
+  /**
+   * Tasks the core places beyond the idle CPUs, on the kernel half's shared DSQ, so that a CPU that frees
+   * runs the next one without a round trip to the scheduler thread (SchedulerOptions.queueAhead). Default 0.
+   */
+  queueAhead?: number;
 }
 
 export type ScxWait = 'park' | 'epoll';
@@ -44,11 +49,13 @@ export const SCX_WAITS: readonly ScxWait[] = ['park', 'epoll'];
 export const SCX_DEFAULTS = {
   timeoutMs: 5000,
   wait: 'epoll' as ScxWait,
+  queueAhead: 0,
   ...SESSION_DEFAULTS,
 } as const;
 
 /** The kernel caps ops.timeout_ms at 30 s (SCX_WATCHDOG_MAX_TIMEOUT). */
 const MAX_TIMEOUT_MS = 30_000;
+const MAX_QUEUE_AHEAD = 64;
 const WORKER_SCRIPT = new URL('../thread/worker.js', import.meta.url);
 
 /** A sched_ext run could not start (no sched_ext, another scheduler, no privilege, no libbpf). */
@@ -118,10 +125,15 @@ function resolveScx(opts: ScxOptions): { threadConfig: ScxThreadConfig } {
       'park needs the whole machine: in --partial mode the scheduler thread is not a sched_ext task (use epoll)',
     );
   }
+  const queueAhead = opts.queueAhead ?? SCX_DEFAULTS.queueAhead;
+  if (!Number.isInteger(queueAhead) || queueAhead < 0 || queueAhead > MAX_QUEUE_AHEAD) {
+    throw new ManagedOptionError('queue-ahead', `must be a whole number in [0, ${MAX_QUEUE_AHEAD}], got ${queueAhead}`);
+  }
   return {
     threadConfig: {
       partial,
       park: wait === 'park',
+      queueAhead,
       timeoutMs,
       objectPath: opts.objectPath ?? null,
       guestLibbpf: guestPaths()?.libbpfPath ?? null,

@@ -6,6 +6,8 @@ export interface ScxThreadConfig {
   partial: boolean;
   /** The thread waits parked by the kernel half, not in epoll (loader.ts ScxLoadOptions.park). */
   park: boolean;
+  /** Tasks the core places ahead on the shared DSQ (SchedulerOptions.queueAhead). */
+  queueAhead: number;
   /** The kernel's watchdog: a runnable task waiting longer than this ejects the scheduler. */
   timeoutMs: number;
   /** The compiled BPF object; null: the package's bpf/tsland.bpf.o. */

@@ -299,8 +299,10 @@ export function standInLoop(
     maxTasks: sizes.maxTasks ?? DRILL_MAX_TASKS,
     slabTasks: 64,
     queuedCapacity: sizes.coreQueued ?? DRILL_CORE_QUEUED,
-    // As the real scheduler thread (worker.ts): the drill warms the preemption path too.
+    // As the real scheduler thread (worker.ts): the drill warms the preemption path too, and placing ahead
+    // on the shared queue (taken by the real thread with --queue-ahead; its branches warmed either way).
     preemptWakeups: true,
+    queueAhead: 1,
   });
   const bridge = new ScxBridge(scheduler, counters, dispatch, sizes.maxTasks ?? DRILL_PIDS);
   const loop = new ScxLoop(

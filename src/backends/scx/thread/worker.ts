@@ -148,6 +148,7 @@ async function main(config: Config): Promise<void> {
     crossThreadRings: false,
     // The kernel half stops the task on the target CPU at once (SCX_ENQ_PREEMPT), as EEVDF would on wake-up.
     preemptWakeups: true,
+    queueAhead: config.queueAhead,
   });
   scheduler.onSlab((sab, index) => post({ type: 'slab', sab, index }));
 
