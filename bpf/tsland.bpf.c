@@ -675,8 +675,12 @@ static long dispatch_one(struct bpf_dynptr *dynptr, void *arg)
 
 	if (cpu != TSLAND_CPU_ANY) {
 		idle_sent[cpu & (TSLAND_MAX_CPUS - 1)] = 0;
+		/*
+		 * A preempting dispatch to another CPU interrupts it now: an idle kick leaves a busy CPU alone, and
+		 * the woken task then waited there for that CPU's next tick.
+		 */
 		if (cpu != (s32)bpf_get_smp_processor_id())
-			scx_bpf_kick_cpu(cpu, KICK_IDLE);
+			scx_bpf_kick_cpu(cpu, (enq_flags & ENQ_PREEMPT) ? KICK_PREEMPT : KICK_IDLE);
 	} else {
 		kick_idle_for(p);
 	}

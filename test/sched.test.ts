@@ -270,14 +270,26 @@ test('queueAhead: tasks beyond the idle CPUs go to the shared queue, as many as 
     drain(s).map((d) => [d.pid, d.cpu]),
     [[6, CPU_SHARED]],
   );
-  // A woken task still takes an idle CPU first; with none, it waits in the run queue (3 is queued again).
+  // An idle CPU takes the head of the queue (3, queued again after its slice) as usual.
   s.setCpuIdle(0, true);
   s.schedule();
   assert.deepEqual(
-    drain(s).map((d) => [d.pid, d.cpu]),
-    [[3, 0]],
+    drain(s).map((d) => [d.pid, d.cpu, d.flags & DF_PREEMPT]),
+    [[3, 0, 0]],
   );
   assert.equal(s.nrWaiting, 0);
+  // A task that woke up, placed on a CPU idle in the core's view while tasks are out ahead: that CPU may be
+  // running one of them, so it preempts (where the CPU is idle indeed, that changes nothing).
+  pushQueued(s.queued, EV_STOPPED, 3, 0, 0, 100, 2e6, 0, 2e6); // 3 sleeps
+  s.schedule();
+  s.setCpuIdle(0, true);
+  s.clock[CLOCK_NOW_NS] = 3e6;
+  pushQueued(s.queued, EV_RUNNABLE, 3, 0, 0, 100, 2e6, 0, 3e6);
+  s.schedule();
+  assert.deepEqual(
+    drain(s).map((d) => [d.pid, d.cpu, d.flags & DF_PREEMPT]),
+    [[3, 0, DF_PREEMPT]],
+  );
   // Default: nothing is placed ahead.
   const plain = createScheduler({ nrCpus: 1, policy: fifo(), lockMemory: false, reserveTasks: 4 });
   for (let pid = 1; pid <= 3; pid++) pushQueued(plain.queued, EV_RUNNABLE, pid, 0, 0, 100, 0, 0, 0);

@@ -440,7 +440,11 @@ class CoreScheduler implements Scheduler {
         cpu = prev >= 0 && this.idle[prev] === 1 ? prev : this.idleList[this.nIdle - 1]!;
       }
       this.markBusy(cpu);
-      this.place(t, cpu, 0);
+      // With tasks placed ahead, a CPU idle in the core's view may be running one of them (its previous task
+      // stopped, it took the next from the shared queue): a woken task stops it rather than wait out its
+      // slice, as it would preempt any other running task. Where the CPU is idle indeed this changes nothing.
+      const preempt = this.nrAhead > 0 && tasks.f64Of(t)[tasks.f64Index(t) + F64_WOKE_TS_NS]! > 0;
+      this.place(t, cpu, preempt ? DF_PREEMPT : 0);
       written++;
     }
     if (this.preempt) written += this.preemptForWakeups();
