@@ -113,6 +113,7 @@ const GROWS = 'growth past the reserved size: allocates by design, on the creati
 const IO_FAILURE = 'a write or rename of the tasks file failing';
 const PER_RUN = 'fixed for a whole run by its options or policy: one side only is ever taken';
 const CANNOT = 'cannot happen with the real-process backend';
+const NO_QUEUE_AHEAD = 'the real-process backend places no task ahead (queueAhead 0); the sched_ext drill takes it';
 const GUARD = "a guard against a caller's bad argument or damaged memory";
 
 /** Blocks that may stay untaken: [file, function, the block's first characters, why]. */
@@ -171,6 +172,13 @@ const ALLOWED: Allowance[] = [
     'written += this.preemptForWakeups()',
     'the real-process backend does not preempt (preemptWakeups off); the sched_ext drill takes it',
   ],
+  ['sched/scheduler.js', 'handle', 'this.nrAhead--;', NO_QUEUE_AHEAD],
+  ['sched/scheduler.js', 'exit', 'this.nrAhead--;', NO_QUEUE_AHEAD],
+  ['sched/scheduler.js', 'dispatch', '&& tasks.f64Of(t)[tasks.f64Index(t) + F64_WOKE_TS_NS] > 0', NO_QUEUE_AHEAD],
+  ['sched/scheduler.js', 'dispatch', '? DF_PREEMPT', NO_QUEUE_AHEAD],
+  ['sched/scheduler.js', 'dispatch', '&& rq.size > 0', NO_QUEUE_AHEAD],
+  ['sched/scheduler.js', 'dispatch', '&& this.filled < this.room', NO_QUEUE_AHEAD],
+  ['sched/scheduler.js', 'dispatch', '{ this.place(rq.pop(), CPU_SHARED', NO_QUEUE_AHEAD],
   ['sched/runqueue.js', 'push', 'throw', GUARD],
   ['sched/taskmap.js', 'set', 'throw', GUARD],
   ['sched/taskmap.js', 'set', 'this.grow()', GROWS],
