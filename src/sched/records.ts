@@ -68,6 +68,8 @@ export const DF_BOUNCE = 1 << 0;
 export const DF_PREEMPT = 1 << 1;
 /** A dispatch record's CPU for the backend's shared queue: the first CPU that frees runs it (queueAhead). */
 export const CPU_SHARED = -1;
+/** The most tasks SchedulerOptions.queueAhead may keep out on the shared queue. */
+export const MAX_QUEUE_AHEAD = 64;
 
 // Backend side: the one writer of queued records. A double passed to a call V8 does not inline is boxed (a
 // heap allocation per record), so the three f64 fields never travel as arguments on a hot path: the caller

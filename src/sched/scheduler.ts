@@ -18,6 +18,7 @@ import {
 import { C, createCounters, type Counters } from '../base/counters.js';
 import {
   CPU_SHARED,
+  MAX_QUEUE_AHEAD,
   D_CPU,
   D_FLAGS,
   D_PID,
@@ -87,7 +88,6 @@ const WAKE_LATENCY_TOTAL_NS = C.wake_latency_total_ns;
 const NR_WAKE_DISPATCHES = C.nr_wake_dispatches;
 const NR_PREEMPTIONS = C.nr_preemptions;
 const MAX_CPUS = 4096;
-const MAX_QUEUE_AHEAD = 64;
 
 export function createScheduler(opts: SchedulerOptions): Scheduler {
   return new CoreScheduler(opts);

@@ -2,6 +2,7 @@
 // sched_ext scheduler serves every CPU), plus the kernel watchdog's timeout; `tsland start` adds --partial.
 
 import type { FlagDef, FlagValues } from '../../../base/flags.js';
+import { MAX_QUEUE_AHEAD } from '../../../sched/records.js';
 import { asUsage, SESSION_FLAGS, sessionOptionsFromFlags } from '../../session/cli.js';
 import { SCX_DEFAULTS, SCX_WAITS, type ScxOptions, type ScxWait } from './managed.js';
 
@@ -38,7 +39,7 @@ export const QUEUE_AHEAD_FLAG: FlagDef = {
   valueName: 'N',
   default: SCX_DEFAULTS.queueAhead,
   min: 0,
-  max: 64,
+  max: MAX_QUEUE_AHEAD,
   integer: true,
   help: 'sched_ext backend: tasks the policy places beyond the idle CPUs, in order, on a queue the BPF half shares between CPUs, so that a CPU that frees runs the next one without waiting for the scheduler thread. 0: a task is placed only on an idle CPU.',
 };

@@ -12,6 +12,7 @@
 //   3. the session: the scheduler thread loads and attaches the BPF half, drills, reports ready
 //   4. `run`: the command is put into SCHED_EXT, then its gate opens
 
+import { MAX_QUEUE_AHEAD } from '../../../sched/records.js';
 import { SESSION_DEFAULTS, resolveSessionOptions, type SessionOptions, ManagedOptionError } from '../../session/options.js';
 import { startCommand, type CommandSpec, type StartedCommand } from '../../session/command.js';
 import { SessionStartError, type ExitReason, type SessionBackend, type SessionHandle } from '../../session/seam.js';
@@ -55,7 +56,6 @@ export const SCX_DEFAULTS = {
 
 /** The kernel caps ops.timeout_ms at 30 s (SCX_WATCHDOG_MAX_TIMEOUT). */
 const MAX_TIMEOUT_MS = 30_000;
-const MAX_QUEUE_AHEAD = 64;
 const WORKER_SCRIPT = new URL('../thread/worker.js', import.meta.url);
 
 /** A sched_ext run could not start (no sched_ext, another scheduler, no privilege, no libbpf). */
