@@ -393,11 +393,14 @@ class CoreScheduler implements Scheduler {
   }
 
   private exit(t: number, pid: number): void {
-    if (this.tasks.i32Of(t)[this.tasks.i32Index(t) + I32_STATE] === TASK_RUNNING) {
+    const ti = this.tasks.i32Of(t);
+    const ii = this.tasks.i32Index(t);
+    const state = ti[ii + I32_STATE]!;
+    if (state === TASK_RUNNING) {
       this.nrRunning--;
-      if (this.tasks.i32Of(t)[this.tasks.i32Index(t) + I32_CPU] === CPU_SHARED) this.nrAhead--;
+      if (ti[ii + I32_CPU] === CPU_SHARED) this.nrAhead--;
     }
-    if (this.tasks.i32Of(t)[this.tasks.i32Index(t) + I32_STATE] === TASK_QUEUED) this.rq.remove(t);
+    if (state === TASK_QUEUED) this.rq.remove(t);
     if (this.hasExiting) this.p.exiting!(t);
     this.map.delete(pid);
     this.tasks.release(t);

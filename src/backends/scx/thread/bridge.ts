@@ -194,9 +194,9 @@ export class ScxBridge {
       const vtime = rf[(d + D_VRUNTIME) >> 3]!;
       writeU64(u32, at + K.D_VTIME, vtime > 0 ? vtime : 0);
       writeU64(u32, at + K.D_ENQ_CNT, this.enqCnt[slot]!);
-      // Placed ahead on the shared queue (CPU_ANY): no CPU is its until it runs, and its record frees none.
+      // Placed ahead on the shared queue (CPU_ANY, -1): no CPU is its until it runs, and its record frees none.
       if (cpu >= 0) this.owner[cpu] = slot;
-      this.slotCpu[slot] = cpu >= 0 ? cpu : -1;
+      this.slotCpu[slot] = cpu;
       sink.commit(at);
     }
     if (copied > 0) ring.release(copied);
