@@ -117,9 +117,15 @@ const say = (line: string): void => void process.stderr.write(`bench:scx: ${line
 /** A timer that does not keep the process alive once the work is done. */
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
 
-async function counters(): Promise<Record<string, number>> {
-  const r = await requestStats<{ counters: Record<string, number> }>(SOCKET, 'stats', 10_000);
+/** The counters of the tsland serving stats on `socket`. */
+async function counters(socket = SOCKET): Promise<Record<string, number>> {
+  const r = await requestStats<{ counters: Record<string, number> }>(socket, 'stats', 10_000);
   return r.counters;
+}
+
+/** `tsland start` as every visit runs it: the policy, the longest watchdog, stats on a socket of its own. */
+function tslandArgs(policy: string, wait: string, socket: string): string[] {
+  return [CLI, 'start', '--wait', wait, '--policy', policy, '--timeout-ms', '30000', '--stats-server', '--stats-socket', socket];
 }
 
 interface Mark {
@@ -233,7 +239,7 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const tsland = spawn(
     process.execPath,
-    [CLI, 'start', '--policy', policy, '--timeout-ms', '30000', '--stats-server', '--stats-socket', SOCKET],
+    tslandArgs(policy, 'epoll', SOCKET),
     // The queued records it reads, for the host's native replay (bench/scx/replay.ts).
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, [CAPTURE_ENV]: captureFile } },
   );
@@ -329,25 +335,11 @@ async function main(): Promise<void> {
     // The kernel tree's schedulers, where bench:scx built them (peers.ts): the same workloads under each.
     const peerDir = arg('peers', '');
     const tslandAgain = (wait: string, socket: string): PeerCommand => ({
-      argv: [
-        process.execPath,
-        CLI,
-        'start',
-        '--wait',
-        wait,
-        '--policy',
-        policy,
-        '--timeout-ms',
-        '30000',
-        '--stats-server',
-        '--stats-socket',
-        socket,
-      ],
+      argv: [process.execPath, ...tslandArgs(policy, wait, socket)],
       settleMs: settleSeconds * 1000,
       dispatches: async () => {
         try {
-          const r = await requestStats<{ counters: Record<string, number> }>(socket, 'stats', 10_000);
-          return r.counters.nr_user_dispatches ?? null;
+          return (await counters(socket)).nr_user_dispatches ?? null;
         } catch {
           return null;
         }
