@@ -339,8 +339,12 @@ class CoreScheduler implements Scheduler {
     const tf = tasks.f64Of(t);
     const fi = tasks.f64Index(t);
     if (weight > 0) ti[ii + I32_WEIGHT] = clampWeight(weight);
-    // Placed ahead on the shared queue, and now heard of again: it ran (or was cancelled), room for another.
-    if (ti[ii + I32_STATE] === TASK_RUNNING && ti[ii + I32_CPU] === CPU_SHARED) this.nrAhead--;
+    const state = ti[ii + I32_STATE]!;
+    if (state === TASK_RUNNING) {
+      this.nrRunning--;
+      // Placed ahead on the shared queue and heard of again: it ran (or was cancelled), room for another.
+      if (ti[ii + I32_CPU] === CPU_SHARED) this.nrAhead--;
+    }
     if (cpu >= 0 && cpu < this.nrCpus) ti[ii + I32_CPU] = cpu;
     tf[fi + F64_NVCSW] = f64[(at + Q_NVCSW) >> 3]!;
     const sumExecNs = f64[(at + Q_SUM_EXEC_NS) >> 3]!;
@@ -357,8 +361,6 @@ class CoreScheduler implements Scheduler {
       tf[fi + F64_LAST_RAN_NS] = ranNs;
       if (this.hasStopping) this.p.stopping!(t);
     }
-    const state = ti[ii + I32_STATE]!;
-    if (state === TASK_RUNNING) this.nrRunning--;
     if (kind === EV_RUNNABLE) {
       if (state === TASK_QUEUED) return;
       const wokeUp = state === TASK_SLEEPING;
@@ -451,8 +453,18 @@ class CoreScheduler implements Scheduler {
       written++;
     }
     if (this.preempt) written += this.preemptForWakeups();
-    // Then ahead of time: the first CPU that frees takes these from the shared queue without waiting for a
-    // round. After the preemptions, so a woken task at the head takes a CPU now rather than a place in line.
+    // After the preemptions, so a woken task at the head takes a CPU now rather than a place in line.
+    if (this.nrAhead < this.queueAhead) written += this.placeAhead();
+    return written;
+  }
+
+  /**
+   * Ahead of time: the first CPU that frees takes these from the shared queue without waiting for a round
+   * (queueAhead). Apart from dispatch() so that the default, none, costs one comparison there.
+   */
+  private placeAhead(): number {
+    const rq = this.rq;
+    let written = 0;
     while (this.nrAhead < this.queueAhead && rq.size > 0 && this.filled < this.room) {
       this.place(rq.pop(), CPU_SHARED, 0);
       this.nrAhead++;
