@@ -304,6 +304,55 @@ test('queueAhead: tasks beyond the idle CPUs go to the shared queue, as many as 
   }
 });
 
+test('queueAhead: a task whose key is more than a base slice behind the head waits in the run queue until it heads it', () => {
+  // Keys straight from the pid: 1-4 within a millisecond of each other, 5 a second later (a light task whose
+  // last turn outlasted its slice).
+  const keys: Policy = {
+    name: 'keys',
+    init(ctx) {
+      this.tasks = ctx.tasks;
+    },
+    enqueue(t: number) {
+      const pid = this.tasks!.pid(t);
+      this.tasks!.setDeadline(t, pid === 5 ? 1e9 : pid * 1e5);
+    },
+  } as Policy & { tasks?: import('../src/sched/index.js').TaskView };
+  const s = createScheduler({ nrCpus: 1, policy: keys, lockMemory: false, reserveTasks: 8, queueAhead: 8, sliceNs: 20e6 });
+  for (const pid of [5, 4, 3, 2, 1]) pushQueued(s.queued, EV_RUNNABLE, pid, 0, 0, 100, 0, 0, 0);
+  s.setCpuIdle(0, true);
+  s.schedule();
+  assert.deepEqual(
+    drain(s).map((d) => [d.pid, d.cpu]),
+    [
+      [1, 0],
+      [2, CPU_SHARED],
+      [3, CPU_SHARED],
+      [4, CPU_SHARED],
+    ],
+    'places ahead stay free, but 5 is far behind the head (2): it waits',
+  );
+  assert.equal(s.nrWaiting, 1);
+  // The three ahead ran and are gone: 5 heads the queue now, but task 1 (key 1e5) still holds the CPU.
+  for (const pid of [2, 3, 4]) pushQueued(s.queued, EV_EXITED, pid, -1, 0, 0, 0, 0, 0);
+  assert.equal(s.schedule(), 0, 'the smallest key counted is the running task\'s too');
+  // Task 1 goes to sleep and its CPU is free: 5 takes it.
+  pushQueued(s.queued, EV_STOPPED, 1, 0, 0, 100, 1e6, 0, 1e6);
+  s.setCpuIdle(0, true);
+  s.schedule();
+  assert.deepEqual(
+    drain(s).map((d) => [d.pid, d.cpu]),
+    [[5, 0]],
+  );
+  assert.equal(s.nrWaiting, 0);
+  // Task 1 wakes up with the CPU taken: its key is the smallest, so it goes ahead though 5's is far behind.
+  pushQueued(s.queued, EV_RUNNABLE, 1, 0, 0, 100, 1e6, 0, 2e6);
+  s.schedule();
+  assert.deepEqual(
+    drain(s).map((d) => [d.pid, d.cpu]),
+    [[1, CPU_SHARED]],
+  );
+});
+
 test('task slabs are readable from another thread', async () => {
   const s = createScheduler({ nrCpus: 2, policy: rustland(), lockMemory: false, slabTasks: 4 });
   for (let pid = 100; pid < 110; pid++) s.registerTask(pid, 100 + pid, 1);

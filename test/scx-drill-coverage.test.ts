@@ -11,7 +11,7 @@ const HOT: Record<string, string[]> = {
   'backends/scx/thread/bridge.js': ['handleQueued', 'flush', 'runUnplaced', 'register', 'registerSlot', 'writeU64'],
   'backends/scx/thread/loop.js': ['round', 'copyCounters'],
   // The core's preemption runs only on sched_ext (test/drill-coverage.test.ts covers the rest of the core).
-  'sched/scheduler.js': ['preemptForWakeups'],
+  'sched/scheduler.js': ['preemptForWakeups', 'placeAhead', 'heardOfAhead'],
   'backends/scx/rings.js': [
     'loadPositionInto',
     'readU64',

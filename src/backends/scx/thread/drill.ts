@@ -302,7 +302,7 @@ export function standInLoop(
     // As the real scheduler thread (worker.ts): the drill warms the preemption path too, and placing ahead
     // on the shared queue (taken by the real thread with --queue-ahead; its branches warmed either way).
     preemptWakeups: true,
-    queueAhead: 1,
+    queueAhead: 2,
   });
   const bridge = new ScxBridge(scheduler, counters, dispatch, sizes.maxTasks ?? DRILL_PIDS);
   const loop = new ScxLoop(
