@@ -3,8 +3,9 @@
 // bench/scx/inside.ts. Prints one table and writes bench/results/scx.json.
 //
 // Every scheduler is visited twice, in an order that runs forward and then back (EEVDF, tsland, tsland
-// --wait park, scx_simple, scx_userland, then the same in reverse, EEVDF last): its field figures are the
-// mean of its two visits, so a machine that drifts steadily over the run moves every column alike.
+// --wait park --queue-ahead 8, scx_simple, scx_userland, then the same in reverse, EEVDF last): its field
+// figures are the mean of its two visits, so a machine that drifts steadily over the run moves every column
+// alike.
 //
 // Under software emulation (no KVM) absolute times mean nothing: every figure here is either a ratio
 // between the two schedulers of the same boot, a share, a count, or tsland's CPU per decision against the

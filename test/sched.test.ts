@@ -334,7 +334,7 @@ test('queueAhead: a task whose key is more than a base slice behind the head wai
   assert.equal(s.nrWaiting, 1);
   // The three ahead ran and are gone: 5 heads the queue now, but task 1 (key 1e5) still holds the CPU.
   for (const pid of [2, 3, 4]) pushQueued(s.queued, EV_EXITED, pid, -1, 0, 0, 0, 0, 0);
-  assert.equal(s.schedule(), 0, 'the smallest key counted is the running task\'s too');
+  assert.equal(s.schedule(), 0, "the smallest key counted is the running task's too");
   // Task 1 goes to sleep and its CPU is free: 5 takes it.
   pushQueued(s.queued, EV_STOPPED, 1, 0, 0, 100, 1e6, 0, 1e6);
   s.setCpuIdle(0, true);

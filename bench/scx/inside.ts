@@ -6,10 +6,11 @@
 //   3. under `tsland start` (every task of the machine through the TypeScript policy): the same
 //      workloads, tsland's CPU time and dispatches over them, then a fork storm over CPU hogs with the
 //      scheduler thread's page faults and GCs counted from its start (the fairness runs were its warm-up);
-//   4. tsland again with its scheduler thread parked in the BPF half (`--wait park`), then, with --peers DIR
+//   4. tsland again with its scheduler thread parked in the BPF half and 8 tasks placed ahead (`--wait park
+//      --queue-ahead 8`), then, with --peers DIR
 //      (binaries bench:scx built, peers.ts), scx_simple and scx_userland: each loaded in turn for the hogs
 //      and the field's workloads, as a peer column;
-//   5. the return leg, the same visits in the reverse order (scx_userland, scx_simple, tsland --wait park,
+//   5. the return leg, the same visits in the reverse order (scx_userland, scx_simple, tsland parked,
 //      tsland), each loaded afresh for the hogs and the field's workloads, and EEVDF's field last: every
 //      scheduler's field figures are the mean of its two visits, placed symmetrically in the run, so a
 //      machine that drifts steadily over the run (EEVDF's hackbench moved 1.6x within one boot) shifts
@@ -101,8 +102,12 @@ export interface InsideResult {
 /** The peers, in the order they run (binaries of these names in the --peers directory). */
 const PEER_NAMES = ['scx_simple', 'scx_userland'];
 const SOCKET = '/run/tsland-bench-scx.sock';
-/** tsland again, its scheduler thread parked in the BPF half (`--wait park`), measured as a peer column. */
-const PARK_NAME = 'tsland --wait park';
+/**
+ * tsland again, its scheduler thread parked in the BPF half and 8 tasks placed ahead on the shared queue, so
+ * that a round decides several: measured as a peer column.
+ */
+const PARK_QUEUE_AHEAD = 8;
+const PARK_NAME = `tsland --wait park --queue-ahead ${PARK_QUEUE_AHEAD}`;
 const PARK_SOCKET = '/run/tsland-bench-scx-park.sock';
 /** The longest the fork storm waits for tsland's warm-up to end (under emulation it takes minutes). */
 const WARM_UP_WAIT_MS = 900_000;
@@ -124,8 +129,22 @@ async function counters(socket = SOCKET): Promise<Record<string, number>> {
 }
 
 /** `tsland start` as every visit runs it: the policy, the longest watchdog, stats on a socket of its own. */
-function tslandArgs(policy: string, wait: string, socket: string): string[] {
-  return [CLI, 'start', '--wait', wait, '--policy', policy, '--timeout-ms', '30000', '--stats-server', '--stats-socket', socket];
+function tslandArgs(policy: string, wait: string, socket: string, queueAhead = 0): string[] {
+  return [
+    CLI,
+    'start',
+    '--wait',
+    wait,
+    '--queue-ahead',
+    String(queueAhead),
+    '--policy',
+    policy,
+    '--timeout-ms',
+    '30000',
+    '--stats-server',
+    '--stats-socket',
+    socket,
+  ];
 }
 
 interface Mark {
@@ -334,8 +353,8 @@ async function main(): Promise<void> {
     save();
     // The kernel tree's schedulers, where bench:scx built them (peers.ts): the same workloads under each.
     const peerDir = arg('peers', '');
-    const tslandAgain = (wait: string, socket: string): PeerCommand => ({
-      argv: [process.execPath, ...tslandArgs(policy, wait, socket)],
+    const tslandAgain = (wait: string, socket: string, queueAhead = 0): PeerCommand => ({
+      argv: [process.execPath, ...tslandArgs(policy, wait, socket, queueAhead)],
       settleMs: settleSeconds * 1000,
       dispatches: async () => {
         try {
@@ -345,7 +364,7 @@ async function main(): Promise<void> {
         }
       },
     });
-    const park = tslandAgain('park', PARK_SOCKET);
+    const park = tslandAgain('park', PARK_SOCKET, PARK_QUEUE_AHEAD);
     const runs: [string, PeerCommand | null][] = [
       [PARK_NAME, park],
       ...(peerDir ? PEER_NAMES : []).map((name): [string, PeerCommand | null] => {

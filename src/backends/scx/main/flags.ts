@@ -41,7 +41,7 @@ export const QUEUE_AHEAD_FLAG: FlagDef = {
   min: 0,
   max: MAX_QUEUE_AHEAD,
   integer: true,
-  help: 'sched_ext backend: tasks the policy places beyond the idle CPUs, in order, on a queue the BPF half shares between CPUs, so that a CPU that frees runs the next one without waiting for the scheduler thread. 0: a task is placed only on an idle CPU.',
+  help: 'sched_ext backend: tasks the policy places beyond the idle CPUs, in order, on a queue the BPF half shares between CPUs, so that a CPU that frees runs the next one without waiting for the scheduler thread. 0: a task is placed only on an idle CPU. Only tasks whose key is within one base slice of the smallest waiting go ahead. Measured in the guest with --wait park: fewer rounds, less CPU per dispatch, faster hackbench, a worse p99 wake-up latency among hogs; with --wait epoll woken tasks wait longer.',
 };
 
 /** `tsland start`: every common flag but --cpus, then the watchdog, --partial, --wait and --queue-ahead. */
