@@ -304,7 +304,7 @@ test('queueAhead: tasks beyond the idle CPUs go to the shared queue, as many as 
   }
 });
 
-test('queueAhead: a task whose key is more than a base slice behind the head waits in the run queue until it heads it', () => {
+test('queueAhead: a task whose key is more than a base slice past the smallest waiting, out ahead or running stays in the run queue', () => {
   // Keys straight from the pid: 1-4 within a millisecond of each other, 5 a second later (a light task whose
   // last turn outlasted its slice).
   const keys: Policy = {

@@ -7,9 +7,8 @@
 //      workloads, tsland's CPU time and dispatches over them, then a fork storm over CPU hogs with the
 //      scheduler thread's page faults and GCs counted from its start (the fairness runs were its warm-up);
 //   4. tsland again with its scheduler thread parked in the BPF half and 8 tasks placed ahead (`--wait park
-//      --queue-ahead 8`), then, with --peers DIR
-//      (binaries bench:scx built, peers.ts), scx_simple and scx_userland: each loaded in turn for the hogs
-//      and the field's workloads, as a peer column;
+//      --queue-ahead 8`), then, with --peers DIR (binaries bench:scx built, peers.ts), scx_simple and
+//      scx_userland: each loaded in turn for the hogs and the field's workloads, as a peer column;
 //   5. the return leg, the same visits in the reverse order (scx_userland, scx_simple, tsland parked,
 //      tsland), each loaded afresh for the hogs and the field's workloads, and EEVDF's field last: every
 //      scheduler's field figures are the mean of its two visits, placed symmetrically in the run, so a

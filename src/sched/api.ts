@@ -203,9 +203,10 @@ export interface SchedulerOptions {
    * frees runs the next of them at once, without waiting for a round of the scheduler. At most this many
    * are out there at a time; one is placed again when one is heard of (its stop or exit). Default 0: only a
    * backend whose kernel half has such a queue sets it (sched_ext). running(t, cpu) gets cpu -1 for them.
-   * Only tasks whose key is within one base slice of the head's go ahead (keys in ns, as rustland's
-   * vruntimes are): the queue runs one turn each, and a task whose key ran far ahead (a light task whose
-   * turn outlasted its slice) waits in the run queue until the others catch up, as it would without it.
+   * Only tasks whose key is within one base slice (keys in ns, as rustland's vruntimes are) of the smallest
+   * key of any task waiting, out ahead or on a CPU go ahead: the queue runs one turn each, and a task whose
+   * key ran far ahead (a light task whose turn outlasted its slice) waits in the run queue until the others
+   * catch up, as it would without it.
    */
   queueAhead?: number;
 }
