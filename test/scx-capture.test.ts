@@ -61,7 +61,11 @@ test('a capture holds every record of every round that read one, and replays to 
     assert.ok(run.decisions > 100, `the recorded run decided (${run.decisions})`);
     const replay = await replayCapture(cap, 'rustland', 1);
     assert.equal(replay.decisions, run.decisions, 'the replay makes the same number of decisions');
-    assert.ok(replay.cpuNsPerDecision >= 0 && Number.isFinite(replay.cpuNsPerDecision));
+    // One pass over 300 rounds is a few ms of CPU, and V8's compiler threads land in either pass: the user
+    // side's figure (the difference of two passes) came out below zero in 1 of 15 runs, so only its being a
+    // number is asserted here; the stand-in's own cost is a plain measurement.
+    assert.ok(Number.isFinite(replay.cpuNsPerDecision), `user side per decision: ${replay.cpuNsPerDecision}`);
+    assert.ok(replay.standInNsPerDecision >= 0, `stand-in per decision: ${replay.standInNsPerDecision}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
