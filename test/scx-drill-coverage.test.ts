@@ -12,17 +12,7 @@ const HOT: Record<string, string[]> = {
   'backends/scx/thread/loop.js': ['round', 'copyCounters'],
   // The core's preemption runs only on sched_ext (test/drill-coverage.test.ts covers the rest of the core).
   'sched/scheduler.js': ['preemptForWakeups', 'placeAhead', 'heardOfAhead'],
-  'backends/scx/rings.js': [
-    'loadPositionInto',
-    'readU64',
-    'writeU64',
-    'next',
-    'release',
-    'pending',
-    'reserve',
-    'commit',
-    'store',
-  ],
+  'backends/scx/rings.js': ['loadPosition32', 'readU64', 'writeU64', 'next', 'release', 'pending', 'reserve', 'commit', 'store'],
 };
 
 const GROWS = 'growth past the reserved size: allocates by design, on the creation path';

@@ -25,6 +25,9 @@ import {
 } from '../src/backends/scx/layout.js';
 import {
   DispatchRing,
+  loadPosition16,
+  loadPosition32,
+  positionView,
   QueuedRing,
   RINGBUF_BUSY_BIT,
   RINGBUF_DISCARD_BIT,
@@ -286,4 +289,29 @@ test('one scheduling iteration over the rings allocates nothing and faults nothi
   if (!Number.isNaN(report.pageFaults)) assert.equal(report.pageFaults, 0, 'page faults');
   assert.ok(sink[0]! > 0);
   assert.equal(drain.badLengths[0], 0);
+});
+
+test('both readers of a position (int32 halves, u16 quarters) read what was written, across 2^31, 2^32 and up to 2^53', () => {
+  const buf = new ArrayBuffer(16);
+  const u32 = new Uint32Array(buf);
+  const view = positionView(buf, 8);
+  const out = new Float64Array(2);
+  const values = [
+    0,
+    8,
+    2 ** 30,
+    2 ** 31 - 8,
+    2 ** 31,
+    2 ** 32 - 8,
+    2 ** 32,
+    2 ** 32 + 2 ** 31 + 88,
+    2 ** 40 + 7 * 8,
+    2 ** 53 - 8,
+  ];
+  for (const v of values) {
+    writeU64(u32, 8, v);
+    loadPosition32(view, out, 0);
+    loadPosition16(view, out, 1);
+    assert.deepEqual([out[0], out[1]], [v, v], `position ${v}`);
+  }
 });

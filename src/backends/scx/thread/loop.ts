@@ -133,12 +133,13 @@ export class ScxLoop {
     // block: more records already wait, or the kernel's ring was full. Yielding and then sleeping cost the
     // guest two kernel entries and a context switch more per decision for nothing (bench:scx measured ~1.8
     // yields and ~0.9 sleeps per dispatch).
-    if (bridge.heldDispatches > 0 || (written > 0 && q.pending())) {
+    const more = q.pending();
+    if (bridge.heldDispatches > 0 || (written > 0 && more)) {
       this.sched_yield();
       totals[3] = totals[3]! + 1;
       return 0;
     }
-    if (q.pending()) return 0;
+    if (more) return 0;
     const leftNs = times[T_BURST_END]! - times[T_NOW]!;
     if (leftNs <= 0) return ROUND_YIELD;
     const ms = Math.ceil(leftNs / 1_000_000);
