@@ -26,7 +26,7 @@ function makeTables(): Float64Array[] {
  * of an untouched page the window took that page's fault. Each attempt allocated a whole number of pages
  * (48 KiB) between windows, so a run whose first window met a page boundary met one in all five: 1 fault in
  * every attempt (traced with perf: a write to a page not present, by `ArrayIteratorPrototypeNext`,
- * `AddSmi_Baseline` or `KeyedLoadIC`; one CI run failed so, and about 1 run in 15 here).
+ * `AddSmi_Baseline` or `KeyedLoadIC`; one CI run failed so, and 1 run in 11 to 18 here).
  */
 function writeEnds(tables: Float64Array[]): void {
   for (let i = 0; i < tables.length; i++) {

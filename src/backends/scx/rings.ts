@@ -87,9 +87,9 @@ class PositionCodec {
 
 /**
  * Reads a u64 position written by the other side into `out[slot]`: its high half, its low half, and its high
- * half again. Positions only grow, so while the high half reads the same before and after, the low half belongs to a
- * value with that high half: the result is a value the other side wrote, never a mix. Atomics.load, not a
- * plain read, so that what follows (a record's header) is read after the position.
+ * half again. Positions only grow, so while the high half reads the same before and after, the low half
+ * belongs to a value with that high half: the result is a value the other side wrote, never a mix.
+ * Atomics.load, not a plain read, so that what follows (a record's header) is read after the position.
  *
  * Int32 views, not Uint32: Atomics.load is a builtin call in V8 (its optimizing compiler does not inline it),
  * and the number it returns is a heap number whenever it is not a small integer. Every int32 is one where
