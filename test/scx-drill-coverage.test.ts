@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { Session } from 'node:inspector/promises';
 import { test } from 'node:test';
+import { POSITION_IN_ONE_WRITE, SMI_HOLDS_INT32 } from '../src/backends/scx/rings.js';
 import { startBlockCoverage, untakenBlocks, type Allowance } from './fixtures/coverage.js';
 
 const HOT: Record<string, string[]> = {
@@ -12,12 +13,25 @@ const HOT: Record<string, string[]> = {
   'backends/scx/thread/loop.js': ['round', 'copyCounters'],
   // The core's preemption runs only on sched_ext (test/drill-coverage.test.ts covers the rest of the core).
   'sched/scheduler.js': ['preemptForWakeups', 'placeAhead', 'heardOfAhead'],
-  'backends/scx/rings.js': ['loadPosition32', 'readU64', 'writeU64', 'next', 'release', 'pending', 'reserve', 'commit', 'store'],
+  'backends/scx/rings.js': [
+    'loadPosition32',
+    'readU64',
+    'writeU64',
+    'ringOffset',
+    'next',
+    'release',
+    'pending',
+    'reserve',
+    'commit',
+    'store',
+  ],
 };
 
 const GROWS = 'growth past the reserved size: allocates by design, on the creation path';
 const DETACHED = 'taken only once the kernel has ejected or unloaded the scheduler: the run ends there';
 const NOT_ON_THE_THREAD = 'the stop request: the round returns at once and the thread ends';
+const OTHER_V8 = 'the header read of the other kind of V8 build (with or without pointer compression): chosen once per ring';
+const OTHER_ARCH = 'the position store of the other kind of machine (x86-64 or not): chosen once per ring';
 const CAPTURE = "recording for bench:scx's replay (TSLAND_SCX_CAPTURE): never in a user's run";
 
 /** Blocks that may stay untaken: [file, function, the block's first characters, why]. */
@@ -28,6 +42,12 @@ const ALLOWED: Allowance[] = [
   ['backends/scx/thread/loop.js', 'round', 'cap.startRound', CAPTURE],
   ['backends/scx/thread/loop.js', 'round', 'cap.add', CAPTURE],
   ['backends/scx/thread/loop.js', 'round', 'cap.endRound', CAPTURE],
+  SMI_HOLDS_INT32
+    ? ['backends/scx/rings.js', 'next', 'else { // The flags first', OTHER_V8]
+    : ['backends/scx/rings.js', 'next', '{ // The header in one call', OTHER_V8],
+  POSITION_IN_ONE_WRITE
+    ? ['backends/scx/rings.js', 'store', 'const q = this.bitsU16', OTHER_ARCH]
+    : ['backends/scx/rings.js', 'store', '{ this.f64[0]', OTHER_ARCH],
 ];
 
 test('the sched_ext drill takes every block of the round before the scheduler is attached', async () => {

@@ -4,6 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { measureHotPath } from '../src/mem/measure.js';
 import {
   CPU_ANY,
@@ -23,17 +24,20 @@ import {
   Q_VTIME,
   QUEUED_BYTES,
 } from '../src/backends/scx/layout.js';
+import { writeU64 as writeU64Floor } from '../src/backends/scx/thread/bridge.js';
 import {
   DispatchRing,
   loadPosition16,
   loadPosition32,
   positionView,
+  PositionStore,
   QueuedRing,
   RINGBUF_BUSY_BIT,
   RINGBUF_DISCARD_BIT,
   RINGBUF_HDR_BYTES,
   readU64,
   ringMemoryForTest,
+  ringOffset,
   writeU64,
   type RingMemory,
 } from '../src/backends/scx/rings.js';
@@ -129,34 +133,37 @@ function startAt(mem: RingMemory, pos: number): void {
   writeU64(new Uint32Array(mem.producerArea), 0, pos);
 }
 
-test('queued ring: records come out in order with their fields, discarded ones skipped, a busy one waits', () => {
-  const mem = ringMemoryForTest(PAGE, PAGE);
-  const k = new FakeProducer(mem);
-  const q = new QueuedRing(mem);
-  assert.equal(q.next(), -1);
-  k.produce(EV_RUNNABLE, 101, 1);
-  k.produce(EV_RUNNABLE, 102, 1, RINGBUF_DISCARD_BIT);
-  k.produce(EV_STOPPED, 103, 5);
-  const busy = k.produce(EV_RUNNABLE, 104, 9, RINGBUF_BUSY_BIT);
-  k.produce(EV_RUNNABLE, 105, 2);
-  let at = q.next();
-  assert.equal(q.i32[(at + Q_PID) >> 2], 101);
-  assert.equal(q.u64(at + Q_SUM_EXEC_RUNTIME), 2 ** 40 + 101);
-  at = q.next();
-  assert.equal(q.i32[(at + Q_PID) >> 2], 103, 'the discarded record is skipped');
-  assert.equal(q.u32[(at + Q_KIND) >> 2], EV_STOPPED);
-  assert.equal(q.u64(at + Q_ENQ_CNT), 5);
-  assert.equal(q.next(), -1, 'a busy record stops the reader');
-  q.release();
-  assert.equal(readU64(new Uint32Array(mem.consumerPage), 0), 3 * Q_TOTAL, 'the consumer position stops at the busy record');
-  k.submit(busy);
-  at = q.next();
-  assert.equal(q.i32[(at + Q_PID) >> 2], 104);
-  assert.equal(q.i32[(q.next() + Q_PID) >> 2], 105);
-  assert.equal(q.next(), -1);
-  assert.equal(q.recordsRead, 4);
-  assert.equal(q.pending(), false);
-});
+for (const int32Reads of [true, false]) {
+  const how = int32Reads ? 'headers as int32' : 'headers as u16 halves';
+  test(`queued ring (${how}): records come out in order with their fields, discarded ones skipped, a busy one waits`, () => {
+    const mem = ringMemoryForTest(PAGE, PAGE);
+    const k = new FakeProducer(mem);
+    const q = new QueuedRing(mem, { int32Reads });
+    assert.equal(q.next(), -1);
+    k.produce(EV_RUNNABLE, 101, 1);
+    k.produce(EV_RUNNABLE, 102, 1, RINGBUF_DISCARD_BIT);
+    k.produce(EV_STOPPED, 103, 5);
+    const busy = k.produce(EV_RUNNABLE, 104, 9, RINGBUF_BUSY_BIT);
+    k.produce(EV_RUNNABLE, 105, 2);
+    let at = q.next();
+    assert.equal(q.i32[(at + Q_PID) >> 2], 101);
+    assert.equal(q.u64(at + Q_SUM_EXEC_RUNTIME), 2 ** 40 + 101);
+    at = q.next();
+    assert.equal(q.i32[(at + Q_PID) >> 2], 103, 'the discarded record is skipped');
+    assert.equal(q.u32[(at + Q_KIND) >> 2], EV_STOPPED);
+    assert.equal(q.u64(at + Q_ENQ_CNT), 5);
+    assert.equal(q.next(), -1, 'a busy record stops the reader');
+    q.release();
+    assert.equal(readU64(new Uint32Array(mem.consumerPage), 0), 3 * Q_TOTAL, 'the consumer position stops at the busy record');
+    k.submit(busy);
+    at = q.next();
+    assert.equal(q.i32[(at + Q_PID) >> 2], 104);
+    assert.equal(q.i32[(q.next() + Q_PID) >> 2], 105);
+    assert.equal(q.next(), -1);
+    assert.equal(q.recordsRead, 4);
+    assert.equal(q.pending(), false);
+  });
+}
 
 test('queued ring: records written while a batch is read are found, before and after the reader caught up', () => {
   const mem = ringMemoryForTest(PAGE, PAGE);
@@ -178,27 +185,30 @@ test('queued ring: records written while a batch is read are found, before and a
   assert.equal(q.recordsRead, 4);
 });
 
-test('queued ring: wraps around the end and across 2^32 bytes, until full, then frees space on release', () => {
-  const mem = ringMemoryForTest(PAGE, PAGE);
-  startAt(mem, 2 ** 32 - 5 * Q_TOTAL);
-  const k = new FakeProducer(mem);
-  const q = new QueuedRing(mem);
-  let written = 0;
-  while (k.produce(EV_RUNNABLE, 1000 + written, written + 1) >= 0) written++;
-  assert.equal(written, Math.floor(PAGE / Q_TOTAL), 'the ring holds what fits');
-  for (let round = 0; round < 5; round++) {
-    let read = 0;
-    for (let at = q.next(); at >= 0; at = q.next()) {
-      assert.equal(q.u64(at + Q_ENQ_CNT), read + 1 + round * 1000);
-      read++;
+for (const int32Reads of [true, false]) {
+  const how = int32Reads ? 'headers as int32' : 'headers as u16 halves';
+  test(`queued ring (${how}): wraps around the end and across 2^32 bytes, until full, then frees space on release`, () => {
+    const mem = ringMemoryForTest(PAGE, PAGE);
+    startAt(mem, 2 ** 32 - 5 * Q_TOTAL);
+    const k = new FakeProducer(mem);
+    const q = new QueuedRing(mem, { int32Reads });
+    let written = 0;
+    while (k.produce(EV_RUNNABLE, 1000 + written, written + 1) >= 0) written++;
+    assert.equal(written, Math.floor(PAGE / Q_TOTAL), 'the ring holds what fits');
+    for (let round = 0; round < 5; round++) {
+      let read = 0;
+      for (let at = q.next(); at >= 0; at = q.next()) {
+        assert.equal(q.u64(at + Q_ENQ_CNT), read + 1 + round * 1000);
+        read++;
+      }
+      assert.equal(read, written);
+      q.release();
+      const cons = readU64(new Uint32Array(mem.consumerPage), 0);
+      assert.equal(cons, 2 ** 32 - 5 * Q_TOTAL + (round + 1) * written * Q_TOTAL);
+      for (let i = 0; i < written; i++) assert.ok(k.produce(EV_RUNNABLE, 7, (round + 1) * 1000 + i + 1) >= 0);
     }
-    assert.equal(read, written);
-    q.release();
-    const cons = readU64(new Uint32Array(mem.consumerPage), 0);
-    assert.equal(cons, 2 ** 32 - 5 * Q_TOTAL + (round + 1) * written * Q_TOTAL);
-    for (let i = 0; i < written; i++) assert.ok(k.produce(EV_RUNNABLE, 7, (round + 1) * 1000 + i + 1) >= 0);
-  }
-});
+  });
+}
 
 test('dispatch ring: records reach the kernel bit for bit; full returns false and frees after a drain', () => {
   const qmem = ringMemoryForTest(PAGE, PAGE);
@@ -239,57 +249,61 @@ test('dispatch ring: records reach the kernel bit for bit; full returns false an
   assert.equal(drain.badLengths[0], 0, 'every header carried the dispatch record length');
 });
 
-test('one scheduling iteration over the rings allocates nothing and faults nothing', async () => {
-  const qmem = ringMemoryForTest(1 << 16, PAGE);
-  const dmem = ringMemoryForTest(1 << 16, PAGE);
-  // Positions past 2^31 for the whole test (the low halves are then no small integers), and a discarded
-  // record (header flags past 2^30) every iteration: Atomics.load of such a u32 allocated a heap number in
-  // V8's builtin at every call, which this test did not see while it started just below 2^32 (the low
-  // halves were small again after 64 records) and never discarded.
-  startAt(qmem, 2 ** 31 + 64 * Q_TOTAL);
-  startAt(dmem, 2 ** 31 + 64 * D_TOTAL);
-  const k = new FakeProducer(qmem);
-  const q = new QueuedRing(qmem);
-  const d = new DispatchRing(dmem);
-  const drain = new FakeDrain(dmem);
-  const sink = new Float64Array(1);
-  const onDispatch = (at: number) => {
-    sink[0] = sink[0]! + drain.i32[(at + D_PID) >> 2]!;
-  };
-  // the fake kernel's values stay small integers here: a fractional or large number passed to a function
-  // V8 does not inline is boxed by the caller (the test's own harness, not the ring code under test)
-  const enq = new Float64Array([1]);
-  const iteration = (): void => {
-    // the kernel queues 3 records, the loop drains and dispatches them, the kernel drains the dispatches
-    for (let i = 0; i < 3; i++) {
-      k.produce(EV_RUNNABLE, 300 + i, enq[0]!, 0, i === 1);
-      enq[0] = enq[0]! + 1;
-    }
-    for (let at = q.next(); at >= 0; at = q.next()) {
-      if (q.u32[(at + Q_KIND) >> 2] === EV_RUNNABLE) d.pushFor(q, at, CPU_ANY, 0, 5_000_000);
-      sink[0] = sink[0]! + q.u64(at + Q_SUM_EXEC_RUNTIME);
-    }
-    q.release();
-    drain.drain(onDispatch);
-  };
-  // The fake kernel's own code once passed numbers past 2^32 to helpers and boxed them until V8 had inlined
-  // those (CI saw 16 to 64 bytes an iteration after up to 500,000 warm-up calls, and at 5965163 48 bytes in
-  // all 8 windows beside a guest); it splits them inline now. The windows stay, each after a pause that lets
-  // V8's background compiler finish: code that allocates per iteration fails every one.
-  const reports = [];
-  let report = await measureHotPath(iteration, { iterations: 20_000, warmup: 200_000 });
-  reports.push(report);
-  while (report.heapGrowthBytes !== 0 && reports.length < 8) {
-    await new Promise((r) => setTimeout(r, 250 * reports.length));
-    report = await measureHotPath(iteration, { iterations: 20_000, warmup: 100_000 });
+for (const opts of [{}, { int32Reads: false, positionInOneWrite: false }]) {
+  const how =
+    Object.keys(opts).length === 0 ? "this machine's reads and writes" : 'u16 header reads, position stores in quarters';
+  test(`one scheduling iteration over the rings allocates nothing and faults nothing (${how})`, async () => {
+    const qmem = ringMemoryForTest(1 << 16, PAGE);
+    const dmem = ringMemoryForTest(1 << 16, PAGE);
+    // Positions past 2^31 for the whole test (the low halves are then no small integers), and a discarded
+    // record (header flags past 2^30) every iteration: Atomics.load of such a u32 allocated a heap number in
+    // V8's builtin at every call, which this test did not see while it started just below 2^32 (the low
+    // halves were small again after 64 records) and never discarded.
+    startAt(qmem, 2 ** 31 + 64 * Q_TOTAL);
+    startAt(dmem, 2 ** 31 + 64 * D_TOTAL);
+    const k = new FakeProducer(qmem);
+    const q = new QueuedRing(qmem, opts);
+    const d = new DispatchRing(dmem, opts);
+    const drain = new FakeDrain(dmem);
+    const sink = new Float64Array(1);
+    const onDispatch = (at: number) => {
+      sink[0] = sink[0]! + drain.i32[(at + D_PID) >> 2]!;
+    };
+    // the fake kernel's values stay small integers here: a fractional or large number passed to a function
+    // V8 does not inline is boxed by the caller (the test's own harness, not the ring code under test)
+    const enq = new Float64Array([1]);
+    const iteration = (): void => {
+      // the kernel queues 3 records, the loop drains and dispatches them, the kernel drains the dispatches
+      for (let i = 0; i < 3; i++) {
+        k.produce(EV_RUNNABLE, 300 + i, enq[0]!, 0, i === 1);
+        enq[0] = enq[0]! + 1;
+      }
+      for (let at = q.next(); at >= 0; at = q.next()) {
+        if (q.u32[(at + Q_KIND) >> 2] === EV_RUNNABLE) d.pushFor(q, at, CPU_ANY, 0, 5_000_000);
+        sink[0] = sink[0]! + q.u64(at + Q_SUM_EXEC_RUNTIME);
+      }
+      q.release();
+      drain.drain(onDispatch);
+    };
+    // The fake kernel's own code once passed numbers past 2^32 to helpers and boxed them until V8 had inlined
+    // those (CI saw 16 to 64 bytes an iteration after up to 500,000 warm-up calls, and at 5965163 48 bytes in
+    // all 8 windows beside a guest); it splits them inline now. The windows stay, each after a pause that lets
+    // V8's background compiler finish: code that allocates per iteration fails every one.
+    const reports = [];
+    let report = await measureHotPath(iteration, { iterations: 20_000, warmup: 200_000 });
     reports.push(report);
-  }
-  assert.equal(report.heapGrowthBytes, 0, `heap growth in every window: ${JSON.stringify(reports)}`);
-  assert.equal(report.gcEvents, 0, 'GC events');
-  if (!Number.isNaN(report.pageFaults)) assert.equal(report.pageFaults, 0, 'page faults');
-  assert.ok(sink[0]! > 0);
-  assert.equal(drain.badLengths[0], 0);
-});
+    while (report.heapGrowthBytes !== 0 && reports.length < 8) {
+      await new Promise((r) => setTimeout(r, 250 * reports.length));
+      report = await measureHotPath(iteration, { iterations: 20_000, warmup: 100_000 });
+      reports.push(report);
+    }
+    assert.equal(report.heapGrowthBytes, 0, `heap growth in every window: ${JSON.stringify(reports)}`);
+    assert.equal(report.gcEvents, 0, 'GC events');
+    if (!Number.isNaN(report.pageFaults)) assert.equal(report.pageFaults, 0, 'page faults');
+    assert.ok(sink[0]! > 0);
+    assert.equal(drain.badLengths[0], 0);
+  });
+}
 
 test('both readers of a position (int32 halves, u16 quarters) read what was written, across 2^31, 2^32 and up to 2^53', () => {
   const buf = new ArrayBuffer(16);
@@ -314,4 +328,60 @@ test('both readers of a position (int32 halves, u16 quarters) read what was writ
     loadPosition16(view, out, 1);
     assert.deepEqual([out[0], out[1]], [v, v], `position ${v}`);
   }
+});
+
+test('offsets and u64 halves without a remainder of doubles: equal to %, for every position below 2^53', () => {
+  const u32 = new Uint32Array(4);
+  const position = fc.oneof(
+    fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+    fc.integer({ min: 0, max: 2 ** 33 }),
+    fc.constantFrom(0, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1),
+  );
+  fc.assert(
+    fc.property(position, fc.integer({ min: 3, max: 30 }), fc.double({ min: 0, max: 0.999, noNaN: true }), (pos, log2, frac) => {
+      const size = 2 ** log2;
+      assert.equal(ringOffset(pos, size, 1 / size), pos % size);
+      writeU64(u32, 0, pos);
+      assert.deepEqual([u32[0], u32[1]], [pos % 2 ** 32, Math.floor(pos / 2 ** 32)]);
+      assert.equal(readU64(u32, 0), pos);
+      // The bridge's writer drops a fraction (slices and vtimes are computed as doubles).
+      const v = pos < 2 ** 52 ? pos + frac : pos;
+      writeU64Floor(u32, 8, v);
+      assert.equal(readU64(u32, 8), Math.floor(v));
+    }),
+    { numRuns: 2000 },
+  );
+});
+
+test('a position stored in one write or in release quarters reads back exactly, and no mix of the quarters a reader can see is past the new position', () => {
+  const buf = new ArrayBuffer(16);
+  const view = positionView(buf, 8);
+  const out = new Float64Array(1);
+  const src = new Float64Array(1);
+  const stores = [new PositionStore(buf, 8, true), new PositionStore(buf, 8, false)];
+  const quarters = (v: number): number[] => [0, 1, 2, 3].map((k) => Math.floor(v / 2 ** (16 * k)) % 2 ** 16);
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 0, max: 2 ** 52 }),
+      fc.oneof(fc.integer({ min: 1, max: 64 }), fc.integer({ min: 1, max: 2 ** 20 }), fc.constant(2 ** 32)),
+      (old, step) => {
+        const next = old + step * 8;
+        for (const store of stores) {
+          src[0] = next;
+          store.store(src, 0);
+          loadPosition32(view, out, 0);
+          assert.equal(out[0], next);
+        }
+        // What a reader sees while the quarters are stored lowest first: the new low ones under the old high ones.
+        const o = quarters(old);
+        const n = quarters(next);
+        for (let written = 1; written < 4; written++) {
+          let seen = 0;
+          for (let k = 3; k >= 0; k--) seen = seen * 2 ** 16 + (k < written ? n[k]! : o[k]!);
+          assert.ok(seen <= next, `after ${written} quarters of ${old} -> ${next}: ${seen}`);
+        }
+      },
+    ),
+    { numRuns: 1000 },
+  );
 });

@@ -25,9 +25,8 @@
 //
 // Positions are u64 byte counts that only grow (a record at position p is at data offset p & (size - 1)).
 // They are kept as doubles (exact below 2^53: centuries at any real rate) and never as BigInt. A position
-// the other side reads is stored as one aligned 8-byte write (the bits of the u64 moved through a
-// Float64Array), so it never sees half an update; one it writes is read high, low, high until the high
-// halves agree.
+// the other side reads is stored as one aligned 8-byte write on x86-64, or as release stores of its quarters
+// elsewhere (PositionStore says why); one it writes is read high, low, high until the high halves agree.
 
 import {
   D_CPU,
@@ -66,22 +65,59 @@ export interface RingMemory {
   dataBytes: number;
 }
 
-/** Moves the bits of a u64 position through a Float64Array so it is stored in one 8-byte write. */
-class PositionCodec {
-  private readonly f64 = new Float64Array(1);
-  private readonly u32 = new Uint32Array(this.f64.buffer);
+/**
+ * Whether a position the other side reads is stored in one plain 8-byte write (x86-64: stores become visible
+ * in program order, so it follows the record or the reads it publishes) or as release stores of its u16
+ * quarters (arm64 and others: a plain store may become visible before the stores ahead of it, and the kernel
+ * could take a position past records whose headers it then reads stale, from the ring's previous lap).
+ */
+export const POSITION_IN_ONE_WRITE = process.arch === 'x64' || process.arch === 'ia32';
+
+/**
+ * Stores a u64 position that the other side reads, at byte `byteOffset` of `buffer` (8-aligned).
+ *
+ * In one write: the bits moved through a Float64Array into one aligned 8-byte store, so it is never seen half
+ * updated. In quarters: `Atomics.store` on each u16 (a store-release on arm64: what was written or read
+ * before is visible first), lowest first. A reader may see new low quarters under old high ones; positions
+ * only grow, so that mix is never past the new position (it may be behind the old one, where a carry crossed
+ * a quarter): the kernel reads only records already committed, or finds less room than there is, and reads
+ * again. u16 quarters, not int32 halves: every u16 is a small integer in any V8, so the calls box nothing.
+ */
+export class PositionStore {
+  private readonly f64: Float64Array;
+  private readonly u16: Uint16Array;
+  private readonly bitsF64 = new Float64Array(1);
+  private readonly bitsU32 = new Uint32Array(this.bitsF64.buffer);
+  private readonly bitsU16 = new Uint16Array(this.bitsF64.buffer);
+
+  constructor(
+    buffer: ArrayBuffer,
+    byteOffset: number,
+    private readonly oneWrite = POSITION_IN_ONE_WRITE,
+  ) {
+    this.f64 = new Float64Array(buffer, byteOffset, 1);
+    this.u16 = new Uint16Array(buffer, byteOffset, 4);
+  }
 
   /**
-   * Stores the position `src[from]` (an integer below 2^53) at `dst[index]` in one aligned 8-byte write.
-   * The position is read here, never passed in: past 2^31 it is not a small integer, and a call V8 leaves
-   * un-inlined would box it, a heap number per call (the ring hot-path test caught 16 bytes an iteration).
+   * Stores the position `src[from]` (an integer below 2^53). It is read here, never passed in: past 2^31 it
+   * is not a small integer, and a call V8 leaves un-inlined would box it, a heap number per call (the ring
+   * hot-path test caught 16 bytes an iteration).
    */
-  store(dst: Float64Array, index: number, src: Float64Array, from: number): void {
+  store(src: Float64Array, from: number): void {
     const pos = src[from]!;
-    const lo = pos % U32_SPAN;
-    this.u32[0] = lo;
-    this.u32[1] = (pos - lo) / U32_SPAN;
-    dst[index] = this.f64[0]!;
+    const hi = Math.floor(pos / U32_SPAN);
+    this.bitsU32[0] = pos - hi * U32_SPAN;
+    this.bitsU32[1] = hi;
+    if (this.oneWrite) {
+      this.f64[0] = this.bitsF64[0]!;
+      return;
+    }
+    const q = this.bitsU16;
+    Atomics.store(this.u16, 0, q[0]!);
+    Atomics.store(this.u16, 1, q[1]!);
+    Atomics.store(this.u16, 2, q[2]!);
+    Atomics.store(this.u16, 3, q[3]!);
   }
 }
 
@@ -138,7 +174,7 @@ export function positionView(buffer: ArrayBuffer, byteOffset: number): PositionV
 }
 
 /** Whether every int32 is a small integer in this V8 (no pointer compression): chosen once, at load. */
-const SMI_HOLDS_INT32 =
+export const SMI_HOLDS_INT32 =
   Number((process.config.variables as { v8_enable_pointer_compression?: unknown }).v8_enable_pointer_compression ?? 0) === 0;
 const loadPositionInto = SMI_HOLDS_INT32 ? loadPosition32 : loadPosition16;
 
@@ -147,11 +183,32 @@ export function readU64(u32: Uint32Array, at: number): number {
   return u32[(at >> 2) + 1]! * U32_SPAN + u32[at >> 2]!;
 }
 
-/** Writes `value` (an integer in [0, 2^53)) as a u64 at byte `at` (8-aligned) of `u32`'s buffer. */
+/**
+ * Writes `value` (an integer in [0, 2^53)) as a u64 at byte `at` (8-aligned) of `u32`'s buffer. Split by a
+ * division and a floor, both exact here, and not by `%`: a remainder of doubles is no instruction of the
+ * machine (x87's fprem on x64, a C call elsewhere), about twice the cost of the division, floor and
+ * multiplication together.
+ */
 export function writeU64(u32: Uint32Array, at: number, value: number): void {
-  const lo = value % U32_SPAN;
-  u32[at >> 2] = lo;
-  u32[(at >> 2) + 1] = (value - lo) / U32_SPAN;
+  const hi = Math.floor(value / U32_SPAN);
+  u32[at >> 2] = value - hi * U32_SPAN;
+  u32[(at >> 2) + 1] = hi;
+}
+
+/**
+ * Data offset of position `pos` in a ring of `size` bytes (a power of two), given `perSize` = 1 / size:
+ * `pos % size` without the remainder of doubles (writeU64 says why). Exact: scaling by a power of two is.
+ */
+export function ringOffset(pos: number, size: number, perSize: number): number {
+  return pos - Math.floor(pos * perSize) * size;
+}
+
+/** How a ring reads and publishes, each chosen for this machine and V8 unless a test asks for the other way. */
+export interface RingOptions {
+  /** Read record headers as one int32 (default: where every int32 is a small integer) or as two u16 halves. */
+  int32Reads?: boolean;
+  /** Publish our position in one plain 8-byte write (default on x86-64) or as release stores of its quarters. */
+  positionInOneWrite?: boolean;
 }
 
 function checkMemory(mem: RingMemory, what: string): void {
@@ -178,22 +235,26 @@ export class QueuedRing {
   readonly i32: Int32Array;
   readonly u32: Uint32Array;
   private readonly u16: Uint16Array;
-  private readonly consumerF64: Float64Array;
   private readonly producerPos: PositionView;
-  private readonly codec = new PositionCodec();
+  private readonly consumerPos: PositionStore;
   /** [0] our read position, [1] the position last published to the kernel, [2] records read, [3] the kernel's position as last read. */
   private readonly st = new Float64Array(4);
-  private readonly mask: number;
+  private readonly size: number;
+  private readonly perSize: number;
   private readonly dataAt: number;
+  /** Headers read as one int32 (where every int32 is a small integer) or as two u16 halves. */
+  private readonly headerInt32: boolean;
 
-  constructor(mem: RingMemory) {
+  constructor(mem: RingMemory, opts: RingOptions = {}) {
     checkMemory(mem, 'queued ring');
+    this.headerInt32 = opts.int32Reads ?? SMI_HOLDS_INT32;
     this.i32 = new Int32Array(mem.producerArea);
     this.u32 = new Uint32Array(mem.producerArea);
     this.u16 = new Uint16Array(mem.producerArea);
-    this.consumerF64 = new Float64Array(mem.consumerPage, 0, 1);
+    this.consumerPos = new PositionStore(mem.consumerPage, 0, opts.positionInOneWrite);
     this.producerPos = positionView(mem.producerArea, 0);
-    this.mask = mem.dataBytes - 1;
+    this.size = mem.dataBytes;
+    this.perSize = 1 / mem.dataBytes;
     this.dataAt = mem.pageBytes;
     loadPositionInto(positionView(mem.consumerPage, 0), this.st, 0);
     this.st[1] = this.st[0]!;
@@ -210,14 +271,25 @@ export class QueuedRing {
         loadPositionInto(this.producerPos, st, 3);
         if (st[3]! <= pos) return -1;
       }
-      const hdr = this.dataAt + (pos % (this.mask + 1));
-      // The flags first (the upper half of the header: always a small integer), then, once the record is
-      // committed and the header final, its length.
-      const flags = Atomics.load(this.u16, (hdr >> 1) + 1);
-      if ((flags & BUSY_HI16) !== 0) return -1;
-      const len = (flags & LEN_MASK_HI16) * U16_SPAN + Atomics.load(this.u16, hdr >> 1);
+      const hdr = this.dataAt + ringOffset(pos, this.size, this.perSize);
+      let len: number;
+      let discarded: boolean;
+      if (this.headerInt32) {
+        // The header in one call, as an int32 (a small integer here: nothing boxed): BUSY is its sign.
+        const h = Atomics.load(this.i32, hdr >> 2);
+        if (h < 0) return -1;
+        len = h & LEN_MASK;
+        discarded = (h & RINGBUF_DISCARD_BIT) !== 0;
+      } else {
+        // The flags first (the upper half of the header: always a small integer), then, once the record
+        // is committed and the header final, its length.
+        const flags = Atomics.load(this.u16, (hdr >> 1) + 1);
+        if ((flags & BUSY_HI16) !== 0) return -1;
+        len = (flags & LEN_MASK_HI16) * U16_SPAN + Atomics.load(this.u16, hdr >> 1);
+        discarded = (flags & DISCARD_HI16) !== 0;
+      }
       st[0] = pos + (((len + RINGBUF_HDR_BYTES + 7) >>> 3) << 3);
-      if ((flags & DISCARD_HI16) !== 0) continue;
+      if (discarded) continue;
       st[2] = st[2]! + 1;
       return hdr + RINGBUF_HDR_BYTES;
     }
@@ -232,7 +304,7 @@ export class QueuedRing {
   release(): void {
     const st = this.st;
     if (st[1] === st[0]) return;
-    this.codec.store(this.consumerF64, 0, st, 0);
+    this.consumerPos.store(st, 0);
     st[1] = st[0]!;
   }
 
@@ -261,22 +333,23 @@ export class QueuedRing {
 export class DispatchRing {
   readonly i32: Int32Array;
   readonly u32: Uint32Array;
-  private readonly producerF64: Float64Array;
+  private readonly producerPos: PositionStore;
   private readonly consumerPos: PositionView;
-  private readonly codec = new PositionCodec();
   /** [0] our write position, [1] records pushed, [2] the kernel's read position as last read. */
   private readonly st = new Float64Array(3);
-  private readonly mask: number;
+  private readonly size: number;
+  private readonly perSize: number;
   private readonly dataAt: number;
   private readonly recordTotal: number;
 
-  constructor(mem: RingMemory) {
+  constructor(mem: RingMemory, opts: RingOptions = {}) {
     checkMemory(mem, 'dispatch ring');
     this.i32 = new Int32Array(mem.producerArea);
     this.u32 = new Uint32Array(mem.producerArea);
-    this.producerF64 = new Float64Array(mem.producerArea, 0, 1);
+    this.producerPos = new PositionStore(mem.producerArea, 0, opts.positionInOneWrite);
     this.consumerPos = positionView(mem.consumerPage, 0);
-    this.mask = mem.dataBytes - 1;
+    this.size = mem.dataBytes;
+    this.perSize = 1 / mem.dataBytes;
     this.dataAt = mem.pageBytes;
     this.recordTotal = ((DISPATCH_BYTES + RINGBUF_HDR_BYTES + 7) >>> 3) << 3;
     loadPositionInto(positionView(mem.producerArea, 0), this.st, 0);
@@ -290,14 +363,14 @@ export class DispatchRing {
   reserve(): number {
     const st = this.st;
     const pos = st[0]!;
-    const size = this.mask + 1;
+    const size = this.size;
     // The kernel's read position only grows: while the one last read leaves room, there is room, and it is
     // read again only when it says the ring is full, not once per record.
     if (pos - st[2]! + this.recordTotal > size) {
       loadPositionInto(this.consumerPos, st, 2);
       if (pos - st[2]! + this.recordTotal > size) return -1;
     }
-    return this.dataAt + (pos % (this.mask + 1)) + RINGBUF_HDR_BYTES;
+    return this.dataAt + ringOffset(pos, size, this.perSize) + RINGBUF_HDR_BYTES;
   }
 
   /** Publishes the reserved record: header (length, not busy) first, then the producer position. */
@@ -306,7 +379,7 @@ export class DispatchRing {
     this.u32[(at - RINGBUF_HDR_BYTES + 4) >> 2] = 0;
     this.st[0] = this.st[0]! + this.recordTotal;
     this.st[1] = this.st[1]! + 1;
-    this.codec.store(this.producerF64, 0, this.st, 0);
+    this.producerPos.store(this.st, 0);
   }
 
   /** Writes and publishes one dispatch record; false when the ring is full. */

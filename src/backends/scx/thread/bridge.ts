@@ -241,9 +241,13 @@ export class ScxBridge {
   }
 }
 
-/** Writes a non-negative number below 2^53 as a little-endian u64 (two u32 words; no BigInt). */
+/**
+ * Writes a non-negative number below 2^53 as a little-endian u64 (two u32 words; no BigInt), its fraction
+ * dropped. No `%` of doubles (rings.ts writeU64 says why).
+ */
 export function writeU64(u32: Uint32Array, byteAt: number, value: number): void {
   const v = Math.floor(value);
-  u32[byteAt >> 2] = v % TWO_32;
-  u32[(byteAt >> 2) + 1] = Math.floor(v / TWO_32);
+  const hi = Math.floor(v / TWO_32);
+  u32[byteAt >> 2] = v - hi * TWO_32;
+  u32[(byteAt >> 2) + 1] = hi;
 }
