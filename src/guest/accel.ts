@@ -61,9 +61,9 @@ export function hostAccelFacts(env: NodeJS.ProcessEnv = process.env): AccelFacts
  * qemu arguments for the chosen accelerator. TCG runs single-threaded (every vCPU on one host thread): with
  * multi-threaded TCG the guest kernel oopsed on an int3 in 2 of 3 boots while it patched live code as
  * sched_ext was enabled or disabled (seen loading tsland's BPF half); single-threaded, none did. Tried again
- * with QEMU 7.2 and the 7.3 kernel: two boots enabled and disabled tsland, scx_simple and scx_userland nine
- * times each without a fault, and the third (bench:scx) panicked in `__schedule` as it enabled scx_userland,
- * its seventh scheduler of the boot ("Fatal exception in interrupt").
+ * with QEMU 7.2 and the 7.3 kernel: two boots enabled and disabled tsland, scx_simple and scx_userland three
+ * times each (nine loads a boot) without a fault, and the third (bench:scx) panicked in `__schedule` as it
+ * enabled scx_userland, the fourth load of that boot ("Fatal exception in interrupt").
  */
 export function accelArgs(accel: Accel): string[] {
   return accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,thread=single', '-cpu', 'max'];
