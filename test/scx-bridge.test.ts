@@ -9,7 +9,8 @@ import * as K from '../src/backends/scx/layout.js';
 import { measureHotPath } from '../src/mem/measure.js';
 import { createCounters } from '../src/base/counters.js';
 import { createScheduler, fifo, rustland } from '../src/sched/index.js';
-import { CLOCK_NOW_NS, type Policy, type Scheduler } from '../src/sched/api.js';
+import { CLOCK_NOW_NS, type Policy, type PolicyContext, type Scheduler } from '../src/sched/api.js';
+import { FifoPolicy } from '../src/sched/policies/fifo.js';
 
 interface RecordOpts {
   flags?: number;
@@ -143,6 +144,27 @@ test("one dispatch per CPU, each carrying the enqueue generation of its task's l
   feed(K.EV_STOPPED, 101, cpuOf101, { enqCnt: 1011, sumExecNs: 5e6 });
   step();
   assert.deepEqual(sink.take(), [{ pid: 102, cpu: cpuOf101, enqCnt: 1020 + 2 ** 33, sliceNs: 20_000_000, flags: 0 }]);
+});
+
+test('a fractional slice from the policy reaches the kernel as whole nanoseconds, rounded down', () => {
+  class FractionalSlice extends FifoPolicy {
+    private ctx!: PolicyContext;
+    override init(ctx: PolicyContext): void {
+      super.init(ctx);
+      this.ctx = ctx;
+    }
+    slice(t: number): void {
+      this.ctx.tasks.setSliceNs(t, 2 ** 33 + 1234.75);
+    }
+  }
+  const policy = new FractionalSlice();
+  const { feed, sink, step } = setup(1, { policy });
+  assert.ok(feed(K.EV_RUNNABLE, 100, 0));
+  step();
+  assert.deepEqual(
+    sink.take().map((d) => d.sliceNs),
+    [2 ** 33 + 1234],
+  );
 });
 
 test('a preempted task is queued again with its new generation; a CPU the kernel reports idle is free', () => {

@@ -9,7 +9,7 @@ import { POSITION_IN_ONE_WRITE, SMI_HOLDS_INT32 } from '../src/backends/scx/ring
 import { startBlockCoverage, untakenBlocks, type Allowance } from './fixtures/coverage.js';
 
 const HOT: Record<string, string[]> = {
-  'backends/scx/thread/bridge.js': ['handleQueued', 'flush', 'runUnplaced', 'register', 'registerSlot', 'writeU64'],
+  'backends/scx/thread/bridge.js': ['handleQueued', 'flush', 'runUnplaced', 'register', 'registerSlot'],
   'backends/scx/thread/loop.js': ['round', 'copyCounters'],
   // The core's preemption runs only on sched_ext (test/drill-coverage.test.ts covers the rest of the core).
   'sched/scheduler.js': ['preemptForWakeups', 'placeAhead', 'heardOfAhead'],

@@ -24,7 +24,6 @@ import {
   Q_VTIME,
   QUEUED_BYTES,
 } from '../src/backends/scx/layout.js';
-import { writeU64 as writeU64Floor } from '../src/backends/scx/thread/bridge.js';
 import {
   DispatchRing,
   loadPosition16,
@@ -344,9 +343,9 @@ test('offsets and u64 halves without a remainder of doubles: equal to %, for eve
       writeU64(u32, 0, pos);
       assert.deepEqual([u32[0], u32[1]], [pos % 2 ** 32, Math.floor(pos / 2 ** 32)]);
       assert.equal(readU64(u32, 0), pos);
-      // The bridge's writer drops a fraction (slices and vtimes are computed as doubles).
+      // Slices and vtimes are computed as doubles: their fraction is dropped.
       const v = pos < 2 ** 52 ? pos + frac : pos;
-      writeU64Floor(u32, 8, v);
+      writeU64(u32, 8, v);
       assert.equal(readU64(u32, 8), Math.floor(v));
     }),
     { numRuns: 2000 },

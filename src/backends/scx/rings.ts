@@ -184,10 +184,10 @@ export function readU64(u32: Uint32Array, at: number): number {
 }
 
 /**
- * Writes `value` (an integer in [0, 2^53)) as a u64 at byte `at` (8-aligned) of `u32`'s buffer. Split by a
- * division and a floor, both exact here, and not by `%`: a remainder of doubles is no instruction of the
- * machine (x87's fprem on x64, a C call elsewhere); 4-6 ns more per split in a micro-benchmark here, too
- * little to show in the round's cost (BENCHMARKS.md, 2026-12-05).
+ * Writes `value` (a number in [0, 2^53); a fraction is dropped, as the u32 stores truncate) as a u64 at byte
+ * `at` (8-aligned) of `u32`'s buffer. Split by a division by 2^32 (exact) and a floor, not by `%`: a remainder
+ * of doubles is no instruction of the machine (x87's fprem on x64, a C call elsewhere); 4-6 ns more per split
+ * in a micro-benchmark here, too little to show in the round's cost (BENCHMARKS.md, 2026-12-05).
  */
 export function writeU64(u32: Uint32Array, at: number, value: number): void {
   const hi = Math.floor(value / U32_SPAN);

@@ -34,6 +34,7 @@ import {
 } from '../../../sched/records.js';
 import type { CreationMeter } from '../../../mem/publish.js';
 import * as K from '../layout.js';
+import { writeU64 } from '../rings.js';
 
 const TWO_32 = 4294967296;
 
@@ -190,6 +191,7 @@ export class ScxBridge {
       // A preempting task runs next on that CPU, ahead of anything already waiting in its local DSQ.
       u32[(at + K.D_FLAGS) >> 2] = (ri[(d + D_FLAGS) >> 2]! & DF_PREEMPT) !== 0 ? K.DF_PREEMPT | K.DF_HEAD : 0;
       u32[(at + K.D_RSV) >> 2] = 0;
+      // Slices and vtimes are computed as doubles: writeU64 drops their fraction.
       writeU64(u32, at + K.D_SLICE_NS, rf[(d + D_SLICE_NS) >> 3]!);
       const vtime = rf[(d + D_VRUNTIME) >> 3]!;
       writeU64(u32, at + K.D_VTIME, vtime > 0 ? vtime : 0);
@@ -239,15 +241,4 @@ export class ScxBridge {
     this.slotCpu[slot] = -1;
     return slot;
   }
-}
-
-/**
- * Writes a non-negative number below 2^53 as a little-endian u64 (two u32 words; no BigInt), its fraction
- * dropped. No `%` of doubles (rings.ts writeU64 says why).
- */
-export function writeU64(u32: Uint32Array, byteAt: number, value: number): void {
-  const v = Math.floor(value);
-  const hi = Math.floor(v / TWO_32);
-  u32[byteAt >> 2] = v - hi * TWO_32;
-  u32[(byteAt >> 2) + 1] = hi;
 }
